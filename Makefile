@@ -1,0 +1,31 @@
+# `make run` and `make test` set up .venv (reused while pyproject.toml and constraints.txt are
+# unchanged), then run the main job or the tests.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.convzoo-installed
+
+.PHONY: setup run test test-all lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+# The main job: LeNet-5 on the MNIST subset that ships inside the package.
+run: setup
+	$(VENV)/bin/convzoo train lenet5 --data mnist --out runs/lenet5-mnist-embedded
+
+test: setup
+	$(PY) -m pytest -q
+
+test-all: setup
+	$(PY) -m pytest -q -m "slow or not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+
+clean:
+	rm -rf runs .pytest_cache

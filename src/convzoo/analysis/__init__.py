@@ -1,0 +1,1 @@
+"""Looking at networks and runs: plots (and, later, summary, bench, report)."""

@@ -1,0 +1,81 @@
+"""What a person sees while training: a progress bar on a terminal, plain lines otherwise.
+
+The library reports through a :class:`Reporter`; the CLI chooses which one. The default logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+log = logging.getLogger(__name__)
+
+
+class Reporter:
+    """Receives training events; this base class logs one line per epoch."""
+
+    def start(self, message: str) -> None:
+        log.info(message)
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        pass
+
+    def step(self, loss: float, acc: float, images_per_s: float) -> None:
+        pass
+
+    def end_epoch(self, row: dict[str, Any]) -> None:
+        log.info(format_epoch(row))
+
+    def finish(self, message: str) -> None:
+        log.info(message)
+
+
+def format_epoch(row: dict[str, Any]) -> str:
+    return (
+        f"epoch {row['epoch']:>3}/{row['epochs']:<3} lr {row['lr']:.4g}  "
+        f"train loss {row['train_loss']:.4f} acc {row['train_acc']:.4f}  "
+        f"test top1 {row['test_top1_acc']:.4f} top5 {row['test_top5_acc']:.4f}  "
+        f"{row['images_per_s']:.0f} img/s  {row['epoch_time_s']:.1f}s"
+    )
+
+
+class LineReporter(Reporter):
+    """One fixed-width line per epoch to a stream (for logs and pipes)."""
+
+    def __init__(self, stream: TextIO = sys.stdout) -> None:
+        self.stream = stream
+
+    def start(self, message: str) -> None:
+        print(message, file=self.stream, flush=True)
+
+    def end_epoch(self, row: dict[str, Any]) -> None:
+        print(format_epoch(row), file=self.stream, flush=True)
+
+    finish = start
+
+
+class TqdmReporter(LineReporter):
+    """A tqdm bar per epoch with running loss, accuracy and images/s; a line when it ends."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        super().__init__(stream)
+        self.bar = None
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False,
+                        file=self.stream, dynamic_ncols=True)
+
+    def step(self, loss: float, acc: float, images_per_s: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.4f}", img_s=f"{images_per_s:.0f}",
+                                 refresh=False)
+            self.bar.update(1)
+
+    def end_epoch(self, row: dict[str, Any]) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        super().end_epoch(row)

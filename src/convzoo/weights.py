@@ -1,0 +1,188 @@
+"""Reading and writing weights files.
+
+A convzoo weights file is a ``.safetensors`` file whose metadata names the model, its builder
+arguments and the class names, so that eval, predict and export need nothing else. Files are
+written to a temporary name, flushed to disk and renamed, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .errors import ConvzooError
+from .registry import ModelInfo
+
+PRETRAINED_DIR = Path(__file__).parent / "pretrained"
+
+
+@dataclass
+class WeightsFile:
+    """A state dict with the metadata convzoo stores beside it."""
+
+    state_dict: dict[str, torch.Tensor]
+    model: str | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)
+    classes: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def atomic_write(path: str | os.PathLike, write: Any) -> None:
+    """Call ``write(tmp_path)``, fsync the result, then rename it over ``path``."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise ConvzooError(f"cannot write {path}: {e.strerror or e}") from None
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_weights(
+    path: str | os.PathLike,
+    model: nn.Module,
+    *,
+    model_name: str | None = None,
+    model_args: dict[str, Any] | None = None,
+    classes: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write ``model``'s state dict and its metadata atomically to ``path`` (safetensors)."""
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    meta = {"format": "pt", "convzoo": "1"}
+    if model_name is not None:
+        meta["model"] = model_name
+    meta["model_args"] = json.dumps(model_args or {})
+    if classes is not None:
+        meta["classes"] = json.dumps(list(classes))
+    for key, value in (extra or {}).items():
+        meta[key] = value if isinstance(value, str) else json.dumps(value)
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
+
+
+def read_weights(path: str | os.PathLike) -> WeightsFile:
+    """Read a ``.safetensors`` file (with or without convzoo metadata) or a torchvision ``.pth``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConvzooError(f"weights file {path} does not exist")
+    if path.suffix in (".pth", ".pt"):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # torch raises many types for a bad pickle
+            raise ConvzooError(f"cannot read {path} as a PyTorch state dict: {e}") from None
+        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+            state = state["model"]  # a torchvision reference training checkpoint
+        if not isinstance(state, dict):
+            raise ConvzooError(f"{path} holds a {type(state).__name__}, expected a state dict")
+        return WeightsFile(state_dict=state)
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ConvzooError(f"cannot read {path} as a safetensors weights file: {e}") from None
+    extra = {}
+    for k, v in meta.items():
+        if k in ("format", "convzoo", "model", "model_args", "classes"):
+            continue
+        try:
+            extra[k] = json.loads(v)
+        except json.JSONDecodeError:
+            extra[k] = v
+    return WeightsFile(
+        state_dict=state,
+        model=meta.get("model"),
+        model_args=json.loads(meta.get("model_args", "{}")),
+        classes=json.loads(meta["classes"]) if "classes" in meta else None,
+        extra=extra,
+    )
+
+
+def resolve_weights(info: ModelInfo, weights: str) -> Path:
+    """A tag of shipped weights (``"mnist"``) or a path, as a path that exists."""
+    if weights in info.weights:
+        return PRETRAINED_DIR / info.weights[weights]
+    path = Path(weights)
+    if path.is_file():
+        return path
+    tags = ", ".join(sorted(info.weights)) or "none"
+    raise ConvzooError(
+        f"weights {weights!r} for model {info.name!r} is neither a file nor a shipped tag "
+        f"(shipped tags: {tags})"
+    )
+
+
+def _is_head_key(key: str, model: nn.Module) -> bool:
+    head = getattr(model, "head_prefixes", ("fc.", "classifier.", "head."))
+    return any(key.startswith(p) for p in head)
+
+
+def load_state_dict_checked(
+    model: nn.Module, state: dict[str, torch.Tensor], *, source: str, reset_head: bool = False
+) -> None:
+    """Strict load that names the first mismatched keys and shapes in the error message.
+
+    Keys of auxiliary classifiers (``aux*``) are dropped when the model has none, so torchvision
+    checkpoints (which carry them) load into the plain form. With ``reset_head`` the classifier's
+    keys are skipped and keep the model's fresh initialisation.
+    """
+    own = model.state_dict()
+    state = dict(state)
+    if not any(k.startswith("aux") for k in own):
+        state = {k: v for k, v in state.items() if not k.startswith("aux")}
+    if reset_head:
+        state = {k: v for k, v in state.items() if not _is_head_key(k, model)}
+        own_keys = {k for k in own if not _is_head_key(k, model)}
+    else:
+        own_keys = set(own)
+    missing = sorted(own_keys - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own_keys & set(state)
+        if state[k].shape != own[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing[:3]}")
+    if unexpected:
+        problems.append(f"unexpected keys {unexpected[:3]}")
+    if wrong:
+        problems.append("shape mismatch " + "; ".join(sorted(wrong)[:3]))
+    if problems:
+        hint = " (use reset_head / --reset-head to fine-tune with another class count)" if (
+            wrong and not missing and not unexpected) else ""
+        raise ConvzooError(f"weights {source} do not fit the model: " + ", ".join(problems) + hint)
+    model.load_state_dict(state, strict=not reset_head)
+
+
+def load_weights_into(
+    model: nn.Module, info: ModelInfo, weights: str, *, reset_head: bool = False
+) -> WeightsFile:
+    """Load ``weights`` (path or shipped tag) into ``model`` built from ``info``."""
+    path = resolve_weights(info, weights)
+    wf = read_weights(path)
+    if wf.model is not None and wf.model != info.name:
+        raise ConvzooError(f"weights {path} are for model {wf.model!r}, not {info.name!r}")
+    load_state_dict_checked(model, wf.state_dict, source=str(path), reset_head=reset_head)
+    return wf
