@@ -97,7 +97,7 @@ def fit(cfg: TrainConfig, reporter: Reporter | None = None) -> FitResult:
         f"{len(test_set)} test images) on {device}, run directory {run_dir}"
     )
     if cfg.engine == "numpy":
-        from ..scratch.train import fit_numpy  # NumPy engine: same data, run dir and weights file
+        from .numpy_engine import fit_numpy  # NumPy engine: same data, run dir and weights file
 
         return fit_numpy(cfg, train_set, test_set, preset, run_dir, model_args, reporter)
 
