@@ -1,4 +1,7 @@
 """One file per architecture family; importing this package registers every model."""
 
-from . import lenet  # noqa: F401
-from . import resnet  # noqa: F401
+from . import (
+    densenet,  # noqa: F401
+    lenet,  # noqa: F401
+    resnet,  # noqa: F401
+)

@@ -223,7 +223,7 @@ class ResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
         stages = []
-        for i, (n_blocks, width) in enumerate(zip(layers, widths)):
+        for i, (n_blocks, width) in enumerate(zip(layers, widths, strict=True)):
             stride = 1 if i == 0 else 2
             c_out = width * block.expansion
             blocks = []
@@ -231,9 +231,10 @@ class ResNet(nn.Module):
                 s = stride if j == 0 else 1
                 downsample: nn.Module | None = None
                 if residual and (s != 1 or c != c_out):
-                    downsample = (
-                        _projection(c, c_out, s) if shortcut == "B" else ZeroPadShortcut(c, c_out, s)
-                    )
+                    if shortcut == "B":
+                        downsample = _projection(c, c_out, s)
+                    else:
+                        downsample = ZeroPadShortcut(c, c_out, s)
                 blocks.append(
                     block(c, width, stride=s, downsample=downsample, residual=residual,
                           stride_in_1x1=stride_in_1x1)
