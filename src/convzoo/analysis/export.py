@@ -1,0 +1,157 @@
+"""Shipping a network: ONNX (opset >= 17, dynamic batch) and ``torch.export`` (``.pt2``).
+
+Each export is checked: the exported graph runs (onnxruntime for ONNX, the ExportedProgram's own
+module for ``.pt2``) on random inputs of two batch sizes other than the one traced, and its
+outputs must match eager PyTorch within ``atol`` (1e-4 by default). TorchScript is deprecated in
+torch 2.14 and is not offered.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import ConvzooError
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "export")
+DEFAULT_OPSET = 18
+TRACE_BATCH = 2  # torch.export specialises sizes 0 and 1, so the traced batch is 2
+CHECK_BATCHES = (1, 3)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    format: str
+    input_shape: list[int]  # (C, H, W); the batch dimension is dynamic
+    max_abs_diff: float  # largest |exported - eager| over the checked batches (nan: not checked)
+    checked_batches: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        return {"path": str(self.path), "format": self.format, "input_shape": self.input_shape,
+                "max_abs_diff": self.max_abs_diff, "checked_batches": list(self.checked_batches)}
+
+
+class _Logits(nn.Module):
+    """Wraps a model so that the exported graph has exactly one output: the logits."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        return out if isinstance(out, torch.Tensor) else out[0]  # (B, num_classes)
+
+
+def export_model(
+    model: nn.Module,
+    out: str | Path,
+    *,
+    input_size: tuple[int, int, int],
+    format: str = "onnx",
+    opset: int = DEFAULT_OPSET,
+    check: bool = True,
+    atol: float = 1e-4,
+    seed: int = 0,
+) -> ExportResult:
+    """Export ``model`` (put in eval mode, on the CPU) to ``out`` with a dynamic batch dimension."""
+    if format not in FORMATS:
+        raise ConvzooError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    if format == "onnx" and opset < 17:
+        raise ConvzooError(f"--opset must be >= 17, got {opset}")
+    out = Path(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConvzooError(f"cannot write {out}: {e.strerror or e}") from None
+    net = _Logits(model.cpu().eval())
+    gen = torch.Generator().manual_seed(seed)
+    example = torch.randn(TRACE_BATCH, *input_size, generator=gen)
+    batch = torch.export.Dim("batch", min=1, max=4096)
+    dynamic = {"x": {0: batch}}
+    if format == "onnx":
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            try:
+                torch.onnx.export(net, (example,), str(out), opset_version=opset, dynamo=True,
+                                  verbose=False, input_names=["input"], output_names=["logits"],
+                                  dynamic_shapes=dynamic, external_data=False)
+            except Exception as e:  # the exporter raises many types
+                raise ConvzooError(f"ONNX export of {type(model).__name__} failed: {e}") from None
+    else:
+        with torch.no_grad():
+            try:
+                program = torch.export.export(net, (example,), dynamic_shapes=dynamic)
+            except Exception as e:
+                raise ConvzooError(f"torch.export of {type(model).__name__} failed: {e}") from None
+        torch.export.save(program, str(out))
+    log.info("exported %s to %s", type(model).__name__, out)
+    diff = float("nan")
+    if check:
+        diff = check_export(net, out, format=format, input_size=input_size, seed=seed + 1)
+        if not diff <= atol:
+            raise ConvzooError(
+                f"exported {out} differs from eager PyTorch by {diff:.3g} (> {atol:g}) on random "
+                f"inputs"
+            )
+    return ExportResult(out, format, list(input_size), diff, CHECK_BATCHES if check else ())
+
+
+@torch.no_grad()
+def check_export(model: nn.Module, path: str | Path, *, format: str,
+                 input_size: tuple[int, int, int], seed: int = 1) -> float:
+    """Largest absolute difference between ``path`` and eager ``model`` on random batches of
+    sizes :data:`CHECK_BATCHES` (proving the batch dimension is dynamic)."""
+    gen = torch.Generator().manual_seed(seed)
+    model = model.cpu().eval()
+    if format == "onnx":
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(session.run(None, {name: x.numpy()})[0])
+    else:
+        program = torch.export.load(str(path)).module()
+
+        def run(x: torch.Tensor) -> torch.Tensor:
+            return program(x)
+
+    worst = 0.0
+    for b in CHECK_BATCHES:
+        x = torch.randn(b, *input_size, generator=gen)
+        ref = model(x)
+        ref = ref if isinstance(ref, torch.Tensor) else ref[0]
+        got = run(x)
+        if got.shape != ref.shape:
+            raise ConvzooError(f"exported {path} gives shape {tuple(got.shape)} for batch {b}, "
+                               f"eager gives {tuple(ref.shape)}")
+        worst = max(worst, float((got.float() - ref.float()).abs().max()))
+    return worst
+
+
+def export_source(source: str, out: str | Path, *, format: str = "onnx", model: str | None = None,
+                  input_size: tuple[int, int, int] | str | None = None, opset: int = DEFAULT_OPSET,
+                  check: bool = True, atol: float = 1e-4) -> ExportResult:
+    """Export a run directory, weights file or registered model name (see ``load_source``)."""
+    from .loading import load_source
+    from .summary import check_min_size, parse_input_size
+
+    loaded = load_source(source, model=model)
+    if isinstance(input_size, str):
+        input_size = parse_input_size(input_size, loaded.in_chans)
+    size = input_size or (loaded.in_chans, *loaded.info.input_size[1:])
+    check_min_size(loaded.name, size, loaded.info.min_size)
+    return export_model(loaded.model, out, input_size=size, format=format, opset=opset,
+                        check=check, atol=atol)

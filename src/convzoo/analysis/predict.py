@@ -1,0 +1,108 @@
+"""``predict``: the top-5 classes of images, in the course's format::
+
+    cat.jpg: tabby (0.61), Egyptian cat (0.22), tiger cat (0.11), lynx (0.03), Persian cat (0.01)
+
+Class names come from the weights' metadata (ImageNet weights: the ILSVRC-2012 names, a name two
+classes share shown with its WordNet id); the preprocessing is the model's eval preset (see
+:func:`convzoo.analysis.loading.image_transform`). Files that are not readable images are skipped
+with a warning naming them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import torch
+
+from ..errors import ConvzooError
+from .loading import Loaded, image_transform, load_source, open_image
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Prediction:
+    path: str
+    top: list[tuple[str, float]]  # (class name, probability), best first
+
+    def format(self) -> str:
+        name = Path(self.path).name
+        return f"{name}: " + ", ".join(f"{c} ({p:.2f})" for c, p in self.top)
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "top": [{"class": c, "prob": p} for c, p in self.top]}
+
+
+@dataclass
+class PredictResult:
+    predictions: list[Prediction]
+    skipped: list[str] = field(default_factory=list)  # files that are not readable images
+
+    def to_dict(self) -> dict:
+        return {"predictions": [p.to_dict() for p in self.predictions], "skipped": self.skipped}
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
+    """Files as given, and the files of folders (sorted, recursively)."""
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            files.extend(sorted(f for f in p.rglob("*") if f.is_file()))
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise ConvzooError(f"image {p} does not exist")
+    return files
+
+
+@torch.no_grad()
+def predict_images(loaded: Loaded, inputs: Iterable[str | Path], *, topk: int = 5,
+                   batch_size: int = 32, device: str | torch.device = "cpu") -> PredictResult:
+    """Top-``topk`` classes of every readable image among ``inputs`` (files or folders)."""
+    transform = image_transform(loaded)
+    files = expand_inputs(inputs)
+    model = loaded.model.to(device).eval()
+    classes = loaded.classes
+    result = PredictResult([])
+    batch: list[tuple[Path, torch.Tensor]] = []
+
+    def flush() -> None:
+        if not batch:
+            return
+        x = torch.stack([t for _, t in batch]).to(device)
+        out = model(x)
+        logits = out if isinstance(out, torch.Tensor) else out[0]
+        probs = logits.float().softmax(1).cpu()
+        k = min(topk, probs.shape[1])
+        values, index = probs.topk(k, dim=1)
+        for (path, _), v, i in zip(batch, values.tolist(), index.tolist()):
+            names = [classes[j] if classes else str(j) for j in i]
+            result.predictions.append(Prediction(str(path), list(zip(names, v))))
+        batch.clear()
+
+    for f in files:
+        img = open_image(f)
+        if img is None:
+            result.skipped.append(str(f))
+            continue
+        batch.append((f, transform(img)))
+        if len(batch) >= batch_size:
+            flush()
+    flush()
+    return result
+
+
+def predict(source: str, inputs: Iterable[str | Path], *, model: str | None = None,
+            topk: int = 5, device: str = "cpu") -> PredictResult:
+    """Load ``source`` (run directory, weights file or ``model:tag``) and predict ``inputs``."""
+    from ..engine.device import resolve_device
+
+    if topk < 1:
+        raise ConvzooError(f"--topk must be >= 1, got {topk}")
+    dev = resolve_device(device)
+    loaded = load_source(source, model=model, device=dev)
+    return predict_images(loaded, inputs, topk=topk, device=dev)

@@ -1,0 +1,357 @@
+"""``summary``: a per-layer table of a network: output shape, parameters, multiply-adds, receptive
+field and jump, activation memory, with totals.
+
+Counting is done by PyTorch, not by formulas written per layer type:
+
+- multiply-adds come from :class:`torch.utils.flop_counter.FlopCounterMode`, which counts the
+  FLOPs of every matmul / convolution at the ATen level and attributes them to the module that ran
+  them; one multiply-add (MAC) is two FLOPs, so ``macs = flops / 2``. These are the "GFLOPS" of
+  torchvision's model tables (see ``docs/zoo_comparison.md`` on multiply-adds vs FLOPs).
+  Element-wise work (ReLU, batch norm, pooling, additions) is not counted, as in the papers.
+- the receptive field is propagated through every ATen op by a ``TorchDispatchMode``: each
+  tensor carries ``(size, jump, spatial extent)``; a convolution or pooling with kernel ``k``,
+  stride ``s`` and dilation ``d`` maps ``size -> size + d (k - 1) jump`` and
+  ``jump -> jump s`` (Araujo et al., "Computing receptive fields of convolutional neural
+  networks", Distill 2019, eq. 2 and 3). Ops that merge tensors (``cat`` in Inception/DenseNet,
+  ``add`` in ResNet) take the *maximum* size and jump over their inputs, i.e. the largest
+  receptive field over all paths through the branching graph. A fully connected layer that reads
+  a flattened ``h x w`` map sees all of it: ``size -> size + (h - 1) jump``. Sizes are the
+  theoretical receptive field and may exceed the input (padding), as in the literature.
+- activation memory is the bytes of each layer's output for the given batch; its total is the sum
+  over layers, a rough figure for what training keeps for the backward pass.
+
+The model runs once, in eval mode, under ``torch.no_grad``. A registered model name is built on
+the ``meta`` device (shapes only: no memory, no arithmetic), so even VGG-19 is summarised in about
+a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.weak import WeakIdKeyDictionary
+
+from ..errors import ConvzooError
+
+log = logging.getLogger(__name__)
+
+aten = torch.ops.aten
+
+
+@dataclass(frozen=True)
+class _RF:
+    """Receptive field of one tensor: size and jump (pixels of the input), per axis (H, W)."""
+
+    size: tuple[int, int]
+    jump: tuple[int, int]
+    spatial: tuple[int, int]  # (H, W) of the last 4-D map this tensor derives from
+
+
+def _pair(v: Any, default: int) -> tuple[int, int]:
+    if v is None or (isinstance(v, (list, tuple)) and len(v) == 0):
+        return (default, default)
+    if isinstance(v, int):
+        return (v, v)
+    v = [int(t) for t in v]
+    return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
+
+
+def _window(rf: _RF, kernel, stride, dilation=(1, 1)) -> tuple[tuple[int, int], tuple[int, int]]:
+    size = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf.size, kernel, dilation, rf.jump))
+    jump = tuple(j * s for j, s in zip(rf.jump, stride))
+    return size, jump  # type: ignore[return-value]
+
+
+class _ReceptiveFieldMode(TorchDispatchMode):
+    """Propagates a :class:`_RF` through every ATen op of a forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.info: WeakIdKeyDictionary = WeakIdKeyDictionary()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        inputs = [t for t in tree_flatten((args, kwargs))[0]
+                  if isinstance(t, torch.Tensor) and t in self.info]
+        if not inputs:
+            return out
+        first: _RF = self.info[inputs[0]]
+        src = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        base: _RF = self.info.get(src, first) if src is not None else first
+        packet = func.overloadpacket
+        size, jump = base.size, base.jump
+        if packet is aten.convolution:
+            kernel = tuple(args[1].shape[2:])
+            if len(kernel) == 2 and not args[6]:  # 2-D, not transposed
+                size, jump = _window(base, kernel, _pair(args[3], 1), _pair(args[5], 1))
+        elif packet in (aten.max_pool2d_with_indices, aten.max_pool2d):
+            k = _pair(args[1], 1)
+            stride = _pair(args[2] if len(args) > 2 else None, 0)
+            stride = k if stride == (0, 0) else stride
+            dil = _pair(args[4] if len(args) > 4 else None, 1)
+            size, jump = _window(base, k, stride, dil)
+        elif packet is aten.avg_pool2d:
+            k = _pair(args[1], 1)
+            stride = _pair(args[2] if len(args) > 2 else None, 0)
+            size, jump = _window(base, k, k if stride == (0, 0) else stride)
+        elif packet in (aten._adaptive_avg_pool2d, aten.adaptive_max_pool2d,
+                        aten.adaptive_avg_pool2d):
+            h, w = args[0].shape[-2:]
+            oh, ow = _pair(args[1], 1)
+            # Adaptive pooling windows are ceil(in/out) wide at a stride of about in/out.
+            k = (-(-h // oh), -(-w // ow))
+            size, jump = _window(base, k, (max(h // oh, 1), max(w // ow, 1)))
+        elif packet is aten.mean and src is not None and src.ndim == 4:
+            dims = {d % 4 for d in (args[1] if len(args) > 1 and args[1] is not None else ())}
+            if {2, 3} <= dims:  # x.mean((2, 3)): global average pooling
+                size, jump = _window(base, tuple(src.shape[-2:]), tuple(src.shape[-2:]))
+        elif packet in (aten.mm, aten.addmm, aten.bmm, aten.matmul, aten.linear):
+            # A fully connected layer over a flattened (h, w) map sees every position of it.
+            size, jump = _window(base, base.spatial, (1, 1))
+            base = _RF(size, jump, (1, 1))
+        if len(inputs) > 1 and packet not in (aten.convolution,):
+            # Merging paths (cat, add): the largest receptive field over the inputs.
+            rfs = [self.info[t] for t in inputs] + [_RF(size, jump, base.spatial)]
+            size = tuple(max(r.size[i] for r in rfs) for i in range(2))  # type: ignore[assignment]
+            jump = tuple(max(r.jump[i] for r in rfs) for i in range(2))  # type: ignore[assignment]
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor):
+                spatial = tuple(t.shape[-2:]) if t.ndim == 4 else base.spatial
+                self.info[t] = _RF(size, jump, spatial)  # type: ignore[arg-type]
+        return out
+
+
+@dataclass
+class LayerRow:
+    """One call of a leaf module in forward order."""
+
+    name: str  # qualified module name, e.g. "layer1.0.conv1"
+    type: str  # class name, e.g. "Conv2d"
+    output_shape: list[int]
+    params: int  # parameters of the module (counted on its first call only)
+    macs: int  # multiply-adds of this call (FLOPs / 2)
+    rf: list[int] | None  # receptive field (H, W) in input pixels; None: not a tensor output
+    jump: list[int] | None  # distance in input pixels between adjacent output positions
+    act_bytes: int  # bytes of the output
+
+
+@dataclass
+class ModelSummary:
+    model: str
+    input_shape: list[int]  # (B, C, H, W)
+    rows: list[LayerRow]
+    params: int  # every parameter of the model
+    trainable_params: int
+    macs: int  # total multiply-adds of one forward pass of the whole batch
+    flops: int  # = 2 * macs, as torch.utils.flop_counter counts them
+    activation_bytes: int  # sum of the rows' output bytes
+    param_bytes: int
+    rf: list[int] | None  # receptive field of the output
+    macs_by_module: dict[str, int] = field(default_factory=dict)  # every module, nested totals
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["gmacs"] = self.macs / 1e9
+        return d
+
+    def format_table(self) -> str:
+        return format_summary(self)
+
+
+def parse_input_size(text: str, default_chans: int = 3) -> tuple[int, int, int]:
+    """``"3x224x224"``, ``"224x224"`` or ``"224"`` as ``(C, H, W)``."""
+    parts = re.split(r"[x,* ]+", text.strip().lower())
+    try:
+        dims = [int(p) for p in parts if p]
+    except ValueError:
+        dims = []
+    if len(dims) == 1:
+        dims = [default_chans, dims[0], dims[0]]
+    elif len(dims) == 2:
+        dims = [default_chans, *dims]
+    if len(dims) != 3 or min(dims) < 1:
+        raise ConvzooError(f"--input {text!r}: expected CxHxW such as 3x224x224 (or H or HxW)")
+    return (dims[0], dims[1], dims[2])
+
+
+def check_min_size(name: str, size: tuple[int, int, int], min_size: int) -> None:
+    if min(size[1], size[2]) < min_size:
+        raise ConvzooError(
+            f"input {size[1]}x{size[2]} is smaller than model {name!r} accepts: its minimum "
+            f"input size is {min_size}x{min_size}"
+        )
+
+
+def build_for_summary(name: str, *, device: str = "meta", **model_args: Any) -> nn.Module:
+    """``create_model(name)`` on ``device`` (``meta``: shapes only, nothing allocated)."""
+    from ..registry import create_model
+
+    if device == "meta":
+        try:
+            with torch.device("meta"):
+                return create_model(name, **model_args)
+        except ConvzooError:
+            raise
+        except Exception as e:  # an initialiser that needs real data: fall back to the CPU
+            log.debug("building %s on meta failed (%s); building on the CPU", name, e)
+    return create_model(name, **model_args).to("cpu" if device == "meta" else device)
+
+
+def summarize(
+    model: str | nn.Module,
+    input_size: tuple[int, int, int] | str | None = None,
+    *,
+    batch_size: int = 1,
+    device: str = "meta",
+    dtype: torch.dtype = torch.float32,
+    **model_args: Any,
+) -> ModelSummary:
+    """Per-layer table and totals of ``model`` (a registered name or any ``nn.Module``).
+
+    ``input_size`` is ``(C, H, W)`` (or ``"3x224x224"``); for a registered name it defaults to
+    the model's own input size. ``model_args`` go to the builder (e.g. ``num_classes=10``).
+    ``macs`` and the rows' ``macs`` count the whole batch.
+    """
+    if isinstance(model, str):
+        from ..registry import model_info
+
+        info = model_info(model)
+        chans = model_args.get("in_chans", info.input_size[0])
+        if isinstance(input_size, str):
+            input_size = parse_input_size(input_size, chans)
+        size = input_size or info.input_size
+        if "in_chans" not in model_args and size[0] != info.input_size[0]:
+            model_args["in_chans"] = size[0]
+        check_min_size(model, size, info.min_size)
+        net = build_for_summary(model, device=device, **model_args)
+        label = model
+    else:
+        if isinstance(input_size, str):
+            input_size = parse_input_size(input_size)
+        if input_size is None:
+            raise ConvzooError("summarize(module): pass input_size=(C, H, W)")
+        size, net, label = input_size, model, type(model).__name__
+    if batch_size < 1:
+        raise ConvzooError(f"--batch-size must be >= 1, got {batch_size}")
+    first_param = next(iter(net.parameters()), None)
+    dev = first_param.device if first_param is not None else torch.device("cpu")
+    x = torch.randn(batch_size, *size, device=dev, dtype=dtype)
+    return _run(net, x, label)
+
+
+def _run(net: nn.Module, x: torch.Tensor, label: str) -> ModelSummary:
+    names = {m: n for n, m in net.named_modules()}
+    root = type(net).__name__
+    rows: list[LayerRow] = []
+    seen_params: set[int] = set()
+    last_flops: dict[str, int] = {}
+    fc = FlopCounterMode(display=False)
+    rfm = _ReceptiveFieldMode()
+
+    def hook(module: nn.Module, _inputs: Any, output: Any) -> None:
+        name = names.get(module, "?")
+        key = f"{root}.{name}" if name else root
+        total = sum(fc.flop_counts.get(key, {}).values()) if key in fc.flop_counts else 0
+        flops = total - last_flops.get(key, 0)
+        last_flops[key] = total
+        params = 0
+        if id(module) not in seen_params:
+            seen_params.add(id(module))
+            params = sum(p.numel() for p in module.parameters())
+        tensors = [t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
+        out = tensors[0] if tensors else None
+        rf = rfm.info.get(out) if out is not None else None
+        rows.append(LayerRow(
+            name=name or root, type=type(module).__name__,
+            output_shape=list(out.shape) if out is not None else [],
+            params=params, macs=flops // 2,
+            rf=list(rf.size) if rf is not None else None,
+            jump=list(rf.jump) if rf is not None else None,
+            act_bytes=sum(t.numel() * t.element_size() for t in tensors),
+        ))
+
+    leaves = [m for m in net.modules() if not list(m.children())] or [net]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad(), fc, rfm:
+            rfm.info[x] = _RF((1, 1), (1, 1), tuple(x.shape[-2:]))  # type: ignore[arg-type]
+            y = net(x)
+    except RuntimeError as e:
+        raise ConvzooError(
+            f"model {label!r} cannot run on input {tuple(x.shape[1:])}: {str(e).splitlines()[0]}"
+        ) from None
+    finally:
+        for h in handles:
+            h.remove()
+        net.train(was_training)
+    total_flops = fc.get_total_flops()
+    counted = sum(r.macs for r in rows)
+    if total_flops // 2 > counted:  # functional ops outside leaf modules (e.g. a matmul in forward)
+        rows.append(LayerRow(name="(outside leaf modules)", type="-", output_shape=[], params=0,
+                             macs=total_flops // 2 - counted, rf=None, jump=None, act_bytes=0))
+    out = [t for t in tree_flatten(y)[0] if isinstance(t, torch.Tensor)]
+    final_rf = rfm.info.get(out[0]) if out else None
+    by_module = {}
+    for key, counts in fc.get_flop_counts().items():
+        if key == "Global":
+            continue
+        short = key[len(root) + 1:] if key.startswith(root + ".") else ""
+        by_module[short or "(model)"] = sum(counts.values()) // 2
+    params = list(net.parameters())
+    return ModelSummary(
+        model=label,
+        input_shape=list(x.shape),
+        rows=rows,
+        params=sum(p.numel() for p in params),
+        trainable_params=sum(p.numel() for p in params if p.requires_grad),
+        macs=total_flops // 2,
+        flops=total_flops,
+        activation_bytes=sum(r.act_bytes for r in rows),
+        param_bytes=sum(p.numel() * p.element_size() for p in params),
+        rf=list(final_rf.size) if final_rf is not None else None,
+        macs_by_module=by_module,
+    )
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(n) < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def _fmt_pair(v: list[int] | None) -> str:
+    if v is None:
+        return "-"
+    return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
+
+
+def format_summary(s: ModelSummary) -> str:
+    """The table as text, one line per leaf-module call, totals at the bottom."""
+    head = (f"{'layer':<34} {'type':<18} {'output shape':<20} {'params':>12} {'MACs':>15} "
+            f"{'RF':>7} {'jump':>5} {'act mem':>10}")
+    lines = [f"{s.model}: input {'x'.join(map(str, s.input_shape))}", head, "-" * len(head)]
+    for r in s.rows:
+        shape = "x".join(map(str, r.output_shape)) or "-"
+        name = r.name if len(r.name) <= 34 else "…" + r.name[-33:]
+        lines.append(f"{name:<34} {r.type[:18]:<18} {shape:<20} {r.params:>12,} {r.macs:>15,} "
+                     f"{_fmt_pair(r.rf):>7} {_fmt_pair(r.jump):>5} {human_bytes(r.act_bytes):>10}")
+    lines.append("-" * len(head))
+    lines.append(f"{'total':<34} {'':<18} {'':<20} {s.params:>12,} {s.macs:>15,} "
+                 f"{_fmt_pair(s.rf):>7} {'':>5} {human_bytes(s.activation_bytes):>10}")
+    lines.append(f"params {s.params:,} ({human_bytes(s.param_bytes)}), trainable "
+                 f"{s.trainable_params:,}; multiply-adds {s.macs / 1e9:.3f} G "
+                 f"(= {s.flops / 1e9:.3f} GFLOPs); activations {human_bytes(s.activation_bytes)}")
+    return "\n".join(lines)
