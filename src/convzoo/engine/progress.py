@@ -43,8 +43,12 @@ def format_epoch(row: dict[str, Any]) -> str:
 class LineReporter(Reporter):
     """One fixed-width line per epoch to a stream (for logs and pipes)."""
 
-    def __init__(self, stream: TextIO = sys.stdout) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream  # None: whatever sys.stdout is when a line is written
+
+    @property
+    def stream(self) -> TextIO:
+        return self._stream or sys.stdout
 
     def start(self, message: str) -> None:
         print(message, file=self.stream, flush=True)
@@ -58,8 +62,8 @@ class LineReporter(Reporter):
 class TqdmReporter(LineReporter):
     """A tqdm bar per epoch with running loss, accuracy and images/s; a line when it ends."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        super().__init__(stream)
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream or sys.stderr)
         self.bar = None
 
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:

@@ -1,0 +1,97 @@
+"""The command line: help, list, errors as one line with exit status 2, train/eval round trip."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from convzoo.cli import build_parser, main
+from convzoo.data import datasets
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "convzoo", *args], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_every_command_has_help(capsys):
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    assert {"train", "eval", "list"} <= set(sub.choices)
+    for name in sub.choices:
+        with pytest.raises(SystemExit) as info:
+            main([name, "--help"])
+        assert info.value.code == 0
+        assert "usage: convzoo" in capsys.readouterr().out
+
+
+def test_list_shows_params(capsys):
+    assert main(["list", "lenet*"]) == 0
+    out = capsys.readouterr().out
+    assert "lenet5" in out and "61,706" in out and "62,006" in out
+    assert main(["list", "lenet5", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows == [{"name": "lenet5", "family": "lenet", "form": "small", "input": "1x28x28",
+                     "params": 61706, "paper": "LeCun et al. 1998"}]
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "lenet6"], "unknown model 'lenet6'"),
+    (["train", "lenet5", "--epochs", "0"], "--epochs must be >= 1"),
+    (["train", "lenet5", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["train", "lenet5", "--lr", "0"], "--lr must be > 0"),
+    (["train", "lenet5", "--data-dir", "/nonexistent/mnist"], "/nonexistent/mnist"),
+    (["eval", "/nonexistent/run"], "/nonexistent/run"),
+    (["train", "lenet5", "--config", "/nonexistent/config.json"], "/nonexistent/config.json"),
+])
+def test_bad_input_one_line_exit_2(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_unwritable_output_path(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["train", "lenet5", "--out", str(blocker / "run")]) == 2
+    assert str(blocker / "run") in capsys.readouterr().err
+
+
+def test_malformed_idx_via_subprocess(tmp_path):
+    """A real process: wrong magic number in a data file -> one line naming it, status 2."""
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (tmp_path / stem).write_bytes(b"\x12\x34\x08\x03" + bytes(20))
+    proc = run_cli("train", "lenet5", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"))
+    assert proc.returncode == 2
+    assert "magic number" in proc.stderr and str(tmp_path / "train-images-idx3-ubyte") in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_train_then_eval_and_config_rerun(tmp_path, capsys, monkeypatch):
+    original = datasets.SOURCES["mnist"]
+    monkeypatch.setitem(datasets.SOURCES, "mnist", lambda d, s, **kw: original(d, s, **kw).subset(
+        torch.arange(300 if s == "train" else 100)))
+    run = tmp_path / "run"
+    assert main(["train", "lenet5", "--epochs", "1", "--batch-size", "50", "--lr", "0.03",
+                 "--model-arg", "activation=tanh", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "top-1 acc" in out and str(run) in out
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["batch_size"] == 50 and cfg["model_args"] == {"activation": "tanh"}
+
+    assert main(["eval", str(run), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    final = json.loads((run / "final.json").read_text())
+    assert result["top1_acc"] == pytest.approx(final["top1_acc"])
+    assert set(result["per_class_acc"]) == {str(i) for i in range(10)}
+
+    # Re-run the saved config; a flag still overrides it.
+    rerun = tmp_path / "rerun"
+    assert main(["train", "lenet5", "--config", str(run / "config.json"), "--lr", "0.02",
+                 "--out", str(rerun)]) == 0
+    cfg2 = json.loads((rerun / "config.json").read_text())
+    assert cfg2["batch_size"] == 50 and cfg2["lr"] == 0.02
+    assert cfg2["model_args"] == {"activation": "tanh"}
