@@ -1,11 +1,17 @@
-"""Data: readers (IDX), in-memory data sets, presets and batch loaders."""
+"""Data: readers (IDX, CIFAR, image folders), the decode cache, presets, loaders and splits."""
 
-from .datasets import SOURCES, ImageDataset, load_dataset
+from .datasets import SOURCES, ImageDataset, imagenet_classes, load_dataset
+from .download import RESOURCES, download
+from .folder import FolderDataset, decode_file
 from .idx import parse_idx, read_idx
+from .info import dataset_info
 from .loader import BatchLoader
-from .presets import PRESETS, DataPreset, apply_preset, preset_for
+from .presets import PRESETS, DataPreset, apply_preset, eval_sizes, finish_batch, preset_for
+from .splits import Splits, holdout_split, load_splits, make_loader
 
 __all__ = [
-    "SOURCES", "ImageDataset", "load_dataset", "parse_idx", "read_idx", "BatchLoader", "PRESETS",
-    "DataPreset", "apply_preset", "preset_for",
+    "SOURCES", "ImageDataset", "imagenet_classes", "load_dataset", "RESOURCES", "download",
+    "FolderDataset", "decode_file", "parse_idx", "read_idx", "dataset_info", "BatchLoader",
+    "PRESETS", "DataPreset", "apply_preset", "eval_sizes", "finish_batch", "preset_for", "Splits",
+    "holdout_split", "load_splits", "make_loader",
 ]

@@ -7,6 +7,7 @@ big-endian uint32 per dimension, then the values in C order.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
@@ -33,14 +34,16 @@ def parse_idx(data: bytes, *, name: str = "<bytes>") -> np.ndarray:
     if ndim == 0 or len(data) < header:
         raise DataError(f"{name}: truncated IDX header ({ndim} dimensions, {len(data)} bytes)")
     shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python ints: a product of up to 255 uint32 dimensions must not wrap around as int64 would.
+    expected = math.prod(shape) * dtype.itemsize
     body = len(data) - header
     if body != expected:
         raise DataError(
             f"{name}: IDX body has {body} bytes, expected {expected} for shape {shape}"
             + (" (the file is truncated)" if body < expected else "")
         )
-    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    values = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+    return values.astype(dtype.newbyteorder("="))
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
@@ -53,6 +56,6 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
+        except (OSError, EOFError, zlib.error, MemoryError) as e:
             raise DataError(f"{path}: corrupt or truncated gzip stream ({e})") from None
     return parse_idx(raw, name=str(path))

@@ -1,6 +1,10 @@
-"""Per-data-set presets (normalisation, augmentation) and the batch-wise transform.
+"""Per-data-set and per-model presets (normalisation, augmentation, sizes), in one place, and the
+batch-wise transform.
 
-All of it runs on whole batches of uint8 images on the training device: no per-sample Python.
+In-memory data sets (MNIST, CIFAR, folders of small images) are augmented on whole batches of
+uint8 images on the training device: no per-sample Python. Streamed folders of large images get
+their geometric augmentation per sample in DataLoader workers (:mod:`.stream`, built from the same
+preset) and the rest (lighting noise, normalisation) batch-wise by :func:`finish_batch`.
 """
 
 from __future__ import annotations
@@ -20,27 +24,132 @@ class DataPreset:
     crop_padding: int = 0  # train: zero-pad by this many pixels, then random-crop back (pixels)
     hflip: bool = False  # train: random horizontal flip with probability 0.5
     pad_to: int | None = None  # pad (H, W) symmetrically to this size, e.g. 28 -> 32 for `lenet`
+    # Streamed folders of large images (see convzoo.data.stream); None for in-memory data sets.
+    crop_size: int | None = None  # pixels: side of the square the model sees (224, 299)
+    resize_size: int | None = None  # pixels: eval resizes the shorter side to this, then crops
+    interpolation: str = "bilinear"  # "bilinear" or "bicubic", for both resizes
+    rrc_scale: tuple[float, float] = (0.08, 1.0)  # train RandomResizedCrop area fraction range
+    # VGG (Simonyan & Zisserman 2014, Sec. 3.1) scale jitter: shorter side drawn from [S_min, S_max]
+    # (pixels), then a random crop_size crop; replaces RandomResizedCrop when set.
+    scale_jitter: tuple[int, int] | None = None
+    # AlexNet (Krizhevsky et al. 2012, Sec. 4.1) PCA colour noise: std of the eigenvalue weights
+    # (0.1 in the paper); 0 disables it.
+    lighting: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @property
+    def streamed(self) -> bool:
+        """True for the large-image presets (per-sample resize/crop in DataLoader workers)."""
+        return self.crop_size is not None
 
-# Widely used constants (../shared/REFERENCES.md, "Normalisation constants").
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+# Widely used constants (../shared/REFERENCES.md, "Normalisation constants"). CIFAR-100 reuses the
+# CIFAR-10 constants (REFERENCES.md lists no others). Fashion-MNIST's 0.2860/0.3530 are the values
+# commonly quoted for its training split; not in REFERENCES.md and not re-measured here.
+# CIFAR training augmentation: 4-pixel zero pad + random 32x32 crop + horizontal flip (He et al.
+# 2016, Sec. 4.2).
+_CIFAR = DataPreset(mean=CIFAR_MEAN, std=CIFAR_STD, crop_padding=4, hflip=True)
 PRESETS: dict[str, DataPreset] = {
     "mnist": DataPreset(mean=(0.1307,), std=(0.3081,)),
+    "fashion-mnist": DataPreset(mean=(0.2860,), std=(0.3530,)),
+    "cifar10": _CIFAR,
+    "cifar100": _CIFAR,
+    "cifar100-coarse": _CIFAR,
+    # Folders: ImageNet statistics. Small images (<= 64 px) get the CIFAR-style augmentation with
+    # padding of 1/8 of the side; large ones the ImageNet crop pipeline (see preset_for).
+    "folder": DataPreset(mean=IMAGENET_MEAN, std=IMAGENET_STD, hflip=True),
+    "imagenet": DataPreset(mean=IMAGENET_MEAN, std=IMAGENET_STD, hflip=True),
 }
 
+# Eval resize/crop (pixels) of the models' ImageNet weights (REFERENCES.md, torchvision 0.29):
+# resize the shorter side, then center-crop. Default 256/224.
+EVAL_SIZES: dict[str, tuple[int, int]] = {"inception_v3": (342, 299)}
+EVAL_SIZES_V2 = (232, 224)  # torchvision's IMAGENET1K_V2 ResNet weights (bilinear)
+DEFAULT_EVAL_SIZES = (256, 224)
+SMALL_IMAGE = 64  # pixels: at most this a side is a "small image" data set (in memory)
 
-def preset_for(data: str, *, in_chans: int, image_size: int, model_size: int | None
-               ) -> DataPreset:
-    """The preset of data set ``data``, adapted to the model's channels and input size."""
+
+def eval_sizes(model: str | None, weights: str | None = None) -> tuple[int, int]:
+    """(resize, crop) in pixels for ``model`` and the tag of its weights (``IMAGENET1K_V2``)."""
+    if model in EVAL_SIZES:
+        return EVAL_SIZES[model]
+    if model and model.startswith(("resnet", "wide_resnet", "resnext")) and weights and (
+            "v2" in weights.lower()):
+        return EVAL_SIZES_V2
+    return DEFAULT_EVAL_SIZES
+
+
+def preset_for(data: str, *, in_chans: int, image_size: int | None, model_size: int | None,
+               model: str | None = None, weights: str | None = None, lighting: float = 0.0,
+               scale_jitter: tuple[int, int] | None = None) -> DataPreset:
+    """The preset of data set ``data``, adapted to the model's channels and input size.
+
+    ``image_size`` is the side of the decoded images (in-memory data sets) or None for a streamed
+    folder of large images, which gets the ImageNet pipeline: RandomResizedCrop to the model's
+    input (``model_size``, default 224) + flip for training, resize + center crop for evaluation
+    with the sizes of :func:`eval_sizes`. ``lighting`` (AlexNet PCA noise std, e.g. 0.1) and
+    ``scale_jitter`` (VGG's (S_min, S_max), e.g. (256, 512)) only apply to streamed folders.
+    """
     base = PRESETS.get(data, DataPreset(mean=(0.5,), std=(0.5,)))
     mean, std = base.mean, base.std
     if len(mean) != in_chans:  # e.g. a 1-channel preset feeding a model built for 3 channels
         mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
+    if image_size is None or (data in ("folder", "imagenet") and image_size > SMALL_IMAGE):
+        resize, crop = eval_sizes(model, weights)
+        if model_size is not None and model_size != crop:
+            resize, crop = round(model_size * resize / crop), model_size
+        return DataPreset(mean=mean, std=std, hflip=True, crop_size=crop, resize_size=resize,
+                          lighting=lighting, scale_jitter=scale_jitter)
+    crop_padding = base.crop_padding
+    if data in ("folder", "imagenet"):
+        crop_padding = max(1, image_size // 8)  # 4 for 32x32 images, as CIFAR's
     pad_to = model_size if model_size is not None and model_size > image_size else None
-    return DataPreset(mean=mean, std=std, crop_padding=base.crop_padding, hflip=base.hflip,
+    return DataPreset(mean=mean, std=std, crop_padding=crop_padding, hflip=base.hflip,
                       pad_to=pad_to)
+
+
+# AlexNet's PCA of ImageNet RGB pixels (eigenvalues and eigenvectors as columns, pixels in [0, 1]),
+# the figures used by fb.resnet.torch and most re-implementations of the lighting noise.
+PCA_EIGVAL = (0.2175, 0.0188, 0.0045)
+PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009),
+              (-0.5808, -0.0045, -0.8140),
+              (-0.5836, -0.6948, 0.4203))
+
+
+def lighting_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = None
+                   ) -> torch.Tensor:
+    """Add AlexNet's PCA colour noise to float RGB (B, 3, H, W) in [0, 1] (Sec. 4.1, batch-wise).
+
+    Each image gets ``sum_i alpha_i * lambda_i * p_i`` added to every pixel, alpha_i ~ N(0, std).
+    """
+    alpha = torch.randn(x.shape[0], 3, generator=generator, dtype=torch.float64) * std  # (B, 3)
+    eigval = torch.tensor(PCA_EIGVAL, dtype=torch.float64)
+    eigvec = torch.tensor(PCA_EIGVEC, dtype=torch.float64)  # (3 colours, 3 components)
+    rgb = (alpha * eigval) @ eigvec.T  # (B, 3): the per-image colour shift
+    return x + rgb.to(x.dtype).to(x.device).view(-1, 3, 1, 1)
+
+
+def finish_batch(images: torch.Tensor, preset: DataPreset, *, train: bool,
+                 generator: torch.Generator | None = None, in_chans: int | None = None,
+                 dtype: torch.dtype = torch.float32, channels_last: bool = False) -> torch.Tensor:
+    """A streamed batch, uint8 (B, C, H, W) already cropped/flipped -> normalised float."""
+    x = images.to(dtype).div_(255.0)
+    if in_chans is not None and x.shape[1] != in_chans:
+        if x.shape[1] != 1:
+            raise ValueError(f"cannot feed {x.shape[1]}-channel images to a {in_chans}-channel "
+                             "model")
+        x = x.expand(-1, in_chans, -1, -1)
+    if train and preset.lighting and x.shape[1] == 3:
+        x = lighting_noise(x, preset.lighting, generator)
+    mean = torch.tensor(preset.mean, dtype=dtype, device=x.device).view(1, -1, 1, 1)
+    std = torch.tensor(preset.std, dtype=dtype, device=x.device).view(1, -1, 1, 1)
+    x = (x - mean) / std
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
 def apply_preset(
@@ -58,7 +167,8 @@ def apply_preset(
         if x.shape[1] == 1:
             x = x.expand(-1, in_chans, -1, -1)  # grey -> RGB by repetition
         else:
-            raise ValueError(f"cannot feed {x.shape[1]}-channel images to a {in_chans}-channel model")
+            raise ValueError(f"cannot feed {x.shape[1]}-channel images to a {in_chans}-channel "
+                             "model")
     mean = torch.tensor(preset.mean, dtype=dtype, device=x.device).view(1, -1, 1, 1)
     std = torch.tensor(preset.std, dtype=dtype, device=x.device).view(1, -1, 1, 1)
     x = (x - mean) / std  # zero padding below then means "the mean pixel"
@@ -80,7 +190,7 @@ def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None) ->
     padded = F.pad(x, (pad,) * 4)
     dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
     dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
-    rows = (dy.view(b, 1) + torch.arange(h, device=x.device)).view(b, 1, h, 1).expand(b, c, h, w + 2 * pad)
-    out = padded.gather(2, rows)
+    rows = (dy.view(b, 1) + torch.arange(h, device=x.device)).view(b, 1, h, 1)
+    out = padded.gather(2, rows.expand(b, c, h, w + 2 * pad))  # (B, C, H, W + 2 pad)
     cols = (dx.view(b, 1) + torch.arange(w, device=x.device)).view(b, 1, 1, w).expand(b, c, h, w)
     return out.gather(3, cols)

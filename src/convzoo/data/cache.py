@@ -1,0 +1,69 @@
+"""The cache of decoded data sets under ``$CONVZOO_CACHE`` (default ``~/.cache/convzoo``).
+
+An entry is a safetensors file holding ``images`` (N, C, H, W) uint8 and ``labels`` (N,) int64, with
+the class names and the files skipped while decoding in its metadata. Its name carries a hash of the
+source files' identity (relative path, size, modification time in ns) and of the decode settings,
+so a changed, added or removed source file gives a new key and the folder is decoded again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, safe_open, save_file
+
+from ..weights import atomic_write
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = "1"  # bump when the decoded layout changes
+
+
+def cache_dir() -> Path:
+    """``$CONVZOO_CACHE`` or ``~/.cache/convzoo``."""
+    env = os.environ.get("CONVZOO_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "convzoo"
+
+
+def identity_key(entries: list[tuple[str, int, int]], settings: dict) -> str:
+    """Hex digest of (relative path, size, mtime_ns) for every file plus the decode settings."""
+    h = hashlib.sha256()
+    h.update(CACHE_VERSION.encode())
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    for rel, size, mtime in entries:
+        h.update(f"{rel}\0{size}\0{mtime}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def cache_path(kind: str, key: str) -> Path:
+    return cache_dir() / kind / f"{key[:32]}.safetensors"
+
+
+def load_cached(path: Path) -> tuple[torch.Tensor, torch.Tensor, dict] | None:
+    """(images, labels, metadata) of a cache entry, or None when absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+        tensors = load_file(str(path))
+        return tensors["images"], tensors["labels"], meta
+    except (SafetensorError, OSError, ValueError, KeyError) as e:
+        log.warning("ignoring unreadable cache entry %s (%s); decoding again", path, e)
+        return None
+
+
+def save_cached(path: Path, images: torch.Tensor, labels: torch.Tensor, meta: dict) -> None:
+    """Write a cache entry atomically; a failure to write is logged, never fatal."""
+    tensors = {"images": images.contiguous(), "labels": labels.contiguous()}
+    strmeta = {k: json.dumps(v) for k, v in meta.items()}
+    try:
+        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=strmeta))
+    except Exception as e:  # a read-only or full disk must not stop training
+        log.warning("could not write cache entry %s: %s", path, e)

@@ -1,0 +1,456 @@
+"""ImageNet-layout folders: ``ROOT/SPLIT/CLASS/*.jpg`` (JPEG, PNG, ...), one sub-folder per class.
+
+Two ways in:
+
+* small images (CIFAR-like, at most :data:`SMALL_SIDE` pixels a side, all one size) are decoded once
+  into a uint8 (N, C, H, W) tensor, cached under ``$CONVZOO_CACHE`` (see :mod:`.cache`) and then
+  trained from memory like MNIST;
+* larger images stay on disk: :class:`FolderDataset` is a torch ``Dataset`` that decodes one file
+  per item, for a ``DataLoader`` with workers (see :mod:`.stream`).
+
+Decoding uses ``torchvision.io.decode_image`` (libjpeg-turbo / libpng), with PIL as the fallback for
+the formats it lacks (BMP, TIFF, ...). Grey, palette, CMYK, RGBA and 16-bit images are converted to
+the data set's channels (RGB or grey). A file that cannot be decoded, an empty file, or a file that
+is not an image raises :class:`DataError` naming it, or with ``on_bad_file="skip"`` is left out and
+reported as ``(path, reason)``.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import multiprocessing
+import os
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision.io import ImageReadMode, decode_image
+
+from ..errors import DataError
+from . import cache
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+                              ".ppm", ".pgm", ".pbm"})
+SMALL_SIDE = 64  # pixels: folders of images no larger than this are decoded once and cached
+BAD_FILE_MODES = ("error", "skip")
+
+Skipped = list[tuple[str, str]]  # (path, reason)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    label: int
+    size: int  # bytes
+    mtime_ns: int
+
+
+def check_on_bad_file(on_bad_file: str) -> None:
+    if on_bad_file not in BAD_FILE_MODES:
+        raise DataError(f"on_bad_file {on_bad_file!r}: expected 'error' or 'skip'")
+
+
+def bad_file(path: str | os.PathLike, reason: str, on_bad_file: str, skipped: Skipped) -> None:
+    """Raise a DataError naming ``path`` (``error``) or record it (``skip``)."""
+    if on_bad_file == "error":
+        raise DataError(f"{path}: {reason} (pass on_bad_file='skip' / --on-bad-file skip to leave "
+                        "such files out)")
+    log.warning("skipping %s: %s", path, reason)
+    skipped.append((str(path), reason))
+
+
+# --- scanning --------------------------------------------------------------------------------
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".") and name != "__MACOSX"
+
+
+def class_folders(root: Path) -> list[str]:
+    """Sorted names of the class sub-folders of ``root`` (hidden ones ignored)."""
+    if not root.is_dir():
+        raise DataError(f"{root} does not exist or is not a folder")
+    try:
+        names = sorted(e.name for e in os.scandir(root) if e.is_dir() and _visible(e.name))
+    except OSError as e:
+        raise DataError(f"cannot list {root}: {e.strerror or e}") from None
+    return names
+
+
+def scan_files(folder: Path, label: int, *, on_bad_file: str, skipped: Skipped
+               ) -> list[FileEntry]:
+    """The image files under ``folder`` (recursively, sorted), checked for extension and size."""
+    out: list[FileEntry] = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if _visible(d))
+        for name in sorted(filenames):
+            if not _visible(name):
+                continue  # .DS_Store, ._foo.jpg and the like: never data
+            path = os.path.join(dirpath, name)
+            ext = os.path.splitext(name)[1].lower()
+            if ext not in IMAGE_EXTENSIONS:
+                bad_file(path, f"not an image file (extension {ext or 'none'!r}; expected one of "
+                         f"{', '.join(sorted(IMAGE_EXTENSIONS))})", on_bad_file, skipped)
+                continue
+            try:
+                st = os.stat(path)
+            except OSError as e:
+                bad_file(path, f"cannot stat ({e.strerror or e})", on_bad_file, skipped)
+                continue
+            if st.st_size == 0:
+                bad_file(path, "empty file (0 bytes)", on_bad_file, skipped)
+                continue
+            out.append(FileEntry(path, label, st.st_size, st.st_mtime_ns))
+    return out
+
+
+def scan_class_folders(root: Path, classes: list[str] | None = None, *, on_bad_file: str,
+                       skipped: Skipped, class_to_label: dict[str, int] | None = None
+                       ) -> tuple[list[str], list[FileEntry]]:
+    """Class names and files of a class-per-folder split.
+
+    ``classes`` (e.g. the training split's) fixes the label of each folder name; a folder of this
+    split that is not among them is an error, since its images could not be labelled consistently.
+    ``class_to_label`` overrides the folder -> label map (ImageNet: the index of the wnid).
+    """
+    found = class_folders(root)
+    if not found:
+        raise DataError(f"{root} has no class sub-folders; expected ROOT/CLASS/IMAGE files "
+                        "(an ImageNet-style layout)")
+    if classes is None:
+        classes = found
+    if class_to_label is None:
+        class_to_label = {c: i for i, c in enumerate(classes)}
+    unknown = [c for c in found if c not in class_to_label]
+    if unknown:
+        raise DataError(f"{root} has class folders {unknown[:5]} that the training split "
+                        f"({len(classes)} classes) does not have")
+    entries: list[FileEntry] = []
+    for name in found:
+        files = scan_files(root / name, class_to_label[name], on_bad_file=on_bad_file,
+                           skipped=skipped)
+        if not files:
+            bad_file(root / name, "empty class folder (no image files)", on_bad_file, skipped)
+        entries.extend(files)
+    if not entries:
+        raise DataError(f"{root} has class folders but no image files in them")
+    return classes, entries
+
+
+# --- decoding --------------------------------------------------------------------------------
+
+def _pil_decode(data: bytes, channels: int) -> torch.Tensor:
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        im = Image.open(io.BytesIO(data))
+        im.load()  # raises on truncated data (ImageFile.LOAD_TRUNCATED_IMAGES is False)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16/32-bit grey: scale to 8 bits rather than clip, as convert("L") would.
+        import numpy as np
+
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        im = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    im = im.convert("L" if channels == 1 else "RGB")
+    t = torch.from_numpy(__import__("numpy").asarray(im).copy())
+    return t.unsqueeze(0) if channels == 1 else t.permute(2, 0, 1).contiguous()
+
+
+def decode_bytes(data: bytes | torch.Tensor, channels: int = 3) -> torch.Tensor:
+    """Encoded image -> uint8 (channels, H, W); raises DataError with the reason."""
+    if len(data) == 0:
+        raise DataError("empty file (0 bytes)")
+    buf = data if isinstance(data, torch.Tensor) else torch.frombuffer(bytearray(data),
+                                                                       dtype=torch.uint8)
+    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
+    try:
+        img = decode_image(buf, mode=mode)
+    except RuntimeError as e:
+        msg = str(e)
+        if "Unsupported image file" not in msg:  # torchvision knows the format but it is broken
+            reason = msg.rsplit(",", 1)[-1].strip() or "cannot decode"
+            raise DataError(f"corrupt or truncated image ({reason})") from None
+        try:
+            img = _pil_decode(bytes(buf.numpy()), channels)
+        except Exception as pe:  # PIL raises many types for non-images and broken files
+            raise DataError(f"not a readable image ({type(pe).__name__}: {pe})") from None
+    if img.dtype == torch.uint16:  # 16-bit PNG: keep the top 8 bits
+        img = (img.to(torch.int32) >> 8).to(torch.uint8)
+    elif img.dtype != torch.uint8:
+        raise DataError(f"unsupported pixel type {img.dtype}")
+    if img.ndim != 3 or img.shape[0] != channels:
+        raise DataError(f"decoded to shape {tuple(img.shape)}, expected ({channels}, H, W)")
+    return img
+
+
+def decode_file(path: str | os.PathLike, channels: int = 3) -> torch.Tensor:
+    """Read and decode one image file -> uint8 (channels, H, W); DataError names the file."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return decode_bytes(data, channels)
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
+
+
+def _decode_chunk(args: tuple[list[str], int, tuple[int, int] | None]
+                  ) -> tuple[torch.Tensor, list[int], list[tuple[int, str]]]:
+    """Decode files into one (n, C, H, W) block; failures come back as (index, reason)."""
+    paths, channels, size = args
+    images, good, bad = [], [], []
+    for i, p in enumerate(paths):
+        try:
+            img = decode_file(p, channels)
+        except DataError as e:
+            bad.append((i, str(e).removeprefix(f"{p}: ")))
+            continue
+        if size is not None and tuple(img.shape[1:]) != size:
+            bad.append((i, f"image is {img.shape[2]}x{img.shape[1]}, the folder's images are "
+                        f"{size[1]}x{size[0]}"))
+            continue
+        images.append(img)
+        good.append(i)
+    block = torch.stack(images) if images else torch.empty(0, channels, *(size or (0, 0)),
+                                                           dtype=torch.uint8)
+    return block, good, bad
+
+
+def probe_sizes(entries: list[FileEntry], channels: int, k: int = 32) -> Counter:
+    """(H, W) counts of up to ``k`` files spread over the folder (unreadable ones ignored)."""
+    step = max(1, len(entries) // k)
+    sizes: Counter = Counter()
+    for e in entries[::step][:k]:
+        try:
+            sizes[tuple(decode_file(e.path, channels).shape[1:])] += 1
+        except DataError:
+            continue
+    return sizes
+
+
+def decode_all(entries: list[FileEntry], channels: int, size: tuple[int, int], *,
+               on_bad_file: str, skipped: Skipped, workers: int = 0
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode every file into (N, C, H, W) uint8 + (N,) labels, in ``workers`` processes."""
+    chunk = 512
+    jobs = [([e.path for e in entries[i:i + chunk]], channels, size)
+            for i in range(0, len(entries), chunk)]
+    if workers > 0 and len(jobs) > 1:
+        ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+        with ctx.Pool(workers, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            results = pool.map(_decode_chunk, jobs, chunksize=1)
+    else:
+        results = [_decode_chunk(j) for j in jobs]
+    blocks, labels = [], []
+    for start, (block, good, bad) in zip(range(0, len(entries), chunk), results, strict=True):
+        for i, reason in bad:
+            bad_file(entries[start + i].path, reason, on_bad_file, skipped)
+        blocks.append(block)
+        labels.extend(entries[start + i].label for i in good)
+    return torch.cat(blocks), torch.tensor(labels, dtype=torch.int64)
+
+
+def default_workers() -> int:
+    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+               else (os.cpu_count() or 1), 8)
+
+
+def load_folder_in_memory(root: Path, classes: list[str], entries: list[FileEntry], *,
+                          channels: int, on_bad_file: str, skipped: Skipped,
+                          size: tuple[int, int] | None = None, workers: int | None = None,
+                          use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode a scanned split into memory, through the cache keyed by the files' identity."""
+    if size is None:
+        sizes = probe_sizes(entries, channels)
+        if not sizes:
+            raise DataError(f"{root}: none of the probed files could be decoded")
+        size = sizes.most_common(1)[0][0]
+    rel = [(os.path.relpath(e.path, root), e.size, e.mtime_ns) for e in entries]
+    settings = {"root": str(root.resolve()), "channels": channels, "size": list(size),
+                "classes": classes, "labels": [e.label for e in entries]}
+    key = cache.identity_key(rel, settings)
+    path = cache.cache_path("folders", key)
+    hit = cache.load_cached(path) if use_cache else None
+    if hit is not None:
+        images, labels, meta = hit
+        for p, reason in meta.get("skipped", []):
+            bad_file(p, reason, on_bad_file, skipped)
+        log.info("%s: %d decoded images from cache %s", root, len(labels), path)
+        return images, labels
+    n_workers = default_workers() if workers is None else workers
+    log.info("%s: decoding %d images (%dx%d, %d channels) with %d workers", root, len(entries),
+             size[1], size[0], channels, n_workers)
+    own_skipped: Skipped = []
+    images, labels = decode_all(entries, channels, size, on_bad_file=on_bad_file,
+                                skipped=own_skipped, workers=n_workers)
+    skipped.extend(own_skipped)
+    if use_cache:
+        cache.save_cached(path, images, labels, {"root": str(root), "classes": classes,
+                                                 "skipped": own_skipped})
+    return images, labels
+
+
+# --- the streaming Dataset (large images) ---------------------------------------------------
+
+class FolderDataset(torch.utils.data.Dataset):
+    """Files decoded one by one on access, for a DataLoader with workers.
+
+    ``__getitem__`` returns ``(image, label)`` with ``image`` the uint8 (C, H, W) tensor after
+    ``transform``; a bad file raises :class:`DataError` naming it, or with ``on_bad_file="skip"``
+    returns ``(None, label, (path, reason))`` which the loader's collate drops and records.
+    Shares the surface of :class:`~convzoo.data.datasets.ImageDataset` that holdout and info use:
+    ``labels``, ``classes``, ``name``, ``source``, ``skipped``, ``subset``.
+    """
+
+    def __init__(self, paths: list[str], labels: torch.Tensor, classes: list[str], *, name: str,
+                 source: str, channels: int = 3, on_bad_file: str = "error",
+                 transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 skipped: Skipped | None = None) -> None:
+        self.paths = list(paths)
+        self.labels = labels
+        self.classes = classes
+        self.name = name
+        self.source = source
+        self.channels = channels
+        self.on_bad_file = on_bad_file
+        self.transform = transform
+        self.skipped: Skipped = list(skipped or [])
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """(C,) only: the images of a streamed folder need not share a size."""
+        return (self.channels,)
+
+    def subset(self, index: torch.Tensor) -> FolderDataset:
+        idx = index.tolist()
+        return FolderDataset([self.paths[i] for i in idx], self.labels[index], self.classes,
+                             name=self.name, source=self.source, channels=self.channels,
+                             on_bad_file=self.on_bad_file, transform=self.transform)
+
+    def with_transform(self, transform: Callable[[torch.Tensor], torch.Tensor] | None
+                       ) -> FolderDataset:
+        ds = self.subset(torch.arange(len(self)))
+        ds.transform = transform
+        ds.skipped = list(self.skipped)
+        return ds
+
+    def __getitem__(self, i: int):  # noqa: ANN204 - (tensor, int) or (None, int, (path, reason))
+        path, label = self.paths[i], int(self.labels[i])
+        try:
+            img = decode_file(path, self.channels)
+        except DataError as e:
+            if self.on_bad_file == "error":
+                raise
+            return None, label, (path, str(e).removeprefix(f"{path}: "))
+        if self.transform is not None:
+            img = self.transform(img)
+        return img, label
+
+
+# --- ILSVRC-2012 validation layout -----------------------------------------------------------
+
+def read_val_labels(val_dir: Path, files: list[str], wnid_to_label: dict[str, int],
+                    data_dir: Path) -> dict[str, int]:
+    """Labels of a flat ILSVRC-2012 val folder, from the first labels file found.
+
+    Accepted, looked for in ``val_dir`` then ``data_dir``:
+
+    * ``val_labels.txt`` / ``val.txt``: ``FILENAME LABEL`` per line, LABEL a wnid or a 0-based
+      class index (the order of imagenet_class_index.json);
+    * ``LOC_val_solution.csv`` (the Kaggle copy): ``ImageId,PredictionString``, first wnid used;
+    * the devkit's ``ILSVRC2012_validation_ground_truth.txt``: one 1-based ILSVRC2012_ID per
+      line, for the files in sorted order, with ``map_clsloc.txt`` (``WNID ID NAME`` lines) to
+      turn IDs into wnids.
+    """
+    names = {Path(f).name: f for f in files}
+    stems = {Path(f).stem: f for f in files}
+    places = [val_dir, data_dir, data_dir / "ILSVRC2012_devkit_t12" / "data"]
+
+    def find(name: str) -> Path | None:
+        return next((p / name for p in places if (p / name).is_file()), None)
+
+    def label_of(token: str, where: str) -> int:
+        if token in wnid_to_label:
+            return wnid_to_label[token]
+        if token.isdigit() and int(token) < len(wnid_to_label):
+            return int(token)
+        raise DataError(f"{where}: label {token!r} is neither a known wnid nor a class index")
+
+    for fname in ("val_labels.txt", "val.txt"):
+        path = find(fname)
+        if path is None:
+            continue
+        out: dict[str, int] = {}
+        for n, line in enumerate(_read_text(path).splitlines(), 1):
+            parts = line.split()
+            if not parts:
+                continue
+            if len(parts) != 2:
+                raise DataError(f"{path}:{n}: expected 'FILENAME LABEL', got {line!r}")
+            key = names.get(Path(parts[0]).name)
+            if key is None:
+                raise DataError(f"{path}:{n}: {parts[0]} is not a file of {val_dir}")
+            out[key] = label_of(parts[1], f"{path}:{n}")
+        return out
+    path = find("LOC_val_solution.csv")
+    if path is not None:
+        out = {}
+        for n, line in enumerate(_read_text(path).splitlines(), 1):
+            if n == 1 and line.lower().startswith("imageid"):
+                continue
+            if not line.strip():
+                continue
+            image_id, _, pred = line.partition(",")
+            key = stems.get(image_id.strip())
+            if key is None:
+                raise DataError(f"{path}:{n}: {image_id} is not a file of {val_dir}")
+            tokens = pred.split()
+            if not tokens:
+                raise DataError(f"{path}:{n}: no label in {line!r}")
+            out[key] = label_of(tokens[0], f"{path}:{n}")
+        return out
+    path = find("ILSVRC2012_validation_ground_truth.txt")
+    if path is not None:
+        mapping = find("map_clsloc.txt")
+        if mapping is None:
+            raise DataError(f"{path} gives ILSVRC2012_IDs; map_clsloc.txt (WNID ID NAME per line) "
+                            "is needed beside it to turn them into classes (devkit meta.mat is not "
+                            "read: that needs scipy)")
+        id_to_wnid = {}
+        for n, line in enumerate(_read_text(mapping).splitlines(), 1):
+            parts = line.split()
+            if len(parts) < 2 or not parts[1].isdigit():
+                raise DataError(f"{mapping}:{n}: expected 'WNID ID NAME', got {line!r}")
+            id_to_wnid[parts[1]] = parts[0]
+        ids = [line.strip() for line in _read_text(path).splitlines() if line.strip()]
+        ordered = sorted(files, key=lambda f: Path(f).name)
+        if len(ids) != len(ordered):
+            raise DataError(f"{path} has {len(ids)} labels but {val_dir} has {len(ordered)} images")
+        out = {}
+        for n, (f, i) in enumerate(zip(ordered, ids, strict=True), 1):
+            if i not in id_to_wnid:
+                raise DataError(f"{path}:{n}: ILSVRC2012_ID {i!r} is not in {mapping}")
+            out[f] = label_of(id_to_wnid[i], f"{mapping}")
+        return out
+    raise DataError(f"{val_dir} is a flat folder of images without a labels file; expected "
+                    "val_labels.txt (FILENAME LABEL), LOC_val_solution.csv, or the devkit's "
+                    "ILSVRC2012_validation_ground_truth.txt with map_clsloc.txt")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise DataError(f"cannot read {path}: {e.strerror or e}") from None

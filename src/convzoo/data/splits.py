@@ -1,0 +1,165 @@
+"""Train / validation / test splits for the trainer, and the loader that fits each data set.
+
+``load_splits`` is the one call the trainer makes: it loads the training and test splits, carves a
+seeded, stratified validation split out of the training data when asked (``holdout``), and gathers
+every file left out as bad. ``make_loader`` then gives the right batch iterator: the in-memory
+:class:`~convzoo.data.loader.BatchLoader` or the DataLoader-based
+:class:`~convzoo.data.stream.StreamLoader` for folders of large images.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import DataError
+from .datasets import ImageDataset, load_dataset
+from .folder import FolderDataset
+from .loader import BatchLoader
+from .presets import DataPreset
+
+AnyDataset = ImageDataset | FolderDataset
+
+
+@dataclass
+class Splits:
+    """What :func:`load_splits` returns.
+
+    ``train``: the data to fit (without the held-out part); ``val``: the held-out part of the
+    training data (None without ``holdout``), the only split to make choices on (best checkpoint,
+    plateau schedules); ``test``: the official test split (``val_split`` folder for folders), to
+    report only. ``skipped``: every (path, reason) left out with ``on_bad_file="skip"``, both
+    splits together. ``streamed``: True when the splits are :class:`FolderDataset` (large images
+    decoded per batch by DataLoader workers) rather than in-memory :class:`ImageDataset`.
+    """
+
+    train: AnyDataset
+    val: AnyDataset | None
+    test: AnyDataset
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.train.classes
+
+    @property
+    def streamed(self) -> bool:
+        return isinstance(self.train, FolderDataset)
+
+    @property
+    def image_size(self) -> int | None:
+        """Side of the in-memory images (e.g. 28, 32); None for streamed folders."""
+        return None if self.streamed else self.train.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return self.train.shape[0]
+
+    def summary(self) -> dict:
+        """Counts and sources, for the run directory (``data.json``)."""
+        return {
+            "name": self.train.name,
+            "classes": len(self.classes),
+            "train": len(self.train), "val": None if self.val is None else len(self.val),
+            "test": len(self.test), "source": self.train.source, "test_source": self.test.source,
+            "streamed": self.streamed, "skipped": len(self.skipped),
+        }
+
+
+def holdout_split(dataset: AnyDataset, fraction: float, seed: int = 0
+                  ) -> tuple[AnyDataset, AnyDataset]:
+    """(train, val): ``fraction`` of each class, drawn with ``seed``, held out as validation.
+
+    Stratified: every class gives ``round(fraction * n_class)`` images (at least one for a class
+    with two or more, never all of a class), so class balance is the same in both parts. The same
+    data, fraction and seed always give the same split; the order within each part is the
+    original order.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise DataError(f"holdout fraction {fraction}: expected a number between 0 and 1")
+    labels = dataset.labels
+    g = torch.Generator().manual_seed(seed)
+    val_parts = []
+    for c in torch.unique(labels).tolist():
+        idx = torch.nonzero(labels == c).flatten()
+        n = len(idx)
+        k = min(max(round(fraction * n), 1 if n >= 2 else 0), n - 1)
+        if k:
+            val_parts.append(idx[torch.randperm(n, generator=g)[:k]])
+    if not val_parts:
+        raise DataError(f"holdout {fraction} of {len(dataset)} images leaves no validation images")
+    is_val = torch.zeros(len(labels), dtype=torch.bool)
+    is_val[torch.cat(val_parts)] = True
+    train, val = dataset.subset(torch.nonzero(~is_val).flatten()), dataset.subset(
+        torch.nonzero(is_val).flatten())
+    train.skipped = list(getattr(dataset, "skipped", []))
+    return train, val
+
+
+def load_splits(name: str, data_dir: str | os.PathLike | None = None, *, holdout: float = 0.0,
+                seed: int = 0, train_split: str | None = None, val_split: str | None = None,
+                on_bad_file: str = "error", in_memory: bool | None = None,
+                workers: int | None = None) -> Splits:
+    """Load data set ``name`` for training: train, optional held-out val, test, skipped files.
+
+    Args:
+        name: a ``convzoo.data.SOURCES`` name: mnist, fashion-mnist, cifar10, cifar100 (fine
+            labels), cifar100-coarse, folder, imagenet.
+        data_dir: the folder holding the files (None: the embedded MNIST subset, mnist only).
+        holdout: fraction of the training split held out as validation, stratified per class and
+            drawn with ``seed`` (0: no validation split, ``Splits.val`` is None).
+        seed: seeds the holdout draw.
+        train_split, val_split: sub-folder names of ``folder``/``imagenet`` (defaults ``train``
+            and ``val``); the ``val_split`` folder is the test split (reported, never chosen on).
+        on_bad_file: ``"error"`` raises DataError naming the first bad file and its reason;
+            ``"skip"`` leaves bad files out and lists them in ``Splits.skipped``.
+        in_memory: force (True) or forbid (False) decoding a folder into memory; None decides by
+            image size (folder: at most 64 px a side and one size; imagenet: streamed).
+        workers: processes decoding a folder into memory (default: CPU count, at most 8).
+
+    Returns:
+        :class:`Splits` with ``train``, ``val`` (or None), ``test``, ``skipped``. Each split is an
+        :class:`ImageDataset` (in memory) or a :class:`FolderDataset` (streamed; see
+        ``Splits.streamed``); feed either to :func:`make_loader`. The run directory should record
+        ``Splits.summary()``, ``Splits.classes``, the preset in use and ``Splits.skipped`` (plus
+        ``loader.skipped`` of streamed loaders, found while training).
+
+    Raises:
+        DataError: unknown name, missing or malformed files, bad files with ``on_bad_file="error"``.
+    """
+    opts = dict(train_split=train_split, val_split=val_split, on_bad_file=on_bad_file,
+                in_memory=in_memory, workers=workers)
+    train = load_dataset(name, data_dir, "train", **opts)
+    test = load_dataset(name, data_dir, "test", **opts)
+    if train.classes != test.classes:
+        raise DataError(f"{name}: the train split has {len(train.classes)} classes and the test "
+                        f"split {len(test.classes)} ({test.source}); they must match")
+    skipped = list(train.skipped) + list(test.skipped)
+    val = None
+    if holdout:
+        train, val = holdout_split(train, holdout, seed)
+    return Splits(train=train, val=val, test=test, skipped=skipped)
+
+
+def make_loader(dataset: AnyDataset, preset: DataPreset, *, batch_size: int, train: bool,
+                device: torch.device | str = "cpu", in_chans: int | None = None, seed: int = 0,
+                drop_last: bool = False, workers: int = 4, channels_last: bool = False):
+    """A batch iterator of ``(x, y)`` on ``device`` for either kind of split.
+
+    In-memory data: :class:`BatchLoader` (augmentation batch-wise on ``device``). Streamed
+    folders: :class:`~convzoo.data.stream.StreamLoader` with ``workers`` DataLoader processes,
+    pinned memory on CUDA, optional channels_last output; its ``skipped`` lists bad files met.
+    """
+    if isinstance(dataset, FolderDataset):
+        from .stream import StreamLoader
+
+        if not preset.streamed:
+            raise DataError(f"{dataset.source} is a streamed folder but the preset has no "
+                            "crop_size; build it with preset_for(..., image_size=None)")
+        return StreamLoader(dataset, preset, batch_size=batch_size, train=train, device=device,
+                            in_chans=in_chans, seed=seed, drop_last=drop_last, workers=workers,
+                            channels_last=channels_last)
+    return BatchLoader(dataset, preset, batch_size=batch_size, train=train, device=device,
+                       in_chans=in_chans, seed=seed, drop_last=drop_last)
