@@ -33,20 +33,72 @@ def _print_json(value: Any) -> None:
 
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model and write a run directory",
-                       description="Train MODEL on a data set with SGD (momentum, weight decay) "
-                       "and write config.json, metrics.csv, final.json, model.safetensors and "
-                       "curves.png to the run directory.")
-    p.add_argument("model", help="registered model name (see `convzoo list`)")
-    # Defaults are None so that --config values are only overridden by flags actually given.
+                       description="Train MODEL on a data set (optionally from a paper's recipe, "
+                       "see `convzoo recipes`) and write config.json, metrics.csv/.jsonl, "
+                       "checkpoints/, final.json, model.safetensors and curves.png to the run "
+                       "directory. Under torchrun (`torchrun --nproc-per-node=N -m convzoo train "
+                       "...`) the processes train one DDP model; --batch-size is per process.")
+    p.add_argument("model", nargs="?", help="registered model name (see `convzoo list`); "
+                   "optional with --resume or --config")
+    # Defaults are None so that --config / --recipe values are only overridden by flags given.
+    p.add_argument("--recipe", help="start from a named recipe (see `convzoo recipes`)")
     p.add_argument("--data", help="data set name (default mnist: the embedded subset without "
                    "--data-dir)")
     p.add_argument("--data-dir", help="folder holding the data set's files")
     p.add_argument("--epochs", type=int, help="passes over the training split (default 12)")
-    p.add_argument("--batch-size", type=int, help="images per step (default 64)")
+    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    p.add_argument("--batch-size", type=int, help="images per step per process (default 64)")
+    p.add_argument("--accum-steps", type=int, help="micro-batches per optimizer step (default 1)")
+    p.add_argument("--opt", dest="optimizer", choices=["sgd", "rmsprop", "adamw"],
+                   help="optimizer (default sgd)")
     p.add_argument("--lr", type=float, help="peak learning rate (default 0.05)")
-    p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
-    p.add_argument("--wd", type=float, help="weight decay (default 5e-4)")
-    p.add_argument("--lr-scheduler", choices=["cosine", "step"], help="default cosine")
+    p.add_argument("--momentum", type=float, help="SGD/RMSProp momentum (default 0.9)")
+    p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum")
+    p.add_argument("--wd", "--weight-decay", dest="wd", type=float,
+                   help="weight decay (default 5e-4)")
+    p.add_argument("--opt-eps", type=float, help="optimizer epsilon (RMSProp default 1.0)")
+    p.add_argument("--lr-scheduler", choices=["cosine", "step", "multistep", "plateau",
+                                              "onecycle", "exponential", "constant"],
+                   help="default cosine")
+    p.add_argument("--lr-step-size", dest="lr_step_epochs", type=int,
+                   help="step: epochs between lr drops (default 10)")
+    p.add_argument("--lr-gamma", type=float, help="lr factor per drop (default 0.1)")
+    p.add_argument("--lr-milestones", type=int, nargs="+",
+                   help="multistep: epochs (or steps with --lr-milestone-unit step)")
+    p.add_argument("--lr-milestone-unit", choices=["epoch", "step"])
+    p.add_argument("--lr-min", type=float, help="cosine: final lr (default 0)")
+    p.add_argument("--lr-warmup-epochs", type=float, help="linear warmup length (default 0)")
+    p.add_argument("--lr-warmup-decay", type=float, help="warmup start factor (default 0.01)")
+    p.add_argument("--plateau-patience", type=int, help="plateau: epochs without improvement")
+    p.add_argument("--label-smoothing", type=float, help="default 0")
+    p.add_argument("--clip-grad-norm", type=float, help="clip the gradient norm to this")
+    p.add_argument("--aux-loss-weight", type=float, help="auxiliary classifier loss weight")
+    p.add_argument("--ema", action="store_true", default=None, help="EMA of the weights; "
+                   "model.safetensors holds the average")
+    p.add_argument("--ema-decay", type=float, help="EMA decay per update (default 0.9998)")
+    p.add_argument("--ema-steps", type=int, help="optimizer steps between EMA updates")
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed precision: bf16 "
+                   "autocast (CPU/CUDA) or fp16 + GradScaler (CUDA)")
+    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile")
+    p.add_argument("--deterministic", action="store_true", default=None,
+                   help="deterministic kernels (bit-identical reruns and resumes)")
+    p.add_argument("--weights", help="initial weights: file or shipped tag (fine-tuning)")
+    p.add_argument("--reset-head", action="store_true", default=None,
+                   help="with --weights: new classifier for the data's class count")
+    p.add_argument("--freeze-backbone", action="store_true", default=None,
+                   help="train only the classifier")
+    p.add_argument("--sync-bn", action="store_true", default=None,
+                   help="DDP: batch-norm statistics over all processes")
+    p.add_argument("--holdout", type=float, help="fraction of train held out for validation "
+                   "(best checkpoint, plateau schedules)")
+    p.add_argument("--on-bad-file", choices=["error", "skip"])
+    p.add_argument("--checkpoint-every-steps", type=int, help="also checkpoint every N steps")
+    p.add_argument("--keep-checkpoints", type=int, help="latest checkpoints kept (default 2)")
+    p.add_argument("--resume", help="run directory or checkpoint file to continue exactly")
+    p.add_argument("--test-only", action="store_true", default=None,
+                   help="only evaluate --weights or --resume on the test split")
+    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=None)
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--device", help="auto | cpu | cuda[:N] | mps (default auto)")
     p.add_argument("--engine", choices=["torch", "numpy"], help="torch (default) or the NumPy "
@@ -63,24 +115,80 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_train)
 
 
+_TRAIN_FIELDS = (
+    "data", "data_dir", "epochs", "max_steps", "batch_size", "accum_steps", "optimizer", "lr",
+    "momentum", "nesterov", "wd", "opt_eps", "lr_scheduler", "lr_step_epochs", "lr_gamma",
+    "lr_milestones", "lr_milestone_unit", "lr_min", "lr_warmup_epochs", "lr_warmup_decay",
+    "plateau_patience", "label_smoothing", "clip_grad_norm", "aux_loss_weight", "ema",
+    "ema_decay", "ema_steps", "amp", "channels_last", "compile", "deterministic", "weights",
+    "reset_head", "freeze_backbone", "sync_bn", "holdout", "on_bad_file",
+    "checkpoint_every_steps", "keep_checkpoints", "resume", "test_only", "tensorboard", "seed",
+    "device", "engine", "conv", "num_classes", "in_chans", "out",
+)
+
+
 def run_train(args: argparse.Namespace) -> int:
     from .engine import TrainConfig, fit
+    from .engine.checkpoint import load_checkpoint, resolve_resume
     from .engine.progress import LineReporter, TqdmReporter
+    from .engine.recipes import get_recipe
 
+    # Precedence, lowest first: defaults < saved config (--config, or the checkpoint's own for
+    # --resume) < recipe < flags.
     values: dict[str, Any] = TrainConfig.from_file(args.config) if args.config else {}
-    values["model"] = args.model
-    for name in ("data", "data_dir", "epochs", "batch_size", "lr", "momentum", "wd",
-                 "lr_scheduler", "seed", "device", "engine", "conv", "num_classes", "in_chans", "out"):
+    if args.resume and not args.config:
+        values = dict(load_checkpoint(resolve_resume(args.resume))["config"])
+    elif args.config and args.out is None:
+        values.pop("out", None)  # a re-run gets a new run directory unless --out says otherwise
+    if args.recipe:
+        values.update(get_recipe(args.recipe).values())
+    if args.model:
+        values["model"] = args.model
+    if "model" not in values:
+        raise ConvzooError("train: name a MODEL (or give --recipe, --config or --resume)")
+    for name in _TRAIN_FIELDS:
         given = getattr(args, name)
         if given is not None:
             values[name] = given
-    if args.config and args.out is None:
-        values.pop("out", None)  # a re-run gets a new run directory unless --out says otherwise
     if args.model_arg:
         values["model_args"] = {**values.get("model_args", {}), **dict(args.model_arg)}
     cfg = TrainConfig.from_dict(values)
     reporter = TqdmReporter() if sys.stderr.isatty() else LineReporter()
     fit(cfg, reporter)
+    return 0
+
+
+# --- recipes ---------------------------------------------------------------------------------
+
+def add_recipes(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("recipes", help="the training recipes and their sources",
+                       description="List the named training recipes (`convzoo train MODEL "
+                       "--recipe NAME`) with their paper sources; with NAME, its values.")
+    p.add_argument("name", nargs="?", help="show one recipe's values")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_recipes)
+
+
+def run_recipes(args: argparse.Namespace) -> int:
+    from .engine.recipes import RECIPES, get_recipe
+
+    if args.name:
+        r = get_recipe(args.name)
+        values = r.values()
+        if args.json:
+            _print_json({"name": r.name, "source": r.source, "values": values})
+            return 0
+        print(f"{r.name}: {r.summary}\n  source: {r.source}")
+        for k, v in values.items():
+            print(f"  {k:<20} {v}")
+        return 0
+    if args.json:
+        _print_json([{"name": r.name, "model": r.model, "data": r.data, "summary": r.summary,
+                      "source": r.source} for r in RECIPES.values()])
+        return 0
+    print(f"{'recipe':<24} {'model':<13} {'data':<9} summary / source")
+    for r in RECIPES.values():
+        print(f"{r.name:<24} {r.model:<13} {r.data:<9} {r.summary}\n{'':<48}{r.source}")
     return 0
 
 
@@ -149,7 +257,71 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_train, add_eval, add_list]
+# --- data ------------------------------------------------------------------------------------
+
+def add_data(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="inspect or download data sets",
+                       description="Inspect a data set (counts, sizes, mean/std) or download "
+                       "the official files of one.")
+    dsub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    info = dsub.add_parser("info", help="counts per split and class, image sizes, mean/std",
+                           description="Counts per split and class, image sizes and per-channel "
+                           "mean/std of a data set name or an ImageNet-layout folder.")
+    info.add_argument("source", metavar="NAME|DIR", help="data set name or folder")
+    info.add_argument("--data-dir", help="folder holding the data set's files")
+    info.add_argument("--train-split", help="training sub-folder of a folder data set")
+    info.add_argument("--val-split", help="validation/test sub-folder of a folder data set")
+    info.add_argument("--json", action="store_true", help="print the result as JSON")
+    info.set_defaults(run=run_data_info)
+    dl = dsub.add_parser("download", help="download the official files, md5-checked",
+                         description="Download a data set's official files into --data-dir, "
+                         "resuming partial downloads; a file whose md5 does not match is deleted.")
+    dl.add_argument("name", help="mnist, fashion-mnist, cifar10 or cifar100")
+    dl.add_argument("--data-dir", required=True, help="folder to download into")
+    dl.set_defaults(run=run_data_download)
+
+
+def run_data_info(args: argparse.Namespace) -> int:
+    from .data import dataset_info
+
+    info = dataset_info(args.source, args.data_dir, train_split=args.train_split,
+                        val_split=args.val_split)
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"{info['name']}: {info['num_classes']} classes")
+    for split, e in info["splits"].items():
+        mean = "-" if e["mean"] is None else ", ".join(f"{v:.4f}" for v in e["mean"])
+        std = "-" if e["std"] is None else ", ".join(f"{v:.4f}" for v in e["std"])
+        sizes = ", ".join(f"{k} ({v})" for k, v in list(e["sizes"].items())[:5])
+        print(f"  {split}: {e['images']} images from {e['source']}")
+        print(f"    sizes: {sizes}; {e['channels']} channels; mean {mean}; std {std}"
+              + (f" (over {e['stats_over']} sampled files)" if e["streamed"] else ""))
+        print("    per class: " + ", ".join(f"{c} {n}" for c, n in e["classes"].items()))
+        if e["skipped"]:
+            print(f"    skipped {len(e['skipped'])} bad files, e.g. {e['skipped'][0][0]}: "
+                  f"{e['skipped'][0][1]}")
+    return 0
+
+
+def run_data_download(args: argparse.Namespace) -> int:
+    from .data import download
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        if sys.stderr.isatty():
+            of = f" / {total / 1e6:.1f}" if total else ""
+            print(f"\r{name}: {done / 1e6:.1f}{of} MB", end="", file=sys.stderr, flush=True)
+
+    paths = download(args.name, args.data_dir, progress=progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    for path in paths:
+        print(f"{path}: md5 verified")
+    return 0
+
+
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_train, add_eval, add_list,
+                                                                add_data, add_recipes]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -170,8 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from .engine.trainer import TrainingInterrupted
+
     try:
         return args.run(args)
+    except TrainingInterrupted as e:  # a checkpoint was written; the message says how to resume
+        print(f"convzoo {args.command}: {e}", file=sys.stderr)
+        return 128 + e.signum
     except ConvzooError as e:
         print(f"convzoo {args.command}: error: {e}", file=sys.stderr)
         return 2
