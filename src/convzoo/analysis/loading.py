@@ -70,14 +70,15 @@ def imagenet_display_names() -> list[str]:
     pairs = imagenet_classes()
     names = [n.replace("_", " ") for _, n in pairs]
     dup = {n for n in names if names.count(n) > 1}
-    return [f"{n} ({w})" if n in dup else n for (w, _), n in zip(pairs, names)]
+    return [f"{n} ({w})" if n in dup else n for (w, _), n in zip(pairs, names, strict=False)]
 
 
 def display_classes(classes: list[str] | None, num_classes: int) -> list[str] | None:
     """Class names to show: ImageNet WordNet ids become names; 1000 unnamed outputs are ImageNet."""
     if classes is not None and len(classes) == num_classes:
         if len(classes) == 1000 and all(_WNID.match(c) for c in classes):
-            by_wnid = dict(zip([w for w, _ in imagenet_classes()], imagenet_display_names()))
+            wnids = [w for w, _ in imagenet_classes()]
+            by_wnid = dict(zip(wnids, imagenet_display_names(), strict=True))
             return [by_wnid.get(c, c) for c in classes]
         return list(classes)
     if num_classes == 1000:
@@ -112,7 +113,8 @@ def load_source(source: str | Path, *, model: str | None = None,
         run_dir = path
         path = path / "model.safetensors"
         if not path.is_file():
-            raise ConvzooError(f"run directory {run_dir} has no model.safetensors (unfinished run?)")
+            raise ConvzooError(
+                f"run directory {run_dir} has no model.safetensors (unfinished run?)")
     if not path.is_file():
         name, _, tag = text.partition(":")
         if name not in list_models():

@@ -11,9 +11,9 @@ with a warning naming them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import torch
 
@@ -79,9 +79,9 @@ def predict_images(loaded: Loaded, inputs: Iterable[str | Path], *, topk: int = 
         probs = logits.float().softmax(1).cpu()
         k = min(topk, probs.shape[1])
         values, index = probs.topk(k, dim=1)
-        for (path, _), v, i in zip(batch, values.tolist(), index.tolist()):
+        for (path, _), v, i in zip(batch, values.tolist(), index.tolist(), strict=False):
             names = [classes[j] if classes else str(j) for j in i]
-            result.predictions.append(Prediction(str(path), list(zip(names, v))))
+            result.predictions.append(Prediction(str(path), list(zip(names, v, strict=False))))
         batch.clear()
 
     for f in files:

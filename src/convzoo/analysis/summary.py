@@ -65,8 +65,9 @@ def _pair(v: Any, default: int) -> tuple[int, int]:
 
 
 def _window(rf: _RF, kernel, stride, dilation=(1, 1)) -> tuple[tuple[int, int], tuple[int, int]]:
-    size = tuple(r + d * (k - 1) * j for r, k, d, j in zip(rf.size, kernel, dilation, rf.jump))
-    jump = tuple(j * s for j, s in zip(rf.jump, stride))
+    size = tuple(r + d * (k - 1) * j
+                 for r, k, d, j in zip(rf.size, kernel, dilation, rf.jump, strict=False))
+    jump = tuple(j * s for j, s in zip(rf.jump, stride, strict=False))
     return size, jump  # type: ignore[return-value]
 
 

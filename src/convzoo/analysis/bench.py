@@ -1,0 +1,197 @@
+"""``bench``: parameters, GMACs, inference and training images/s, batch-1 latency, peak memory.
+
+Timings are medians over ``repeats`` timed runs after ``warmup`` untimed ones, with CUDA
+synchronised around each. Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU
+it is the rise of the process's resident set size over the training steps, sampled every 2 ms by
+a background thread (an upper-bound-ish figure: it includes the allocator's slack).
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConvzooError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BenchResult:
+    model: str
+    device: str
+    input_shape: list[int]  # (C, H, W)
+    batch_size: int
+    amp: bool
+    channels_last: bool
+    params: int
+    gmacs: float  # per image
+    infer_images_per_s: float
+    train_images_per_s: float
+    latency_ms: float  # batch 1, median
+    peak_memory_mb: float  # training step; see the module docstring
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _median_time(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            import os
+
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _RssSampler:
+    def __init__(self) -> None:
+        self.base = _rss_bytes()
+        self.peak = self.base
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __enter__(self) -> _RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def bench_model(
+    model: str | nn.Module,
+    *,
+    input_size: tuple[int, int, int] | None = None,
+    batch_size: int = 32,
+    device: str = "cpu",
+    amp: bool = False,
+    channels_last: bool = False,
+    warmup: int = 2,
+    repeats: int = 5,
+    **model_args: Any,
+) -> BenchResult:
+    """Benchmark a registered model (freshly initialised) or a module on ``device``."""
+    from ..engine.device import resolve_device
+    from .summary import summarize
+
+    if batch_size < 1:
+        raise ConvzooError(f"--batch-size must be >= 1, got {batch_size}")
+    dev = resolve_device(device)
+    if isinstance(model, str):
+        from ..registry import create_model, model_info
+
+        info = model_info(model)
+        size = input_size or info.input_size
+        summary = summarize(model, size, **dict(model_args))
+        net = create_model(model, **{**({"in_chans": size[0]} if size[0] != info.input_size[0]
+                                        else {}), **model_args})
+        name = model
+    else:
+        if input_size is None:
+            raise ConvzooError("bench_model(module): pass input_size=(C, H, W)")
+        size, net, name = input_size, model, type(model).__name__
+        summary = summarize(net, size)
+    net = net.to(dev)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(memory_format=fmt)
+    dtype = torch.bfloat16 if dev.type == "cpu" else torch.float16
+
+    def autocast():
+        return torch.autocast(dev.type, dtype=dtype, enabled=amp)
+
+    def make(b: int) -> torch.Tensor:
+        return torch.randn(b, *size, device=dev).contiguous(memory_format=fmt)
+
+    x, x1 = make(batch_size), make(1)
+    y = torch.randint(0, 2, (batch_size,), device=dev)
+
+    net.eval()
+
+    @torch.inference_mode()
+    def infer(inp: torch.Tensor) -> None:
+        with autocast():
+            net(inp)
+
+    t_infer = _median_time(lambda: infer(x), dev, warmup, repeats)
+    t_lat = _median_time(lambda: infer(x1), dev, warmup, max(repeats, 10))
+
+    net.train()
+    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
+
+    def train_step() -> None:
+        with autocast():
+            out = net(x)
+            logits = out if isinstance(out, torch.Tensor) else out[0]
+            loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+        base = torch.cuda.memory_allocated(dev)
+        t_train = _median_time(train_step, dev, warmup, repeats)
+        peak = torch.cuda.max_memory_allocated(dev) - base
+    else:
+        with _RssSampler() as sampler:
+            t_train = _median_time(train_step, dev, warmup, repeats)
+        peak = sampler.peak - sampler.base
+    return BenchResult(
+        model=name, device=str(dev), input_shape=list(size), batch_size=batch_size, amp=amp,
+        channels_last=channels_last, params=summary.params,
+        gmacs=summary.macs / summary.input_shape[0] / 1e9,
+        infer_images_per_s=batch_size / t_infer, train_images_per_s=batch_size / t_train,
+        latency_ms=1000 * t_lat, peak_memory_mb=peak / 2**20,
+    )
+
+
+def format_bench(results: list[BenchResult]) -> str:
+    head = (f"{'model':<20} {'params':>13} {'GMACs':>8} {'infer img/s':>12} {'train img/s':>12} "
+            f"{'b1 latency ms':>14} {'peak MB':>9}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        lines.append(f"{r.model:<20} {r.params:>13,} {r.gmacs:>8.3f} {r.infer_images_per_s:>12.1f} "
+                     f"{r.train_images_per_s:>12.1f} {r.latency_ms:>14.2f} "
+                     f"{r.peak_memory_mb:>9.1f}")
+    if results:
+        r = results[0]
+        lines.append(f"device {r.device}, batch {r.batch_size}, amp {r.amp}, channels_last "
+                     f"{r.channels_last}, torch {torch.__version__}")
+    return "\n".join(lines)

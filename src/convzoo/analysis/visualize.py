@@ -1,0 +1,201 @@
+"""Looking inside a network: first-layer filters (as AlexNet's Fig. 3), the feature maps of any
+named layer for an image, and Grad-CAM heat maps (Selvaraju et al. 2017, eq. 1-2) for a class.
+Each writes a PNG and returns the array it drew.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConvzooError
+from ..weights import atomic_write
+
+log = logging.getLogger(__name__)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path) -> None:
+    plt = _plt()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+def first_conv(model: nn.Module) -> tuple[str, nn.Conv2d]:
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            return name, m
+    raise ConvzooError(f"{type(model).__name__} has no Conv2d layer")
+
+
+def filter_grid(model: nn.Module, path: str | Path | None = None, *, pad: int = 1) -> torch.Tensor:
+    """The first convolution's filters as one image (H, W, 3) in [0, 1], each filter scaled to
+    its own min..max; RGB when it reads 3 channels, grey otherwise (mean over input channels)."""
+    name, conv = first_conv(model)
+    w = conv.weight.detach().float().cpu()  # (out, in, kh, kw)
+    w = w if w.shape[1] == 3 else w.mean(1, keepdim=True).expand(-1, 3, -1, -1)
+    lo = w.amin((1, 2, 3), keepdim=True)
+    hi = w.amax((1, 2, 3), keepdim=True)
+    w = (w - lo) / (hi - lo).clamp(min=1e-12)
+    n, _, kh, kw = w.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = torch.ones(rows * (kh + pad) + pad, cols * (kw + pad) + pad, 3)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y0, x0 = pad + r * (kh + pad), pad + c * (kw + pad)
+        grid[y0:y0 + kh, x0:x0 + kw] = w[i].permute(1, 2, 0)
+    if path is not None:
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(max(3, cols * 0.5), max(3, rows * 0.5)))
+        ax.imshow(grid.numpy(), interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(f"{name}: {n} filters {kh}x{kw}")
+        _save(fig, path)
+    return grid
+
+
+def _module(model: nn.Module, layer: str) -> nn.Module:
+    mods = dict(model.named_modules())
+    if layer not in mods:
+        convs = [n for n, m in mods.items() if isinstance(m, nn.Conv2d)][:8]
+        raise ConvzooError(f"model has no layer {layer!r}; e.g. {', '.join(convs)} "
+                           f"(see `convzoo summary`)")
+    return mods[layer]
+
+
+@torch.no_grad()
+def feature_maps(model: nn.Module, layer: str, x: torch.Tensor, path: str | Path | None = None,
+                 *, max_maps: int = 64) -> torch.Tensor:
+    """Output (C, H, W) of ``layer`` for one image ``x`` (C, H, W); the first ``max_maps``
+    channels drawn as a grid."""
+    store: list[torch.Tensor] = []
+    handle = _module(model, layer).register_forward_hook(lambda m, i, o: store.append(
+        o if isinstance(o, torch.Tensor) else o[0]))
+    model.eval()
+    try:
+        model(x.unsqueeze(0))
+    finally:
+        handle.remove()
+    if not store or store[0].ndim != 4:
+        raise ConvzooError(f"layer {layer!r} does not output feature maps (B, C, H, W)")
+    maps = store[0][0].float().cpu()  # (C, H, W)
+    if path is not None:
+        plt = _plt()
+        n = min(max_maps, maps.shape[0])
+        cols = math.ceil(math.sqrt(n))
+        rows = math.ceil(n / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.2 + 0.4), squeeze=False)
+        for i, ax in enumerate(axes.flat):
+            ax.set_axis_off()
+            if i < n:
+                ax.imshow(maps[i].numpy(), cmap="viridis")
+        fig.suptitle(f"{layer}: {n} of {maps.shape[0]} maps, {maps.shape[1]}x{maps.shape[2]}")
+        _save(fig, path)
+    return maps
+
+
+def last_conv_name(model: nn.Module) -> str:
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not names:
+        raise ConvzooError(f"{type(model).__name__} has no Conv2d layer for Grad-CAM")
+    return names[-1]
+
+
+def gradcam(model: nn.Module, x: torch.Tensor, *, target: int | None = None,
+            layer: str | None = None, path: str | Path | None = None,
+            image: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+    """Grad-CAM of one image ``x`` (C, H, W): ``relu(sum_k alpha_k A^k)`` with ``alpha_k`` the
+    spatial mean of d score / d A^k at ``layer`` (default: the last Conv2d), upsampled to the
+    input and scaled to [0, 1]. ``target`` defaults to the predicted class. Returns (map, class).
+    ``image`` (H, W, 3 in [0, 1]) is what the heat map is drawn over."""
+    layer = layer or last_conv_name(model)
+    acts: list[torch.Tensor] = []
+
+    def hook(m, i, o):
+        o = o if isinstance(o, torch.Tensor) else o[0]
+        o.retain_grad()
+        acts.append(o)
+
+    handle = _module(model, layer).register_forward_hook(hook)
+    model.eval()
+    try:
+        with torch.enable_grad():
+            out = model(x.unsqueeze(0).requires_grad_(True))
+            logits = out if isinstance(out, torch.Tensor) else out[0]
+            cls = int(logits.argmax(1)) if target is None else int(target)
+            if not 0 <= cls < logits.shape[1]:
+                raise ConvzooError(f"--class {cls} is out of range 0..{logits.shape[1] - 1}")
+            model.zero_grad(set_to_none=True)
+            logits[0, cls].backward()
+    finally:
+        handle.remove()
+    a = acts[-1]
+    if a.ndim != 4 or a.grad is None:
+        raise ConvzooError(f"layer {layer!r} does not output feature maps with a gradient")
+    alpha = a.grad.mean((2, 3), keepdim=True)  # (1, K, 1, 1), eq. 1
+    cam = F.relu((alpha * a).sum(1, keepdim=True))  # (1, 1, h, w), eq. 2
+    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+    cam = (cam / cam.max().clamp(min=1e-12)).detach().cpu()
+    if path is not None:
+        plt = _plt()
+        fig, ax = plt.subplots(figsize=(4, 4))
+        if image is not None:
+            ax.imshow(image.numpy())
+        ax.imshow(cam.numpy(), cmap="jet", alpha=0.5 if image is not None else 1.0)
+        ax.set_axis_off()
+        ax.set_title(f"Grad-CAM class {cls} at {layer}")
+        _save(fig, path)
+    return cam, cls
+
+
+def visualize(source: str, kind: str, out: str | Path, *, image: str | None = None,
+              layer: str | None = None, target: int | str | None = None,
+              model: str | None = None) -> dict:
+    """The CLI's entry: ``kind`` is ``filters``, ``features`` or ``gradcam``."""
+    from .loading import image_transform, load_source, open_image
+
+    loaded = load_source(source, model=model)
+    if kind == "filters":
+        grid = filter_grid(loaded.model, out)
+        return {"kind": kind, "out": str(out), "shape": list(grid.shape)}
+    if kind not in ("features", "gradcam"):
+        raise ConvzooError(f"--kind must be filters, features or gradcam, got {kind!r}")
+    if image is None:
+        raise ConvzooError(f"visualize {kind} needs --image FILE")
+    img = open_image(image)
+    if img is None:
+        raise ConvzooError(f"{image} is not a readable image")
+    x = image_transform(loaded)(img)
+    if kind == "features":
+        if layer is None:
+            layer = first_conv(loaded.model)[0]
+        maps = feature_maps(loaded.model, layer, x, out)
+        return {"kind": kind, "out": str(out), "layer": layer, "shape": list(maps.shape)}
+    cls = target
+    if isinstance(target, str) and not target.lstrip("-").isdigit():
+        names = loaded.classes or []
+        if target not in names:
+            raise ConvzooError(f"--class {target!r} is not a class name of {loaded.name}")
+        cls = names.index(target)
+    shown = x - x.amin()
+    shown = (shown / shown.amax().clamp(min=1e-12)).permute(1, 2, 0)
+    shown = shown.expand(-1, -1, 3) if shown.shape[-1] == 1 else shown[..., :3]
+    cam, c = gradcam(loaded.model, x, target=None if cls is None else int(cls), layer=layer,
+                     path=out, image=shown)
+    name = loaded.classes[c] if loaded.classes else str(c)
+    return {"kind": kind, "out": str(out), "layer": layer or last_conv_name(loaded.model),
+            "class": c, "class_name": name}
