@@ -205,6 +205,16 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--confusion", metavar="PREFIX", help="write the confusion matrix to "
+                   "PREFIX.csv and PREFIX.png")
+    p.add_argument("--ece", action="store_true", help="expected calibration error (15 bins)")
+    p.add_argument("--ten-crop", action="store_true", help="AlexNet's 10-crop testing (corners, "
+                   "center and mirror images), with the gain over the center crop")
+    p.add_argument("--crops-144", action="store_true", help="GoogLeNet's 144-crop testing")
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                   help="mirror images in --ten-crop (default: if training flipped images)")
+    p.add_argument("--amp", action="store_true", help="autocast: bf16 on CPU, fp16 on CUDA")
+    p.add_argument("--channels-last", action="store_true")
     p.set_defaults(run=run_eval)
 
 
@@ -213,8 +223,20 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ConvzooError(f"--batch-size must be >= 1, got {args.batch_size}")
-    result = evaluate(args.source, model=args.model, data=args.data, data_dir=args.data_dir,
-                      batch_size=args.batch_size, device=args.device)
+    extras = (args.confusion, args.ece, args.ten_crop, args.crops_144, args.amp,
+              args.channels_last)
+    if any(extras):
+        from .analysis.evaluation import evaluate_extra
+
+        crops = "144" if args.crops_144 else ("ten" if args.ten_crop else "center")
+        result = evaluate_extra(args.source, model=args.model, data=args.data,
+                                data_dir=args.data_dir, batch_size=args.batch_size,
+                                device=args.device, amp=args.amp,
+                                channels_last=args.channels_last, crops=crops, mirror=args.mirror,
+                                confusion=args.confusion, ece=args.ece)
+    else:
+        result = evaluate(args.source, model=args.model, data=args.data, data_dir=args.data_dir,
+                          batch_size=args.batch_size, device=args.device)
     if args.json:
         _print_json(result)
         return 0
@@ -224,6 +246,14 @@ def run_eval(args: argparse.Namespace) -> int:
     print("  per-class accuracy:")
     for cls, acc in result["per_class_acc"].items():
         print(f"    {cls:>20}  {'-' if acc is None else f'{acc:.4f}'}")
+    if "ece" in result:
+        print(f"  expected calibration error {result['ece']:.4f}")
+    if "multi_crop" in result:
+        m = result["multi_crop"]
+        print(f"  {m['crops']}-crop top-1 accuracy {m['top1_acc']:.4f} (gain over the center "
+              f"crop {m['top1_gain']:+.4f}), top-5 {m['top5_acc']:.4f} ({m['top5_gain']:+.4f})")
+    if "confusion_csv" in result:
+        print(f"  confusion matrix: {result['confusion_csv']}, {result['confusion_png']}")
     return 0
 
 
@@ -320,8 +350,203 @@ def run_data_download(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- inspect, compare, use, ship (convzoo.analysis) -------------------------------------------
+
+def _source_help(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="model name, for weights files that do not name theirs")
+
+
+def add_summary(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("summary", help="per-layer table: shapes, params, MACs, receptive field",
+                       description="Per-layer output shape, parameters, multiply-adds (torch's "
+                       "flop counter, MACs = FLOPs / 2), receptive field size and jump, activation "
+                       "memory, with totals. Branches (Inception, ResNet, DenseNet) take the "
+                       "largest receptive field over their paths.")
+    p.add_argument("model", help="registered model name")
+    p.add_argument("--input", help="input size CxHxW (default: the model's own, e.g. 3x224x224)")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--num-classes", type=int)
+    p.add_argument("--model-arg", type=_model_arg, action="append", default=[],
+                   metavar="KEY=VALUE", help="extra model argument")
+    p.add_argument("--json", action="store_true", help="print JSON (top-level params and macs)")
+    p.set_defaults(run=run_summary)
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from .analysis.summary import summarize
+
+    kwargs = dict(args.model_arg)
+    if args.num_classes is not None:
+        kwargs["num_classes"] = args.num_classes
+    s = summarize(args.model, args.input, batch_size=args.batch_size, **kwargs)
+    if args.json:
+        _print_json(s.to_dict())
+    else:
+        print(s.format_table())
+    return 0
+
+
+def add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="params, GMACs, images/s, latency, peak memory",
+                       description="Benchmark freshly initialised models: parameters, GMACs, "
+                       "inference and training images/s (median of --repeats), batch-1 latency, "
+                       "peak memory.")
+    p.add_argument("models", nargs="*", help="registered model names (default: lenet5)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--input", help="input size CxHxW (default: each model's own)")
+    p.add_argument("--amp", action="store_true", help="autocast: bf16 on CPU, fp16 on CUDA")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_bench)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from .analysis.bench import bench_model, format_bench
+    from .analysis.summary import parse_input_size
+
+    if args.repeats < 1:
+        raise ConvzooError(f"--repeats must be >= 1, got {args.repeats}")
+    size = parse_input_size(args.input) if args.input else None
+    results = [bench_model(m, input_size=size, batch_size=args.batch_size, device=args.device,
+                           amp=args.amp, channels_last=args.channels_last, repeats=args.repeats)
+               for m in (args.models or ["lenet5"])]
+    if args.json:
+        _print_json([r.to_dict() for r in results])
+    else:
+        print(format_bench(results))
+    return 0
+
+
+def add_compare(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="runs side by side, accuracy vs compute plot",
+                       description="A side-by-side table of run directories and a scatter plot "
+                       "of top-1 accuracy against multiply-adds.")
+    p.add_argument("runs", nargs="+", help="run directories")
+    p.add_argument("--plot", default="compare.png", help="scatter plot PNG (default compare.png)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_compare)
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from .analysis.compare import compare_runs, format_compare
+
+    rows = compare_runs(args.runs, plot=args.plot)
+    if args.json:
+        _print_json(rows)
+    else:
+        print(format_compare(rows))
+        print(f"plot: {args.plot}")
+    return 0
+
+
+def add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="one self-contained HTML report of a run",
+                       description="Write one HTML file (images embedded) with the run's config, "
+                       "curves, confusion matrix, per-class accuracy and test images with their "
+                       "top-5 predictions. It opens offline.")
+    p.add_argument("run_dir")
+    p.add_argument("--out", help="HTML file (default RUN_DIR/report.html)")
+    p.add_argument("--images", type=int, default=24, help="test images shown (default 24)")
+    p.add_argument("--device", default="cpu")
+    p.set_defaults(run=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .analysis.report import build_report
+
+    print(build_report(args.run_dir, args.out, n_images=args.images, device=args.device))
+    return 0
+
+
+def add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="ONNX or torch.export (.pt2), checked against eager",
+                       description="Export a run directory, weights file or model name with a "
+                       "dynamic batch dimension, then check the export against eager PyTorch on "
+                       "random inputs (onnxruntime for ONNX).")
+    p.add_argument("source", help="run directory, weights file, or model name (model:tag)")
+    _source_help(p)
+    p.add_argument("--format", choices=["onnx", "export"], default="onnx")
+    p.add_argument("--out", required=True, help="output file (.onnx or .pt2)")
+    p.add_argument("--input", help="input size CxHxW (default: the model's own)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17, default 18)")
+    p.add_argument("--atol", type=float, default=1e-4)
+    p.add_argument("--no-check", dest="check", action="store_false")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from .analysis.export import export_source
+
+    r = export_source(args.source, args.out, format=args.format, model=args.model,
+                      input_size=args.input, opset=args.opset, check=args.check, atol=args.atol)
+    if args.json:
+        _print_json(r.to_dict())
+    else:
+        checked = (f"; max |export - eager| {r.max_abs_diff:.2e} at batch sizes "
+                   f"{', '.join(map(str, r.checked_batches))}" if r.checked_batches else "")
+        print(f"wrote {r.path} ({r.format}, input Bx{'x'.join(map(str, r.input_shape))}){checked}")
+    return 0
+
+
+def add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="top-5 classes of images",
+                       description="For each image, the top-5 classes with their probabilities, "
+                       "using the model's eval preprocessing. Non-image files are skipped with a "
+                       "warning.")
+    p.add_argument("source", help="run directory, weights file, or model name (model:tag)")
+    p.add_argument("images", nargs="+", help="image files or folders")
+    _source_help(p)
+    p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=run_predict)
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .analysis.predict import predict
+
+    r = predict(args.source, args.images, model=args.model, topk=args.topk, device=args.device)
+    for path in r.skipped:
+        print(f"convzoo predict: warning: skipped {path}: not a readable image", file=sys.stderr)
+    if args.json:
+        _print_json(r.to_dict())
+    else:
+        for p in r.predictions:
+            print(p.format())
+    return 0
+
+
+def add_visualize(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("visualize", help="first-layer filters, feature maps, Grad-CAM as PNG",
+                       description="filters: the first convolution's filters as a grid; "
+                       "features: the maps of --layer for --image; gradcam: Grad-CAM heat map "
+                       "of --class (default: the predicted one) for --image.")
+    p.add_argument("source", help="run directory, weights file, or model name (model:tag)")
+    p.add_argument("kind", choices=["filters", "features", "gradcam"])
+    p.add_argument("--out", required=True, help="PNG file")
+    p.add_argument("--image", help="input image (features, gradcam)")
+    p.add_argument("--layer", help="module name (see `convzoo summary`)")
+    p.add_argument("--class", dest="target", help="class index or name (gradcam)")
+    _source_help(p)
+    p.set_defaults(run=run_visualize)
+
+
+def run_visualize(args: argparse.Namespace) -> int:
+    from .analysis.visualize import visualize
+
+    r = visualize(args.source, args.kind, args.out, image=args.image, layer=args.layer,
+                  target=args.target, model=args.model)
+    extra = f" (class {r['class']}: {r['class_name']})" if "class" in r else ""
+    print(f"wrote {r['out']}{extra}")
+    return 0
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_train, add_eval, add_list,
-                                                                add_data, add_recipes]
+                                                                add_data, add_recipes,
+    add_summary, add_bench, add_compare, add_report, add_export, add_predict, add_visualize]
 
 
 def build_parser() -> argparse.ArgumentParser:
