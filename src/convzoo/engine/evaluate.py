@@ -54,6 +54,8 @@ def evaluate_model(
     loss_sum, preds = 0.0, []
     for x, y in loader:
         logits = model(x)
+        if isinstance(logits, tuple):  # a model built with auxiliary heads: (logits, aux, ...)
+            logits = logits[0]
         loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
         for k, c in topk_correct(logits, y, KS).items():
             correct[k] += c

@@ -1,0 +1,65 @@
+"""The run directory's metric files: ``metrics.csv``, ``metrics.jsonl`` and TensorBoard events.
+
+The CSV and JSONL files are rewritten whole (atomically) after every epoch from the rows held in
+memory and in checkpoints, so a resumed run's files are exactly an uninterrupted run's.
+TensorBoard event files (``RUN_DIR/tensorboard/``) are written when ``tensorboard`` is
+installed (the optional extra ``convzoo[tensorboard]``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..weights import atomic_write
+
+log = logging.getLogger(__name__)
+
+METRIC_FIELDS = ["epoch", "epochs", "step", "lr", "train_loss", "train_acc", "val_loss",
+                 "val_top1_acc", "val_top5_acc", "test_loss", "test_top1_acc", "test_top5_acc",
+                 "test_top1_err", "test_top5_err", "images_per_s", "epoch_time_s", "elapsed_s"]
+TIMING_FIELDS = ("images_per_s", "epoch_time_s", "elapsed_s")  # differ between identical runs
+
+
+def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """``metrics.csv`` and ``metrics.jsonl``, one row per epoch."""
+    def write_csv(tmp: str) -> None:
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+
+    atomic_write(run_dir / "metrics.csv", write_csv)
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    atomic_write(run_dir / "metrics.jsonl", lambda tmp: Path(tmp).write_text(text))
+
+
+class TensorBoard:
+    """Scalars per epoch under ``RUN_DIR/tensorboard``; a no-op when tensorboard is missing."""
+
+    def __init__(self, run_dir: Path, enabled: bool) -> None:
+        self.writer = None
+        if not enabled:
+            return
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboard is an optional extra
+            log.info("tensorboard is not installed; no event files")
+            return
+        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+    def epoch(self, row: dict[str, Any]) -> None:
+        if self.writer is None:
+            return
+        for key, value in row.items():
+            if key not in ("epoch", "epochs", "step") and isinstance(value, (int, float)):
+                group = key.split("_", 1)[0]
+                self.writer.add_scalar(f"{group}/{key}", value, global_step=row["epoch"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
