@@ -1,7 +1,7 @@
 """Data: readers (IDX, CIFAR, image folders), the decode cache, presets, loaders and splits."""
 
 from .datasets import SOURCES, ImageDataset, imagenet_classes, load_dataset
-from .download import RESOURCES, download
+from .downloads import RESOURCES, download
 from .folder import FolderDataset, decode_file
 from .idx import parse_idx, read_idx
 from .info import dataset_info

@@ -40,26 +40,104 @@ CIFAR10_BIN = ("cifar-10-batches-bin", [f"data_batch_{i}.bin" for i in range(1, 
                ["test_batch.bin"], "batches.meta.txt")
 CIFAR100_BIN = ("cifar-100-binary", ["train.bin"], ["test.bin"], None)
 
-# The only globals a CIFAR pickle needs: numpy's array reconstruction (its module moved in numpy 2).
-_ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
+# A CIFAR pickle needs numpy's array reconstruction (``_reconstruct``, ``ndarray``, ``dtype``).
+# They are replaced by inert stand-ins that only record their arguments and state; the array is
+# then built here with np.frombuffer after checking dtype, shape and size, so no byte string ever
+# reaches numpy's own unpickling code (which has internal-error paths for nonsense states).
+_NUMPY_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.numeric", "_frombuffer"),
+    ("numpy._core.numeric", "_frombuffer"),
 }
+_PLAIN_DTYPES = {"u1", "i1", "u2", "i2", "u4", "i4", "u8", "i8", "f4", "f8", "b1"}
+
+
+class _DtypeStub:
+    def __init__(self, name: object = None, *_: object) -> None:
+        self.name = name.decode("latin1") if isinstance(name, bytes) else name
+        self.order = "|"
+
+    def __setstate__(self, state: object) -> None:
+        if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">", "|", "=",
+                                                                         b"<", b">", b"|", b"="):
+            self.order = state[1].decode() if isinstance(state[1], bytes) else state[1]
+
+
+class _ArrayStub:
+    def __init__(self, *_: object) -> None:
+        self.state: object = None
+
+    def __setstate__(self, state: object) -> None:
+        self.state = state
+
+    def build(self) -> np.ndarray:
+        st = self.state
+        if not (isinstance(st, tuple) and len(st) == 5):
+            raise pickle.UnpicklingError("array state is not (version, shape, dtype, order, data)")
+        _, shape, dtype, fortran, raw = st
+        if not (isinstance(shape, tuple) and all(type(d) is int and 0 <= d < 2**31 for d in shape)
+                and len(shape) <= 8):
+            raise pickle.UnpicklingError(f"array shape {shape!r} is not a tuple of sizes")
+        if not isinstance(dtype, _DtypeStub) or dtype.name not in _PLAIN_DTYPES:
+            raise pickle.UnpicklingError("array dtype is not a plain number type")
+        if not isinstance(raw, (bytes, bytearray)):
+            raise pickle.UnpicklingError("array data is not a byte string")
+        dt = np.dtype(dtype.name).newbyteorder("=" if dtype.order == "|" else dtype.order)
+        count = 1
+        for d in shape:
+            count *= d
+        if count * dt.itemsize != len(raw):
+            raise pickle.UnpicklingError(f"array of shape {shape} needs {count * dt.itemsize} "
+                                         f"bytes, has {len(raw)}")
+        arr = np.frombuffer(bytes(raw), dtype=dt).reshape(shape, order="F" if fortran else "C")
+        return arr.astype(dt.newbyteorder("="))
+
+
+def _reconstruct(*_: object) -> _ArrayStub:
+    return _ArrayStub()
+
+
+def _frombuffer(buf: object = None, dtype: object = None, shape: object = None,
+                order: object = "C", *_: object) -> _ArrayStub:
+    """Protocol 5 pickles of numpy arrays call ``numpy._core.numeric._frombuffer``."""
+    stub = _ArrayStub()
+    stub.state = (1, shape, dtype, order == "F", buf)
+    return stub
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """What Python 3's protocol-2 pickles call (as ``_codecs.encode``) to rebuild bytes."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"_codecs.encode with {encoding!r} is not allowed")
+    return text.encode("latin1")
 
 
 class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's own protocol
-        if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_encode
+        if (module, name) in _NUMPY_GLOBALS:
+            return {"_reconstruct": _reconstruct, "ndarray": _ArrayStub, "dtype": _DtypeStub,
+                    "_frombuffer": _frombuffer}[name]
         raise pickle.UnpicklingError(f"global {module}.{name} is not allowed in a CIFAR batch")
+
+
+def _materialise(value: object) -> object:
+    if isinstance(value, _ArrayStub):
+        return value.build()
+    if isinstance(value, (_DtypeStub,)):
+        raise pickle.UnpicklingError("a bare dtype where data was expected")
+    if isinstance(value, list):
+        return [_materialise(v) for v in value]
+    return value
 
 
 def _unpickle(data: bytes, name: str) -> dict:
     try:
         obj = _SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
-    except Exception as e:  # a hostile byte string can raise almost any type from pickle/numpy
+        if isinstance(obj, dict):
+            obj = {k: _materialise(v) for k, v in obj.items()}
+    except Exception as e:  # a hostile byte string can raise almost any type from pickle
         raise DataError(f"{name}: not a CIFAR python batch ({type(e).__name__}: {e})") from None
     if not isinstance(obj, dict):
         raise DataError(f"{name}: not a CIFAR python batch (a pickled {type(obj).__name__}, "

@@ -148,11 +148,16 @@ def _folder_dataset(name: str, root: Path, classes: list[str], entries: list, *,
     from .folder import FolderDataset, load_folder_in_memory, probe_sizes
     from .presets import SMALL_IMAGE
 
-    if in_memory is None:  # small images of one size: decode once and cache
+    if in_memory is None:  # small images of (nearly all) one size: decode once and cache
         sizes = probe_sizes(entries, channels)
-        in_memory = len(sizes) == 1 and max(next(iter(sizes))) <= SMALL_IMAGE
-        if in_memory:
-            size = next(iter(sizes))
+        if sizes:
+            common, count = sizes.most_common(1)[0]
+            # A few odd sizes among small images are bad files (reported), not a reason to
+            # stream the whole folder.
+            in_memory = max(common) <= SMALL_IMAGE and count >= 0.9 * sum(sizes.values())
+            size = common if in_memory else None
+        else:
+            in_memory = False
     if in_memory:
         images, labels = load_folder_in_memory(root, classes, entries, channels=channels,
                                                on_bad_file=on_bad_file, skipped=skipped,

@@ -35,6 +35,11 @@ from . import cache
 
 log = logging.getLogger(__name__)
 
+# torchvision 0.29 warns on every decode that TorchCodec will take over image decoding; the calls
+# used here still work, and the warning would flood logs with one line per image.
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of "
+                        "TorchVision are deprecated", category=DeprecationWarning)
+
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
                               ".ppm", ".pgm", ".pbm"})
 SMALL_SIDE = 64  # pixels: folders of images no larger than this are decoded once and cached
