@@ -132,7 +132,8 @@ def col2im(cols: np.ndarray, x_shape: tuple[int, int, int, int], kernel: Pair,
         y0 = p * dilation[0]
         for q in range(kw):
             x0 = q * dilation[1]
-            xp[:, :, y0:y0 + sh * (oh - 1) + 1:sh, x0:x0 + sw * (ow - 1) + 1:sw] += g[:, p, q]
+            dst = xp[:, :, y0:y0 + sh * (oh - 1) + 1:sh, x0:x0 + sw * (ow - 1) + 1:sw]
+            np.add(dst, g[:, p, q], out=dst)  # in place (``xp[...] += g`` would copy twice)
     return xp[:, :, top:top + h, left:left + w].transpose(1, 0, 2, 3)
 
 

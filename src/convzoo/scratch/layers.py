@@ -211,26 +211,26 @@ class MaxPool2d(_Pool2d):
     def forward(self, x: np.ndarray) -> np.ndarray:
         ph, pw = self.padding
         xp = pad2d(x, (ph, ph, pw, pw), value=-np.inf)
-        out = arg = None
+        out = None
         # kh*kw strided slices, one elementwise max each: no copy of the windows.
-        for p, q, v in self._offsets(xp):
-            k = p * self.kernel_size[1] + q
+        for _, _, v in self._offsets(xp):
             if out is None:
-                small = self.kernel_size[0] * self.kernel_size[1] <= 127
-                out, arg = v.copy(), np.zeros(v.shape, dtype=np.int8 if small else np.int32)
+                out = v.copy()
             else:
-                better = v > out  # strict: the first maximum in row-major window order wins
-                np.copyto(out, v, where=better)
-                arg[better] = k
-        self._cache = (x.shape, xp.shape, arg)
+                np.maximum(out, v, out=out)
+        self._cache = (x.shape, xp, out)
         return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x_shape, xp_shape, arg = self._cache
-        dxp = np.zeros(xp_shape, dtype=grad_out.dtype)
-        for p, q, v in self._offsets(dxp):
-            k = p * self.kernel_size[1] + q
-            v += np.where(arg == k, grad_out, 0)  # v is a view into dxp
+        x_shape, xp, out = self._cache
+        dxp = np.zeros_like(xp, dtype=grad_out.dtype)  # keeps xp's memory order (see Conv2d)
+        free = np.ones(out.shape, dtype=bool)  # windows whose gradient is not routed yet
+        # Offsets in row-major window order: the first pixel equal to the max takes the gradient.
+        for (_, _, v), (_, _, d) in zip(self._offsets(xp), self._offsets(dxp)):
+            hit = v == out
+            hit &= free
+            free &= ~hit
+            d += grad_out * hit  # d is a view into dxp: in place
         ph, pw = self.padding
         return dxp[:, :, ph:ph + x_shape[2], pw:pw + x_shape[3]]
 
@@ -266,7 +266,7 @@ class AvgPool2d(_Pool2d):
         g = grad_out / div
         dxp = np.zeros(xp_shape, dtype=grad_out.dtype)
         for _, _, v in self._offsets(dxp):
-            v += g  # each pixel of a window gets 1/|window| of its output's gradient
+            v += g  # in place on a view of dxp: each pixel gets 1/|window| of the gradient
         ph, pw = self.padding
         return dxp[:, :, ph:ph + x_shape[2], pw:pw + x_shape[3]]
 
