@@ -1,6 +1,6 @@
 """``convzoo report RUN_DIR``: one self-contained HTML file about a training run.
 
-It holds the config, the training curves, the confusion matrix, per-class accuracy, and a grid of
+It holds the training curves, the confusion matrix, per-class accuracy, and a grid of
 test images with their top-5 predictions. Every image is a base64 ``data:`` URI and the styling is
 inline, so the file opens offline in any browser and can be mailed as it is.
 """
@@ -125,12 +125,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
                     f"top-5 accuracy <b>{100 * top5:.2f}%</b>.</p>")
     rows = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(json.dumps(v))}</td>"
                    f"</tr>" for key, v in config.items())
-    sections.append(f"<h2>Config</h2><table>{rows}</table>")
+    tail = [f"<h2>Config (config.json)</h2><table>{rows}</table>"]
     if final:
         keep = {key: v for key, v in final.items() if not isinstance(v, dict)}
         rows = "".join(f"<tr><th>{html.escape(key)}</th><td>{html.escape(str(v))}</td></tr>"
                        for key, v in keep.items())
-        sections.append(f"<h2>Final metrics (final.json)</h2><table>{rows}</table>")
+        tail.insert(0, f"<h2>Final metrics (final.json)</h2><table>{rows}</table>")
 
     curves = run_dir / "curves.png"
     metrics = _read_metrics(run_dir)
@@ -184,6 +184,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
 
     doc = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
            f"{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-           f"{''.join(sections)}<p style='color:#888'>written by convzoo report</p></body></html>")
+           f"{''.join(sections + tail)}<p style='color:#888'>written by convzoo report</p>"
+           f"</body></html>")
     atomic_write(out, lambda tmp: Path(tmp).write_text(doc, encoding="utf-8"))
     return out
