@@ -1,0 +1,26 @@
+"""The lecture's claims as runnable experiments: ``convzoo experiment NAME``.
+
+Each experiment trains through :func:`convzoo.fit` (ordinary run directories) or measures with the
+analysis tools, repeats over seeds, and writes a plot, a table (CSV + Markdown, mean ± sample std
+over seeds) and a page comparing the measurement with the paper's figure or table. See
+docs/experiments/index.md for the results produced so far.
+"""
+
+from ._core import (
+    PROFILES,
+    Context,
+    Experiment,
+    Outcome,
+    TrainRecord,
+    get_experiment,
+    list_experiments,
+    run_experiment,
+    write_index,
+)
+from .analysis import format_mean_spread, mean_spread, moving_average, steps_to_threshold
+
+__all__ = [
+    "PROFILES", "Context", "Experiment", "Outcome", "TrainRecord", "get_experiment",
+    "list_experiments", "run_experiment", "write_index", "format_mean_spread", "mean_spread",
+    "moving_average", "steps_to_threshold",
+]

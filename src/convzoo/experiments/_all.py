@@ -1,0 +1,5 @@
+"""Importing this module registers every experiment, in the order `--list` shows them."""
+
+from . import (  # noqa: F401
+    lenet_modern,
+)

@@ -1,0 +1,87 @@
+"""Helpers the experiment modules share: data choice, arms x seeds training, curve extraction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._core import Context, TrainRecord
+from .analysis import format_mean_spread, moving_average
+from .data import find_cifar10, find_mnist, subset_source
+
+
+def mnist_data(ctx: Context, n_train: int | None = None, n_test: int | None = None
+               ) -> tuple[str, str | None]:
+    """(data name, data dir) for MNIST: the full set when found, else the embedded subset (noted
+    on the page); ``n_train`` cuts the training split to a balanced subset."""
+    path = find_mnist(ctx.mnist_dir)
+    if path is None:
+        ctx.notes.append("Data: the embedded MNIST subset (10,000 training / 2,000 test images); "
+                         "full MNIST was not found (pass --mnist-dir or provide ../shared/data).")
+    else:
+        ctx.notes.append(f"Data: MNIST from {path}"
+                         + (f", training split cut to {n_train} balanced images" if n_train else "")
+                         + (f", test split cut to {n_test}" if n_test else "") + ".")
+    if n_train is None and n_test is None:
+        return "mnist", None if path is None else str(path)
+    return subset_source("mnist", path, n_train=n_train, n_test=n_test), None
+
+
+def cifar_data(ctx: Context, *, n_train: int | None = None, n_test: int | None = None,
+               augment: bool = True) -> tuple[str, None]:
+    """(data name, None) of CIFAR-10 (see :func:`find_cifar10`), optionally subset / unaugmented."""
+    base, path, val_split = find_cifar10(ctx.data_dir)
+    what = "the JPEG copy of CIFAR-10 (slightly lossy, see ../shared/data/README.md)" if (
+        base == "folder") else "CIFAR-10"
+    ctx.notes.append(
+        f"Data: {what} from {path}"
+        + (f", training split cut to {n_train} class-balanced images" if n_train else "")
+        + ("" if augment else ", no augmentation") + "; test split: "
+        + (f"{n_test} images (tests only)." if n_test else "the full 10,000."))
+    name = subset_source(base, path, n_train=n_train, n_test=n_test, augment=augment,
+                         val_split=val_split, preset_of="cifar10")
+    return name, None
+
+
+def train_arms(ctx: Context, arms: dict[str, Any]) -> dict[str, list[TrainRecord]]:
+    """Every arm (label -> TrainConfig) for every seed, seeds outermost so that a cut-short run
+    still has every arm for its first seeds."""
+    out: dict[str, list[TrainRecord]] = {a: [] for a in arms}
+    for seed in ctx.seeds:
+        for arm, cfg in arms.items():
+            out[arm].append(ctx.train(cfg, arm=slug(arm), seed=seed))
+    return out
+
+
+def slug(text: str) -> str:
+    keep = [c if c.isalnum() else "-" for c in text.lower()]
+    return "-".join(p for p in "".join(keep).split("-") if p)
+
+
+def epoch_curve(rec: TrainRecord, key: str) -> tuple[list[int], list[float]]:
+    """(epochs, values) of one metrics.csv column, skipping empty cells."""
+    xs, ys = [], []
+    for r in rec.rows:
+        v = r.get(key)
+        if v is not None:
+            xs.append(r["epoch"])
+            ys.append(float(v))
+    return xs, ys
+
+
+def smoothed_err(rec: TrainRecord, window: int) -> list[float]:
+    return moving_average(rec.step_err, window)
+
+
+def pct(values: list[float | None], censored: str | None = None, fmt: str = ".2f") -> str:
+    return format_mean_spread(values, fmt, scale=100.0, censored=censored)
+
+
+def num(values: list[float | None], censored: str | None = None, fmt: str = ".3g") -> str:
+    return format_mean_spread(values, fmt, censored=censored)
+
+
+def mean_of(values: list[float | None], scale: float = 1.0) -> float | None:
+    from .analysis import mean_spread
+
+    m = mean_spread(values)[0]
+    return None if m is None else m * scale

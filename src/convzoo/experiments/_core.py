@@ -1,0 +1,443 @@
+"""The experiment registry and runner: seeds, run directories, per-step curves, output files.
+
+An :class:`Experiment` is a paper's claim plus a function ``run(ctx, params) -> Outcome`` that
+trains (through :func:`convzoo.fit`, so every run is an ordinary run directory) or measures what it
+needs. The runner (:func:`run_experiment`) writes, into ``out``:
+
+- ``NAME.png``: the plot;
+- ``NAME.csv`` and ``NAME-table.md``: the table, mean ± sample std over seeds;
+- ``NAME.json``: every per-seed number, the parameters, machine and wall time;
+- ``NAME.md``: the page (claim with figure/table number, what was measured, whether it agrees);
+- ``index.md``: every registered experiment, with its plot where one has been produced.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import platform
+import shlex
+import time
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import ConvzooError
+from ..weights import atomic_write
+
+log = logging.getLogger(__name__)
+
+PROFILES = ("quick", "full")  # public; "tiny" is the tests' hidden profile
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str  # what `convzoo experiment NAME` takes
+    title: str
+    paper: str  # citation with the figure or table, e.g. "Krizhevsky et al. 2012, Fig. 1"
+    claim: str  # the paper's claim, in one or two sentences
+    run: Callable[[Context, Any], Outcome]
+    profiles: dict[str, Any]  # "tiny" | "quick" | "full" -> a frozen params dataclass
+    data: str  # what it needs: "mnist", "cifar10", "mnist+cifar10" or "none"
+    default_seeds: dict[str, int] = field(default_factory=lambda: {"tiny": 1, "quick": 3,
+                                                                    "full": 3})
+    quick_note: str = ""  # how the quick profile departs from the paper, for the page
+
+
+@dataclass
+class TrainRecord:
+    """One training run: its epoch rows (metrics.jsonl), per-step curve and final numbers."""
+
+    arm: str
+    seed: int
+    run_dir: Path
+    rows: list[dict[str, Any]]
+    steps: list[int]  # optimizer step after which each per-step value was taken (1-based)
+    step_loss: list[float]  # mini-batch loss
+    step_err: list[float]  # mini-batch top-1 training error, fraction
+    final: dict[str, Any]
+    wall_s: float
+    diverged: str | None = None  # the engine's message when the loss became non-finite
+
+    @property
+    def test_err(self) -> float | None:
+        return None if self.diverged else self.final.get("top1_err")
+
+
+@dataclass
+class Outcome:
+    """What an experiment hands back to the runner."""
+
+    columns: list[tuple[str, str]]  # (row key, column header) of the table, in order
+    rows: list[dict[str, Any]]  # one per arm: formatted cells (str) under the column keys
+    measured: str  # Markdown: what was measured here (numbers)
+    verdict: str  # "agrees", "partly", "disagrees", "not comparable"
+    verdict_text: str  # Markdown: why, honestly
+    raw: dict[str, Any] = field(default_factory=dict)  # per-seed numbers for NAME.json
+    notes: list[str] = field(default_factory=list)  # set-up departures from the paper
+
+
+@dataclass
+class Context:
+    """What an experiment's ``run`` gets: profile, seeds, device, where to write, progress."""
+
+    experiment: Experiment
+    profile: str
+    seeds: list[int]
+    device: str
+    out: Path  # pages, plots, tables
+    runs: Path  # run directories: runs/NAME/ARM-sSEED
+    data_dir: str | None
+    mnist_dir: str | None
+    progress: Progress
+    rerun: bool = False  # retrain even where a finished run directory with the same config exists
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def plot_path(self) -> Path:
+        return self.out / f"{self.experiment.name}.png"
+
+    def say(self, message: str) -> None:
+        log.info(message)
+        self.progress(message)
+
+    def train(self, cfg: Any, *, arm: str, seed: int) -> TrainRecord:
+        """``convzoo.fit`` one configuration into ``runs/ARM-sSEED`` and record its curves.
+
+        A finished run directory of the same configuration is reused (``rerun`` retrains). A run
+        whose loss becomes non-finite is recorded with ``diverged`` set, not raised: diverging is
+        a result (Ioffe & Szegedy 2015, §4.2.1: without BN, high learning rates diverge).
+        """
+        from ..engine import fit
+
+        run_dir = self.runs / f"{arm}-s{seed}"
+        cfg = cfg.replace(seed=seed, device=self.device, out=str(run_dir), tensorboard=False,
+                          keep_checkpoints=max(cfg.keep_checkpoints, 1))
+        cached = None if self.rerun else _load_record(run_dir, cfg, arm, seed)
+        if cached is not None:
+            self.say(f"  {arm} seed {seed}: reusing {run_dir}")
+            return cached
+        self.say(f"  {arm} seed {seed}: training {cfg.model} -> {run_dir}")
+        recorder = StepRecorder(cfg.batch_size)
+        t0 = time.perf_counter()
+        diverged = None
+        final: dict[str, Any] = {}
+        try:
+            result = fit(cfg, recorder)
+            final = result.final
+        except ConvzooError as e:
+            if "diverged" not in str(e):
+                raise
+            diverged = str(e)
+            self.say(f"  {arm} seed {seed}: diverged ({e})")
+        wall = time.perf_counter() - t0
+        rows = _read_rows(run_dir)
+        rec = TrainRecord(arm, seed, run_dir, rows, recorder.steps, recorder.loss, recorder.err,
+                          final, wall, diverged)
+        _save_record(rec, cfg)
+        if not diverged:
+            self.say(f"  {arm} seed {seed}: test error {100 * final['top1_err']:.2f}% "
+                     f"in {wall:.0f} s")
+        return rec
+
+
+class StepRecorder:
+    """A :class:`~convzoo.engine.progress.Reporter` that keeps one point per optimizer step.
+
+    The engine reports the loss of each mini-batch and the running training accuracy of the epoch
+    so far; the accuracy of the mini-batch itself is recovered from two running values:
+    correct_k = acc_k * seen_k, seen_k = min(k * B, N). N (the epoch's images) is read from the
+    engine's start message when it can be, else every batch is taken as full (exact except for the
+    last batch of each epoch).
+    """
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = batch_size
+        self.n_train: int | None = None
+        self.steps: list[int] = []
+        self.loss: list[float] = []
+        self.err: list[float] = []
+        self._k = 0
+        self._prev_correct = 0.0
+        self._prev_seen = 0
+
+    def start(self, message: str) -> None:
+        log.info(message)
+        import re
+
+        m = re.search(r": (\d+) train", message)
+        if m:
+            self.n_train = int(m.group(1))
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        self._k, self._prev_correct, self._prev_seen = 0, 0.0, 0
+
+    def step(self, loss: float, acc: float, images_per_s: float) -> None:
+        self._k += 1
+        seen = self._k * self.batch_size
+        if self.n_train is not None:
+            seen = min(seen, self.n_train)
+        correct = acc * seen
+        n = max(seen - self._prev_seen, 1)
+        err = 1.0 - (correct - self._prev_correct) / n
+        self._prev_correct, self._prev_seen = correct, seen
+        self.steps.append(len(self.steps) + 1)
+        self.loss.append(loss)
+        self.err.append(min(max(err, 0.0), 1.0))
+
+    def end_epoch(self, row: dict[str, Any]) -> None:
+        from ..engine.progress import format_epoch
+
+        log.info(format_epoch(row))
+
+    def finish(self, message: str) -> None:
+        log.info(message)
+
+
+def _read_rows(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+_STEPS_FILE = "experiment-steps.json"  # the per-step curve, written beside the engine's files
+
+
+def _save_record(rec: TrainRecord, cfg: Any) -> None:
+    blob = {"config": cfg.to_dict(), "steps": rec.steps, "loss": rec.step_loss,
+            "err": rec.step_err, "final": rec.final, "wall_s": rec.wall_s,
+            "diverged": rec.diverged}
+    rec.run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(rec.run_dir / _STEPS_FILE, lambda tmp: Path(tmp).write_text(json.dumps(blob)))
+
+
+def _load_record(run_dir: Path, cfg: Any, arm: str, seed: int) -> TrainRecord | None:
+    path = run_dir / _STEPS_FILE
+    if not path.is_file():
+        return None
+    try:
+        blob = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return None
+    if blob.get("config") != json.loads(json.dumps(cfg.to_dict())):
+        return None
+    return TrainRecord(arm, seed, run_dir, _read_rows(run_dir), blob["steps"], blob["loss"],
+                       blob["err"], blob["final"], blob["wall_s"], blob["diverged"])
+
+
+_EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register_experiment(exp: Experiment) -> Experiment:
+    if exp.name in _EXPERIMENTS:
+        raise RuntimeError(f"experiment {exp.name!r} is registered twice")
+    _EXPERIMENTS[exp.name] = exp
+    return exp
+
+
+def list_experiments() -> list[Experiment]:
+    from . import _all  # noqa: F401  (importing registers every experiment)
+
+    return list(_EXPERIMENTS.values())
+
+
+def get_experiment(name: str) -> Experiment:
+    import difflib
+
+    names = [e.name for e in list_experiments()]
+    if name not in _EXPERIMENTS:
+        close = difflib.get_close_matches(name, names, n=2, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise ConvzooError(f"unknown experiment {name!r}{hint}; expected one of "
+                           f"{', '.join(names)} (see `convzoo experiment --list`)")
+    return _EXPERIMENTS[name]
+
+
+def machine() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        hw = f"1x {torch.cuda.get_device_name(0)}"
+    else:
+        hw = f"{os.cpu_count()}-core {platform.machine()} CPU"
+    return f"{hw}, torch {torch.__version__}"
+
+
+def command_line(name: str, profile: str, seeds: int | None, out: Path | None = None,
+                 data_dir: str | None = None) -> str:
+    parts = ["convzoo", "experiment", name, "--profile", profile]
+    if seeds is not None:
+        parts += ["--seeds", str(seeds)]
+    if data_dir:
+        parts += ["--data-dir", data_dir]
+    if out is not None:
+        parts += ["--out", str(out)]
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = None,
+                   device: str = "auto", out: str | os.PathLike = "runs/experiments",
+                   runs: str | os.PathLike | None = None, data_dir: str | None = None,
+                   mnist_dir: str | None = None, rerun: bool = False,
+                   progress: Progress | None = None, **overrides: Any) -> dict[str, Any]:
+    """Run experiment ``name`` and write its page, plot and table into ``out``.
+
+    ``seeds``: how many (seeds 0 … N-1; default: the profile's, 3 for quick). ``runs``: where the
+    run directories go (default ``runs/experiments/NAME``). ``overrides`` replace fields of the
+    profile's parameters (tests shrink a profile this way). Returns the NAME.json record.
+    """
+    exp = get_experiment(name)
+    if profile not in exp.profiles:
+        raise ConvzooError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    params = exp.profiles[profile]
+    if overrides:
+        try:
+            params = replace(params, **overrides)
+        except TypeError as e:
+            raise ConvzooError(f"experiment {name}: {e}") from None
+    n_seeds = exp.default_seeds.get(profile, 3) if seeds is None else seeds
+    if n_seeds < 1:
+        raise ConvzooError(f"--seeds must be >= 1, got {n_seeds}")
+    from ..engine.device import resolve_device
+
+    dev = str(resolve_device(device))
+    out_dir = Path(out)
+    runs_dir = Path(runs) if runs is not None else Path("runs") / "experiments" / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ctx = Context(exp, profile, list(range(n_seeds)), dev, out_dir, runs_dir, data_dir, mnist_dir,
+                  progress or (lambda _m: None), rerun)
+    ctx.say(f"experiment {name} ({profile} profile, {n_seeds} seed(s), {dev})")
+    t0 = time.perf_counter()
+    outcome = exp.run(ctx, params)
+    wall = time.perf_counter() - t0
+    record = {
+        "experiment": name, "title": exp.title, "paper": exp.paper, "profile": profile,
+        "seeds": n_seeds, "device": dev, "machine": machine(), "wall_s": wall,
+        "date": datetime.now(timezone.utc).date().isoformat(),
+        "command": command_line(name, profile, seeds, out_dir, data_dir),
+        "params": asdict(params) if is_dataclass(params) else dict(params),
+        "verdict": outcome.verdict, "columns": outcome.columns, "rows": outcome.rows,
+        "raw": outcome.raw, "notes": ctx.notes + outcome.notes,
+    }
+    write_outputs(exp, record, outcome, out_dir)
+    ctx.say(f"experiment {name}: {outcome.verdict}; wrote {out_dir / (name + '.md')} in "
+            f"{wall:.0f} s")
+    return record
+
+
+def markdown_table(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> str:
+    head = "| " + " | ".join(h for _, h in columns) + " |"
+    rule = "| " + " | ".join("---" for _ in columns) + " |"
+    body = ["| " + " | ".join(str(r.get(k, "")) for k, _ in columns) + " |" for r in rows]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+def _write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_outputs(exp: Experiment, record: dict[str, Any], outcome: Outcome, out: Path) -> None:
+    name = exp.name
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow([h for _, h in outcome.columns])
+    for r in outcome.rows:
+        w.writerow([r.get(k, "") for k, _ in outcome.columns])
+    _write_text(out / f"{name}.csv", buf.getvalue())
+    table = markdown_table(outcome.columns, outcome.rows)
+    _write_text(out / f"{name}-table.md", table)
+    _write_text(out / f"{name}.json", json.dumps(record, indent=2, default=_json_default) + "\n")
+    _write_text(out / f"{name}.md", render_page(exp, record, outcome, table))
+    write_index(out)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table: str) -> str:
+    notes = record["notes"]
+    lines = [
+        f"# {exp.title}",
+        "",
+        f"**The paper's claim** ({exp.paper}): {exp.claim}",
+        "",
+        f"**Verdict here: {outcome.verdict}.** {outcome.verdict_text}",
+        "",
+        f"![{exp.name}]({exp.name}.png)",
+        "",
+        "## What was measured",
+        "",
+        outcome.measured.strip(),
+        "",
+        f"Table ({exp.name}.csv; mean ± sample standard deviation over {record['seeds']} "
+        f"seed(s)):",
+        "",
+        table,
+        "## How",
+        "",
+        f"- Command: `{record['command']}` ({record['profile']} profile; wall time "
+        f"{record['wall_s'] / 60:.1f} min on {record['machine']}, {record['date']}).",
+        f"- Parameters: `{json.dumps(record['params'], default=str)}`.",
+        f"- Per-seed numbers: {exp.name}.json; run directories (config.json, metrics.csv, "
+        "curves.png) under runs/experiments/ of the machine that ran it.",
+    ]
+    if exp.quick_note and record["profile"] != "full":
+        lines.append(f"- Profile: {exp.quick_note}")
+    lines += [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def write_index(out: Path) -> None:
+    """``index.md``: every registered experiment, with its plot and verdict where it was run."""
+    lines = [
+        "# Experiments: the lecture's claims, measured",
+        "",
+        "Each page states a paper's claim (with its figure or table), what was measured here, and "
+        "whether the two agree. Run one with `convzoo experiment NAME [--profile quick|full] "
+        "[--seeds N] [--device DEV] [--out DIR]`; `convzoo experiment --list` lists them. The "
+        "`quick` profile is sized for about 15 minutes on a 2-core CPU; `full` follows the paper "
+        "as closely as the data allows and is meant for a GPU.",
+        "",
+        "| experiment | paper | verdict | profile, machine, wall time |",
+        "| --- | --- | --- | --- |",
+    ]
+    ran, not_ran = [], []
+    for exp in list_experiments():
+        rec_path = out / f"{exp.name}.json"
+        rec = None
+        if rec_path.is_file():
+            try:
+                rec = json.loads(rec_path.read_text())
+            except json.JSONDecodeError:
+                rec = None
+        if rec is None:
+            lines.append(f"| {exp.name} | {exp.paper} | not run here | "
+                         f"`{command_line(exp.name, 'quick', None)}` |")
+            not_ran.append(exp)
+        else:
+            lines.append(f"| [{exp.name}]({exp.name}.md) | {exp.paper} | {rec['verdict']} | "
+                         f"{rec['profile']}, {rec['seeds']} seed(s), {rec['machine']}, "
+                         f"{rec['wall_s'] / 60:.1f} min |")
+            ran.append(exp)
+    lines.append("")
+    for exp in ran:
+        lines += [f"## [{exp.title}]({exp.name}.md)", "", f"![{exp.name}]({exp.name}.png)", ""]
+    if not_ran:
+        lines += ["## Not run in this folder yet", ""]
+        for exp in not_ran:
+            lines.append(f"- **{exp.name}** ({exp.paper}): `{command_line(exp.name, 'quick', None)}`"
+                         f" (needs {exp.data})")
+        lines.append("")
+    _write_text(out / "index.md", "\n".join(lines))

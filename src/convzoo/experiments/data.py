@@ -1,0 +1,145 @@
+"""Where the experiments find their data, and experiment-local data sources.
+
+The engine trains on a data set *name* (``TrainConfig.data``, a key of
+:data:`convzoo.data.SOURCES`). Some experiments need what no registered name gives: a smaller,
+class-balanced training split (AlexNet's dropout claim is about overfitting, so the training set is
+cut down), CIFAR-10 without augmentation (Krizhevsky et al. 2012, Fig. 1 used none), or the JPEG
+copy of CIFAR-10 whose test split is the folder ``test/``. :func:`subset_source` registers such a
+variant under a name of its own (``xp-cifar10-n5000-noaug``) in ``SOURCES`` and ``PRESETS`` for
+the life of the process, so the engine trains on it unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import PRESETS, SOURCES, DataPreset, load_dataset
+from ..data.cache import cache_dir
+from ..errors import ConvzooError
+
+log = logging.getLogger(__name__)
+
+CIFAR_TARBALL = "cifar10-jpg.tar.gz"
+
+_loaded: dict[tuple[str, str, str], Any] = {}  # (base, dir, split) -> dataset, one read per process
+
+
+def shared_data_dirs() -> list[Path]:
+    """``../shared/data`` next to the working directory and next to the source checkout."""
+    here = Path(__file__).resolve().parents[3]  # src/convzoo/experiments -> repository root
+    out = []
+    for root in (Path.cwd(), here):
+        p = (root / ".." / "shared" / "data").resolve()
+        if p.is_dir() and p not in out:
+            out.append(p)
+    return out
+
+
+def find_mnist(data_dir: str | os.PathLike | None) -> Path | None:
+    """The full MNIST folder: ``data_dir``, else ``../shared/data/mnist``; None: the embedded
+    10,000/2,000-image subset that ships with the package."""
+    if data_dir is not None:
+        return Path(data_dir)
+    for root in shared_data_dirs():
+        if (root / "mnist" / "train-images-idx3-ubyte.gz").is_file():
+            return root / "mnist"
+    return None
+
+
+def find_cifar10(data_dir: str | os.PathLike | None) -> tuple[str, Path, str | None]:
+    """(base source, folder, test sub-folder) of CIFAR-10.
+
+    ``data_dir`` may be the official python/binary batches (source ``cifar10``), a folder with
+    ``train/`` and ``test/`` class folders (the JPEG copy, extracted), or the JPEG copy's
+    ``.tar.gz`` (extracted once under ``$CONVZOO_CACHE/cifar10-jpg``). Without ``data_dir``,
+    ``../shared/data/cifar10-jpg.tar.gz`` is used when present.
+    """
+    if data_dir is None:
+        for root in shared_data_dirs():
+            if (root / CIFAR_TARBALL).is_file():
+                data_dir = root / CIFAR_TARBALL
+                break
+        else:
+            raise ConvzooError("this experiment needs CIFAR-10: pass --data-dir DIR (the python or "
+                               f"binary batches, a train/ + test/ JPEG folder, or {CIFAR_TARBALL})")
+    path = Path(data_dir).expanduser()
+    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+        path = _extract(path)
+    if not path.is_dir():
+        raise ConvzooError(f"--data-dir {path}: not a folder or a .tar.gz of CIFAR-10")
+    for sub in (path, *[p for p in path.iterdir() if p.is_dir()]):
+        if (sub / "train").is_dir() and (sub / "test").is_dir():
+            return "folder", sub, "test"
+    return "cifar10", path, None
+
+
+def _extract(tarball: Path) -> Path:
+    dest = cache_dir() / "cifar10-jpg"
+    done = dest / ".extracted"
+    if done.is_file() and done.read_text() == str(tarball.stat().st_size):
+        return dest
+    log.info("extracting %s to %s (once)", tarball, dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with tarfile.open(tarball) as tar:
+            tar.extractall(dest, filter="data")
+    except (OSError, tarfile.TarError) as e:
+        raise ConvzooError(f"cannot extract {tarball} into {dest}: {e}") from None
+    done.write_text(str(tarball.stat().st_size))
+    return dest
+
+
+def _load(base: str, data_dir: Path | None, split: str, val_split: str | None):
+    key = (base, str(data_dir), split)
+    if key not in _loaded:
+        _loaded[key] = load_dataset(base, data_dir, split, val_split=val_split)
+    return _loaded[key]
+
+
+def balanced_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Indices of ``n`` images, as equal a share of every class as possible, drawn with ``seed``
+    (the same for every run of an experiment, so arms and seeds see the same images)."""
+    classes = torch.unique(labels).tolist()
+    g = torch.Generator().manual_seed(seed)
+    per = [n // len(classes) + (1 if i < n % len(classes) else 0) for i in range(len(classes))]
+    parts = []
+    for c, k in zip(classes, per):
+        idx = torch.nonzero(labels == c).flatten()
+        parts.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    return torch.sort(torch.cat(parts)).values
+
+
+def subset_source(base: str, data_dir: Path | None, *, n_train: int | None = None,
+                  n_test: int | None = None, augment: bool = True, val_split: str | None = None,
+                  subset_seed: int = 0, preset_of: str | None = None) -> str:
+    """Register (once) and return a data set name: ``base`` with at most ``n_train`` balanced
+    training images and, with ``augment=False``, no random crop/flip (normalisation kept).
+
+    The test split is the whole official one unless ``n_test`` cuts it (the tests' tiny
+    profiles only). ``preset_of`` names the preset whose
+    normalisation is used (default ``base``; ``cifar10`` for the JPEG folder copy).
+    """
+    preset_name = preset_of or base
+    name = f"xp-{preset_name}" + (f"-n{n_train}" if n_train else "") + (
+        f"-t{n_test}" if n_test else "") + (
+        "" if augment else "-noaug")
+    if name not in SOURCES:
+        def load(_dir: Path | None, split: str, **_: Any):
+            ds = _load(base, data_dir, split, val_split)
+            if split == "train" and n_train and n_train < len(ds):
+                ds = ds.subset(balanced_subset(ds.labels, n_train, subset_seed))
+            if split == "test" and n_test and n_test < len(ds):
+                ds = ds.subset(balanced_subset(ds.labels, n_test, subset_seed))
+            return dataclasses.replace(ds, name=name)  # shallow: the tensors are shared
+
+        SOURCES[name] = load
+        p = PRESETS[preset_name]
+        PRESETS[name] = p if augment else DataPreset(mean=p.mean, std=p.std)
+    return name
