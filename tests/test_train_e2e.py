@@ -42,7 +42,7 @@ def test_fit_writes_a_complete_run_directory(tmp_path, small_mnist):
     for key in ("top1_acc", "top5_acc", "top1_err", "top5_err"):
         assert 0.0 <= final[key] <= 1.0
     assert final["top1_acc"] + final["top1_err"] == pytest.approx(1.0)
-    assert final["top5_acc"] >= final["top1_acc"] > 0.5
+    assert final["top5_acc"] >= final["top1_acc"] > 0.25  # chance is 0.10
     assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     wf = convzoo.read_weights(run / "model.safetensors")
     assert wf.model == "lenet5" and wf.classes == [str(i) for i in range(10)]
