@@ -42,11 +42,12 @@ def cifar_data(ctx: Context, *, n_train: int | None = None, n_test: int | None =
     return name, None
 
 
-def train_arms(ctx: Context, arms: dict[str, Any]) -> dict[str, list[TrainRecord]]:
-    """Every arm (label -> TrainConfig) for every seed, seeds outermost so that a cut-short run
-    still has every arm for its first seeds."""
+def train_arms(ctx: Context, arms: dict[str, Any], seeds: list[int] | None = None
+               ) -> dict[str, list[TrainRecord]]:
+    """Every arm (label -> TrainConfig) for every seed (default: the context's), seeds outermost
+    so that a cut-short run still has every arm for its first seeds."""
     out: dict[str, list[TrainRecord]] = {a: [] for a in arms}
-    for seed in ctx.seeds:
+    for seed in ctx.seeds if seeds is None else seeds:
         for arm, cfg in arms.items():
             out[arm].append(ctx.train(cfg, arm=slug(arm), seed=seed))
     return out

@@ -22,10 +22,11 @@ import os
 import platform
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, is_dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import ConvzooError
 from ..weights import atomic_write
@@ -243,9 +244,10 @@ def register_experiment(exp: Experiment) -> Experiment:
 
 
 def list_experiments() -> list[Experiment]:
-    from . import _all  # noqa: F401  (importing registers every experiment)
+    from ._all import ORDER  # importing registers every experiment
 
-    return list(_EXPERIMENTS.values())
+    rank = {name: i for i, name in enumerate(ORDER)}
+    return sorted(_EXPERIMENTS.values(), key=lambda e: rank.get(e.name, len(rank)))
 
 
 def get_experiment(name: str) -> Experiment:
@@ -271,10 +273,12 @@ def machine() -> str:
 
 
 def command_line(name: str, profile: str, seeds: int | None, out: Path | None = None,
-                 data_dir: str | None = None) -> str:
+                 data_dir: str | None = None, overrides: dict[str, Any] | None = None) -> str:
     parts = ["convzoo", "experiment", name, "--profile", profile]
     if seeds is not None:
         parts += ["--seeds", str(seeds)]
+    for key, value in (overrides or {}).items():
+        parts += ["--set", f"{key}={json.dumps(value)}"]
     if data_dir:
         parts += ["--data-dir", data_dir]
     if out is not None:
@@ -298,10 +302,13 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
         raise ConvzooError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
     params = exp.profiles[profile]
     if overrides:
-        try:
-            params = replace(params, **overrides)
-        except TypeError as e:
-            raise ConvzooError(f"experiment {name}: {e}") from None
+        known = set(asdict(params))
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ConvzooError(f"experiment {name}: unknown parameter(s) {unknown} for --set; "
+                               f"its parameters are {sorted(known)}")
+        params = replace(params, **{k: tuple(v) if isinstance(v, list) else v
+                                    for k, v in overrides.items()})
     n_seeds = exp.default_seeds.get(profile, 3) if seeds is None else seeds
     if n_seeds < 1:
         raise ConvzooError(f"--seeds must be >= 1, got {n_seeds}")
@@ -321,7 +328,7 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
         "experiment": name, "title": exp.title, "paper": exp.paper, "profile": profile,
         "seeds": n_seeds, "device": dev, "machine": machine(), "wall_s": wall,
         "date": datetime.now(timezone.utc).date().isoformat(),
-        "command": command_line(name, profile, seeds, out_dir, data_dir),
+        "command": command_line(name, profile, seeds, out_dir, data_dir, overrides),
         "params": asdict(params) if is_dataclass(params) else dict(params),
         "verdict": outcome.verdict, "columns": outcome.columns, "rows": outcome.rows,
         "raw": outcome.raw, "notes": ctx.notes + outcome.notes,
@@ -437,7 +444,7 @@ def write_index(out: Path) -> None:
     if not_ran:
         lines += ["## Not run in this folder yet", ""]
         for exp in not_ran:
-            lines.append(f"- **{exp.name}** ({exp.paper}): `{command_line(exp.name, 'quick', None)}`"
-                         f" (needs {exp.data})")
+            cmd = command_line(exp.name, "quick", None)
+            lines.append(f"- **{exp.name}** ({exp.paper}): `{cmd}` (needs {exp.data})")
         lines.append("")
     _write_text(out / "index.md", "\n".join(lines))

@@ -7,7 +7,7 @@ Pure functions on plain sequences (no torch), unit-tested on constructed curves
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def moving_average(values: Sequence[float], window: int) -> list[float]:
@@ -43,7 +43,7 @@ def steps_to_threshold(xs: Sequence[float], ys: Sequence[float], threshold: floa
     def ok(y: float) -> bool:
         return y <= threshold if below else y >= threshold
 
-    for i, (x, y) in enumerate(zip(xs, ys_s)):
+    for i, (x, y) in enumerate(zip(xs, ys_s, strict=False)):
         if math.isnan(y) or not ok(y):
             continue
         if i == 0:

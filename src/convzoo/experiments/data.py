@@ -110,7 +110,7 @@ def balanced_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     per = [n // len(classes) + (1 if i < n % len(classes) else 0) for i in range(len(classes))]
     parts = []
-    for c, k in zip(classes, per):
+    for c, k in zip(classes, per, strict=False):
         idx = torch.nonzero(labels == c).flatten()
         parts.append(idx[torch.randperm(len(idx), generator=g)[:k]])
     return torch.sort(torch.cat(parts)).values

@@ -72,12 +72,14 @@ def run(ctx: Context, p: Params) -> Outcome:
     speed = (f"ReLU + max-pool reached {100 * thr:.0f}% training error in "
              f"{s_new:.0f} steps" if s_new is not None else
              f"ReLU + max-pool did not reach {100 * thr:.0f}% training error")
-    speed += (f", tanh + avg-pool in {s_old:.0f} ({s_old / s_new:.1f}x as many)"
-              if s_old is not None and s_new else ", tanh + avg-pool not within the budget"
-              if s_new else "")
+    if s_old is not None and s_new:
+        speed += f", tanh + avg-pool in {s_old:.0f} ({s_old / s_new:.1f}x as many)"
+    elif s_new:
+        speed += ", tanh + avg-pool not within the budget"
     measured = (
         f"{speed}. Test error after {p.epochs} epoch(s): {pct(raw[new]['test_err'])} % (modern) "
-        f"vs {pct(raw[old]['test_err'])} % (1998 style), mean ± std over seeds. The 1998 paper reports 0.95% for LeNet-5 "
+        f"vs {pct(raw[old]['test_err'])} % (1998 style), mean ± std over seeds. "
+        "The 1998 paper reports 0.95% for LeNet-5 "
         "(20 epochs of stochastic diagonal Levenberg-Marquardt, RBF output, C3 connection table, "
         "scaled tanh), which this comparison does not reproduce: it isolates the activation and "
         "pooling under one modern optimiser.")

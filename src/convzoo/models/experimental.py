@@ -97,7 +97,7 @@ class VGGSmall(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         c = in_chans
-        for stage, out in enumerate((width, 2 * width, 4 * width)):
+        for out in (width, 2 * width, 4 * width):
             for _ in range(2):
                 layers.append(nn.Conv2d(c, out, 3, padding=1, bias=not batch_norm))
                 if batch_norm:

@@ -1,0 +1,163 @@
+"""``architectures``: the lecture's comparison across the zoo.
+
+For every ImageNet architecture of the zoo: parameters and multiply-adds (counted by
+``convzoo.analysis.summary`` on the model itself, 224x224, 299 for Inception v3), measured CPU/GPU
+inference speed (batch 1, median), and ImageNet top-1/top-5 accuracy *quoted* from torchvision's
+weights tables (../shared/REFERENCES.md; not measured here: no ImageNet on this machine). One plot
+of accuracy against multiply-adds. Then the small-image variants are trained on CIFAR-10 within
+the profile's budget and their accuracy reported (quick: far from converged, and said so).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..engine import TrainConfig
+from ._common import cifar_data, pct, train_arms
+from ._core import Context, Experiment, Outcome, register_experiment
+from ._plots import figure, save
+
+SOURCE = ("torchvision 0.29 ImageNet weights (ILSVRC-2012 val, single 224 crop; "
+          "pytorch.org/vision/stable/models.html), as listed in ../shared/REFERENCES.md")
+# model -> (top-1 %, top-5 %), quoted from SOURCE.
+QUOTED: dict[str, tuple[float, float]] = {
+    "alexnet": (56.522, 79.066), "vgg11": (69.020, 88.628), "vgg16": (71.592, 90.382),
+    "vgg19": (72.376, 90.876), "vgg16_bn": (73.360, 91.516), "googlenet": (69.778, 89.530),
+    "inception_v3": (77.294, 93.450), "resnet18": (69.758, 89.078), "resnet34": (73.314, 91.420),
+    "resnet50": (76.130, 92.862), "resnet101": (77.374, 93.546), "resnet152": (78.312, 94.046),
+    "densenet121": (74.434, 91.972), "densenet169": (75.600, 92.806),
+    "densenet201": (76.896, 93.370), "densenet161": (77.138, 93.560),
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    models: tuple[str, ...] = ("alexnet", "vgg16", "googlenet", "inception_v3", "resnet18",
+                               "resnet50", "resnet152", "densenet121")
+    repeats: int = 3  # timing repeats (median), batch 1
+    cifar_models: tuple[str, ...] = ("lenet", "resnet20")
+    n_train: int | None = 5000
+    n_test: int | None = None
+    epochs: int = 3
+    batch_size: int = 128
+    max_steps: int | None = None
+    input_size: int | None = None  # tests: a smaller input for the speed measurement
+
+
+def _latency_ms(name: str, size: tuple[int, int, int], device: str, repeats: int) -> float:
+    from ..registry import create_model
+
+    net = create_model(name).eval().to(device)
+    x = torch.randn(1, *size, device=device)
+    with torch.inference_mode():
+        net(x)
+        times = []
+        for _ in range(repeats):
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            net(x)
+            if x.is_cuda:
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+    return 1000 * statistics.median(times)
+
+
+def run(ctx: Context, p: Params) -> Outcome:
+    from ..analysis.summary import summarize
+    from ..registry import list_models, model_info
+
+    registered = set(list_models())
+    rows, raw, missing = [], {}, []
+    for name in p.models:
+        if name not in registered:
+            missing.append(name)
+            continue
+        info = model_info(name)
+        size = info.input_size if p.input_size is None else (3, p.input_size, p.input_size)
+        s = summarize(name, size)
+        lat = [_latency_ms(name, size, ctx.device, p.repeats) for _ in ctx.seeds]
+        top1, top5 = QUOTED.get(name, (None, None))
+        raw[name] = {"params": s.params, "gmacs": s.macs / 1e9, "latency_ms": lat,
+                     "top1": top1, "top5": top5, "input": list(size)}
+        ctx.say(f"  {name}: {s.params / 1e6:.1f}M params, {s.macs / 1e9:.2f} GMACs, "
+                f"{statistics.mean(lat):.0f} ms")
+        from .analysis import format_mean_spread
+
+        rows.append({"model": name, "input": "x".join(map(str, size)),
+                     "params": f"{s.params / 1e6:.2f}M", "gmacs": f"{s.macs / 1e9:.3f}",
+                     "ms": format_mean_spread(lat, ".3g"),
+                     "top1": "–" if top1 is None else f"{top1:.1f}",
+                     "top5": "–" if top5 is None else f"{top5:.1f}", "cifar": ""})
+    cifar_acc = {}
+    if p.cifar_models and p.epochs:
+        data, data_dir = cifar_data(ctx, n_train=p.n_train, n_test=p.n_test)
+        arms = {m: TrainConfig(model=m, data=data, data_dir=data_dir, epochs=p.epochs,
+                               max_steps=p.max_steps, batch_size=p.batch_size, lr=0.05,
+                               lr_scheduler="onecycle") for m in p.cifar_models
+                if m in registered}
+        for m, rs in train_arms(ctx, arms).items():
+            accs = [None if r.test_err is None else 1 - r.test_err for r in rs]
+            cifar_acc[m] = accs
+            s = summarize(m)
+            raw[f"{m} (CIFAR-10)"] = {"params": s.params, "gmacs": s.macs / 1e9,
+                                      "cifar10_test_acc": accs}
+            rows.append({"model": m, "input": "3x32x32", "params": f"{s.params / 1e6:.2f}M",
+                         "gmacs": f"{s.macs / 1e9:.4f}", "ms": "", "top1": "", "top5": "",
+                         "cifar": pct(accs)})
+    fig, (ax,) = figure(1, width=6.5, height=4.5)
+    for name, r in raw.items():
+        if r.get("top1") is None:
+            continue
+        ax.scatter(r["gmacs"], r["top1"], s=20 + r["params"] / 1e6 * 2, alpha=0.6)
+        ax.annotate(name, (r["gmacs"], r["top1"]), fontsize=7, xytext=(3, 3),
+                    textcoords="offset points")
+    ax.set(xscale="log", xlabel="GMACs per image (counted here)",
+           ylabel="ImageNet top-1 (%) (quoted, torchvision)",
+           title="accuracy vs multiply-adds (marker area ~ parameters)")
+    save(fig, ctx.plot_path)
+    cifar_text = "; ".join(f"{m} {pct(a)} %" for m, a in cifar_acc.items())
+    measured = (
+        "Parameters and multiply-adds are counted on the zoo's own models; inference latency is "
+        f"measured at batch 1 on {ctx.device} (median of {p.repeats}, mean ± std over "
+        f"{len(ctx.seeds)} repetitions); ImageNet accuracy is quoted from {SOURCE}."
+        + (f" CIFAR-10 test accuracy after {p.epochs} epoch(s) on {p.n_train or 50000} images "
+           f"(far from converged on the quick profile): {cifar_text}." if cifar_acc else ""))
+    return Outcome(
+        columns=[("model", "model"), ("input", "input"), ("params", "params"),
+                 ("gmacs", "GMACs"), ("ms", "latency ms (batch 1)"),
+                 ("top1", "ImageNet top-1 % (quoted)"), ("top5", "top-5 % (quoted)"),
+                 ("cifar", "CIFAR-10 test acc % (trained here)")],
+        rows=rows, measured=measured, verdict="not comparable",
+        verdict_text=("a comparison table, not a single claim: the counted parameters and "
+                      "multiply-adds can be checked against the papers (REFERENCES.md), the "
+                      "accuracies are quoted, not reproduced."),
+        raw=raw,
+        notes=[f"Not registered in this build, left out: {', '.join(missing)}."]
+        if missing else [])
+
+
+register_experiment(Experiment(
+    name="architectures",
+    title="The zoo compared: parameters, multiply-adds, speed, accuracy",
+    paper="torchvision weights tables; AlexNet/VGG/GoogLeNet/ResNet/DenseNet papers",
+    claim=("Accuracy has risen from AlexNet to ResNet and DenseNet while multiply-adds did not "
+           "rise with it: VGG-16 spends about 15.5 GMACs for 71.6% top-1, ResNet-50 about 4.1 "
+           "for 76.1%, GoogLeNet 1.5 for 69.8%."),
+    run=run,
+    profiles={"tiny": Params(models=("resnet18",), repeats=1, cifar_models=("lenet",),
+                             n_train=100, n_test=50, epochs=1, batch_size=50, max_steps=1,
+                             input_size=64),
+              "quick": Params(),
+              "full": Params(models=tuple(QUOTED), repeats=10,
+                             cifar_models=("lenet", "alexnet_cifar", "vgg16_cifar", "resnet20",
+                                           "resnet56", "densenet_bc100"),
+                             n_train=None, epochs=30)},
+    data="cifar10",
+    default_seeds={"tiny": 1, "quick": 1, "full": 3},
+    quick_note="latency on batch 1 only; lenet and resnet20 trained 3 epochs on 5,000 images.",
+))

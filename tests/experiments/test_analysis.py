@@ -1,0 +1,94 @@
+"""The experiments' analysis helpers on constructed curves, and the per-step recorder."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+import torch
+
+from convzoo.experiments import format_mean_spread, mean_spread, moving_average, steps_to_threshold
+from convzoo.experiments._core import StepRecorder
+from convzoo.experiments.data import balanced_subset
+
+
+def test_steps_to_threshold_interpolates_a_falling_line():
+    xs = list(range(0, 101, 10))
+    ys = [1.0 - 0.01 * x for x in xs]  # error falls from 1.0 to 0.0
+    assert steps_to_threshold(xs, ys, 0.25) == pytest.approx(75.0)
+    assert steps_to_threshold(xs, ys, 0.95) == pytest.approx(5.0)  # between the first two points
+
+
+def test_steps_to_threshold_first_point_and_never():
+    assert steps_to_threshold([5, 6], [0.1, 0.2], 0.25) == 5.0
+    assert steps_to_threshold([1, 2, 3], [0.9, 0.8, 0.7], 0.25) is None
+    assert steps_to_threshold([], [], 0.5) is None
+
+
+def test_steps_to_threshold_rising_accuracy():
+    xs, ys = [0, 100, 200], [0.5, 0.9, 0.99]
+    assert steps_to_threshold(xs, ys, 0.95, below=False) == pytest.approx(100 + 100 * 5 / 9)
+
+
+def test_steps_to_threshold_window_ignores_a_lucky_batch():
+    # One mini-batch dips under the threshold; its trailing mean over 4 does not.
+    ys = [0.5, 0.5, 0.1, 0.5, 0.5, 0.2, 0.2, 0.2, 0.2]
+    xs = list(range(1, len(ys) + 1))
+    assert steps_to_threshold(xs, ys, 0.25) == pytest.approx(2.625)  # raw: the lucky batch
+    smoothed = steps_to_threshold(xs, ys, 0.25, window=4)
+    assert smoothed is not None and smoothed > 7
+
+
+def test_steps_to_threshold_length_mismatch():
+    with pytest.raises(ValueError):
+        steps_to_threshold([1, 2], [0.1], 0.5)
+
+
+def test_moving_average_is_trailing():
+    assert moving_average([1, 2, 3, 4, 5], 2) == [1, 1.5, 2.5, 3.5, 4.5]
+    assert moving_average([3.0], 10) == [3.0]
+
+
+def test_mean_spread_matches_statistics():
+    vals = [1.0, 2.0, 4.0, 7.0]
+    mean, spread, n = mean_spread(vals)
+    assert (mean, n) == (statistics.mean(vals), 4)
+    assert spread == pytest.approx(statistics.stdev(vals))
+
+
+def test_mean_spread_drops_missing_and_handles_one_and_none():
+    assert mean_spread([2.0, None, float("nan")]) == (2.0, 0.0, 1)
+    assert mean_spread([None, None]) == (None, None, 0)
+
+
+def test_format_mean_spread_reports_censored_runs():
+    assert format_mean_spread([0.1, 0.2], ".1f", scale=100) == "15.0 ± 7.1"
+    assert format_mean_spread([10.0, None, 30.0], ".0f", censored="budget") == \
+        "20 ± 14 (2/3 runs; 1 > budget)"
+    assert format_mean_spread([None], censored="budget").startswith("> budget")
+    assert format_mean_spread([]) == "–"
+
+
+def test_step_recorder_recovers_batch_error_from_running_accuracy():
+    rec = StepRecorder(batch_size=4)
+    rec.start("training m on d (src: 10 train / 5 test images) on cpu")
+    assert rec.n_train == 10
+    correct = [3, 1, 2]  # of batches of 4, 4, 2 images
+    for epoch in range(2):
+        rec.start_epoch(epoch + 1, 2, 3)
+        seen = hits = 0
+        for c, n in zip(correct, (4, 4, 2), strict=False):
+            seen, hits = seen + n, hits + c
+            rec.step(loss=1.0, acc=hits / seen, images_per_s=1.0)
+    expected = [1 - 3 / 4, 1 - 1 / 4, 1 - 2 / 2] * 2
+    assert rec.steps == [1, 2, 3, 4, 5, 6]
+    assert all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(rec.err, expected, strict=False))
+
+
+def test_balanced_subset_takes_every_class_equally():
+    labels = torch.arange(10).repeat_interleave(50)
+    idx = balanced_subset(labels, 95, seed=0)
+    counts = torch.bincount(labels[idx], minlength=10)
+    assert len(idx) == 95 and counts.max() - counts.min() <= 1
+    assert torch.equal(idx, balanced_subset(labels, 95, seed=0))  # the same draw every time

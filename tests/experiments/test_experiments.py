@@ -1,0 +1,180 @@
+"""Every experiment end to end at the hidden ``tiny`` profile: a few steps, one seed.
+
+CIFAR-10 is replaced by a small folder of random 32x32 PNGs in the JPEG copy's layout
+(``train/<class>/``, ``test/<class>/``), so the tests need nothing from ../shared; MNIST is the full
+set when ../shared/data has it, else the embedded subset. The figures do not matter here; that
+the plot, the table and the page are written, and that the table holds the measured numbers, does.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import pytest
+import torch
+
+from convzoo.cli import main
+from convzoo.experiments import list_experiments, run_experiment
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+           "truck"]
+
+
+@pytest.fixture(scope="module")
+def fake_cifar(tmp_path_factory):
+    import torchvision.io as io
+
+    root = tmp_path_factory.mktemp("fake-cifar")
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 12), ("test", 6)):
+        for c in CLASSES:
+            d = root / split / c
+            d.mkdir(parents=True)
+            for i in range(n):
+                img = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8, generator=g)
+                io.write_png(img, str(d / f"{i:04d}.png"))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+
+
+def _tiny(name: str, tmp_path, data_dir=None, **kw):
+    out = tmp_path / "out"
+    record = run_experiment(name, profile="tiny", device="cpu", out=out, runs=tmp_path / "runs",
+                            data_dir=None if data_dir is None else str(data_dir), **kw)
+    for suffix in (".png", ".csv", "-table.md", ".md", ".json"):
+        path = out / f"{name}{suffix}"
+        assert path.is_file() and path.stat().st_size > 0, path
+    assert (out / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    with open(out / f"{name}.csv") as f:
+        table = list(csv.reader(f))
+    assert table[0] == [h for _, h in record["columns"]]
+    assert len(table) - 1 == len(record["rows"]) > 0
+    page = (out / f"{name}.md").read_text()
+    assert "The paper's claim" in page and f"Verdict here: {record['verdict']}" in page
+    assert f"({name}.png)" in page and table[0][0] in page
+    index = (out / "index.md").read_text()
+    assert f"[{name}]({name}.md)" in index
+    saved = json.loads((out / f"{name}.json").read_text())
+    assert saved["rows"] == record["rows"] and saved["seeds"] == 1
+    return record, table
+
+
+def _cell_numbers(cell: str) -> list[float]:
+    import re
+
+    return [float(x) for x in re.findall(r"-?\d+\.?\d*(?:e-?\d+)?", cell)]
+
+
+def test_every_experiment_is_listed():
+    names = [e.name for e in list_experiments()]
+    assert names == ["relu-vs-tanh", "lenet-1998-vs-modern", "batchnorm", "im2col", "dropout",
+                     "degradation", "architectures"]
+    for e in list_experiments():
+        assert {"tiny", "quick", "full"} <= set(e.profiles)
+
+
+def test_lenet_1998_vs_modern(tmp_path):
+    record, table = _tiny("lenet-1998-vs-modern", tmp_path)
+    raw = record["raw"]
+    for row in table[1:]:
+        err = raw[row[0]]["test_err"][0]
+        assert _cell_numbers(row[1])[0] == pytest.approx(100 * err, abs=0.006)
+    run_dirs = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert run_dirs == ["relu-max-pool-modern-s0", "tanh-avg-pool-1998-s0"]
+    assert (tmp_path / "runs" / run_dirs[0] / "metrics.csv").is_file()
+
+
+def test_lenet_reuses_finished_runs(tmp_path):
+    first, _ = _tiny("lenet-1998-vs-modern", tmp_path)
+    messages: list[str] = []
+    second = run_experiment("lenet-1998-vs-modern", profile="tiny", device="cpu",
+                            out=tmp_path / "out", runs=tmp_path / "runs", progress=messages.append)
+    assert sum("reusing" in m for m in messages) == 2
+    assert second["raw"] == first["raw"]
+
+
+def test_relu_vs_tanh(tmp_path, fake_cifar):
+    record, table = _tiny("relu-vs-tanh", tmp_path, fake_cifar)
+    assert [r[0] for r in table[1:]] == ["relu lr 0.02", "tanh lr 0.02"]
+    for row in table[1:]:
+        assert _cell_numbers(row[4])[0] == pytest.approx(
+            100 * record["raw"][row[0]]["test_err"][0], abs=0.006)
+    assert "ratio_tanh_over_relu" in record["raw"]
+
+
+def test_batchnorm(tmp_path, fake_cifar):
+    record, table = _tiny("batchnorm", tmp_path, fake_cifar)
+    mnist = [r for r in table[1:] if r[0].startswith("MNIST")]
+    assert [r[1] for r in mnist] == ["without BN", "with BN"]
+    for row in mnist:
+        acc = record["raw"][row[1]]["final_test_acc"][0]
+        assert _cell_numbers(row[3])[0] == pytest.approx(100 * acc, abs=0.006)
+        # the curve: one point at initialisation plus one per checkpoint (every 2 of 4 steps)
+        assert record["raw"][row[1]]["steps"] == [0, 2, 4]
+    assert len([r for r in table[1:] if r[0].startswith("CIFAR")]) == 4
+
+
+def test_batchnorm_mnist_only_via_set(tmp_path):
+    record, table = _tiny("batchnorm", tmp_path, cifar=False)
+    assert len(table) - 1 == 2
+    assert "--set cifar=false" in record["command"]
+
+
+def test_im2col(tmp_path):
+    record, table = _tiny("im2col", tmp_path)
+    assert [r[0] for r in table[1:]] == ["LeNet-5 C1", "LeNet-5 C3"]
+    c1 = record["raw"]["LeNet-5 C1"][0]
+    # C1: 1x32x32 input (28 padded by 2), 6 filters 5x5 -> im2col (25, 28*28)
+    assert table[1][3] == "25 x 784"
+    assert c1["blowup"] == pytest.approx(25 * 784 / 1024)
+    assert c1["max_diff"] < 1e-4
+    assert _cell_numbers(table[1][7])[0] == pytest.approx(c1["numpy_ms"], rel=1e-2)
+
+
+def test_dropout(tmp_path, fake_cifar):
+    record, table = _tiny("dropout", tmp_path, fake_cifar)
+    assert [r[0] for r in table[1:]] == ["dropout 0", "dropout 0.5"]
+    for row in table[1:]:
+        gap = record["raw"][row[0]]["gap"][0]
+        assert _cell_numbers(row[3])[0] == pytest.approx(100 * gap, abs=0.006)
+
+
+def test_degradation(tmp_path, fake_cifar):
+    record, table = _tiny("degradation", tmp_path, fake_cifar)
+    assert [r[0] for r in table[1:]] == ["plain-20", "plain-32", "ResNet-20", "ResNet-32"]
+    cfg = json.loads((tmp_path / "runs" / "plain-20-s0" / "config.json").read_text())
+    assert cfg["model_args"] == {"residual": False} and cfg["recipe"] == "resnet-cifar"
+
+
+def test_architectures(tmp_path, fake_cifar):
+    record, table = _tiny("architectures", tmp_path, fake_cifar)
+    r18 = record["raw"]["resnet18"]
+    assert r18["params"] == 11_689_512 and r18["top1"] == pytest.approx(69.758)
+    assert table[1][0] == "resnet18" and table[1][2] == "11.69M"
+    assert any(r[0] == "lenet" and r[7] for r in table[1:])
+
+
+def test_cli_list_and_errors(capsys, tmp_path):
+    assert main(["experiment", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "relu-vs-tanh" in out and "im2col" in out
+    assert main(["experiment", "relu-vs-tahn"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean relu-vs-tanh" in err
+    assert main(["experiment", "im2col", "--set", "nope=1", "--out", str(tmp_path)]) == 2
+    assert "unknown parameter" in capsys.readouterr().err
+    assert main(["experiment", "im2col", "--profile", "huge"]) == 2
+
+
+def test_cli_runs_tiny_im2col(capsys, tmp_path):
+    out = tmp_path / "o"
+    assert main(["experiment", "im2col", "--profile", "tiny", "--device", "cpu", "--out",
+                 str(out), "--runs", str(tmp_path / "r")]) == 0
+    assert "verdict:" in capsys.readouterr().out
+    assert os.path.isfile(out / "im2col.md")
