@@ -544,9 +544,58 @@ def run_visualize(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- experiment (convzoo.experiments) -----------------------------------------------------------
+
+def add_experiment(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("experiment", help="reproduce a lecture claim: plot, table, page",
+                       description="Run one of the lecture's experiments (see --list): train or "
+                       "measure over seeds, then write NAME.png, NAME.csv, NAME-table.md, "
+                       "NAME.json and the page NAME.md (the paper's claim, what was measured, "
+                       "whether it agrees) into --out, and refresh --out/index.md.")
+    p.add_argument("name", nargs="?", help="experiment name (see --list)")
+    p.add_argument("--list", action="store_true", help="list the experiments and exit")
+    p.add_argument("--profile", default="quick", help="quick (about 15 min on a 2-core CPU, "
+                   "the default) or full (the paper's setting, for a GPU)")
+    p.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the profile's, 3 for quick)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] | mps")
+    p.add_argument("--out", default="runs/experiments", help="folder for the page, plot and "
+                   "tables (default runs/experiments; docs/experiments for the repository's)")
+    p.add_argument("--runs", help="folder for the run directories (default "
+                   "runs/experiments/NAME)")
+    p.add_argument("--data-dir", help="CIFAR-10: python/binary batches, a train/+test/ JPEG "
+                   "folder or cifar10-jpg.tar.gz (default ../shared/data/cifar10-jpg.tar.gz)")
+    p.add_argument("--mnist-dir", help="full MNIST IDX files (default ../shared/data/mnist, else "
+                   "the embedded subset)")
+    p.add_argument("--set", dest="overrides", type=_model_arg, action="append", default=[],
+                   metavar="KEY=VALUE", help="override a profile parameter, e.g. epochs=2")
+    p.add_argument("--rerun", action="store_true", help="retrain even where a finished run "
+                   "directory with the same config exists")
+    p.set_defaults(run=run_experiment)
+
+
+def run_experiment(args: argparse.Namespace) -> int:
+    from . import experiments
+
+    if args.list:
+        for exp in experiments.list_experiments():
+            print(f"{exp.name:<22} {exp.paper:<48} data: {exp.data}")
+        return 0
+    if not args.name:
+        raise ConvzooError("experiment: name an experiment (see `convzoo experiment --list`)")
+    if args.profile not in experiments.PROFILES and args.profile != "tiny":
+        raise ConvzooError(f"--profile must be quick or full, got {args.profile!r}")
+    record = experiments.run_experiment(
+        args.name, profile=args.profile, seeds=args.seeds, device=args.device, out=args.out,
+        runs=args.runs, data_dir=args.data_dir, mnist_dir=args.mnist_dir, rerun=args.rerun,
+        progress=lambda message: print(message, flush=True), **dict(args.overrides))
+    print(f"verdict: {record['verdict']}; page {args.out}/{args.name}.md")
+    return 0
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_train, add_eval, add_list,
                                                                 add_data, add_recipes,
     add_summary, add_bench, add_compare, add_report, add_export, add_predict, add_visualize]
+COMMANDS.append(add_experiment)
 
 
 def build_parser() -> argparse.ArgumentParser:
