@@ -97,6 +97,22 @@ def bench_model(
     return {k: batch / v for k, v in med.items()}  # images/s
 
 
+def print_params(names: list[str]) -> None:
+    """Parameter counts with each side's default options, built on the meta device (no memory)."""
+    print(f"# parameters, convzoo vs torchvision {torchvision.__version__} (default options)")
+    print("| model | convzoo | torchvision | equal |")
+    print("| --- | ---: | ---: | --- |")
+    for name in names:
+        info = convzoo.model_info(name)
+        params = inspect.signature(info.builder).parameters
+        kwargs = {k: params[k].default for k in MIRRORED if k in params}
+        with torch.device("meta"):
+            ours = sum(p.numel() for p in convzoo.create_model(name).parameters())
+            tv = sum(p.numel() for p in torchvision.models.get_model(
+                info.torchvision_name, weights=None, **kwargs).parameters())
+        print(f"| {name} | {ours:,} | {tv:,} | {'yes' if ours == tv else 'NO'} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="*",
@@ -109,6 +125,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed repeats (median reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
+    parser.add_argument("--params-only", action="store_true",
+                        help="print the parameter counts of both sides and exit (no timing)")
     args = parser.parse_args()
 
     if args.threads:
@@ -122,6 +140,9 @@ def main() -> None:
     if not names:
         raise SystemExit(f"no torchvision-compatible model matches {args.models!r}")
 
+    if args.params_only:
+        print_params(names)
+        return
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else (
         f"{platform.machine()} CPU, {torch.get_num_threads()} threads")
     print(f"# convzoo vs torchvision {torchvision.__version__}, torch {torch.__version__}, {where}")
