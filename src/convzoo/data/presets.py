@@ -161,27 +161,68 @@ def apply_preset(
     in_chans: int | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> normalised float (B, C', H', W'), augmented when ``train``."""
-    x = images.to(dtype).div_(255.0)
+    """uint8 (B, C, H, W) -> normalised float (B, C', H', W'), augmented when ``train``.
+
+    Training crop and flip run on the uint8 batch as one gather (4x less memory traffic than on
+    floats); the crop's padding is the preset's mean pixel, so it normalises to zero.
+    """
+    x = images
+    if train and (preset.crop_padding or preset.hflip):
+        x = crop_flip(x, preset.crop_padding, preset.hflip, preset.mean, generator)
+    c = x.shape[1]
+    mean, std = preset.mean, preset.std
+    if len(mean) != c:  # a preset adapted to in_chans, applied before grey -> RGB repetition
+        mean, std = (sum(mean) / len(mean),) * c, (sum(std) / len(std),) * c
+    # (x / 255 - mean) / std as one multiply-add per pixel.
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std], dtype=dtype, device=x.device)
+    shift = torch.tensor([-m / s for m, s in zip(mean, std, strict=True)], dtype=dtype,
+                         device=x.device)
+    x = torch.addcmul(shift.view(1, -1, 1, 1), x.to(dtype), scale.view(1, -1, 1, 1))
     if in_chans is not None and x.shape[1] != in_chans:
         if x.shape[1] == 1:
             x = x.expand(-1, in_chans, -1, -1)  # grey -> RGB by repetition
         else:
             raise ValueError(f"cannot feed {x.shape[1]}-channel images to a {in_chans}-channel "
                              "model")
-    mean = torch.tensor(preset.mean, dtype=dtype, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(preset.std, dtype=dtype, device=x.device).view(1, -1, 1, 1)
-    x = (x - mean) / std  # zero padding below then means "the mean pixel"
-    if preset.pad_to is not None:
+    if preset.pad_to is not None:  # zero after normalisation: the mean pixel
         h, w = x.shape[-2:]
         dh, dw = preset.pad_to - h, preset.pad_to - w
         x = F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
-    if train and preset.crop_padding:
-        x = random_crop(x, preset.crop_padding, generator)
-    if train and preset.hflip:
-        flip = torch.rand(x.shape[0], generator=generator, device="cpu") < 0.5
-        x = torch.where(flip.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
     return x
+
+
+def crop_flip(images: torch.Tensor, pad: int, hflip: bool, fill: tuple[float, ...],
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Random ``pad``-pixel translation (pad + crop back) and horizontal flip of a uint8 batch.
+
+    He et al. 2016, Sec. 4.2: pad 4 pixels on each side, take a random 32x32 crop, flip with
+    probability 0.5. The padding is ``fill`` (per channel, in [0, 1]). Crop and flip are one
+    gather over the flattened padded image: output pixel (i, j) of image b reads padded pixel
+    (dy_b + i, dx_b + j), or (dy_b + i, dx_b + W - 1 - j) when b is flipped.
+    """
+    b, c, h, w = images.shape
+    dev = images.device
+    if pad:
+        if len(fill) != c:
+            fill = (sum(fill) / len(fill),) * c
+        wp = w + 2 * pad
+        padded = images.new_empty(b, c, h + 2 * pad, wp)
+        padded[:] = torch.tensor([round(f * 255) for f in fill], dtype=images.dtype,
+                                 device=dev).view(1, c, 1, 1)
+        padded[:, :, pad:pad + h, pad:pad + w] = images
+        dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
+        dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
+    else:
+        wp, padded = w, images
+        dy = dx = torch.zeros(b, dtype=torch.int64, device=dev)
+    cols = torch.arange(w, device=dev).expand(b, w)  # (B, W)
+    if hflip:
+        flip = (torch.rand(b, generator=generator) < 0.5).to(dev)
+        cols = torch.where(flip.view(b, 1), w - 1 - cols, cols)
+    rows = dy.view(b, 1, 1) + torch.arange(h, device=dev).view(1, h, 1)  # (B, H, 1)
+    index = (rows * wp + (dx.view(b, 1) + cols).view(b, 1, w)).view(b, 1, h * w)
+    out = padded.reshape(b, c, -1).gather(2, index.expand(b, c, h * w))  # (B, C, H*W)
+    return out.view(b, c, h, w)
 
 
 def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None) -> torch.Tensor:
