@@ -282,6 +282,9 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
     if cfg.freeze_backbone:
         _freeze_backbone(model)
     if cfg.sync_bn and ctx.enabled:
+        if device.type != "cuda":
+            raise ConvzooError(f"--sync-bn needs CUDA devices: torch's SyncBatchNorm only works "
+                               f"with GPU modules (this run is on {device})")
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
     if cfg.channels_last:
