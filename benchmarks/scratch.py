@@ -26,6 +26,7 @@ import os
 import platform
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 
@@ -125,13 +126,23 @@ def section_naive() -> None:
         conv = scratch.Conv2d(c, co, k, stride=s, padding=p, groups=g, rng=rng)
         x = rng.standard_normal((n, c, h, h)).astype(np.float32)
         w, b = conv.params["weight"], conv.params["bias"]
-        t_naive = timed(lambda: scratch.conv2d_naive(x, w, b, s, p, 1, g))  # seconds: once
-        t_fast = interleaved({"fast": lambda: conv.forward(x)}, ARGS.repeats)["fast"]
-        err = np.abs(conv.forward(x) - scratch.conv2d_naive(x, w, b, s, p, 1, g)).max() if (
-            t_naive < 2) else float("nan")
+        naive = partial(scratch.conv2d_naive, x, w, b, s, p, 1, g)
+        t_naive = timed(naive)  # seconds: once
+        t_fast = interleaved({"fast": partial(conv.forward, x)}, ARGS.repeats)["fast"]
+        err = np.abs(conv.forward(x) - naive()).max() if t_naive < 2 else float("nan")
         rows.append([name, f"{t_naive * 1e3:.0f}", f"{t_fast * 1e3:.3f}",
                      f"{t_naive / t_fast:.0f}x", f"{err:.1e}"])
     table(["layer", "naive ms", "im2col ms", "speed-up", "max abs diff"], rows)
+
+
+def _np_fb(conv, x, gout) -> None:
+    conv.forward(x)
+    conv.backward(gout)
+
+
+def _torch_fb(tx, tw, tb, tg, s, p, g) -> None:
+    tx.grad = tw.grad = tb.grad = None
+    F.conv2d(tx, tw, tb, stride=s, padding=p, groups=g).backward(tg)
 
 
 def section_conv() -> None:
@@ -150,15 +161,8 @@ def section_conv() -> None:
         tb = torch.from_numpy(conv.params["bias"].copy()).requires_grad_(True)
         tg = torch.from_numpy(gout)
 
-        def np_fb():
-            conv.forward(x)
-            conv.backward(gout)
-
-        def torch_fb():
-            tx.grad = tw.grad = tb.grad = None
-            F.conv2d(tx, tw, tb, stride=s, padding=p, groups=g).backward(tg)
-
-        t = interleaved({"np": np_fb, "torch": torch_fb}, ARGS.repeats)
+        t = interleaved({"np": partial(_np_fb, conv, x, gout),
+                         "torch": partial(_torch_fb, tx, tw, tb, tg, s, p, g)}, ARGS.repeats)
         flop = 3 * 2 * conv_macs(n, c, h, co, k, s, p, g)  # forward, dW and dX: 3 GEMMs
         gf = flop / t["np"] / 1e9
         rows.append([name, f"{t['np'] * 1e3:.2f}", f"{t['torch'] * 1e3:.2f}",
@@ -213,6 +217,11 @@ def section_epoch() -> None:
     ])
 
 
+def _model_fb(model, x) -> None:
+    model.zero_grad(set_to_none=True)
+    model(x).sum().backward()
+
+
 def section_gemm() -> None:
     from convzoo import gemm
     from convzoo.registry import create_model
@@ -228,14 +237,9 @@ def section_gemm() -> None:
         converted.load_state_dict(native.state_dict())
         x = torch.randn(b, 3, 224, 224)
 
-        def fb(model):
-            def run():
-                model.zero_grad(set_to_none=True)
-                model(x).sum().backward()
-            return run
-
         reps = max(1, min(ARGS.repeats, 3))
-        t = interleaved({"gemm": fb(converted), "native": fb(native)}, reps)
+        t = interleaved({"gemm": partial(_model_fb, converted, x),
+                         "native": partial(_model_fb, native, x)}, reps)
         rows.append([name, f"{t['native'] * 1e3:.0f}", f"{t['gemm'] * 1e3:.0f}",
                      f"{t['gemm'] / t['native']:.2f}x"])
     table(["model", "nn.Conv2d ms", "convzoo.gemm ms", "gemm / native"], rows)

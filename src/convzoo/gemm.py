@@ -8,13 +8,15 @@ trains any zoo model: ``convzoo.gemm.convert(model)`` swaps every ``nn.Conv2d`` 
 Forward, for x (N, C, H, W) and weight (C_out, C/G, kh, kw) with G groups::
 
     cols = unfold(x)                                  # (N, C*kh*kw, L), L = OH*OW
-    y    = weight.view(G, C_out/G, K) @ cols.view(N, G, K, L)    # K = C/G*kh*kw; (N, G, C_out/G, L)
+    y    = weight.view(G, C_out/G, K) @ cols.view(N, G, K, L)   # (N, G, C_out/G, L)
+
+where K = C/G*kh*kw.
 
 Backward, written out (no autograd inside), with g = dL/dy viewed as (N, G, C_out/G, L)::
 
-    dL/dweight = sum_n g[n] @ cols[n]^T               # (G, C_out/G, K), summed over n
-    dL/dcols   = weight^T @ g                         # (N, G, K, L), then
-    dL/dx      = fold(dL/dcols)                       # col2im: each column added back onto its window
+    dL/dweight = sum_n g[n] @ cols[n]^T     # (G, C_out/G, K), summed over n
+    dL/dcols   = weight^T @ g               # (N, G, K, L), then
+    dL/dx      = fold(dL/dcols)             # col2im: each column added back onto its window
     dL/dbias   = g summed over N and L
 
 The columns are kept from the forward for the weight gradient: memory for speed, kh*kw times the
@@ -147,7 +149,7 @@ class GemmConv2d(nn.Conv2d):
         return conv2d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
     @classmethod
-    def from_conv(cls, conv: nn.Conv2d) -> "GemmConv2d":
+    def from_conv(cls, conv: nn.Conv2d) -> GemmConv2d:
         """A GemmConv2d that shares ``conv``'s parameter tensors (no copy; optimizers still see
         them)."""
         new = cls(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride,

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from shareddata import MNIST_DIR, needs_mnist
 
 import convzoo
 from convzoo import TrainConfig
@@ -16,6 +15,7 @@ from convzoo.data import datasets, load_dataset, preset_for
 from convzoo.engine.evaluate import load_trained
 from convzoo.engine.numpy_engine import evaluate_numpy, load_numpy_trained
 from convzoo.errors import ConvzooError
+from shareddata import MNIST_DIR, needs_mnist
 
 
 @pytest.fixture(autouse=True)
@@ -67,7 +67,7 @@ def test_numpy_engine_trains_and_writes_the_run_directory(tmp_path, small_mnist)
         assert (run / name).is_file(), name
     rows = (run / "metrics.csv").read_text().splitlines()
     assert len(rows) == 3
-    first, second = (dict(zip(rows[0].split(","), r.split(","))) for r in rows[1:])
+    first, second = (dict(zip(rows[0].split(","), r.split(","), strict=True)) for r in rows[1:])
     assert float(second["train_loss"]) < float(first["train_loss"]) < 2.30  # ln 10: chance
     final = json.loads((run / "final.json").read_text())
     assert final["top1_acc"] > 0.5

@@ -28,13 +28,13 @@ def test_sgd_matches_torch_over_steps(dtype, tol, momentum, nesterov, dampening,
         opt.lr = lr
         for group in ref_opt.param_groups:
             group["lr"] = lr
-        for k, r in zip(("weight", "bias"), ref):
+        for k, r in zip(("weight", "bias"), ref, strict=True):
             g = rng.standard_normal(r.shape)
             layer.grads[k] = g.astype(dtype)
             r.grad = torch.from_numpy(g.astype(dtype).astype(np.float64))
         opt.step()
         ref_opt.step()
-        for k, r in zip(("weight", "bias"), ref):
+        for k, r in zip(("weight", "bias"), ref, strict=True):
             want = r.detach().numpy()
             assert layer.params[k].dtype == dtype
             assert np.abs(layer.params[k] - want).max() / np.abs(want).max() <= tol, (step, k)

@@ -21,7 +21,7 @@ input when s = 1, so building ``cols`` is a copy of long contiguous runs.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided

@@ -9,7 +9,7 @@ a seeded torch model's initial weights so that both engines start from the same 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -183,7 +183,7 @@ class _Pool2d(Module):
         self.kernel_size = pair(kernel_size, "kernel_size")
         self.stride = pair(stride if stride is not None else kernel_size, "stride")
         self.padding = pair(padding, "padding")
-        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
             raise ValueError(f"pad should be at most half of the kernel size, got padding "
                              f"{padding} and kernel_size {kernel_size}")
 
@@ -226,7 +226,8 @@ class MaxPool2d(_Pool2d):
         dxp = np.zeros_like(xp, dtype=grad_out.dtype)  # keeps xp's memory order (see Conv2d)
         free = np.ones(out.shape, dtype=bool)  # windows whose gradient is not routed yet
         # Offsets in row-major window order: the first pixel equal to the max takes the gradient.
-        for (_, _, v), (_, _, d) in zip(self._offsets(xp), self._offsets(dxp)):
+        for (_, _, v), (_, _, d) in zip(self._offsets(xp), self._offsets(dxp),
+                                                strict=True):
             hit = v == out
             hit &= free
             free &= ~hit
@@ -272,7 +273,8 @@ class AvgPool2d(_Pool2d):
 
 
 class AdaptiveAvgPool2d(Module):
-    """Average into a fixed (OH, OW) grid; bin i spans [floor(i*H/OH), ceil((i+1)*H/OH)) as torch."""
+    """Average into a fixed (OH, OW) grid; bin i spans [floor(i*H/OH), ceil((i+1)*H/OH)), as
+    torch."""
 
     def __init__(self, output_size: int | Sequence[int | None]) -> None:
         super().__init__()
@@ -284,7 +286,7 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         n, c, h, w = x.shape
-        oh, ow = (s if s is not None else d for s, d in zip(self.output_size, (h, w)))
+        oh, ow = (s if s is not None else d for s, d in zip(self.output_size, (h, w), strict=True))
         self._cache = (x.shape, oh, ow)
         if h % oh == 0 and w % ow == 0:  # equal bins: a reshape and one mean
             return x.reshape(n, c, oh, h // oh, ow, w // ow).mean(axis=(3, 5))

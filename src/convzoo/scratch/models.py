@@ -12,7 +12,7 @@ in the torch model, is C1's ``padding=2`` here: the same zeros, without a padded
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -31,7 +31,8 @@ class LeNet(Module):
                  ) -> None:
         super().__init__()
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, "
+                             f"got {activation!r}")
         if pool not in _POOLS:
             raise ValueError(f"pool must be one of {sorted(_POOLS)}, got {pool!r}")
         act, pool_cls = _ACTIVATIONS[activation], _POOLS[pool]
@@ -81,5 +82,6 @@ MODELS: dict[str, Callable[..., Module]] = {"lenet": lenet, "lenet5": lenet5}
 def create_scratch_model(name: str, **kwargs) -> Module:
     """The NumPy model registered as ``name`` (see ``MODELS``)."""
     if name not in MODELS:
-        raise KeyError(f"no NumPy build of model {name!r}; NumPy models: {', '.join(sorted(MODELS))}")
+        raise KeyError(f"no NumPy build of model {name!r}; NumPy models: "
+                       f"{', '.join(sorted(MODELS))}")
     return MODELS[name](**kwargs)

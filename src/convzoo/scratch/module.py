@@ -9,8 +9,8 @@ per step, unlike torch's accumulation) and returns the gradient with respect to 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -19,7 +19,7 @@ import numpy as np
 class Param:
     """A handle on one learned array: the optimizer reads ``value`` and ``grad`` through it."""
 
-    owner: "Module"
+    owner: Module
     key: str  # "weight" or "bias"
     name: str  # full state-dict name, e.g. "features.0.weight"
 
@@ -51,11 +51,11 @@ class Module:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
 
-    def add_module(self, name: str, module: "Module") -> "Module":
+    def add_module(self, name: str, module: Module) -> Module:
         self._children[name] = module
         return module
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self
         for name, child in self._children.items():
             yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
@@ -73,30 +73,31 @@ class Module:
         return out
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy ``state`` into the arrays in place (keeping their dtype); keys must match exactly."""
+        """Copy ``state`` into the arrays in place (keeping their dtype); keys must match."""
         own = self.state_dict()
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         if missing or unexpected:
-            raise KeyError(f"state dict mismatch: missing {missing[:3]}, unexpected {unexpected[:3]}")
+            raise KeyError(f"state dict mismatch: missing {missing[:3]}, "
+                           f"unexpected {unexpected[:3]}")
         for key, dst in own.items():
             src = np.asarray(state[key])
             if src.shape != dst.shape:
                 raise ValueError(f"{key}: shape {src.shape} does not match {dst.shape}")
             dst[...] = src
 
-    def train(self, mode: bool = True) -> "Module":
+    def train(self, mode: bool = True) -> Module:
         for _, m in self.named_modules():
             m.training = mode
         return self
 
-    def eval(self) -> "Module":
+    def eval(self) -> Module:
         return self.train(False)
 
     def zero_grad(self) -> None:
         for _, m in self.named_modules():
             m.grads = {k: np.zeros_like(v) for k, v in m.params.items()}
 
-    def astype(self, dtype: np.dtype | type) -> "Module":
+    def astype(self, dtype: np.dtype | type) -> Module:
         """Cast every floating parameter and buffer to ``dtype`` (float32 or float64), in place."""
         for _, m in self.named_modules():
             m.params = {k: v.astype(dtype) for k, v in m.params.items()}
