@@ -570,6 +570,7 @@ def add_experiment(sub: argparse._SubParsersAction) -> None:
                    metavar="KEY=VALUE", help="override a profile parameter, e.g. epochs=2")
     p.add_argument("--rerun", action="store_true", help="retrain even where a finished run "
                    "directory with the same config exists")
+    p.add_argument("--note", help="a sentence added to the page (e.g. what else ran meanwhile)")
     p.set_defaults(run=run_experiment)
 
 
@@ -587,7 +588,8 @@ def run_experiment(args: argparse.Namespace) -> int:
     record = experiments.run_experiment(
         args.name, profile=args.profile, seeds=args.seeds, device=args.device, out=args.out,
         runs=args.runs, data_dir=args.data_dir, mnist_dir=args.mnist_dir, rerun=args.rerun,
-        progress=lambda message: print(message, flush=True), **dict(args.overrides))
+        note=args.note, progress=lambda message: print(message, flush=True),
+        **dict(args.overrides))
     print(f"verdict: {record['verdict']}; page {args.out}/{args.name}.md")
     return 0
 

@@ -40,7 +40,12 @@ def fake_cifar(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
+    import warnings
+
     monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    with warnings.catch_warnings():  # torchvision 0.29 warns on every PNG decode (TorchCodec)
+        warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
+        yield
 
 
 def _tiny(name: str, tmp_path, data_dir=None, **kw):
@@ -62,6 +67,7 @@ def _tiny(name: str, tmp_path, data_dir=None, **kw):
     assert f"[{name}]({name}.md)" in index
     saved = json.loads((out / f"{name}.json").read_text())
     assert saved["rows"] == record["rows"] and saved["seeds"] == 1
+    assert "load average" in page
     return record, table
 
 

@@ -289,13 +289,14 @@ def command_line(name: str, profile: str, seeds: int | None, out: Path | None = 
 def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = None,
                    device: str = "auto", out: str | os.PathLike = "runs/experiments",
                    runs: str | os.PathLike | None = None, data_dir: str | None = None,
-                   mnist_dir: str | None = None, rerun: bool = False,
+                   mnist_dir: str | None = None, rerun: bool = False, note: str | None = None,
                    progress: Progress | None = None, **overrides: Any) -> dict[str, Any]:
     """Run experiment ``name`` and write its page, plot and table into ``out``.
 
     ``seeds``: how many (seeds 0 … N-1; default: the profile's, 3 for quick). ``runs``: where the
     run directories go (default ``runs/experiments/NAME``). ``overrides`` replace fields of the
-    profile's parameters (tests shrink a profile this way). Returns the NAME.json record.
+    profile's parameters (tests shrink a profile this way). ``note`` is added to the page (e.g.
+    what else ran on the machine). Returns the NAME.json record.
     """
     exp = get_experiment(name)
     if profile not in exp.profiles:
@@ -321,9 +322,11 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
     ctx = Context(exp, profile, list(range(n_seeds)), dev, out_dir, runs_dir, data_dir, mnist_dir,
                   progress or (lambda _m: None), rerun)
     ctx.say(f"experiment {name} ({profile} profile, {n_seeds} seed(s), {dev})")
+    load0 = _load_average()
     t0 = time.perf_counter()
     outcome = exp.run(ctx, params)
     wall = time.perf_counter() - t0
+    load = f"{load0} at the start, {_load_average()} at the end"
     record = {
         "experiment": name, "title": exp.title, "paper": exp.paper, "profile": profile,
         "seeds": n_seeds, "device": dev, "machine": machine(), "wall_s": wall,
@@ -331,12 +334,21 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
         "command": command_line(name, profile, seeds, out_dir, data_dir, overrides),
         "params": asdict(params) if is_dataclass(params) else dict(params),
         "verdict": outcome.verdict, "columns": outcome.columns, "rows": outcome.rows,
-        "raw": outcome.raw, "notes": ctx.notes + outcome.notes,
+        "raw": outcome.raw, "load_average": load,
+        "notes": ([note] if note else []) + ctx.notes + outcome.notes,
     }
     write_outputs(exp, record, outcome, out_dir)
     ctx.say(f"experiment {name}: {outcome.verdict}; wrote {out_dir / (name + '.md')} in "
             f"{wall:.0f} s")
     return record
+
+
+def _load_average() -> str:
+    """The 1-minute load average and the CPU count: timings on a shared machine need both."""
+    try:
+        return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    except OSError:
+        return "unknown"
 
 
 def markdown_table(columns: list[tuple[str, str]], rows: list[dict[str, Any]]) -> str:
@@ -395,7 +407,8 @@ def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table
         "## How",
         "",
         f"- Command: `{record['command']}` ({record['profile']} profile; wall time "
-        f"{record['wall_s'] / 60:.1f} min on {record['machine']}, {record['date']}).",
+        f"{record['wall_s'] / 60:.1f} min on {record['machine']}, {record['date']}; load "
+        f"average {record.get('load_average', 'not recorded')}).",
         f"- Parameters: `{json.dumps(record['params'], default=str)}`.",
         f"- Per-seed numbers: {exp.name}.json; run directories (config.json, metrics.csv, "
         "curves.png) under runs/experiments/ of the machine that ran it.",

@@ -218,7 +218,7 @@ def run(ctx: Context, p: Params) -> Outcome:
                  ("cols", "im2col matrix"), ("blowup", "blow-up"), ("mmacs", "M MACs"),
                  ("naive", "loops ms"), ("numpy", "NumPy im2col+GEMM ms"),
                  ("gemm", "convzoo.gemm ms"), ("native", "native ms"),
-                 ("rates", "GFLOP/s native / GEMM"), ("diff", "max |loops - im2col|")],
+                 ("rates", "GFLOP/s native / GEMM"), ("diff", "max abs diff, loops vs im2col")],
         rows=rows, measured=measured,
         verdict="agrees" if ok else "partly",
         verdict_text=("the matrix product gives the same numbers as the definition and turns "
