@@ -36,7 +36,8 @@ def cifar_data(ctx: Context, *, n_train: int | None = None, n_test: int | None =
         f"Data: {what} from {path}"
         + (f", training split cut to {n_train} class-balanced images" if n_train else "")
         + ("" if augment else ", no augmentation") + "; test split: "
-        + (f"{n_test} images (tests only)." if n_test else "the full 10,000."))
+        + (f"a class-balanced {n_test} of the 10,000 images (evaluating every epoch on all of "
+           "them would cost more than the training on a CPU)." if n_test else "the full 10,000."))
     name = subset_source(base, path, n_train=n_train, n_test=n_test, augment=augment,
                          val_split=val_split, preset_of="cifar10")
     return name, None

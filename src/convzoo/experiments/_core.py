@@ -449,7 +449,8 @@ def write_index(out: Path) -> None:
         else:
             lines.append(f"| [{exp.name}]({exp.name}.md) | {exp.paper} | {rec['verdict']} | "
                          f"{rec['profile']}, {rec['seeds']} seed(s), {rec['machine']}, "
-                         f"{rec['wall_s'] / 60:.1f} min |")
+                         f"{rec['wall_s'] / 60:.1f} min (load average "
+                         f"{rec.get('load_average', 'not recorded')}): `{rec['command']}` |")
             ran.append(exp)
     lines.append("")
     for exp in ran:

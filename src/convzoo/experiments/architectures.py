@@ -41,7 +41,7 @@ class Params:
     repeats: int = 3  # timing repeats (median), batch 1
     cifar_models: tuple[str, ...] = ("lenet", "resnet20")
     n_train: int | None = 5000
-    n_test: int | None = None
+    n_test: int | None = 2000  # test images (None: all 10,000)
     epochs: int = 3
     batch_size: int = 128
     max_steps: int | None = None
@@ -156,7 +156,7 @@ register_experiment(Experiment(
               "full": Params(models=tuple(QUOTED), repeats=10,
                              cifar_models=("lenet", "alexnet_cifar", "vgg16_cifar", "resnet20",
                                            "resnet56", "densenet_bc100"),
-                             n_train=None, epochs=30)},
+                             n_train=None, n_test=None, epochs=30)},
     data="cifar10",
     default_seeds={"tiny": 1, "quick": 1, "full": 3},
     quick_note="latency on batch 1 only; lenet and resnet20 trained 3 epochs on 5,000 images.",

@@ -36,7 +36,7 @@ class Params:
     cifar: bool = True
     width: int = 16  # vgg_small_cifar filters of the first stage
     cifar_n_train: int | None = 5000
-    cifar_n_test: int | None = None
+    cifar_n_test: int | None = 2000  # test images (None: all 10,000)
     cifar_epochs: int = 4
     cifar_batch: int = 128
     base_lr: float = 0.01  # SGD momentum 0.9; BN-x5 and BN-x30 multiply it
@@ -194,7 +194,7 @@ register_experiment(Experiment(
                              multipliers=(1.0, 30.0)),
               "quick": Params(),
               "full": Params(mnist_steps=50_000, eval_every=1000, width=32, cifar_n_train=None,
-                             cifar_epochs=30, cifar_seeds=None)},
+                             cifar_n_test=None, cifar_epochs=30, cifar_seeds=None)},
     data="mnist+cifar10",
     quick_note=("MNIST: 4,000 steps (the paper: 50,000); CIFAR-10: width 16, 5,000 training "
                 "images, 4 epochs, one seed. `--profile quick` needs CIFAR-10 for part 2."),

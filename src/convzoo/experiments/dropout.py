@@ -23,7 +23,7 @@ class Params:
     model: str = "cnn_dropout_cifar"  # full: alexnet_cifar (the zoo's AlexNet for 32x32)
     model_args: tuple[tuple[str, object], ...] = (("width", 16), ("fc", 512))
     n_train: int | None = 2000  # a reduced training set, to make overfitting visible
-    n_test: int | None = None
+    n_test: int | None = 2000  # test images (None: all 10,000)
     epochs: int = 15
     batch_size: int = 64
     lr: float = 0.01  # SGD momentum 0.9, constant (AlexNet §5 starts at 0.01)
@@ -95,7 +95,8 @@ register_experiment(Experiment(
     profiles={"tiny": Params(model_args=(("width", 4), ("fc", 32)), n_train=100, n_test=50,
                              epochs=1, batch_size=50, max_steps=2),
               "quick": Params(),
-              "full": Params(model="alexnet_cifar", model_args=(), n_train=10_000, epochs=60,
+              "full": Params(model="alexnet_cifar", model_args=(), n_train=10_000, n_test=None,
+                             epochs=60,
                              batch_size=128)},
     data="cifar10",
     quick_note=("a small CNN with AlexNet's classifier pattern (cnn_dropout_cifar, width 16, fc "

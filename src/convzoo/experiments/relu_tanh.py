@@ -28,7 +28,7 @@ from .analysis import mean_spread, steps_to_threshold
 class Params:
     epochs: int = 10  # passes over the (reduced) training split
     n_train: int | None = 10_000  # training images (None: all 50,000)
-    n_test: int | None = None  # tests only
+    n_test: int | None = 2000  # test images evaluated after each epoch (None: all 10,000)
     width: int = 16  # cnn4_cifar filters (32 = cuda-convnet's layers-18pct)
     batch_size: int = 128  # images per step (Krizhevsky et al. 2012 §5)
     lrs: tuple[float, ...] = (0.02,)  # candidate learning rates; the fastest per activation wins
@@ -142,9 +142,10 @@ register_experiment(Experiment(
     profiles={"tiny": Params(epochs=1, n_train=200, n_test=100, width=4, batch_size=50,
                              max_steps=4, window=2, threshold=0.95),
               "quick": Params(),
-              "full": Params(epochs=30, n_train=None, width=32, lrs=(0.005, 0.01, 0.02, 0.05))},
+              "full": Params(epochs=30, n_train=None, n_test=None, width=32,
+                             lrs=(0.005, 0.01, 0.02, 0.05))},
     data="cifar10",
     quick_note=("10,000 training images, width 16 (half the filters), 10 epochs, one learning "
-                "rate (0.02) for both activations; full: all 50,000 images, width 32, 30 epochs, "
+                "rate (0.02) for both activations, test error on 2,000 test images; full: all 50,000 images, width 32, 30 epochs, "
                 "a 4-point learning-rate grid per activation."),
 ))
