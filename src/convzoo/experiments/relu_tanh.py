@@ -146,6 +146,6 @@ register_experiment(Experiment(
                              lrs=(0.005, 0.01, 0.02, 0.05))},
     data="cifar10",
     quick_note=("10,000 training images, width 16 (half the filters), 10 epochs, one learning "
-                "rate (0.02) for both activations, test error on 2,000 test images; full: all 50,000 images, width 32, 30 epochs, "
-                "a 4-point learning-rate grid per activation."),
+                "rate (0.02) for both activations, test error on 2,000 test images; full: all "
+                "50,000 images, width 32, 30 epochs, a 4-point learning-rate grid per activation."),
 ))
