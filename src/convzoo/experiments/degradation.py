@@ -97,7 +97,7 @@ register_experiment(Experiment(
                              epochs=164)},
     data="cifar10",
     default_seeds={"tiny": 1, "quick": 1, "full": 3},
-    quick_note=("one seed, 3 epochs on 2,500 images, test error on 2,000 test images (ResNet-56 is about 125M multiply-adds per "
-                "image; on a 2-core CPU this is what fits in 15 minutes). The paper trains 64k "
-                "iterations on 50k images."),
+    quick_note=("one seed, 3 epochs on 2,500 images, test error on 2,000 test images "
+                "(ResNet-56 is about 125M multiply-adds per image; on a 2-core CPU this is "
+                "what fits in 15 minutes). The paper trains 64k iterations on 50k images."),
 ))
