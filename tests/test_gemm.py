@@ -101,6 +101,14 @@ def test_weight_gradient_only_when_input_needs_none():
     assert rel_err(new.bias.grad, conv.bias.grad) <= 1e-12
 
 
+def test_output_can_be_modified_in_place():
+    # AlexNet and VGG follow each conv by ReLU(inplace=True): the output must not be a view.
+    torch.manual_seed(0)
+    ref = nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.ReLU(inplace=True)).double()
+    new = gemm.convert(copy.deepcopy(ref))
+    check_same(ref, new, torch.randn(2, 2, 6, 6, dtype=torch.float64), 1e-12)
+
+
 def test_from_conv_shares_parameters():
     conv = nn.Conv2d(2, 3, 3)
     new = gemm.GemmConv2d.from_conv(conv)

@@ -57,13 +57,16 @@ class _Conv2dGemm(torch.autograd.Function):
             raise ValueError(f"input of size {h}x{w} is smaller than the dilated kernel "
                              f"(padding {tuple(padding)}, dilation {tuple(dilation)})")
         cols = F.unfold(x, (kh, kw), dilation=dilation, padding=padding, stride=stride)  # (N,CK,L)
+        # The product is written straight into y: an output that were a view (of the matmul's
+        # result) could not be modified in place afterwards, e.g. by ReLU(inplace=True).
+        y = x.new_empty((n, c_out, oh, ow))
         if groups == 1:
-            y = torch.matmul(weight.reshape(c_out, -1), cols)  # (C_out, K) @ (N, K, L)
+            torch.matmul(weight.reshape(c_out, -1), cols,
+                         out=y.view(n, c_out, oh * ow))  # (C_out, K) @ (N, K, L)
         else:
             k = cols.shape[1] // groups
-            y = torch.matmul(weight.reshape(groups, c_out // groups, k),
-                             cols.view(n, groups, k, -1))  # (N, G, C_out/G, L)
-        y = y.reshape(n, c_out, oh, ow)
+            torch.matmul(weight.reshape(groups, c_out // groups, k), cols.view(n, groups, k, -1),
+                         out=y.view(n, groups, c_out // groups, oh * ow))  # (N, G, C_out/G, L)
         if bias is not None:
             y.add_(bias.view(1, -1, 1, 1))
         ctx.save_for_backward(cols, weight)
