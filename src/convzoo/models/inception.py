@@ -25,8 +25,9 @@ smoothing (§7) and RMSProp with epsilon 1.0 (§8) are training choices, not par
 
 Auxiliary head off by default (plain logits). Built with ``aux_logits=True`` the model returns
 :class:`InceptionOutputs` (logits, aux_logits) in training *and* evaluation mode, computing the head
-in both, so the return type never depends on the mode. The head's 5x5/3 average pool then needs a
-17x17-grid map of at least 5x5, so the smallest input grows from 75x75 to 107x107.
+in both, so the return type never depends on the mode. The head (5x5/3 average pool, then a 5x5
+convolution) needs the full 17x17 grid, so with it the smallest input grows from 75x75 to 299x299,
+the size the network is built for.
 
 Initialisation: torchvision's, normal with std 0.1 truncated at +-2 (absolute) for convolutions
 and linear layers, std 0.01 for the auxiliary head's 5x5 convolution and 0.001 for its linear
@@ -278,8 +279,9 @@ class Inception3(nn.Module):
             pad = 1  # keep 32x32 through the stem's 3x3 convolutions
             self.Conv2d_1a_3x3 = ConvBN(in_chans, 32, 3, padding=pad)  # (B, 32, 32, 32)
         else:
-            # 75: the 17 -> 8 reduction still gets a 3x3 map; 107: the aux head's 5x5 pool too.
-            self.min_size = 107 if aux_logits else 75
+            # 75: the 17 -> 8 reduction still gets a 3x3 map; 299: the aux head's 5x5/3 pool
+            # must leave 5x5 for its 5x5 convolution, i.e. the 17x17 grid of a 299x299 input.
+            self.min_size = 299 if aux_logits else 75
             pad = 0
             self.Conv2d_1a_3x3 = ConvBN(in_chans, 32, 3, stride=2)  # (B, 32, 149, 149)
         self.Conv2d_2a_3x3 = ConvBN(32, 32, 3, padding=pad)  # (B, 32, 147, 147)
@@ -349,7 +351,7 @@ def inception_v3(
     init_weights: bool = True,
 ) -> Inception3:
     """Inception v3 on 299x299 inputs as torchvision has it (23,834,568 parameters; 27,161,264
-    with ``aux_logits``). Smallest input 75x75, or 107x107 with ``aux_logits``.
+    with ``aux_logits``). Smallest input 75x75, or 299x299 with ``aux_logits``.
 
     Use ``transform_input=True`` with torchvision's ImageNet weights, which expect it.
     """
@@ -385,8 +387,8 @@ def inception_v3_cifar(
     of a 32x32 image): the stem's 3x3 convolutions are unstrided and padded and only its first
     max-pool is kept, so the 35x35-grid modules run at 15x15, the 17x17 ones at 7x7 and the 8x8
     ones at 3x3 (13, 6 and 2 for 28x28 inputs); the auxiliary head pools adaptively to 5x5; no
-    ``transform_input``. The trunk, and so most parameters, is unchanged: 21,638,954 with 10
-    classes (22,424,234 with ``aux_logits``). Smallest input 15x15 (15 -> 7 -> 3 -> 1 through the
+    ``transform_input``. The trunk, and so most parameters, is unchanged: 21,806,058 with 10
+    classes (24,371,444 with ``aux_logits``). Smallest input 15x15 (15 -> 7 -> 3 -> 1 through the
     three reductions).
     """
     return Inception3(
