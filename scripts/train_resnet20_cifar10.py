@@ -6,8 +6,8 @@ He et al. §4.2 trains 64k iterations (about 5 h on an idle 2-core CPU). This sc
 shortened schedule instead, on a machine shared with other jobs: SGD (Nesterov momentum 0.9,
 weight decay 5e-4, batch 64) with a one-cycle learning rate (peak 0.1) whose clock is the
 fraction of a wall-clock budget used (20% rising, then cosine to 0), so the run uses the whole
-budget whatever share of the CPU it gets; the number of steps it reached is recorded, with the paper's augmentation (4-pixel
-pad + 32x32 crop + horizontal flip) on the JPEG copy of CIFAR-10 (decoded by
+budget whatever share of the CPU it gets; the number of steps it reached is recorded. The
+paper's augmentation (4-pixel pad + 32x32 crop + horizontal flip) is applied, on the JPEG copy of CIFAR-10 (decoded by
 ``scripts/cifar10_jpg_to_npz.py``). The step count, epochs and test accuracy go into the weights
 file's metadata and docs/model_cards.md.
 """
@@ -52,8 +52,9 @@ def main() -> None:
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     model = create_model("resnet20", num_classes=10)
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4,
-                          nesterov=True)
+    opt = torch.optim.SGD(
+        model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4, nesterov=True
+    )
     n, b = len(train_y), args.batch_size
     spe = n // b  # drop the last partial batch
     budget_s = args.budget_min * 60 - (time.time() - t_start)
@@ -78,7 +79,7 @@ def main() -> None:
             if frac >= 1.0:
                 done = True
                 break
-            idx = order[i * b:(i + 1) * b]
+            idx = order[i * b : (i + 1) * b]
             x = apply_preset(train_x[idx], train_p, train=True, generator=gen)
             for g in opt.param_groups:
                 g["lr"] = lr_at(frac)
@@ -88,8 +89,12 @@ def main() -> None:
             opt.step()
             step += 1
             if step % 50 == 0:
-                print(f"epoch {epoch} step {step} loss {loss.item():.4f} lr {lr_at(frac):.4f} "
-                      f"{time.time() - t_start:.0f}s", file=log, flush=True)
+                print(
+                    f"epoch {epoch} step {step} loss {loss.item():.4f} lr {lr_at(frac):.4f} "
+                    f"{time.time() - t_start:.0f}s",
+                    file=log,
+                    flush=True,
+                )
             if step % 500 == 0:
                 torch.save(model.state_dict(), out / "partial.pt")
     total = step
@@ -98,20 +103,30 @@ def main() -> None:
     correct = 0
     with torch.no_grad():
         for i in range(0, len(test_y), 500):
-            x = apply_preset(test_x[i:i + 500], test_p, train=False)
-            correct += int((model(x).argmax(1) == test_y[i:i + 500]).sum())
+            x = apply_preset(test_x[i : i + 500], test_p, train=False)
+            correct += int((model(x).argmax(1) == test_y[i : i + 500]).sum())
     acc = correct / len(test_y)
     meta = {
-        "data": "cifar10", "data_source": "../shared/data/cifar10-jpg.tar.gz (JPEG q~75)",
+        "data": "cifar10",
+        "data_source": "../shared/data/cifar10-jpg.tar.gz (JPEG q~75)",
         "recipe": f"shortened resnet-cifar: {total} steps ({total / spe:.2f} epochs) of batch {b}, "
-                  f"SGD Nesterov 0.9, wd 5e-4, one-cycle lr peak {args.lr} over a "
-                  f"{args.budget_min:g}-minute wall-clock budget (20% up, cosine down), "
-                  "4-px pad + crop + flip, seed 0",
-        "top1_acc": acc, "date": date.today().isoformat(), "steps": total,
-        "epochs": round(total / spe, 3), "train_time_s": round(time.time() - t_train, 1),
+        f"SGD Nesterov 0.9, wd 5e-4, one-cycle lr peak {args.lr} over a "
+        f"{args.budget_min:g}-minute wall-clock budget (20% up, cosine down), "
+        "4-px pad + crop + flip, seed 0",
+        "top1_acc": acc,
+        "date": date.today().isoformat(),
+        "steps": total,
+        "epochs": round(total / spe, 3),
+        "train_time_s": round(time.time() - t_train, 1),
     }
-    save_weights(out / "model.safetensors", model, model_name="resnet20",
-                 model_args={"num_classes": 10, "in_chans": 3}, classes=classes, extra=meta)
+    save_weights(
+        out / "model.safetensors",
+        model,
+        model_name="resnet20",
+        model_args={"num_classes": 10, "in_chans": 3},
+        classes=classes,
+        extra=meta,
+    )
     (out / "final.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"done: test top-1 {acc:.4f}", file=log, flush=True)
 

@@ -20,15 +20,18 @@ CIFAR_JPG = SHARED_DATA / "cifar10-jpg.tar.gz"
 
 def _write_idx(path: Path, array: torch.Tensor) -> None:
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + b"".join(
-        struct.pack(">I", d) for d in array.shape)
+        struct.pack(">I", d) for d in array.shape
+    )
     path.write_bytes(gzip.compress(header + array.to(torch.uint8).numpy().tobytes(), 1))
 
 
 def tiny_mnist_dir(folder: Path, n_train: int = 512, n_test: int = 200) -> Path:
     """The first images of the embedded MNIST subset as an MNIST-layout folder (IDX .gz)."""
     folder.mkdir(parents=True, exist_ok=True)
-    for split, n, stems in (("train", n_train, ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")),
-                            ("test", n_test, ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))):
+    for split, n, stems in (
+        ("train", n_train, ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")),
+        ("test", n_test, ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")),
+    ):
         ds = load_dataset("mnist", None, split)
         _write_idx(folder / f"{stems[0]}.gz", ds.images[:n, 0])
         _write_idx(folder / f"{stems[1]}.gz", ds.labels[:n])
@@ -42,13 +45,25 @@ def cli_env() -> dict[str, str]:
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "convzoo", *args], capture_output=True,
-                          text=True, timeout=timeout, env=cli_env(), cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "convzoo", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=cli_env(),
+        cwd=REPO,
+    )
 
 
 def popen_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "convzoo", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=cli_env(), cwd=REPO)
+    return subprocess.Popen(
+        [sys.executable, "-m", "convzoo", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=REPO,
+    )
 
 
 def same_weights(a: Path, b: Path, atol: float = 0.0) -> float:

@@ -9,16 +9,29 @@ import time
 
 import pytest
 import torch
-from engine.enginehelp import popen_cli, run_cli, same_weights, tiny_mnist_dir
 
 from convzoo import TrainConfig, fit
 from convzoo.engine.checkpoint import list_checkpoints, load_checkpoint
 from convzoo.engine.runlog import TIMING_FIELDS
 from convzoo.errors import ConvzooError
+from engine.enginehelp import popen_cli, run_cli, same_weights, tiny_mnist_dir
 
 # 512 train images, batch 16: 32 steps per epoch, 3 epochs, a checkpoint every 8 steps.
-TRAIN = ["lenet5", "--epochs", "3", "--batch-size", "16", "--lr", "0.05", "--deterministic",
-         "--checkpoint-every-steps", "8", "--keep-checkpoints", "3", "--no-tensorboard"]
+TRAIN = [
+    "lenet5",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.05",
+    "--deterministic",
+    "--checkpoint-every-steps",
+    "8",
+    "--keep-checkpoints",
+    "3",
+    "--no-tensorboard",
+]
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +74,9 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(mnist_dir, reference_run
     assert same_weights(out / "model.safetensors", reference_run / "model.safetensors") == 0.0
     assert rows_without_timing(out) == rows_without_timing(reference_run)
     fa, fb = (json.loads((r / "final.json").read_text()) for r in (out, reference_run))
-    assert {k: fa[k] for k in ("loss", "top1_acc", "top5_acc")} == \
-        {k: fb[k] for k in ("loss", "top1_acc", "top5_acc")}
+    assert {k: fa[k] for k in ("loss", "top1_acc", "top5_acc")} == {
+        k: fb[k] for k in ("loss", "top1_acc", "top5_acc")
+    }
     # keep-last-K: three checkpoints, each loadable, no temporary files
     files = list_checkpoints(out / "checkpoints")
     assert len(files) == 3 and not list((out / "checkpoints").glob("*.tmp"))
@@ -86,9 +100,23 @@ def test_sigterm_checkpoints_and_says_how_to_resume(mnist_dir, reference_run, tm
 
 
 def test_nan_loss_stops_with_step_lr_and_checkpoint(mnist_dir, tmp_path):
-    proc = run_cli("train", "lenet5", "--data-dir", str(mnist_dir), "--epochs", "2",
-                   "--lr", "1e6", "--lr-scheduler", "constant", "--checkpoint-every-steps", "1",
-                   "--no-tensorboard", "--out", str(tmp_path / "nan"))
+    proc = run_cli(
+        "train",
+        "lenet5",
+        "--data-dir",
+        str(mnist_dir),
+        "--epochs",
+        "2",
+        "--lr",
+        "1e6",
+        "--lr-scheduler",
+        "constant",
+        "--checkpoint-every-steps",
+        "1",
+        "--no-tensorboard",
+        "--out",
+        str(tmp_path / "nan"),
+    )
     assert proc.returncode == 2
     msg = proc.stderr.strip()
     assert msg.count("\n") == 0 and "diverged" in msg and "step" in msg and "lr 1e+06" in msg
@@ -102,11 +130,22 @@ def test_in_process_resume_from_a_checkpoint_file_and_best(tmp_path, monkeypatch
     original = datasets.SOURCES["mnist"]
 
     def small(data_dir, split, **kw):
-        return original(data_dir, split, **kw).subset(torch.arange(400 if split == "train" else 100))
+        return original(data_dir, split, **kw).subset(
+            torch.arange(400 if split == "train" else 100)
+        )
 
     monkeypatch.setitem(datasets.SOURCES, "mnist", small)
-    base = dict(model="lenet5", epochs=2, batch_size=20, holdout=0.1, ema=True, ema_decay=0.9,
-                checkpoint_every_steps=5, keep_checkpoints=10, tensorboard=False)
+    base = dict(
+        model="lenet5",
+        epochs=2,
+        batch_size=20,
+        holdout=0.1,
+        ema=True,
+        ema_decay=0.9,
+        checkpoint_every_steps=5,
+        keep_checkpoints=10,
+        tensorboard=False,
+    )
     a = fit(TrainConfig(**base, out=str(tmp_path / "a")))
     files = list_checkpoints(a.run_dir / "checkpoints")
     mid = next(p for p in files if load_checkpoint(p)["batch"] == 10)

@@ -15,10 +15,18 @@ COMMON = ["--epochs", "2", "--lr", "0.05", "--deterministic", "--no-tensorboard"
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-           "-m", "convzoo", "train", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=cli_env(),
-                          cwd=REPO)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "convzoo",
+        "train",
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=cli_env(), cwd=REPO)
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +36,32 @@ def mnist_dir(tmp_path_factory):
 
 
 def test_two_processes_equal_one_at_the_same_global_batch(mnist_dir, tmp_path):
-    one = run_cli("train", "lenet5", "--data-dir", str(mnist_dir), "--batch-size", "32", *COMMON,
-                  "--out", str(tmp_path / "one"))
+    one = run_cli(
+        "train",
+        "lenet5",
+        "--data-dir",
+        str(mnist_dir),
+        "--batch-size",
+        "32",
+        *COMMON,
+        "--out",
+        str(tmp_path / "one"),
+    )
     assert one.returncode == 0, one.stderr
-    two = torchrun("lenet5", "--data-dir", str(mnist_dir), "--batch-size", "16", *COMMON,
-                   "--out", str(tmp_path / "two"))
+    two = torchrun(
+        "lenet5",
+        "--data-dir",
+        str(mnist_dir),
+        "--batch-size",
+        "16",
+        *COMMON,
+        "--out",
+        str(tmp_path / "two"),
+    )
     assert two.returncode == 0, two.stderr[-3000:]
-    diff = same_weights(tmp_path / "one" / "model.safetensors", tmp_path / "two" / "model.safetensors")
+    diff = same_weights(
+        tmp_path / "one" / "model.safetensors", tmp_path / "two" / "model.safetensors"
+    )
     assert diff <= 1e-5
     cfg = json.loads((tmp_path / "two" / "config.json").read_text())
     assert cfg["world_size"] == 2 and cfg["batch_size"] == 16 and cfg["global_batch_size"] == 32
@@ -48,14 +75,25 @@ def test_two_processes_equal_one_at_the_same_global_batch(mnist_dir, tmp_path):
 
 
 def test_sync_bn_on_cpu_is_a_clear_error(mnist_dir, tmp_path):
-    two = torchrun("resnet20", "--data-dir", str(mnist_dir), "--max-steps", "1", "--sync-bn",
-                   "--no-tensorboard", "--out", str(tmp_path / "r"))
+    two = torchrun(
+        "resnet20",
+        "--data-dir",
+        str(mnist_dir),
+        "--max-steps",
+        "1",
+        "--sync-bn",
+        "--no-tensorboard",
+        "--out",
+        str(tmp_path / "r"),
+    )
     assert two.returncode != 0 and "--sync-bn needs CUDA" in two.stderr
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.device_count() < 2,
-                    reason="needs 2 CUDA devices (torch's SyncBatchNorm is GPU-only)")
+@pytest.mark.skipif(
+    not torch.cuda.is_available() or torch.cuda.device_count() < 2,
+    reason="needs 2 CUDA devices (torch's SyncBatchNorm is GPU-only)",
+)
 def test_sync_bn_two_processes_equal_one(mnist_dir, tmp_path):
     """resnet20 has batch norm: with --sync-bn the batch statistics are the global batch's."""
     args = ["resnet20", "--data-dir", str(mnist_dir), "--max-steps", "4", *COMMON]
@@ -63,5 +101,7 @@ def test_sync_bn_two_processes_equal_one(mnist_dir, tmp_path):
     assert one.returncode == 0, one.stderr
     two = torchrun(*args, "--batch-size", "16", "--sync-bn", "--out", str(tmp_path / "two"))
     assert two.returncode == 0, two.stderr[-3000:]
-    assert same_weights(tmp_path / "one" / "model.safetensors",
-                        tmp_path / "two" / "model.safetensors") <= 1e-4
+    assert (
+        same_weights(tmp_path / "one" / "model.safetensors", tmp_path / "two" / "model.safetensors")
+        <= 1e-4
+    )

@@ -33,13 +33,23 @@ def run(tmp_path, name, **kw):
 def test_gradient_accumulation_equals_the_large_batch(tmp_path):
     a = run(tmp_path, "a", batch_size=32, lr_scheduler="constant").model
     b = run(tmp_path, "b", batch_size=16, accum_steps=2, lr_scheduler="constant").model
-    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values(), strict=False):
         assert torch.allclose(va, vb, atol=1e-5), k
 
 
 def test_bf16_autocast_channels_last_smoothing_clipping(tmp_path):
-    r = run(tmp_path, "amp", amp="bf16", channels_last=True, label_smoothing=0.1,
-            clip_grad_norm=1.0, optimizer="adamw", lr=2e-3, wd=0.01, lr_warmup_epochs=0.5)
+    r = run(
+        tmp_path,
+        "amp",
+        amp="bf16",
+        channels_last=True,
+        label_smoothing=0.1,
+        clip_grad_norm=1.0,
+        optimizer="adamw",
+        lr=2e-3,
+        wd=0.01,
+        lr_warmup_epochs=0.5,
+    )
     assert 0.0 <= r.final["top1_acc"] <= 1.0 and r.final["loss"] == r.final["loss"]  # not NaN
     assert json.loads((r.run_dir / "config.json").read_text())["amp"] == "bf16"
 
@@ -54,8 +64,14 @@ def test_fp16_needs_cuda(tmp_path):
 def test_finetune_frozen_backbone_new_head_and_test_only(tmp_path):
     base = run(tmp_path, "base")
     src = str(base.run_dir / "model.safetensors")
-    ft = run(tmp_path, "ft", weights=src, reset_head=True, freeze_backbone=True,
-             model_args={"activation": "relu"})
+    ft = run(
+        tmp_path,
+        "ft",
+        weights=src,
+        reset_head=True,
+        freeze_backbone=True,
+        model_args={"activation": "relu"},
+    )
     loaded, tuned = read_weights(src).state_dict, ft.model.state_dict()
     assert torch.equal(loaded["features.0.weight"], tuned["features.0.weight"])  # frozen
     assert not torch.equal(loaded["classifier.5.weight"], tuned["classifier.5.weight"])
@@ -73,14 +89,34 @@ def test_tensorboard_events_and_jsonl(tmp_path):
 
 def test_recipe_with_flag_overrides_and_config_rerun(tmp_path, capsys):
     out = tmp_path / "rec"
-    assert main(["train", "lenet5", "--recipe", "lenet5-mnist", "--epochs", "1", "--lr", "0.02",
-                 "--no-tensorboard", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "lenet5",
+                "--recipe",
+                "lenet5-mnist",
+                "--epochs",
+                "1",
+                "--lr",
+                "0.02",
+                "--no-tensorboard",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["recipe"] == "lenet5-mnist" and cfg["lr"] == 0.02 and cfg["epochs"] == 1
     assert cfg["nesterov"] is True and cfg["lr_scheduler"] == "onecycle"  # from the recipe
     assert cfg["batch_size"] == 128 and cfg["global_batch_size"] == 128
-    assert main(["train", "--config", str(out), "--batch-size", "64",
-                 "--out", str(tmp_path / "again")]) == 0
+    assert (
+        main(
+            ["train", "--config", str(out), "--batch-size", "64", "--out", str(tmp_path / "again")]
+        )
+        == 0
+    )
     again = json.loads((tmp_path / "again" / "config.json").read_text())
     assert again["lr"] == 0.02 and again["batch_size"] == 64 and again["recipe"] == "lenet5-mnist"
 

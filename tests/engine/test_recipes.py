@@ -16,8 +16,10 @@ from engine.enginehelp import CIFAR_JPG
 IMAGENET_RECIPES = [n for n, r in RECIPES.items() if r.data == "imagenet"]
 # Small stand-ins for the recipes' models, keeping what the recipe exercises: GoogLeNet with its
 # two auxiliary heads for the recipes with auxiliary losses, resnet20 (any input size) otherwise.
-STAND_IN = {"googlenet-imagenet": ["googlenet", "--model-arg", "aux_logits=true"],
-            "inception_v3-imagenet": ["googlenet", "--model-arg", "aux_logits=true"]}
+STAND_IN = {
+    "googlenet-imagenet": ["googlenet", "--model-arg", "aux_logits=true"],
+    "inception_v3-imagenet": ["googlenet", "--model-arg", "aux_logits=true"],
+}
 
 
 @pytest.mark.parametrize("name", list(RECIPES))
@@ -32,7 +34,12 @@ def test_paper_values():
     assert recipe_config("resnet-cifar").max_steps == 64_000
     inc = recipe_config("inception_v3-imagenet")
     assert (inc.optimizer, inc.opt_eps, inc.rmsprop_alpha, inc.lr, inc.lr_gamma) == (
-        "rmsprop", 1.0, 0.9, 0.045, 0.94)
+        "rmsprop",
+        1.0,
+        0.9,
+        0.045,
+        0.94,
+    )
     assert (inc.label_smoothing, inc.clip_grad_norm, inc.aux_loss_weight) == (0.1, 2.0, 0.4)
     assert recipe_config("googlenet-imagenet").aux_loss_weight == 0.3
     assert recipe_config("densenet-cifar").lr_milestones == (150, 225)
@@ -70,9 +77,27 @@ def imagenet_folder(tmp_path_factory):
 def test_imagenet_recipe_runs_a_few_steps(name, imagenet_folder, tmp_path):
     out = tmp_path / "run"
     model = STAND_IN.get(name, ["resnet20"])
-    code = main(["train", *model, "--recipe", name, "--data", "folder", "--data-dir",
-                 str(imagenet_folder), "--epochs", "1", "--max-steps", "2", "--batch-size", "8",
-                 "--no-tensorboard", "--out", str(out)])
+    code = main(
+        [
+            "train",
+            *model,
+            "--recipe",
+            name,
+            "--data",
+            "folder",
+            "--data-dir",
+            str(imagenet_folder),
+            "--epochs",
+            "1",
+            "--max-steps",
+            "2",
+            "--batch-size",
+            "8",
+            "--no-tensorboard",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["recipe"] == name and cfg["max_steps"] == 2

@@ -28,13 +28,14 @@ def test_cosine_with_linear_warmup():
 def test_step_multistep_exponential():
     f = lr_lambda(cfg(lr_scheduler="step", lr_step_epochs=3, lr_gamma=0.5), SPE)
     assert [f(s) for s in (0, 29, 30, 59, 60)] == pytest.approx([1, 1, 0.5, 0.5, 0.25])
-    f = lr_lambda(cfg(lr_scheduler="multistep", lr_milestones=(15, 25), lr_milestone_unit="step"),
-                  SPE)
+    f = lr_lambda(
+        cfg(lr_scheduler="multistep", lr_milestones=(15, 25), lr_milestone_unit="step"), SPE
+    )
     assert [f(s) for s in (14, 15, 24, 25)] == pytest.approx([1, 0.1, 0.1, 0.01])
     f = lr_lambda(cfg(lr_scheduler="multistep", lr_milestones=(5, 8)), SPE)  # epochs
     assert [f(s) for s in (49, 50, 80)] == pytest.approx([1, 0.1, 0.01])
     f = lr_lambda(cfg(lr_scheduler="exponential", lr_gamma=0.94), SPE)
-    assert f(35) == pytest.approx(0.94 ** 3)
+    assert f(35) == pytest.approx(0.94**3)
 
 
 def test_onecycle_rises_then_falls():
@@ -42,12 +43,13 @@ def test_onecycle_rises_then_falls():
     values = [f(s) for s in range(100)]
     assert values[0] == pytest.approx(1 / 25)
     assert max(values) == pytest.approx(1.0) and values.index(max(values)) == 25
-    assert values[-1] < 1e-3 and all(a >= b for a, b in zip(values[25:], values[26:]))
+    assert values[-1] < 1e-3 and all(a >= b for a, b in zip(values[25:], values[26:], strict=False))
 
 
 def test_plateau_drops_after_patience_and_stops_at_max():
-    c = cfg(lr_scheduler="plateau", holdout=0.1, plateau_patience=1, lr_gamma=0.1,
-            plateau_max_drops=2)
+    c = cfg(
+        lr_scheduler="plateau", holdout=0.1, plateau_patience=1, lr_gamma=0.1, plateau_max_drops=2
+    )
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
     s = LRSchedule(c, opt, SPE)
     dropped = [s.end_epoch(e) for e in (0.5, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4, 0.4)]

@@ -46,9 +46,13 @@ def rng_state(aug_generator: torch.Generator | None) -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"key": np_state[0], "pos": int(np_state[2]), "has_gauss": int(np_state[3]),
-                  "gauss": float(np_state[4]),
-                  "state": torch.from_numpy(np_state[1].astype(np.int64))},
+        "numpy": {
+            "key": np_state[0],
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "gauss": float(np_state[4]),
+            "state": torch.from_numpy(np_state[1].astype(np.int64)),
+        },
         "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]],
         "aug": aug_generator.get_state() if aug_generator is not None else None,
     }
@@ -59,16 +63,18 @@ def set_rng_state(state: dict[str, Any], aug_generator: torch.Generator | None) 
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     n = state["numpy"]
-    np.random.set_state((n["key"], n["state"].numpy().astype(np.uint32), n["pos"],
-                         n["has_gauss"], n["gauss"]))
+    np.random.set_state(
+        (n["key"], n["state"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
+    )
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     if aug_generator is not None and state["aug"] is not None:
         aug_generator.set_state(state["aug"])
 
 
-def save_checkpoint(folder: Path, state: dict[str, Any], *, keep: int,
-                    protect: Path | None = None) -> Path:
+def save_checkpoint(
+    folder: Path, state: dict[str, Any], *, keep: int, protect: Path | None = None
+) -> Path:
     """Write ``state`` atomically as the checkpoint of its epoch and step; keep the latest
     ``keep`` checkpoints (and ``protect``, the best one) and delete older ones."""
     path = folder / checkpoint_name(state["epoch"], state["step"])

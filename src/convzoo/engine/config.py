@@ -92,58 +92,103 @@ class TrainConfig:
 
         checks = [
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (self.max_steps is None or self.max_steps >= 1,
-             f"--max-steps must be >= 1, got {self.max_steps}"),
+            (
+                self.max_steps is None or self.max_steps >= 1,
+                f"--max-steps must be >= 1, got {self.max_steps}",
+            ),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.accum_steps >= 1, f"--accum-steps must be >= 1, got {self.accum_steps}"),
-            (self.optimizer in OPTIMIZERS,
-             f"--opt must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}"),
+            (
+                self.optimizer in OPTIMIZERS,
+                f"--opt must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
+            ),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
-            (not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
-             "--nesterov needs --opt sgd and --momentum > 0"),
+            (
+                not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
+                "--nesterov needs --opt sgd and --momentum > 0",
+            ),
             (self.wd >= 0, f"--wd must be >= 0, got {self.wd}"),
-            (0 < self.rmsprop_alpha < 1, f"rmsprop_alpha must be in (0, 1), got {self.rmsprop_alpha}"),
+            (
+                0 < self.rmsprop_alpha < 1,
+                f"rmsprop_alpha must be in (0, 1), got {self.rmsprop_alpha}",
+            ),
             (pos(self.opt_eps), f"--opt-eps must be > 0, got {self.opt_eps}"),
-            (self.lr_scheduler in SCHEDULERS,
-             f"--lr-scheduler must be one of {', '.join(SCHEDULERS)}, got {self.lr_scheduler!r}"),
+            (
+                self.lr_scheduler in SCHEDULERS,
+                f"--lr-scheduler must be one of {', '.join(SCHEDULERS)}, got {self.lr_scheduler!r}",
+            ),
             (self.lr_step_epochs >= 1, f"--lr-step-size must be >= 1, got {self.lr_step_epochs}"),
             (0 < self.lr_gamma <= 1, f"--lr-gamma must be in (0, 1], got {self.lr_gamma}"),
-            (self.lr_milestone_unit in ("epoch", "step"),
-             f"lr_milestone_unit must be 'epoch' or 'step', got {self.lr_milestone_unit!r}"),
-            (list(self.lr_milestones) == sorted(self.lr_milestones),
-             f"--lr-milestones must be increasing, got {list(self.lr_milestones)}"),
-            (self.lr_scheduler != "multistep" or len(self.lr_milestones) > 0,
-             "--lr-scheduler multistep needs --lr-milestones"),
+            (
+                self.lr_milestone_unit in ("epoch", "step"),
+                f"lr_milestone_unit must be 'epoch' or 'step', got {self.lr_milestone_unit!r}",
+            ),
+            (
+                list(self.lr_milestones) == sorted(self.lr_milestones),
+                f"--lr-milestones must be increasing, got {list(self.lr_milestones)}",
+            ),
+            (
+                self.lr_scheduler != "multistep" or len(self.lr_milestones) > 0,
+                "--lr-scheduler multistep needs --lr-milestones",
+            ),
             (0 <= self.lr_min < self.lr, f"--lr-min must be in [0, lr), got {self.lr_min}"),
-            (self.lr_warmup_epochs >= 0,
-             f"--lr-warmup-epochs must be >= 0, got {self.lr_warmup_epochs}"),
-            (0 < self.lr_warmup_decay <= 1,
-             f"--lr-warmup-decay must be in (0, 1], got {self.lr_warmup_decay}"),
+            (
+                self.lr_warmup_epochs >= 0,
+                f"--lr-warmup-epochs must be >= 0, got {self.lr_warmup_epochs}",
+            ),
+            (
+                0 < self.lr_warmup_decay <= 1,
+                f"--lr-warmup-decay must be in (0, 1], got {self.lr_warmup_decay}",
+            ),
             (0 < self.onecycle_pct < 1, f"onecycle_pct must be in (0, 1), got {self.onecycle_pct}"),
             (self.plateau_patience >= 0, "plateau_patience must be >= 0"),
-            (self.lr_scheduler != "plateau" or self.holdout > 0,
-             "--lr-scheduler plateau watches the held-out validation error (never the test "
-             "split): pass --holdout FRACTION, e.g. --holdout 0.05"),
-            (0 <= self.label_smoothing < 1,
-             f"--label-smoothing must be in [0, 1), got {self.label_smoothing}"),
+            (
+                self.lr_scheduler != "plateau" or self.holdout > 0,
+                "--lr-scheduler plateau watches the held-out validation error (never the test "
+                "split): pass --holdout FRACTION, e.g. --holdout 0.05",
+            ),
+            (
+                0 <= self.label_smoothing < 1,
+                f"--label-smoothing must be in [0, 1), got {self.label_smoothing}",
+            ),
             (pos(self.clip_grad_norm), f"--clip-grad-norm must be > 0, got {self.clip_grad_norm}"),
-            (self.aux_loss_weight >= 0, f"--aux-loss-weight must be >= 0, got {self.aux_loss_weight}"),
+            (
+                self.aux_loss_weight >= 0,
+                f"--aux-loss-weight must be >= 0, got {self.aux_loss_weight}",
+            ),
             (0 < self.ema_decay < 1, f"--ema-decay must be in (0, 1), got {self.ema_decay}"),
             (self.ema_steps >= 1, f"--ema-steps must be >= 1, got {self.ema_steps}"),
-            (self.amp in AMP_MODES, f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}"),
+            (
+                self.amp in AMP_MODES,
+                f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}",
+            ),
             (not self.reset_head or self.weights is not None, "--reset-head needs --weights"),
             (0 <= self.holdout < 1, f"--holdout must be in [0, 1), got {self.holdout}"),
-            (self.on_bad_file in ("error", "skip"),
-             f"--on-bad-file must be 'error' or 'skip', got {self.on_bad_file!r}"),
-            (self.checkpoint_every_steps is None or self.checkpoint_every_steps >= 1,
-             f"--checkpoint-every-steps must be >= 1, got {self.checkpoint_every_steps}"),
-            (self.keep_checkpoints >= 1, f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}"),
-            (self.engine in ("torch", "numpy"),
-             f"--engine must be 'torch' or 'numpy', got {self.engine!r}"),
-            (self.conv in ("native", "gemm"),
-             f"--conv must be 'native' or 'gemm', got {self.conv!r}"),
-            (self.eval_batch_size >= 1, f"eval_batch_size must be >= 1, got {self.eval_batch_size}"),
+            (
+                self.on_bad_file in ("error", "skip"),
+                f"--on-bad-file must be 'error' or 'skip', got {self.on_bad_file!r}",
+            ),
+            (
+                self.checkpoint_every_steps is None or self.checkpoint_every_steps >= 1,
+                f"--checkpoint-every-steps must be >= 1, got {self.checkpoint_every_steps}",
+            ),
+            (
+                self.keep_checkpoints >= 1,
+                f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}",
+            ),
+            (
+                self.engine in ("torch", "numpy"),
+                f"--engine must be 'torch' or 'numpy', got {self.engine!r}",
+            ),
+            (
+                self.conv in ("native", "gemm"),
+                f"--conv must be 'native' or 'gemm', got {self.conv!r}",
+            ),
+            (
+                self.eval_batch_size >= 1,
+                f"eval_batch_size must be >= 1, got {self.eval_batch_size}",
+            ),
         ]
         for ok, message in checks:
             if not ok:

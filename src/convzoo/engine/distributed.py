@@ -39,8 +39,11 @@ class DistContext:
 def env_context() -> DistContext:
     """The context torchrun describes in the environment (one process without it)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    return DistContext(rank=int(os.environ.get("RANK", "0")), world=world,
-                       local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    return DistContext(
+        rank=int(os.environ.get("RANK", "0")),
+        world=world,
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+    )
 
 
 def setup(device_name: str) -> tuple[DistContext, str]:
@@ -48,8 +51,11 @@ def setup(device_name: str) -> tuple[DistContext, str]:
     ctx = env_context()
     if not ctx.enabled:
         return ctx, device_name
-    use_cuda = torch.cuda.is_available() and device_name in ("auto", "cuda") or \
-        device_name.startswith("cuda")
+    use_cuda = (
+        torch.cuda.is_available()
+        and device_name in ("auto", "cuda")
+        or device_name.startswith("cuda")
+    )
     if use_cuda:
         torch.cuda.set_device(ctx.local_rank)
         device_name = f"cuda:{ctx.local_rank}"

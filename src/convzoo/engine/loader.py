@@ -14,7 +14,7 @@ streamed folders of large images go through the data package's DataLoader-based
 from __future__ import annotations
 
 import itertools
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -23,9 +23,19 @@ from .distributed import DistContext, shard_indices
 
 
 class TrainBatches:
-    def __init__(self, dataset, preset: DataPreset, *, batch_size: int, device: torch.device,
-                 in_chans: int | None, seed: int, ctx: DistContext, channels_last: bool = False,
-                 workers: int = 4) -> None:
+    def __init__(
+        self,
+        dataset,
+        preset: DataPreset,
+        *,
+        batch_size: int,
+        device: torch.device,
+        in_chans: int | None,
+        seed: int,
+        ctx: DistContext,
+        channels_last: bool = False,
+        workers: int = 4,
+    ) -> None:
         self.dataset = dataset
         self.preset = preset
         self.batch_size = batch_size
@@ -64,8 +74,13 @@ class TrainBatches:
         b = self.batch_size
         for i in range(start, len(self)):
             idx = order[i * b : (i + 1) * b]
-            x = apply_preset(self.images[idx], self.preset, train=True, generator=self.generator,
-                             in_chans=self.in_chans)
+            x = apply_preset(
+                self.images[idx],
+                self.preset,
+                train=True,
+                generator=self.generator,
+                in_chans=self.in_chans,
+            )
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]
@@ -86,14 +101,26 @@ class TrainBatches:
 
         # The shard in our order; the DataLoader must not reshuffle it, so it is built with
         # train=True for the augmentation and its sampler replaced by the identity order.
-        loader = StreamLoader(self.dataset.subset(order), self.preset, batch_size=self.batch_size,
-                              train=True, device=self.device, in_chans=self.in_chans,
-                              seed=self.seed * 1_000_003 + epoch + 7919 * self.ctx.rank,
-                              workers=self.workers, channels_last=self.channels_last)
+        loader = StreamLoader(
+            self.dataset.subset(order),
+            self.preset,
+            batch_size=self.batch_size,
+            train=True,
+            device=self.device,
+            in_chans=self.in_chans,
+            seed=self.seed * 1_000_003 + epoch + 7919 * self.ctx.rank,
+            workers=self.workers,
+            channels_last=self.channels_last,
+        )
         loader.loader = torch.utils.data.DataLoader(
-            loader.dataset, batch_size=self.batch_size, shuffle=False,
-            num_workers=loader.loader.num_workers, collate_fn=loader.loader.collate_fn,
-            generator=loader.generator, pin_memory=self.device.type == "cuda")
+            loader.dataset,
+            batch_size=self.batch_size,
+            shuffle=False,
+            num_workers=loader.loader.num_workers,
+            collate_fn=loader.loader.collate_fn,
+            generator=loader.generator,
+            pin_memory=self.device.type == "cuda",
+        )
         try:
             yield from itertools.islice(iter(loader), start, None)
         finally:

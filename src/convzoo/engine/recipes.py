@@ -57,8 +57,11 @@ class Recipe:
 
     def values(self) -> dict[str, Any]:
         """The TrainConfig values this recipe sets (model and data included)."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-               if f.name not in _NOT_RECIPE and getattr(self, f.name) is not None}
+        out = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in _NOT_RECIPE and getattr(self, f.name) is not None
+        }
         out["recipe"] = self.name
         return out
 
@@ -66,7 +69,7 @@ class Recipe:
 LENET5_MNIST = Recipe(
     name="lenet5-mnist",
     source="convzoo's own, tuned for time to 99.0% MNIST test accuracy (benchmarks/engine.py); "
-           "LeCun et al. 1998 trained 20 epochs of stochastic diagonal Levenberg-Marquardt",
+    "LeCun et al. 1998 trained 20 epochs of stochastic diagonal Levenberg-Marquardt",
     summary="LeNet-5 on MNIST: SGD Nesterov, one-cycle lr 0.1, batch 128, 4 epochs",
     model="lenet5",
     data="mnist",
@@ -122,7 +125,7 @@ VGG_IMAGENET = Recipe(
 GOOGLENET_IMAGENET = Recipe(
     name="googlenet-imagenet",
     source="Szegedy et al. 2014, §5-6 (momentum, lr decay, aux weight); lr, wd and batch are "
-           "not given and follow the BVLC Caffe GoogLeNet solver, scaled to batch 256",
+    "not given and follow the BVLC Caffe GoogLeNet solver, scaled to batch 256",
     summary="SGD m 0.9, lr 0.08 x0.96 every 8 epochs, aux losses x0.3, batch 256",
     model="googlenet",
     data="imagenet",
@@ -141,7 +144,7 @@ GOOGLENET_IMAGENET = Recipe(
 INCEPTION_V3_IMAGENET = Recipe(
     name="inception_v3-imagenet",
     source="Szegedy et al. 2015 (Rethinking the Inception Architecture), §7-8; aux weight 0.4 from "
-           "PyTorch's fine-tuning tutorial (the paper gives none)",
+    "PyTorch's fine-tuning tutorial (the paper gives none)",
     summary="RMSProp decay 0.9 eps 1.0, lr 0.045 x0.94 every 2 ep, smoothing 0.1, clip 2.0",
     model="inception_v3",
     data="imagenet",
@@ -164,7 +167,7 @@ INCEPTION_V3_IMAGENET = Recipe(
 RESNET_IMAGENET = Recipe(
     name="resnet-imagenet",
     source="torchvision's classification reference (references/classification/README.md, "
-           "ResNet): the recipe of its V1 weights",
+    "ResNet): the recipe of its V1 weights",
     summary="SGD lr 0.1 m 0.9 wd 1e-4, batch 32 x 8 GPUs = 256, /10 every 30 ep, 90 epochs",
     model="resnet50",
     data="imagenet",
@@ -238,10 +241,20 @@ DENSENET_CIFAR = Recipe(
     lr_gamma=0.1,
 )
 
-RECIPES: dict[str, Recipe] = {r.name: r for r in (
-    LENET5_MNIST, ALEXNET_IMAGENET, VGG_IMAGENET, GOOGLENET_IMAGENET, INCEPTION_V3_IMAGENET,
-    RESNET_IMAGENET, RESNET_IMAGENET_PAPER, RESNET_CIFAR, DENSENET_CIFAR,
-)}
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        LENET5_MNIST,
+        ALEXNET_IMAGENET,
+        VGG_IMAGENET,
+        GOOGLENET_IMAGENET,
+        INCEPTION_V3_IMAGENET,
+        RESNET_IMAGENET,
+        RESNET_IMAGENET_PAPER,
+        RESNET_CIFAR,
+        DENSENET_CIFAR,
+    )
+}
 
 
 def get_recipe(name: str) -> Recipe:

@@ -18,14 +18,31 @@ from ..weights import atomic_write
 
 log = logging.getLogger(__name__)
 
-METRIC_FIELDS = ["epoch", "epochs", "step", "lr", "train_loss", "train_acc", "val_loss",
-                 "val_top1_acc", "val_top5_acc", "test_loss", "test_top1_acc", "test_top5_acc",
-                 "test_top1_err", "test_top5_err", "images_per_s", "epoch_time_s", "elapsed_s"]
+METRIC_FIELDS = [
+    "epoch",
+    "epochs",
+    "step",
+    "lr",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_top1_acc",
+    "val_top5_acc",
+    "test_loss",
+    "test_top1_acc",
+    "test_top5_acc",
+    "test_top1_err",
+    "test_top5_err",
+    "images_per_s",
+    "epoch_time_s",
+    "elapsed_s",
+]
 TIMING_FIELDS = ("images_per_s", "epoch_time_s", "elapsed_s")  # differ between identical runs
 
 
 def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
     """``metrics.csv`` and ``metrics.jsonl``, one row per epoch."""
+
     def write_csv(tmp: str) -> None:
         with open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=METRIC_FIELDS, extrasaction="ignore")

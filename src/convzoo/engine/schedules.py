@@ -11,27 +11,37 @@ improved for ``plateau_patience`` epochs (AlexNet §5, VGG §3.1, ResNet §3.4).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
 from .config import TrainConfig
 
 
-def build_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+def build_optimizer(
+    cfg: TrainConfig, params: Iterable[torch.nn.Parameter]
+) -> torch.optim.Optimizer:
     """SGD (+Nesterov), RMSProp (TensorFlow-style decay/epsilon values) or AdamW."""
     params = list(params)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd,
-                               nesterov=cfg.nesterov)
+        return torch.optim.SGD(
+            params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd, nesterov=cfg.nesterov
+        )
     if cfg.optimizer == "rmsprop":
         # Inception v3 §8: "RMSProp with decay of 0.9 and ε = 1.0". PyTorch adds ε outside the
         # square root, TensorFlow inside; with ε = 1.0 the two differ little.
-        return torch.optim.RMSprop(params, lr=cfg.lr, alpha=cfg.rmsprop_alpha,
-                                   eps=cfg.opt_eps if cfg.opt_eps is not None else 1.0,
-                                   momentum=cfg.momentum, weight_decay=cfg.wd)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.wd,
-                             eps=cfg.opt_eps if cfg.opt_eps is not None else 1e-8)
+        return torch.optim.RMSprop(
+            params,
+            lr=cfg.lr,
+            alpha=cfg.rmsprop_alpha,
+            eps=cfg.opt_eps if cfg.opt_eps is not None else 1.0,
+            momentum=cfg.momentum,
+            weight_decay=cfg.wd,
+        )
+    return torch.optim.AdamW(
+        params, lr=cfg.lr, weight_decay=cfg.wd, eps=cfg.opt_eps if cfg.opt_eps is not None else 1e-8
+    )
 
 
 def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> int:
@@ -84,9 +94,14 @@ def lr_lambda(cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
     def constant(step: int) -> float:
         return 1.0
 
-    main = {"cosine": cosine, "step": step_decay, "multistep": multistep,
-            "exponential": exponential, "plateau": constant, "constant": constant}.get(
-                cfg.lr_scheduler)
+    main = {
+        "cosine": cosine,
+        "step": step_decay,
+        "multistep": multistep,
+        "exponential": exponential,
+        "plateau": constant,
+        "constant": constant,
+    }.get(cfg.lr_scheduler)
     if cfg.lr_scheduler == "onecycle":
         return onecycle
 
@@ -134,8 +149,12 @@ class LRSchedule:
         return False
 
     def state_dict(self) -> dict[str, Any]:
-        return {"factor": self.factor, "best": self.best, "bad_epochs": self.bad_epochs,
-                "drops": self.drops}
+        return {
+            "factor": self.factor,
+            "best": self.best,
+            "bad_epochs": self.bad_epochs,
+            "drops": self.drops,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.factor = state["factor"]

@@ -46,8 +46,15 @@ from .schedules import LRSchedule, build_optimizer, lr_lambda, total_steps
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FitResult", "fit", "finish_run", "lr_lambda", "write_metrics", "TrainingInterrupted",
-           "METRIC_FIELDS"]
+__all__ = [
+    "FitResult",
+    "fit",
+    "finish_run",
+    "lr_lambda",
+    "write_metrics",
+    "TrainingInterrupted",
+    "METRIC_FIELDS",
+]
 
 
 @dataclass
@@ -146,13 +153,22 @@ def _autocast(cfg: TrainConfig, device: torch.device):
 
 
 @torch.no_grad()
-def evaluate_sharded(model: torch.nn.Module, dataset, preset, *, cfg: TrainConfig,
-                     device: torch.device, in_chans: int, ctx: dist_.DistContext) -> EvalResult:
+def evaluate_sharded(
+    model: torch.nn.Module,
+    dataset,
+    preset,
+    *,
+    cfg: TrainConfig,
+    device: torch.device,
+    in_chans: int,
+    ctx: dist_.DistContext,
+) -> EvalResult:
     """Loss, top-1 … top-5 and per-class accuracy over all processes; each process scores every
     ``world``-th image (no padding, so nothing is counted twice) and the sums are all-reduced."""
     if preset.streamed:  # large images: the data package's evaluation path, on every rank
-        return evaluate_model(model, dataset, preset, batch_size=cfg.eval_batch_size,
-                              device=device, in_chans=in_chans)
+        return evaluate_model(
+            model, dataset, preset, batch_size=cfg.eval_batch_size, device=device, in_chans=in_chans
+        )
     was_training = model.training
     model.eval()
     c = len(dataset.classes)
@@ -184,10 +200,13 @@ def evaluate_sharded(model: torch.nn.Module, dataset, preset, *, cfg: TrainConfi
     class_total, class_correct = packed[1 + len(KS) : 1 + len(KS) + c], packed[1 + len(KS) + c :]
     n = int(class_total.sum())
     return EvalResult(
-        n=n, loss=float(loss_sum) / n,
+        n=n,
+        loss=float(loss_sum) / n,
         topk_acc={k: float(correct[i]) / n for i, k in enumerate(KS)},
-        per_class_acc=[None if t == 0 else float(h / t) for h, t in
-                       zip(class_correct.tolist(), class_total.tolist())],
+        per_class_acc=[
+            None if t == 0 else float(h / t)
+            for h, t in zip(class_correct.tolist(), class_total.tolist(), strict=False)
+        ],
         classes=list(dataset.classes),
     )
 
@@ -200,8 +219,10 @@ def _freeze_backbone(model: torch.nn.Module) -> int:
         p.requires_grad_(keep)
         trainable += p.numel() if keep else 0
     if trainable == 0:
-        raise ConvzooError(f"--freeze-backbone: model {type(model).__name__} has no classifier "
-                           f"parameters under {head}")
+        raise ConvzooError(
+            f"--freeze-backbone: model {type(model).__name__} has no classifier "
+            f"parameters under {head}"
+        )
     return trainable
 
 
@@ -221,21 +242,24 @@ def fit(cfg: TrainConfig, reporter: Reporter | None = None) -> FitResult:
         dist_.cleanup(ctx)
 
 
-def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_name: str
-         ) -> FitResult:
+def _fit(
+    cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_name: str
+) -> FitResult:
     info = model_info(cfg.model)  # fails early on an unknown name
     device = resolve_device(device_name)
     if not ctx.is_main:
         reporter = Reporter()
     if cfg.amp == "fp16" and device.type != "cuda":
-        raise ConvzooError(f"--amp fp16 needs a CUDA device (GradScaler); on {device} use "
-                           "--amp bf16")
+        raise ConvzooError(
+            f"--amp fp16 needs a CUDA device (GradScaler); on {device} use --amp bf16"
+        )
     state = None
     if cfg.resume:
         resume_path = ckpt.resolve_resume(cfg.resume)
         state = ckpt.load_checkpoint(resume_path)
-    splits = load_splits(cfg.data, cfg.data_dir, holdout=cfg.holdout, seed=cfg.seed,
-                         on_bad_file=cfg.on_bad_file)
+    splits = load_splits(
+        cfg.data, cfg.data_dir, holdout=cfg.holdout, seed=cfg.seed, on_bad_file=cfg.on_bad_file
+    )
     train_set, val_set, test_set = splits.train, splits.val, splits.test
     if cfg.out:
         run_dir = Path(cfg.out)
@@ -250,15 +274,26 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
     in_chans = cfg.in_chans or splits.channels
     num_classes = cfg.num_classes or len(splits.classes)
     model_args = {"num_classes": num_classes, "in_chans": in_chans, **cfg.model_args}
-    preset = preset_for(cfg.data, in_chans=in_chans, image_size=splits.image_size,
-                        model_size=info.input_size[1], model=cfg.model)
+    preset = preset_for(
+        cfg.data,
+        in_chans=in_chans,
+        image_size=splits.image_size,
+        model_size=info.input_size[1],
+        model=cfg.model,
+    )
     if ctx.is_main:
         from .. import __version__
 
-        write_json(run_dir / "config.json", {
-            **cfg.to_dict(), "out": str(run_dir), "world_size": ctx.world,
-            "global_batch_size": cfg.batch_size * ctx.world * cfg.accum_steps,
-            "convzoo_version": __version__})
+        write_json(
+            run_dir / "config.json",
+            {
+                **cfg.to_dict(),
+                "out": str(run_dir),
+                "world_size": ctx.world,
+                "global_batch_size": cfg.batch_size * ctx.world * cfg.accum_steps,
+                "convzoo_version": __version__,
+            },
+        )
         write_json(run_dir / "classes.json", splits.classes)
         write_json(run_dir / "preset.json", preset.to_dict())
         write_json(run_dir / "data.json", splits.summary())
@@ -283,28 +318,50 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
         _freeze_backbone(model)
     if cfg.sync_bn and ctx.enabled:
         if device.type != "cuda":
-            raise ConvzooError(f"--sync-bn needs CUDA devices: torch's SyncBatchNorm only works "
-                               f"with GPU modules (this run is on {device})")
+            raise ConvzooError(
+                f"--sync-bn needs CUDA devices: torch's SyncBatchNorm only works "
+                f"with GPU modules (this run is on {device})"
+            )
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
 
     if cfg.test_only:
-        return _test_only(cfg, model, state, test_set, preset, device, in_chans, model_args,
-                          splits.classes, run_dir, reporter, ctx)
+        return _test_only(
+            cfg,
+            model,
+            state,
+            test_set,
+            preset,
+            device,
+            in_chans,
+            model_args,
+            splits.classes,
+            run_dir,
+            reporter,
+            ctx,
+        )
 
     ema = EMA(model, cfg.ema_decay) if cfg.ema else None
     train_model: torch.nn.Module = model
     if ctx.enabled:
         train_model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     if cfg.compile:
         train_model = torch.compile(train_model)
     optimizer = build_optimizer(cfg, (p for p in model.parameters() if p.requires_grad))
-    loader = TrainBatches(train_set, preset, batch_size=cfg.batch_size, device=device,
-                          in_chans=in_chans, seed=cfg.seed, ctx=ctx,
-                          channels_last=cfg.channels_last)
+    loader = TrainBatches(
+        train_set,
+        preset,
+        batch_size=cfg.batch_size,
+        device=device,
+        in_chans=in_chans,
+        seed=cfg.seed,
+        ctx=ctx,
+        channels_last=cfg.channels_last,
+    )
     nb = len(loader)  # micro-batches per epoch per process
     accum = cfg.accum_steps
     spe = -(-nb // accum)  # optimizer steps per epoch
@@ -326,7 +383,8 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
         if state["world_size"] != ctx.world and state["batch"] != 0:
             raise ConvzooError(
                 f"--resume {resume_path}: saved mid-epoch by {state['world_size']} process(es); "
-                f"resume it with the same number of processes (now {ctx.world})")
+                f"resume it with the same number of processes (now {ctx.world})"
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
@@ -346,26 +404,40 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
         epoch_lr = run["epoch_lr"]
         rows, best = list(state["rows"]), dict(state["best"])
         last_ckpt = resume_path
-        reporter.start(f"resumed from {resume_path}: epoch {epoch}, batch {start_batch}/{nb}, "
-                       f"step {step}")
+        reporter.start(
+            f"resumed from {resume_path}: epoch {epoch}, batch {start_batch}/{nb}, step {step}"
+        )
 
     def save(at_epoch: int, at_batch: int) -> Path | None:
         """Checkpoint the state after ``at_batch`` micro-batches of epoch ``at_epoch``."""
         rng = dist_.all_gather_object(
-            {**ckpt.rng_state(loader.generator), "order": loader.order_state()}, ctx)
+            {**ckpt.rng_state(loader.generator), "order": loader.order_state()}, ctx
+        )
         if not ctx.is_main:
             return None
         cpu = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         blob = {
-            "config": cfg.to_dict(), "world_size": ctx.world, "model": cpu,
-            "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+            "config": cfg.to_dict(),
+            "world_size": ctx.world,
+            "model": cpu,
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
             "scaler": scaler.state_dict() if scaler is not None else None,
             "ema": {k: v.cpu() for k, v in ema.state_dict().items()} if ema else None,
-            "rng": rng, "epoch": at_epoch, "batch": at_batch, "step": step,
-            "running": {"loss_sum": float(loss_sum), "correct": int(correct), "seen": seen,
-                        "epoch_lr": epoch_lr,
-                        "train_time": train_time, "elapsed": elapsed0 + time.perf_counter() - t_start},
-            "rows": rows, "best": best,
+            "rng": rng,
+            "epoch": at_epoch,
+            "batch": at_batch,
+            "step": step,
+            "running": {
+                "loss_sum": float(loss_sum),
+                "correct": int(correct),
+                "seen": seen,
+                "epoch_lr": epoch_lr,
+                "train_time": train_time,
+                "elapsed": elapsed0 + time.perf_counter() - t_start,
+            },
+            "rows": rows,
+            "best": best,
         }
         protect = Path(best["checkpoint"]) if best["checkpoint"] else None
         return ckpt.save_checkpoint(ckpt_dir, blob, keep=cfg.keep_checkpoints, protect=protect)
@@ -384,14 +456,18 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
                 group_start = (b // accum) * accum
                 group_len = min(accum, nb - group_start)
                 sync_now = b + 1 == group_start + group_len
-                no_sync = (train_model.no_sync() if ctx.enabled and not sync_now
-                           else contextlib.nullcontext())
+                no_sync = (
+                    train_model.no_sync()
+                    if ctx.enabled and not sync_now
+                    else contextlib.nullcontext()
+                )
                 with no_sync, _autocast(cfg, device):
                     logits, aux = _split_output(train_model(x))
                     loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
                     for a in aux:
                         loss = loss + cfg.aux_loss_weight * F.cross_entropy(
-                            a, y, label_smoothing=cfg.label_smoothing)
+                            a, y, label_smoothing=cfg.label_smoothing
+                        )
                     scaled = loss / group_len
                     (scaler.scale(scaled) if scaler is not None else scaled).backward()
                 loss_value = loss.item()
@@ -405,12 +481,16 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
                 flags = torch.tensor([float(bad), float(stop.signum or 0)])
                 dist_.all_reduce_sum(flags, ctx)
                 if flags[0] > 0:
-                    where = (f"the last good checkpoint is {last_ckpt}" if last_ckpt else
-                             "no checkpoint was written yet")
+                    where = (
+                        f"the last good checkpoint is {last_ckpt}"
+                        if last_ckpt
+                        else "no checkpoint was written yet"
+                    )
                     raise ConvzooError(
                         f"training diverged: the loss is {loss_value} at epoch {epoch}, step "
                         f"{step + 1} (lr {schedule.lr_at(step):.4g}); {where}; try a smaller "
-                        f"--lr, --clip-grad-norm or --lr-warmup-epochs")
+                        f"--lr, --clip-grad-norm or --lr-warmup-epochs"
+                    )
                 schedule.set(step)
                 if cfg.clip_grad_norm is not None:
                     if scaler is not None:
@@ -427,8 +507,7 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
                     ema.update()
                 now = time.perf_counter()
                 train_time = t_resume + now - t0
-                reporter.step(loss_value, int(correct) / max(seen, 1),
-                              seen / max(train_time, 1e-9))
+                reporter.step(loss_value, int(correct) / max(seen, 1), seen / max(train_time, 1e-9))
                 signum = int(flags[1])
                 if signum:
                     path = save(epoch, b)
@@ -436,35 +515,50 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
                     raise TrainingInterrupted(
                         f"stopped by {name} after step {step} (epoch {epoch}, batch {b}/{nb}); "
                         f"checkpoint {path or ckpt_dir}; continue with: convzoo train --resume "
-                        f"{run_dir}", signum)
+                        f"{run_dir}",
+                        signum,
+                    )
                 if step >= total:
                     break
-                if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 \
-                        and b < nb:
+                if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and b < nb:
                     last_ckpt = save(epoch, b) or last_ckpt
             # End of the epoch (or of max_steps): reduce, evaluate, record, checkpoint.
             loader.end_epoch()
             sums = torch.tensor([float(loss_sum), float(correct), float(seen)], dtype=torch.float64)
             dist_.all_reduce_sum(sums, ctx)
             eval_model = ema.module if ema is not None else model
-            val = None if val_set is None else evaluate_sharded(
-                eval_model, val_set, preset, cfg=cfg, device=device, in_chans=in_chans, ctx=ctx)
-            test = evaluate_sharded(eval_model, test_set, preset, cfg=cfg, device=device,
-                                    in_chans=in_chans, ctx=ctx)
+            val = (
+                None
+                if val_set is None
+                else evaluate_sharded(
+                    eval_model, val_set, preset, cfg=cfg, device=device, in_chans=in_chans, ctx=ctx
+                )
+            )
+            test = evaluate_sharded(
+                eval_model, test_set, preset, cfg=cfg, device=device, in_chans=in_chans, ctx=ctx
+            )
             schedule.end_epoch(None if val is None else 1.0 - val.topk_acc[1])
-            rows.append({
-                "epoch": epoch, "epochs": cfg.epochs, "step": step, "lr": epoch_lr,
-                "train_loss": float(sums[0] / sums[2]), "train_acc": float(sums[1] / sums[2]),
-                "val_loss": None if val is None else val.loss,
-                "val_top1_acc": None if val is None else val.topk_acc[1],
-                "val_top5_acc": None if val is None else val.topk_acc[5],
-                "test_loss": test.loss, "test_top1_acc": test.topk_acc[1],
-                "test_top5_acc": test.topk_acc[5], "test_top1_err": 1 - test.topk_acc[1],
-                "test_top5_err": 1 - test.topk_acc[5],
-                "images_per_s": float(sums[2]) / max(train_time, 1e-9),
-                "epoch_time_s": train_time,
-                "elapsed_s": elapsed0 + time.perf_counter() - t_start,
-            })
+            rows.append(
+                {
+                    "epoch": epoch,
+                    "epochs": cfg.epochs,
+                    "step": step,
+                    "lr": epoch_lr,
+                    "train_loss": float(sums[0] / sums[2]),
+                    "train_acc": float(sums[1] / sums[2]),
+                    "val_loss": None if val is None else val.loss,
+                    "val_top1_acc": None if val is None else val.topk_acc[1],
+                    "val_top5_acc": None if val is None else val.topk_acc[5],
+                    "test_loss": test.loss,
+                    "test_top1_acc": test.topk_acc[1],
+                    "test_top5_acc": test.topk_acc[5],
+                    "test_top1_err": 1 - test.topk_acc[1],
+                    "test_top5_err": 1 - test.topk_acc[5],
+                    "images_per_s": float(sums[2]) / max(train_time, 1e-9),
+                    "epoch_time_s": train_time,
+                    "elapsed_s": elapsed0 + time.perf_counter() - t_start,
+                }
+            )
             improved = val is not None and (best["acc"] is None or val.topk_acc[1] > best["acc"])
             epoch_done = epoch
             epoch, start_batch = epoch + 1, 0
@@ -475,10 +569,18 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
                 write_metrics(run_dir, rows)
                 tb.epoch(rows[-1])
                 if improved:
-                    save_weights(run_dir / "best.safetensors", eval_model, model_name=cfg.model,
-                                 model_args=model_args, classes=splits.classes,
-                                 extra={"data": cfg.data, "epoch": epoch_done,
-                                        "val_top1_acc": val.topk_acc[1]})
+                    save_weights(
+                        run_dir / "best.safetensors",
+                        eval_model,
+                        model_name=cfg.model,
+                        model_args=model_args,
+                        classes=splits.classes,
+                        extra={
+                            "data": cfg.data,
+                            "epoch": epoch_done,
+                            "val_top1_acc": val.topk_acc[1],
+                        },
+                    )
             if improved:
                 best["acc"] = val.topk_acc[1]
                 best["checkpoint"] = str(ckpt_dir / ckpt.checkpoint_name(epoch, step))
@@ -488,51 +590,100 @@ def _fit(cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_na
                 name = signal.Signals(stop.signum).name
                 raise TrainingInterrupted(
                     f"stopped by {name} after epoch {epoch_done}; checkpoint {last_ckpt}; "
-                    f"continue with: convzoo train --resume {run_dir}", stop.signum)
+                    f"continue with: convzoo train --resume {run_dir}",
+                    stop.signum,
+                )
     tb.close()
     if loader.skipped and ctx.is_main:
         write_json(run_dir / "skipped.json", [list(s) for s in splits.skipped + loader.skipped])
     final_model = ema.module if ema is not None else model
-    ev = evaluate_sharded(final_model, test_set, preset, cfg=cfg, device=device,
-                          in_chans=in_chans, ctx=ctx)
+    ev = evaluate_sharded(
+        final_model, test_set, preset, cfg=cfg, device=device, in_chans=in_chans, ctx=ctx
+    )
     if not ctx.is_main:
         return FitResult(run_dir=run_dir, final={}, model=final_model)
     extra = {"best_val_top1_acc": best["acc"], "world_size": ctx.world}
-    return finish_run(run_dir, cfg, final_model, model_args, splits.classes, ev, rows, reporter,
-                      extra=extra)
+    return finish_run(
+        run_dir, cfg, final_model, model_args, splits.classes, ev, rows, reporter, extra=extra
+    )
 
 
-def _test_only(cfg, model, state, test_set, preset, device, in_chans, model_args, classes,
-               run_dir, reporter, ctx) -> FitResult:
+def _test_only(
+    cfg,
+    model,
+    state,
+    test_set,
+    preset,
+    device,
+    in_chans,
+    model_args,
+    classes,
+    run_dir,
+    reporter,
+    ctx,
+) -> FitResult:
     if state is not None:
         model.load_state_dict(state["ema"] if state.get("ema") else state["model"])
     elif cfg.weights is None:
         raise ConvzooError("--test-only needs --weights FILE|TAG or --resume RUN_DIR|CHECKPOINT")
-    ev = evaluate_sharded(model, test_set, preset, cfg=cfg, device=device, in_chans=in_chans,
-                          ctx=ctx)
-    final = {"model": cfg.model, "data": cfg.data, "test_only": True,
-             "weights": cfg.weights or cfg.resume, **ev.to_dict()}
+    ev = evaluate_sharded(
+        model, test_set, preset, cfg=cfg, device=device, in_chans=in_chans, ctx=ctx
+    )
+    final = {
+        "model": cfg.model,
+        "data": cfg.data,
+        "test_only": True,
+        "weights": cfg.weights or cfg.resume,
+        **ev.to_dict(),
+    }
     if ctx.is_main:
         write_json(run_dir / "final.json", final)
-    reporter.finish(f"test top-1 acc {ev.topk_acc[1]:.4f} (err {1 - ev.topk_acc[1]:.4f}), "
-                    f"top-5 acc {ev.topk_acc[5]:.4f} on {ev.n} images\nrun directory: {run_dir}")
+    reporter.finish(
+        f"test top-1 acc {ev.topk_acc[1]:.4f} (err {1 - ev.topk_acc[1]:.4f}), "
+        f"top-5 acc {ev.topk_acc[5]:.4f} on {ev.n} images\nrun directory: {run_dir}"
+    )
     return FitResult(run_dir=run_dir, final=final, model=model)
 
 
-def finish_run(run_dir, cfg, model, model_args, classes, ev, rows, reporter, *,
-               extra: dict[str, Any] | None = None) -> FitResult:
+def finish_run(
+    run_dir,
+    cfg,
+    model,
+    model_args,
+    classes,
+    ev,
+    rows,
+    reporter,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> FitResult:
     """Write the weights, final.json and curves.png of a finished run (either engine)."""
     from ..analysis.plots import plot_curves
 
     date = datetime.now(timezone.utc).date().isoformat()
-    save_weights(run_dir / "model.safetensors", model, model_name=cfg.model,
-                 model_args=model_args, classes=classes,
-                 extra={"data": cfg.data, "engine": cfg.engine, "top1_acc": ev.topk_acc[1],
-                        "recipe": cfg.recipe or "", "date": date})
+    save_weights(
+        run_dir / "model.safetensors",
+        model,
+        model_name=cfg.model,
+        model_args=model_args,
+        classes=classes,
+        extra={
+            "data": cfg.data,
+            "engine": cfg.engine,
+            "top1_acc": ev.topk_acc[1],
+            "recipe": cfg.recipe or "",
+            "date": date,
+        },
+    )
     final = {
-        "model": cfg.model, "data": cfg.data, "recipe": cfg.recipe, "epochs": cfg.epochs,
+        "model": cfg.model,
+        "data": cfg.data,
+        "recipe": cfg.recipe,
+        "epochs": cfg.epochs,
         "steps": rows[-1].get("step") if rows else None,
-        "train_time_s": sum(r["epoch_time_s"] for r in rows), **(extra or {}), **ev.to_dict(),
+        "train_time_s": sum(r["epoch_time_s"] for r in rows),
+        **(extra or {}),
+        **ev.to_dict(),
     }
     write_json(run_dir / "final.json", final)
     plot_curves(rows, run_dir / "curves.png", title=f"{cfg.model} on {cfg.data}")
