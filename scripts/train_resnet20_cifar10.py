@@ -7,7 +7,8 @@ shortened schedule instead, on a machine shared with other jobs: SGD (Nesterov m
 weight decay 5e-4, batch 64) with a one-cycle learning rate (peak 0.1) whose clock is the
 fraction of a wall-clock budget used (20% rising, then cosine to 0), so the run uses the whole
 budget whatever share of the CPU it gets; the number of steps it reached is recorded. The
-paper's augmentation (4-pixel pad + 32x32 crop + horizontal flip) is applied, on the JPEG copy of CIFAR-10 (decoded by
+paper's augmentation (4-pixel pad + 32x32 crop + horizontal flip) is applied, on the JPEG
+copy of CIFAR-10 (decoded by
 ``scripts/cifar10_jpg_to_npz.py``). The step count, epochs and test accuracy go into the weights
 file's metadata and docs/model_cards.md.
 """
