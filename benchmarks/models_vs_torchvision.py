@@ -13,6 +13,7 @@ over ``--repeats``) and the ratio convzoo / torchvision as a Markdown table.
 from __future__ import annotations
 
 import argparse
+import copy
 import fnmatch
 import inspect
 import platform
@@ -66,9 +67,11 @@ def _first(out: object) -> torch.Tensor:
 
 def bench_model(
     name: str, *, device: torch.device, batch: int, side: int, repeats: int, warmup: int,
-    clock: str = "wall",
+    clock: str = "wall", control: bool = False,
 ) -> dict[str, float]:
     ours, tv = _pair(name, device)
+    if control:  # A/A: torchvision against a copy of itself, to show the harness's noise
+        ours = copy.deepcopy(tv)
     x = torch.randn(batch, 3, side, side, device=device)
     timed = _timer(device, clock)
 
@@ -132,6 +135,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall time, or process CPU time (CPU device, shared machines)")
+    parser.add_argument("--control", action="store_true",
+                        help="also time torchvision against a copy of itself (A/A noise floor)")
     parser.add_argument("--params-only", action="store_true",
                         help="print the parameter counts of both sides and exit (no timing)")
     args = parser.parse_args()
@@ -164,11 +169,15 @@ def main() -> None:
         side = args.input_size
         if name == "inception_v3" and not args.no_inception_299:
             side = max(side, 299)
-        r = bench_model(name, device=device, batch=args.batch_size, side=side,
-                        repeats=args.repeats, warmup=args.warmup, clock=args.clock)
-        print(f"| {name} | {side} | {r['fwd_ours']:.1f} | {r['fwd_tv']:.1f} | "
-              f"{r['fwd_ours'] / r['fwd_tv']:.3f} | {r['bwd_ours']:.1f} | {r['bwd_tv']:.1f} | "
-              f"{r['bwd_ours'] / r['bwd_tv']:.3f} |", flush=True)
+        for control in (False, True) if args.control else (False,):
+            r = bench_model(name, device=device, batch=args.batch_size, side=side,
+                            repeats=args.repeats, warmup=args.warmup, clock=args.clock,
+                            control=control)
+            label = f"{name} (A/A control)" if control else name
+            print(f"| {label} | {side} | "
+                  f"{r['fwd_ours']:.1f} | {r['fwd_tv']:.1f} | {r['fwd_ours'] / r['fwd_tv']:.3f} | "
+                  f"{r['bwd_ours']:.1f} | {r['bwd_tv']:.1f} | {r['bwd_ours'] / r['bwd_tv']:.3f} |",
+                  flush=True)
 
 
 if __name__ == "__main__":
