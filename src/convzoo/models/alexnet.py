@@ -1,7 +1,7 @@
 """AlexNet: torchvision's single-tower form, the 2012 paper's two-GPU form, and a CIFAR form.
 
 Krizhevsky, Sutskever, Hinton, "ImageNet Classification with Deep Convolutional Neural Networks",
-NeurIPS 2012 (no arXiv id). Krizhevsky, "One weird trick for parallelizing convolutional neural
+NIPS 2012 (no arXiv id). Krizhevsky, "One weird trick for parallelizing convolutional neural
 networks", arXiv:1404.5997 (2014), whose single-tower network torchvision ships as ``alexnet``.
 
 ``alexnet`` -- state-dict compatible with ``torchvision.models.alexnet`` (0.29): 64-192-384-256-256
@@ -243,6 +243,6 @@ def alexnet_cifar(
 
     Changed from the ImageNet form because an 11x11/4 stem and three 3x3/2 pools would leave a
     32x32 image at 1x1 after conv2; the five convolutions keep torchvision's widths. 7,706,442
-    parameters with 10 classes.
+    parameters with 10 classes; 0.23 GMACs per 32x32 image (torch.utils.flop_counter, FLOPs / 2).
     """
     return AlexNetCifar(num_classes=num_classes, in_chans=in_chans, dropout=dropout)

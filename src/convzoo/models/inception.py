@@ -388,8 +388,9 @@ def inception_v3_cifar(
     max-pool is kept, so the 35x35-grid modules run at 15x15, the 17x17 ones at 7x7 and the 8x8
     ones at 3x3 (13, 6 and 2 for 28x28 inputs); the auxiliary head pools adaptively to 5x5; no
     ``transform_input``. The trunk, and so most parameters, is unchanged: 21,806,058 with 10
-    classes (24,371,444 with ``aux_logits``). Smallest input 15x15 (15 -> 7 -> 3 -> 1 through the
-    three reductions).
+    classes (24,371,444 with ``aux_logits``); 0.80 GMACs per 32x32 image
+    (torch.utils.flop_counter, FLOPs / 2), the heaviest of the small forms. Smallest input 15x15
+    (15 -> 7 -> 3 -> 1 through the three reductions).
     """
     return Inception3(
         name="inception_v3_cifar",
