@@ -99,6 +99,7 @@ class Context:
     progress: Progress
     rerun: bool = False  # retrain even where a finished run directory with the same config exists
     notes: list[str] = field(default_factory=list)
+    train_seconds: float = 0.0  # wall time of every training run used, reused ones included
 
     @property
     def plot_path(self) -> Path:
@@ -123,6 +124,7 @@ class Context:
         cached = None if self.rerun else _load_record(run_dir, cfg, arm, seed)
         if cached is not None:
             self.say(f"  {arm} seed {seed}: reusing {run_dir}")
+            self.train_seconds += cached.wall_s
             return cached
         self.say(f"  {arm} seed {seed}: training {cfg.model} -> {run_dir}")
         recorder = StepRecorder(cfg.batch_size)
@@ -142,6 +144,7 @@ class Context:
         rec = TrainRecord(arm, seed, run_dir, rows, recorder.steps, recorder.loss, recorder.err,
                           final, wall, diverged)
         _save_record(rec, cfg)
+        self.train_seconds += wall
         if not diverged:
             self.say(f"  {arm} seed {seed}: test error {100 * final['top1_err']:.2f}% "
                      f"in {wall:.0f} s")
@@ -330,6 +333,7 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
     record = {
         "experiment": name, "title": exp.title, "paper": exp.paper, "profile": profile,
         "seeds": n_seeds, "device": dev, "machine": machine(), "wall_s": wall,
+        "train_wall_s": ctx.train_seconds,
         "date": datetime.now(timezone.utc).date().isoformat(),
         "command": command_line(name, profile, seeds, out_dir, data_dir, overrides),
         "params": asdict(params) if is_dataclass(params) else dict(params),
@@ -407,8 +411,10 @@ def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table
         "## How",
         "",
         f"- Command: `{record['command']}` ({record['profile']} profile; wall time "
-        f"{record['wall_s'] / 60:.1f} min on {record['machine']}, {record['date']}; load "
-        f"average {record.get('load_average', 'not recorded')}).",
+        f"{record['wall_s'] / 60:.1f} min, of which its training runs, reused ones included, "
+        f"{record.get('train_wall_s', 0) / 60:.1f} min, on {record['machine']}, "
+        f"{record['date']}; load "
+        f"average while this command ran: {record.get('load_average', 'not recorded')}).",
         f"- Parameters: `{json.dumps(record['params'], default=str)}`.",
         f"- Per-seed numbers: {exp.name}.json; run directories (config.json, metrics.csv, "
         "curves.png) under runs/experiments/ of the machine that ran it.",

@@ -83,9 +83,16 @@ def run(ctx: Context, p: Params) -> Outcome:
         "(20 epochs of stochastic diagonal Levenberg-Marquardt, RBF output, C3 connection table, "
         "scaled tanh), which this comparison does not reproduce: it isolates the activation and "
         "pooling under one modern optimiser.")
-    if faster and better:
+    ratio = s_old / s_new if s_old and s_new else None
+    if faster and better and (ratio is None or ratio >= 1.25):
         verdict, why = "agrees", ("the modern choices train faster and end at a lower test "
                                   "error, as the lecture says.")
+    elif faster and better:
+        verdict, why = "partly", (f"the modern choices end at a lower test error and reach "
+                                  f"{100 * thr:.0f}% training error first, but only {ratio:.2f}x "
+                                  "sooner: with a modern optimiser (momentum, one-cycle) and "
+                                  "normalised inputs the 1998 style trains nearly as fast. "
+                                  "Differences this small need several seeds to be trusted.")
     elif faster or better:
         verdict, why = "partly", (f"faster: {faster}; lower test error: {better}. With a tuned "
                                   "optimiser both styles train well on MNIST, so the gap is small.")
