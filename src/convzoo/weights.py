@@ -148,8 +148,8 @@ def load_state_dict_checked(
     """
     own = model.state_dict()
     state = dict(state)
-    if not any(k.startswith("aux") for k in own):
-        state = {k: v for k, v in state.items() if not k.startswith("aux")}
+    if not any(k.lower().startswith("aux") for k in own):
+        state = {k: v for k, v in state.items() if not k.lower().startswith("aux")}
     if reset_head:
         state = {k: v for k, v in state.items() if not _is_head_key(k, model)}
         own_keys = {k for k in own if not _is_head_key(k, model)}

@@ -269,11 +269,6 @@ def test_torchvision_checkpoint_loads_into_either_googlenet(tmp_path: Path) -> N
         assert _rel_err(out.aux_logits1, ref.aux_logits1) <= 1e-5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convzoo.weights.load_state_dict_checked drops only keys starting with lower-case "
-    "'aux'; torchvision's inception_v3 names its head 'AuxLogits.' (needs a fix in weights.py)",
-)
 def test_torchvision_checkpoint_loads_into_inception_v3_without_aux(tmp_path: Path) -> None:
     tv = _tv("inception_v3", aux_logits=True)
     path = tmp_path / "inception_v3.pth"
