@@ -95,3 +95,19 @@ def test_train_then_eval_and_config_rerun(tmp_path, capsys, monkeypatch):
     cfg2 = json.loads((rerun / "config.json").read_text())
     assert cfg2["batch_size"] == 50 and cfg2["lr"] == 0.02
     assert cfg2["model_args"] == {"activation": "tanh"}
+
+
+def test_eval_numpy_engine_agrees_with_torch(tmp_path, capsys, monkeypatch):
+    original = datasets.SOURCES["mnist"]
+    monkeypatch.setitem(datasets.SOURCES, "mnist", lambda d, s, **kw: original(d, s, **kw).subset(
+        torch.arange(200 if s == "train" else 100)))
+    run = tmp_path / "run"
+    assert main(["train", "lenet5", "--epochs", "1", "--out", str(run)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--json"]) == 0
+    by_torch = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(run), "--json", "--engine", "numpy"]) == 0
+    by_numpy = json.loads(capsys.readouterr().out)
+    for k in range(1, 6):
+        assert by_numpy[f"top{k}_acc"] == by_torch[f"top{k}_acc"]
+    assert by_numpy["loss"] == pytest.approx(by_torch["loss"], rel=1e-5)

@@ -203,6 +203,8 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", help="data set (default: the one the weights were trained on)")
     p.add_argument("--data-dir", help="folder holding the data set's files")
     p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--engine", choices=["torch", "numpy"], default="torch",
+                   help="compute with torch (default) or the NumPy layers of convzoo.scratch")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--confusion", metavar="PREFIX", help="write the confusion matrix to "
@@ -225,6 +227,9 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ConvzooError(f"--batch-size must be >= 1, got {args.batch_size}")
     extras = (args.confusion, args.ece, args.ten_crop, args.crops_144, args.amp,
               args.channels_last)
+    if any(extras) and args.engine == "numpy":
+        raise ConvzooError("--engine numpy computes plain top-k only; drop --confusion, --ece, "
+                           "--ten-crop, --crops-144, --amp and --channels-last")
     if any(extras):
         from .analysis.evaluation import evaluate_extra
 
@@ -234,6 +239,11 @@ def run_eval(args: argparse.Namespace) -> int:
                                 device=args.device, amp=args.amp,
                                 channels_last=args.channels_last, crops=crops, mirror=args.mirror,
                                 confusion=args.confusion, ece=args.ece)
+    elif args.engine == "numpy":
+        from .engine.numpy_engine import evaluate_numpy
+
+        result = evaluate_numpy(args.source, model=args.model, data=args.data,
+                                data_dir=args.data_dir, batch_size=args.batch_size)
     else:
         result = evaluate(args.source, model=args.model, data=args.data, data_dir=args.data_dir,
                           batch_size=args.batch_size, device=args.device)
