@@ -402,7 +402,7 @@ def resnet50_cifar(
                                   stride_in_1x1=stride_in_1x1, residual=residual)
 
 
-@register_model(**_SMALL)
+@register_model(**_SMALL, weights={"cifar10": "resnet20-cifar10.safetensors"})
 def resnet20(
     *, num_classes: int = 10, in_chans: int = 3, zero_init_residual: bool = False,
     residual: bool = True,
