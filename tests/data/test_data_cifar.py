@@ -168,6 +168,22 @@ def test_malformed_python_batches(payload, match):
         parse_cifar_python(payload, name="batch")
 
 
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+def test_every_pickle_protocol(protocol):
+    x = _images(2).reshape(2, 3072)
+    for data in (x, np.asfortranarray(x)):
+        blob = pickle.dumps({b"data": data, b"labels": np.array([1, 2], ">i4")}, protocol=protocol)
+        got, labels = parse_cifar_python(blob)
+        np.testing.assert_array_equal(got.reshape(2, 3072), x)
+        assert labels.tolist() == [1, 2]
+
+
+def test_memo_bomb_refused_before_allocating():
+    # LONG_BINPUT 0x7fffffff: CPython's unpickler would grow its memo table to 2**31 entries.
+    with pytest.raises(DataError, match="memo index 2147483647"):
+        parse_cifar_python(b"\x80\x02}r\xff\xff\xff\x7f.")
+
+
 def test_binary_rejects_empty_and_ragged():
     with pytest.raises(DataError, match="empty"):
         parse_cifar_binary(b"")

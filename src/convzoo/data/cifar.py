@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import logging
 import pickle
+import pickletools
 from pathlib import Path
 
 import numpy as np
@@ -132,8 +133,23 @@ def _materialise(value: object) -> object:
     return value
 
 
+_MEMO_OPS = {"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"}
+
+
+def _prescan(data: bytes) -> None:
+    """Walk the opcodes (pure Python, nothing built) and refuse memo indices beyond the opcode
+    count: CPython's unpickler grows and zero-fills its memo table up to the index it is given, so
+    one ``LONG_BINPUT 0x7fffffff`` would make it allocate and touch 32 GB."""
+    n_ops = 0
+    for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+        n_ops += 1
+        if op.name in _MEMO_OPS and isinstance(arg, int) and not 0 <= arg <= n_ops:
+            raise pickle.UnpicklingError(f"memo index {arg} beyond the {n_ops} opcodes read")
+
+
 def _unpickle(data: bytes, name: str) -> dict:
     try:
+        _prescan(data)
         obj = _SafeUnpickler(io.BytesIO(data), encoding="bytes").load()
         if isinstance(obj, dict):
             obj = {k: _materialise(v) for k, v in obj.items()}
