@@ -38,14 +38,13 @@ def fake_cifar(tmp_path_factory):
     return root
 
 
+# torchvision 0.29 warns on every PNG encode/decode (its TorchCodec migration).
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path, monkeypatch):
-    import warnings
-
     monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
-    with warnings.catch_warnings():  # torchvision 0.29 warns on every PNG decode (TorchCodec)
-        warnings.filterwarnings("ignore", message="The image decoding", category=DeprecationWarning)
-        yield
 
 
 def _tiny(name: str, tmp_path, data_dir=None, **kw):
