@@ -44,3 +44,11 @@ def test_lenet5_backward_reaches_every_parameter():
     model = convzoo.create_model("lenet5")
     model(torch.randn(4, 1, 28, 28)).sum().backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name,shape", [("lenet5", (1, 1, 32, 32)), ("lenet5", (1, 3, 28, 28)),
+                                        ("lenet", (1, 3, 28, 28))])
+def test_wrong_input_size_names_the_model_and_size(name, shape):
+    model = convzoo.create_model(name)
+    with pytest.raises(convzoo.ConvzooError, match=f"'{name}' needs"):
+        model(torch.randn(*shape))

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConvzooError
 from ..registry import register_model
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
@@ -45,6 +46,9 @@ class LeNet(nn.Module):
             raise ValueError(f"pool must be one of {sorted(_POOLS)}, got {pool!r}")
         act, pool_cls = _ACTIVATIONS[activation], _POOLS[pool]
         self.pad = pad
+        self.name = "lenet5" if pad else "lenet"
+        self.in_chans = in_chans
+        self.input_side = 32 - 2 * pad  # the fully connected C5 fixes the input size
         self.features = nn.Sequential(
             nn.Conv2d(in_chans, 6, kernel_size=5),  # C1: (B, 6, 28, 28)
             act(),
@@ -63,6 +67,12 @@ class LeNet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        side = self.input_side
+        if x.ndim != 4 or x.shape[1] != self.in_chans or x.shape[-2:] != (side, side):
+            raise ConvzooError(
+                f"model {self.name!r} needs (N, {self.in_chans}, {side}, {side}) inputs (its "
+                f"minimum and only size is {side}x{side}), got {tuple(x.shape)}"
+            )
         if self.pad:
             x = F.pad(x, (self.pad,) * 4)  # (B, C, 28, 28) -> (B, C, 32, 32), as §III.A
         return self.classifier(self.features(x))
