@@ -83,6 +83,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(mnist_dir, reference_run
     assert load_checkpoint(files[-1])["step"] == 96  # 3 epochs x 32 steps
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_says_how_to_resume(mnist_dir, reference_run, tmp_path):
     out = tmp_path / "term"
     proc = popen_cli("train", *TRAIN, "--data-dir", str(mnist_dir), "--out", str(out))

@@ -73,7 +73,11 @@ def imagenet_folder(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("name", IMAGENET_RECIPES)
+# The GoogLeNet stand-in for inception_v3 takes about a minute on a loaded 2-core CPU: slow.
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.slow) if n == "inception_v3-imagenet" else n
+    for n in IMAGENET_RECIPES
+])
 def test_imagenet_recipe_runs_a_few_steps(name, imagenet_folder, tmp_path):
     out = tmp_path / "run"
     model = STAND_IN.get(name, ["resnet20"])
