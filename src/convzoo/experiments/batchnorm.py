@@ -93,7 +93,10 @@ def run(ctx: Context, p: Params) -> Outcome:
                      "final": pct(final), "to": _fmt_steps(to), "status": "trained"})
         band(axes[0], curves[0][0], [a for _, a in curves], label=label,
              style="-" if "with " in label else "--")
-    axes[0].set(xlabel="training step", ylabel="test accuracy", ylim=(0.8, 1.0),
+    lowest = min((a for lab in recs for accs in raw[lab]["test_acc"] for a in accs[1:]),
+                 default=0.8)
+    axes[0].set(xlabel="training step", ylabel="test accuracy",
+                ylim=(min(0.8, max(0.0, lowest - 0.02)), 1.0),
                 title=f"MNIST, batch {p.mnist_batch} (Fig. 1a)")
 
     bn_final = mean_of(raw["with BN"]["final_test_acc"])

@@ -26,8 +26,8 @@ from .analysis import mean_spread, steps_to_threshold
 
 @dataclass(frozen=True)
 class Params:
-    epochs: int = 10  # passes over the (reduced) training split
-    n_train: int | None = 10_000  # training images (None: all 50,000)
+    epochs: int = 30  # passes over the (reduced) training split
+    n_train: int | None = 5000  # training images (None: all 50,000)
     n_test: int | None = 2000  # test images evaluated after each epoch (None: all 10,000)
     width: int = 16  # cnn4_cifar filters (32 = cuda-convnet's layers-18pct)
     batch_size: int = 128  # images per step (Krizhevsky et al. 2012 §5)
@@ -145,7 +145,7 @@ register_experiment(Experiment(
               "full": Params(epochs=30, n_train=None, n_test=None, width=32,
                              lrs=(0.005, 0.01, 0.02, 0.05))},
     data="cifar10",
-    quick_note=("10,000 training images, width 16 (half the filters), 10 epochs, one learning "
+    quick_note=("5,000 training images, width 16 (half the filters), 30 epochs, one learning "
                 "rate (0.02) for both activations, test error on 2,000 test images; full: all "
                 "50,000 images, width 32, 30 epochs, a 4-point learning-rate grid per activation."),
 ))
