@@ -434,9 +434,10 @@ def write_index(out: Path) -> None:
         "whether the two agree. Run one with `convzoo experiment NAME [--profile quick|full] "
         "[--seeds N] [--device DEV] [--out DIR]`; `convzoo experiment --list` lists them. The "
         "`quick` profile is sized for about 15 minutes on a 2-core CPU; `full` follows the paper "
-        "as closely as the data allows and is meant for a GPU.",
+        "as closely as the data allows and is meant for a GPU. Each page names the machine, "
+        "the load average while it ran and its departures from the profile.",
         "",
-        "| experiment | paper | verdict | profile, machine, wall time |",
+        "| experiment | paper | verdict | profile, machine, time, command |",
         "| --- | --- | --- | --- |",
     ]
     ran, not_ran = [], []
@@ -454,9 +455,10 @@ def write_index(out: Path) -> None:
             not_ran.append(exp)
         else:
             lines.append(f"| [{exp.name}]({exp.name}.md) | {exp.paper} | {rec['verdict']} | "
-                         f"{rec['profile']}, {rec['seeds']} seed(s), {rec['machine']}, "
-                         f"{rec['wall_s'] / 60:.1f} min (load average "
-                         f"{rec.get('load_average', 'not recorded')}): `{rec['command']}` |")
+                         f"{rec['profile']}, {rec['seeds']} seed(s), {rec['machine']}; "
+                         f"{(rec.get('train_wall_s') or rec['wall_s']) / 60:.1f} min of "
+                         f"{'training' if rec.get('train_wall_s') else 'measuring'}: "
+                         f"`{rec['command']}` |")
             ran.append(exp)
     lines.append("")
     for exp in ran:
