@@ -111,3 +111,28 @@ def test_eval_numpy_engine_agrees_with_torch(tmp_path, capsys, monkeypatch):
     for k in range(1, 6):
         assert by_numpy[f"top{k}_acc"] == by_torch[f"top{k}_acc"]
     assert by_numpy["loss"] == pytest.approx(by_torch["loss"], rel=1e-5)
+
+
+def test_train_and_eval_on_a_folder_with_named_splits(tmp_path, capsys):
+    """An ImageNet-layout folder whose test split is called `test` (as the CIFAR-10 JPEG copy)."""
+    from torchvision.io import write_png
+
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 12), ("test", 4)):
+        for c, name in enumerate(("cat", "dog")):
+            folder = tmp_path / "imgs" / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                img = torch.randint(0, 100, (3, 32, 32), generator=g, dtype=torch.uint8) + 100 * c
+                write_png(img, str(folder / f"{i}.png"))
+    run = tmp_path / "run"
+    argv = ["train", "lenet", "--data", "folder", "--data-dir", str(tmp_path / "imgs"),
+            "--epochs", "2", "--batch-size", "8", "--out", str(run)]
+    assert main(argv + ["--val-split", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(argv + ["--val-split", "test"]) == 0
+    capsys.readouterr()
+    assert json.loads((run / "classes.json").read_text()) == ["cat", "dog"]
+    assert main(["eval", str(run), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n"] == 8 and set(result["per_class_acc"]) == {"cat", "dog"}

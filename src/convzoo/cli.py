@@ -93,6 +93,9 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--holdout", type=float, help="fraction of train held out for validation "
                    "(best checkpoint, plateau schedules)")
     p.add_argument("--on-bad-file", choices=["error", "skip"])
+    p.add_argument("--train-split", help="folder data: training sub-folder (default train)")
+    p.add_argument("--val-split", help="folder data: test sub-folder (default val; the CIFAR-10 "
+                   "JPEG copy uses test)")
     p.add_argument("--checkpoint-every-steps", type=int, help="also checkpoint every N steps")
     p.add_argument("--keep-checkpoints", type=int, help="latest checkpoints kept (default 2)")
     p.add_argument("--resume", help="run directory or checkpoint file to continue exactly")
@@ -121,8 +124,8 @@ _TRAIN_FIELDS = (
     "lr_milestones", "lr_milestone_unit", "lr_min", "lr_warmup_epochs", "lr_warmup_decay",
     "plateau_patience", "label_smoothing", "clip_grad_norm", "aux_loss_weight", "ema",
     "ema_decay", "ema_steps", "amp", "channels_last", "compile", "deterministic", "weights",
-    "reset_head", "freeze_backbone", "sync_bn", "holdout", "on_bad_file",
-    "checkpoint_every_steps", "keep_checkpoints", "resume", "test_only", "tensorboard", "seed",
+    "reset_head", "freeze_backbone", "sync_bn", "holdout", "on_bad_file", "train_split",
+    "val_split", "checkpoint_every_steps", "keep_checkpoints", "resume", "test_only", "tensorboard", "seed",
     "device", "engine", "conv", "num_classes", "in_chans", "out",
 )
 

@@ -71,6 +71,8 @@ class TrainConfig:
     sync_bn: bool = False  # DDP: batch-norm statistics over all processes (SyncBatchNorm)
     holdout: float = 0.0  # fraction of the training split held out for validation (0: none)
     on_bad_file: str = "error"  # error | skip: an unreadable image file
+    train_split: str | None = None  # folder data: training sub-folder (None: "train")
+    val_split: str | None = None  # folder data: test sub-folder (None: "val")
     checkpoint_every_steps: int | None = None  # also checkpoint every N optimizer steps
     keep_checkpoints: int = 2  # how many of the latest checkpoints to keep (the best is kept too)
     resume: str | None = None  # run directory or checkpoint file to continue from

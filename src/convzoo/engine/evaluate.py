@@ -118,10 +118,12 @@ def evaluate(
     data = data or wf.extra.get("data") or saved.get("data")
     if data is None:
         raise ConvzooError(f"{source}: cannot tell which data set to evaluate on; pass --data NAME")
-    if data_dir is None and data == saved.get("data"):
-        data_dir = saved.get("data_dir")
+    splits = {}
+    if data == saved.get("data"):
+        data_dir = data_dir if data_dir is not None else saved.get("data_dir")
+        splits = {k: saved.get(k) for k in ("train_split", "val_split")}
     dev = resolve_device(device)
-    test_set = load_dataset(data, data_dir, "test")
+    test_set = load_dataset(data, data_dir, "test", **splits)
     in_chans = wf.model_args.get("in_chans", test_set.shape[0])
     info = model_info(model or wf.model)
     preset = preset_for(data, in_chans=in_chans, image_size=test_set.shape[1],

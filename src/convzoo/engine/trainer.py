@@ -258,7 +258,8 @@ def _fit(
         resume_path = ckpt.resolve_resume(cfg.resume)
         state = ckpt.load_checkpoint(resume_path)
     splits = load_splits(
-        cfg.data, cfg.data_dir, holdout=cfg.holdout, seed=cfg.seed, on_bad_file=cfg.on_bad_file
+        cfg.data, cfg.data_dir, holdout=cfg.holdout, seed=cfg.seed, on_bad_file=cfg.on_bad_file,
+        train_split=cfg.train_split, val_split=cfg.val_split,
     )
     train_set, val_set, test_set = splits.train, splits.val, splits.test
     if cfg.out:
