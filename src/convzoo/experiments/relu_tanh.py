@@ -118,7 +118,8 @@ def run(ctx: Context, p: Params) -> Outcome:
         verdict, why = "partly", (f"ReLUs are faster ({ratio_text}), but by less than the paper's "
                                   "six times.")
     else:
-        verdict, why = "disagrees", f"tanh was about as fast ({ratio_text})."
+        verdict, why = "disagrees", (f"tanh was {'faster' if ratio < 0.95 else 'about as fast'}: "
+                                     f"ratio tanh / ReLU {ratio_text}.")
     return Outcome(
         columns=[("arm", "activation, lr"),
                  ("steps", f"steps to {100 * p.threshold:.0f}% train err"),
