@@ -55,7 +55,11 @@ CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 # 2016, Sec. 4.2).
 _CIFAR = DataPreset(mean=CIFAR_MEAN, std=CIFAR_STD, crop_padding=4, hflip=True)
 PRESETS: dict[str, DataPreset] = {
-    "mnist": DataPreset(mean=(0.1307,), std=(0.3081,)),
+    # MNIST training augmentation: random shifts of up to 2 pixels (2-pixel zero pad + random
+    # 28x28 crop), a mild form of LeCun et al. 1998's distortions (§III.C). No flips: digits have
+    # a handedness. Measured on the embedded subset, 12 epochs: 98.2-98.3% with it, 97.3-97.7%
+    # without (seeds 0-2).
+    "mnist": DataPreset(mean=(0.1307,), std=(0.3081,), crop_padding=2),
     "fashion-mnist": DataPreset(mean=(0.2860,), std=(0.3530,)),
     "cifar10": _CIFAR,
     "cifar100": _CIFAR,

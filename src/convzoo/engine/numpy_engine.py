@@ -97,6 +97,8 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
     written config.json) and returns its :class:`~convzoo.engine.trainer.FitResult`, whose
     ``model`` is the torch model holding the trained weights.
     """
+    from .distributed import DistContext
+    from .loader import TrainBatches
     from .trainer import finish_run, lr_lambda, write_metrics
 
     net = scratch_model(cfg.model, model_args)
@@ -105,10 +107,12 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
     log.info("numpy engine: %s on the CPU, %d parameters", cfg.model,
              sum(p.value.size for p in net.parameters()))
     in_chans = model_args.get("in_chans")
-    loader = BatchLoader(train_set, preset, batch_size=cfg.batch_size, train=True, device="cpu",
-                         in_chans=in_chans, seed=cfg.seed)
+    # The torch engine's own batch iterator: the same order and the same augmentation draws.
+    batches = TrainBatches(train_set, preset, batch_size=cfg.batch_size,
+                           device=torch.device("cpu"), in_chans=in_chans, seed=cfg.seed,
+                           ctx=DistContext())
     optimizer = SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
-    schedule = lr_lambda(cfg, len(loader))
+    schedule = lr_lambda(cfg, len(batches))
     criterion = CrossEntropyLoss()
 
     rows: list[dict[str, Any]] = []
@@ -116,11 +120,11 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
     ev: EvalResult | None = None
     for epoch in range(1, cfg.epochs + 1):
         net.train()
-        reporter.start_epoch(epoch, cfg.epochs, len(loader))
+        reporter.start_epoch(epoch, cfg.epochs, len(batches))
         lr = cfg.lr * schedule(step)
         t0 = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
-        for x, y in loader:
+        for x, y in batches.batches(epoch):
             optimizer.lr = cfg.lr * schedule(step)  # LambdaLR: lambda(step) before step `step`
             xb, yb = x.numpy(), y.numpy()  # (B, C, H, W) float32, (B,) int64
             logits = net.forward(xb)
