@@ -377,7 +377,8 @@ def read_val_labels(val_dir: Path, files: list[str], wnid_to_label: dict[str, in
     * ``LOC_val_solution.csv`` (the Kaggle copy): ``ImageId,PredictionString``, first wnid used;
     * the devkit's ``ILSVRC2012_validation_ground_truth.txt``: one 1-based ILSVRC2012_ID per
       line, for the files in sorted order, with ``map_clsloc.txt`` (``WNID ID NAME`` lines) to
-      turn IDs into wnids.
+      turn IDs into wnids, or else the devkit's ``meta.mat`` (looked for beside the ground-truth
+      file, in a ``data/`` folder there, then in the places above; see :func:`read_meta_mat`).
     """
     names = {Path(f).name: f for f in files}
     stems = {Path(f).stem: f for f in files}
@@ -428,17 +429,28 @@ def read_val_labels(val_dir: Path, files: list[str], wnid_to_label: dict[str, in
         return out
     path = find("ILSVRC2012_validation_ground_truth.txt")
     if path is not None:
+        # map_clsloc.txt is preferred when present: it is plain text and needs no scipy.
         mapping = find("map_clsloc.txt")
-        if mapping is None:
-            raise DataError(f"{path} gives ILSVRC2012_IDs; map_clsloc.txt (WNID ID NAME per line) "
-                            "is needed beside it to turn them into classes (devkit meta.mat is not "
-                            "read: that needs scipy)")
-        id_to_wnid = {}
-        for n, line in enumerate(_read_text(mapping).splitlines(), 1):
-            parts = line.split()
-            if len(parts) < 2 or not parts[1].isdigit():
-                raise DataError(f"{mapping}:{n}: expected 'WNID ID NAME', got {line!r}")
-            id_to_wnid[parts[1]] = parts[0]
+        id_to_wnid: dict[str, str] = {}
+        if mapping is not None:
+            for n, line in enumerate(_read_text(mapping).splitlines(), 1):
+                parts = line.split()
+                if len(parts) < 2 or not parts[1].isdigit():
+                    raise DataError(f"{mapping}:{n}: expected 'WNID ID NAME', got {line!r}")
+                id_to_wnid[parts[1]] = parts[0]
+        else:
+            # The devkit keeps meta.mat beside the ground truth (ILSVRC2012_devkit_t12/data/);
+            # a copied ground-truth file may sit elsewhere with the devkit's data/ folder.
+            meta_places = dict.fromkeys([path.parent, path.parent / "data", *places,
+                                         *(p / "data" for p in places)])
+            mapping = next((p / "meta.mat" for p in meta_places if (p / "meta.mat").is_file()),
+                           None)
+            if mapping is None:
+                raise DataError(f"{path} gives ILSVRC2012_IDs; map_clsloc.txt (WNID ID NAME per "
+                                "line) or the devkit's meta.mat is needed beside it (or in "
+                                f"{data_dir / 'ILSVRC2012_devkit_t12' / 'data'}) to turn them "
+                                "into classes")
+            id_to_wnid = read_meta_mat(mapping)
         ids = [line.strip() for line in _read_text(path).splitlines() if line.strip()]
         ordered = sorted(files, key=lambda f: Path(f).name)
         if len(ids) != len(ordered):
@@ -446,12 +458,68 @@ def read_val_labels(val_dir: Path, files: list[str], wnid_to_label: dict[str, in
         out = {}
         for n, (f, i) in enumerate(zip(ordered, ids, strict=True), 1):
             if i not in id_to_wnid:
-                raise DataError(f"{path}:{n}: ILSVRC2012_ID {i!r} is not in {mapping}")
+                leaf = mapping.suffix == ".mat"
+                what = "a leaf class (num_children 0) of" if leaf else "in"
+                raise DataError(f"{path}:{n}: ILSVRC2012_ID {i!r} is not {what} {mapping}")
             out[f] = label_of(id_to_wnid[i], f"{mapping}")
         return out
     raise DataError(f"{val_dir} is a flat folder of images without a labels file; expected "
                     "val_labels.txt (FILENAME LABEL), LOC_val_solution.csv, or the devkit's "
-                    "ILSVRC2012_validation_ground_truth.txt with map_clsloc.txt")
+                    "ILSVRC2012_validation_ground_truth.txt with map_clsloc.txt or meta.mat")
+
+
+META_FIELDS = ("ILSVRC2012_ID", "WNID", "num_children")
+
+
+def read_meta_mat(path: Path) -> dict[str, str]:
+    """ILSVRC2012_ID (as a decimal string) -> wnid, for the leaf classes of the devkit's meta.mat.
+
+    ``meta.mat`` (MATLAB v5) holds ``synsets``, a struct array of 1860 synsets with fields
+    ILSVRC2012_ID, WNID, words, gloss, num_children, children, ...; the 1000 classes of the
+    challenge are the leaves (num_children == 0, IDs 1..1000), the rest are their WordNet
+    ancestors and never appear in the ground truth.
+    """
+    import numpy as np
+    from scipy.io import loadmat  # lazy: scipy is only needed for this file
+
+    try:
+        mat = loadmat(str(path), squeeze_me=True, variable_names=["synsets"])
+    except Exception as e:  # loadmat raises MatReadError, ValueError, OSError, IndexError, ...
+        raise DataError(f"cannot read {path} as a MATLAB v5 .mat file (the ILSVRC-2012 devkit's "
+                        f"meta.mat with a 'synsets' struct array was expected): {e}") from None
+    synsets = mat.get("synsets")
+    names = getattr(getattr(synsets, "dtype", None), "names", None) or ()
+    missing = [f for f in META_FIELDS if f not in names]
+    if synsets is None or missing:
+        raise DataError(f"{path}: expected a 'synsets' struct array with fields "
+                        f"{', '.join(META_FIELDS)}; "
+                        + ("no 'synsets' variable" if synsets is None
+                           else f"missing {', '.join(missing)}"))
+
+    def scalar(rec: np.void, field: str, n: int) -> int | str:
+        v = np.asarray(rec[field])
+        if v.size != 1:
+            raise DataError(f"{path}: synsets({n}).{field} should hold one value, has {v.size}")
+        return v.reshape(()).item()
+
+    out: dict[str, str] = {}
+    # squeeze_me turns a 1x1 struct array into a 0-d one: atleast_1d makes both iterable.
+    for n, rec in enumerate(np.atleast_1d(synsets).ravel(), 1):
+        try:
+            leaf = int(scalar(rec, "num_children", n)) == 0
+            sid = int(scalar(rec, "ILSVRC2012_ID", n))
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: synsets({n}) has a non-numeric ILSVRC2012_ID or "
+                            "num_children") from None
+        wnid = scalar(rec, "WNID", n)
+        if not isinstance(wnid, str):
+            raise DataError(f"{path}: synsets({n}).WNID should be a string like 'n01440764', "
+                            f"got {wnid!r}")
+        if leaf:
+            out[str(sid)] = wnid
+    if not out:
+        raise DataError(f"{path}: no leaf synsets (num_children == 0) in 'synsets'")
+    return out
 
 
 def _read_text(path: Path) -> str:
