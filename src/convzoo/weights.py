@@ -36,6 +36,12 @@ class WeightsFile:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Any) -> None:
     """Call ``write(tmp_path)``, fsync the result, then rename it over ``path``."""
     path = Path(path)
@@ -49,6 +55,7 @@ def atomic_write(path: str | os.PathLike, write: Any) -> None:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
