@@ -1,4 +1,7 @@
-"""Where ../shared/data is, and skip markers for tests that need it (import: from shareddata import ...)."""
+"""Where ../shared/data is, and skip markers for tests that need it.
+
+Import it as ``from shareddata import ...`` (pytest puts tests/ on the path).
+"""
 
 from __future__ import annotations
 

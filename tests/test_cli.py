@@ -66,7 +66,8 @@ def test_malformed_idx_via_subprocess(tmp_path):
         (tmp_path / stem).write_bytes(b"\x12\x34\x08\x03" + bytes(20))
     proc = run_cli("train", "lenet5", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"))
     assert proc.returncode == 2
-    assert "magic number" in proc.stderr and str(tmp_path / "train-images-idx3-ubyte") in proc.stderr
+    assert "magic number" in proc.stderr
+    assert str(tmp_path / "train-images-idx3-ubyte") in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

@@ -5,11 +5,11 @@ import hashlib
 
 import numpy as np
 import pytest
-from shareddata import MNIST_DIR, needs_mnist
 
 from convzoo.data import load_dataset, parse_idx, read_idx
 from convzoo.data.datasets import EMBEDDED_DIR
 from convzoo.errors import DataError
+from shareddata import MNIST_DIR, needs_mnist
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

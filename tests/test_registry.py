@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 import convzoo
 from convzoo.errors import ConvzooError

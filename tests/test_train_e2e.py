@@ -68,7 +68,7 @@ def test_slide_lenet_on_mnist_gets_padded_input(tmp_path, small_mnist):
 def test_same_seed_same_weights(tmp_path, small_mnist):
     a = convzoo.fit(TrainConfig(model="lenet5", epochs=1, out=str(tmp_path / "a"))).model
     b = convzoo.fit(TrainConfig(model="lenet5", epochs=1, out=str(tmp_path / "b"))).model
-    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert ka == kb and torch.equal(va, vb)
 
 

@@ -8,10 +8,10 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .errors import ConvzooError
-
 
 
 def _model_arg(text: str) -> tuple[str, Any]:
@@ -125,7 +125,8 @@ _TRAIN_FIELDS = (
     "plateau_patience", "label_smoothing", "clip_grad_norm", "aux_loss_weight", "ema",
     "ema_decay", "ema_steps", "amp", "channels_last", "compile", "deterministic", "weights",
     "reset_head", "freeze_backbone", "sync_bn", "holdout", "on_bad_file", "train_split",
-    "val_split", "checkpoint_every_steps", "keep_checkpoints", "resume", "test_only", "tensorboard", "seed",
+    "val_split", "checkpoint_every_steps", "keep_checkpoints", "resume", "test_only",
+    "tensorboard", "seed",
     "device", "engine", "conv", "num_classes", "in_chans", "out",
 )
 

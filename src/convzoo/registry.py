@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
@@ -28,7 +29,7 @@ class ModelInfo:
     input_size: tuple[int, int, int]  # default (C, H, W) the model is built for
     min_size: int = 1  # smallest H (= W) the model accepts
     form: str = "imagenet"  # "imagenet" (torchvision-compatible) or "small" (MNIST/CIFAR-sized)
-    torchvision_name: str | None = None  # the torchvision builder this one is state-dict compatible with
+    torchvision_name: str | None = None  # torchvision builder whose state dict this one loads
     default_num_classes: int = 1000
     weights: dict[str, str] = field(default_factory=dict)  # tag -> file name inside convzoo/weights
 

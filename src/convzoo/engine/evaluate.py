@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from pathlib import Path
 
 from ..data import BatchLoader, DataPreset, ImageDataset
 from ..errors import ConvzooError
@@ -31,7 +30,7 @@ class EvalResult:
         for k, acc in self.topk_acc.items():
             out[f"top{k}_acc"] = acc
             out[f"top{k}_err"] = 1.0 - acc
-        out["per_class_acc"] = dict(zip(self.classes, self.per_class_acc))
+        out["per_class_acc"] = dict(zip(self.classes, self.per_class_acc, strict=False))
         return out
 
 
@@ -75,7 +74,7 @@ def evaluate_model(
 def load_trained(source: str | Path, *, model: str | None = None):
     """(model, weights file, run dir or None) from a run directory or a weights file."""
     from ..registry import create_model
-    from ..weights import read_weights, load_state_dict_checked
+    from ..weights import load_state_dict_checked, read_weights
 
     source = Path(source)
     run_dir = source if source.is_dir() else None

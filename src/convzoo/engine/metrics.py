@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 
@@ -39,4 +39,5 @@ def per_class_accuracy(preds: torch.Tensor, targets: torch.Tensor, num_classes: 
     """Top-1 accuracy of each class (None for a class absent from ``targets``)."""
     total = torch.bincount(targets, minlength=num_classes)
     correct = torch.bincount(targets[preds == targets], minlength=num_classes)
-    return [None if t == 0 else c / t for c, t in zip(correct.tolist(), total.tolist())]
+    pairs = zip(correct.tolist(), total.tolist(), strict=True)
+    return [None if t == 0 else c / t for c, t in pairs]

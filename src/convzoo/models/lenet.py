@@ -41,7 +41,9 @@ class LeNet(nn.Module):
     ) -> None:
         super().__init__()
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+            )
         if pool not in _POOLS:
             raise ValueError(f"pool must be one of {sorted(_POOLS)}, got {pool!r}")
         act, pool_cls = _ACTIVATIONS[activation], _POOLS[pool]
@@ -101,4 +103,5 @@ def lenet5(
     pool: Literal["max", "avg"] = "max",
 ) -> LeNet:
     """LeNet-5 for 1x28x28 digits, padded to 32x32 inside (61,706 parameters with 10 classes)."""
-    return LeNet(num_classes=num_classes, in_chans=in_chans, activation=activation, pool=pool, pad=2)
+    return LeNet(num_classes=num_classes, in_chans=in_chans, activation=activation, pool=pool,
+                 pad=2)
