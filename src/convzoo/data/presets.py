@@ -164,15 +164,20 @@ def apply_preset(
     generator: torch.Generator | None = None,
     in_chans: int | None = None,
     dtype: torch.dtype = torch.float32,
+    aug: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """uint8 (B, C, H, W) -> normalised float (B, C', H', W'), augmented when ``train``.
+
+    ``aug`` = (dy, dx, flip) per image, from :func:`draw_crop_flip`, fixes the random crop and flip
+    (the trainer draws them per sample and epoch, so batching, sharding and gradient accumulation do
+    not change them); without it they are drawn from ``generator`` here.
 
     Training crop and flip run on the uint8 batch as one gather (4x less memory traffic than on
     floats); the crop's padding is the preset's mean pixel, so it normalises to zero.
     """
     x = images
     if train and (preset.crop_padding or preset.hflip):
-        x = crop_flip(x, preset.crop_padding, preset.hflip, preset.mean, generator)
+        x = crop_flip(x, preset.crop_padding, preset.hflip, preset.mean, generator, aug=aug)
     c = x.shape[1]
     mean, std = preset.mean, preset.std
     if len(mean) != c:  # a preset adapted to in_chans, applied before grey -> RGB repetition
@@ -195,8 +200,18 @@ def apply_preset(
     return x
 
 
+def draw_crop_flip(n: int, pad: int, hflip: bool, generator: torch.Generator | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Random crop offsets ``dy``, ``dx`` in [0, 2 pad] and flip flags for ``n`` images."""
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5 if hflip else torch.zeros(n, dtype=torch.bool)
+    return dy, dx, flip
+
+
 def crop_flip(images: torch.Tensor, pad: int, hflip: bool, fill: tuple[float, ...],
-              generator: torch.Generator | None = None) -> torch.Tensor:
+              generator: torch.Generator | None = None,
+              aug: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """Random ``pad``-pixel translation (pad + crop back) and horizontal flip of a uint8 batch.
 
     He et al. 2016, Sec. 4.2: pad 4 pixels on each side, take a random 32x32 crop, flip with
@@ -206,6 +221,9 @@ def crop_flip(images: torch.Tensor, pad: int, hflip: bool, fill: tuple[float, ..
     """
     b, c, h, w = images.shape
     dev = images.device
+    if aug is None:
+        aug = draw_crop_flip(b, pad, hflip, generator)
+    dy, dx, flip = (t.to(dev) for t in aug)
     if pad:
         if len(fill) != c:
             fill = (sum(fill) / len(fill),) * c
@@ -214,28 +232,13 @@ def crop_flip(images: torch.Tensor, pad: int, hflip: bool, fill: tuple[float, ..
         padded[:] = torch.tensor([round(f * 255) for f in fill], dtype=images.dtype,
                                  device=dev).view(1, c, 1, 1)
         padded[:, :, pad:pad + h, pad:pad + w] = images
-        dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
-        dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(dev)
     else:
         wp, padded = w, images
-        dy = dx = torch.zeros(b, dtype=torch.int64, device=dev)
+        dy, dx = torch.zeros_like(dy), torch.zeros_like(dx)
     cols = torch.arange(w, device=dev).expand(b, w)  # (B, W)
     if hflip:
-        flip = (torch.rand(b, generator=generator) < 0.5).to(dev)
         cols = torch.where(flip.view(b, 1), w - 1 - cols, cols)
     rows = dy.view(b, 1, 1) + torch.arange(h, device=dev).view(1, h, 1)  # (B, H, 1)
     index = (rows * wp + (dx.view(b, 1) + cols).view(b, 1, w)).view(b, 1, h * w)
     out = padded.reshape(b, c, -1).gather(2, index.expand(b, c, h * w))  # (B, C, H*W)
     return out.view(b, c, h, w)
-
-
-def random_crop(x: torch.Tensor, pad: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Zero-pad by ``pad`` then crop each image back to its size at a random offset, batch-wise."""
-    b, c, h, w = x.shape
-    padded = F.pad(x, (pad,) * 4)
-    dy = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
-    dx = torch.randint(0, 2 * pad + 1, (b,), generator=generator).to(x.device)
-    rows = (dy.view(b, 1) + torch.arange(h, device=x.device)).view(b, 1, h, 1)
-    out = padded.gather(2, rows.expand(b, c, h, w + 2 * pad))  # (B, C, H, W + 2 pad)
-    cols = (dx.view(b, 1) + torch.arange(w, device=x.device)).view(b, 1, 1, w).expand(b, c, h, w)
-    return out.gather(3, cols)

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import torch
 
 from ..data import DataPreset, apply_preset
+from ..data.presets import draw_crop_flip
 from .distributed import DistContext, shard_indices
 
 
@@ -70,6 +71,12 @@ class TrainBatches:
         if self.streamed:
             yield from self._streamed(order, epoch, start)
             return
+        # Crop/flip per sample for this epoch, from the same (epoch-start checkpointed, rank
+        # independent) generator as the order: batching, DDP sharding, gradient accumulation and
+        # mid-epoch resume all see the same augmentation as one uninterrupted single process.
+        aug = draw_crop_flip(len(self.dataset), self.preset.crop_padding, self.preset.hflip,
+                             self.order_generator)
+        aug = tuple(t.to(self.device) for t in aug)
         order = order.to(self.device)
         b = self.batch_size
         for i in range(start, len(self)):
@@ -78,8 +85,8 @@ class TrainBatches:
                 self.images[idx],
                 self.preset,
                 train=True,
-                generator=self.generator,
                 in_chans=self.in_chans,
+                aug=tuple(t[idx] for t in aug),
             )
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
