@@ -34,19 +34,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ConvzooError
 from ..registry import register_model
+from ._common import check_input
 
 PAPER = "Krizhevsky et al. 2012"
 
-
-def _check_size(model: str, x: torch.Tensor, min_size: int) -> None:
-    """Fail early, naming the model, when the image is smaller than the network can take."""
-    h, w = x.shape[-2], x.shape[-1]
-    if h < min_size or w < min_size:
-        raise ConvzooError(
-            f"model {model!r} needs inputs of at least {min_size}x{min_size} pixels, got {h}x{w}"
-        )
 
 
 class AlexNet(nn.Module):
@@ -92,7 +84,7 @@ class AlexNet(nn.Module):
         # Initialisation: PyTorch's layer defaults, as torchvision's alexnet leaves them.
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_size("alexnet", x, self.min_size)
+        check_input(x, name="alexnet", min_size=self.min_size)
         x = self.avgpool(self.features(x))  # (B, 256, 6, 6)
         return self.classifier(torch.flatten(x, 1))  # (B, num_classes)
 
@@ -155,7 +147,7 @@ class AlexNetPaper(nn.Module):
             nn.init.constant_(m.bias, 1.0 if id(m) in ones else 0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_size("alexnet_paper", x, self.min_size)
+        check_input(x, name="alexnet_paper", min_size=self.min_size)
         return self.classifier(self.avgpool(self.features(x)))  # (B, num_classes)
 
 
@@ -201,7 +193,7 @@ class AlexNetCifar(nn.Module):
         # Initialisation: PyTorch's layer defaults, as for the torchvision form.
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_size("alexnet_cifar", x, self.min_size)
+        check_input(x, name="alexnet_cifar", min_size=self.min_size)
         x = self.avgpool(self.features(x))  # (B, 256, 4, 4)
         return self.classifier(torch.flatten(x, 1))  # (B, num_classes)
 

@@ -44,23 +44,11 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as checkpoint
 from torch import nn
 
-from ..errors import ConvzooError
 from ..registry import register_model
+from ._common import check_input
 
 _PAPER = "Huang et al. 2017"
 
-
-def _check_input(x: torch.Tensor, *, name: str, in_chans: int, min_size: int) -> None:
-    """Fail with a ConvzooError naming the model, rather than deep inside a layer."""
-    if x.dim() != 4 or x.shape[1] != in_chans:
-        raise ConvzooError(
-            f"model {name!r} expects a (B, {in_chans}, H, W) batch, got shape {tuple(x.shape)}"
-        )
-    if x.shape[-2] < min_size or x.shape[-1] < min_size:
-        raise ConvzooError(
-            f"model {name!r} needs inputs of at least {min_size}x{min_size}, got "
-            f"{x.shape[-2]}x{x.shape[-1]}"
-        )
 
 
 class DenseLayer(nn.Module):
@@ -225,7 +213,7 @@ class DenseNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> the last block's normalised map, (B, 1024, 7, 7) for densenet121."""
-        _check_input(x, name=self.name, in_chans=self.in_chans, min_size=self.min_size)
+        check_input(x, name=self.name, in_chans=self.in_chans, min_size=self.min_size)
         return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

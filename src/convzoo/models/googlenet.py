@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConvzooError
 from ..registry import register_model
+from ._common import check_input
 
 PAPER = "Szegedy et al. 2014"
 
@@ -44,14 +44,6 @@ PAPER = "Szegedy et al. 2014"
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
-
-def _check_size(model: str, x: torch.Tensor, min_size: int) -> None:
-    """Fail early, naming the model, when the image is smaller than the network can take."""
-    h, w = x.shape[-2], x.shape[-1]
-    if h < min_size or w < min_size:
-        raise ConvzooError(
-            f"model {model!r} needs inputs of at least {min_size}x{min_size} pixels, got {h}x{w}"
-        )
 
 
 def imagenet_to_unit_range(x: torch.Tensor) -> torch.Tensor:
@@ -225,7 +217,7 @@ class GoogLeNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
-        _check_size(self.model_name, x, self.min_size)
+        check_input(x, name=self.model_name, min_size=self.min_size)
         if self.transform_input:
             x = imagenet_to_unit_range(x)
         x = self.maxpool1(self.conv1(x))  # (B, 64, 56, 56)

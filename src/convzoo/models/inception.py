@@ -42,20 +42,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConvzooError
 from ..registry import register_model
+from ._common import check_input
 from .googlenet import ConvBN, imagenet_to_unit_range
 
 PAPER = "Szegedy et al. 2015"
 
-
-def _check_size(model: str, x: torch.Tensor, min_size: int) -> None:
-    """Fail early, naming the model, when the image is smaller than the network can take."""
-    h, w = x.shape[-2], x.shape[-1]
-    if h < min_size or w < min_size:
-        raise ConvzooError(
-            f"model {model!r} needs inputs of at least {min_size}x{min_size} pixels, got {h}x{w}"
-        )
 
 
 def _row(in_chans: int, out_chans: int, n: int) -> ConvBN:
@@ -316,7 +308,7 @@ class Inception3(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:
-        _check_size(self.model_name, x, self.min_size)
+        check_input(x, name=self.model_name, min_size=self.min_size)
         if self.transform_input:
             x = imagenet_to_unit_range(x)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))  # (B, 64, 147, 147)

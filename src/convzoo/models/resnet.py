@@ -46,23 +46,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConvzooError
 from ..registry import register_model
+from ._common import check_input
 
 _PAPER = "He et al. 2016"
 
-
-def _check_input(x: torch.Tensor, *, name: str, in_chans: int, min_size: int) -> None:
-    """Fail with a ConvzooError naming the model, rather than deep inside a layer."""
-    if x.dim() != 4 or x.shape[1] != in_chans:
-        raise ConvzooError(
-            f"model {name!r} expects a (B, {in_chans}, H, W) batch, got shape {tuple(x.shape)}"
-        )
-    if x.shape[-2] < min_size or x.shape[-1] < min_size:
-        raise ConvzooError(
-            f"model {name!r} needs inputs of at least {min_size}x{min_size}, got "
-            f"{x.shape[-2]}x{x.shape[-1]}"
-        )
 
 
 def _conv3x3(c_in: int, c_out: int, stride: int = 1) -> nn.Conv2d:
@@ -266,7 +254,7 @@ class ResNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> the last stage's map, e.g. (B, 2048, 7, 7) for resnet50 at 224."""
-        _check_input(x, name=self.name, in_chans=self.in_chans, min_size=self.min_size)
+        check_input(x, name=self.name, in_chans=self.in_chans, min_size=self.min_size)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, 64, 56, 56) at 224
         for i in range(self.stages):
             x = getattr(self, f"layer{i + 1}")(x)

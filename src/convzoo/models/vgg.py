@@ -29,8 +29,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..errors import ConvzooError
 from ..registry import register_model
+from ._common import check_input
 
 PAPER = "Simonyan & Zisserman 2014"
 
@@ -83,14 +83,6 @@ VGG_CONFIGS: dict[str, tuple[int | str, ...]] = {
     ),  # E
 }
 
-
-def _check_size(model: str, x: torch.Tensor, min_size: int) -> None:
-    """Fail early, naming the model, when the image is smaller than the network can take."""
-    h, w = x.shape[-2], x.shape[-1]
-    if h < min_size or w < min_size:
-        raise ConvzooError(
-            f"model {model!r} needs inputs of at least {min_size}x{min_size} pixels, got {h}x{w}"
-        )
 
 
 def make_features(
@@ -166,7 +158,7 @@ class VGG(nn.Module):
             _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_size(self.model_name, x, self.min_size)
+        check_input(x, name=self.model_name, min_size=self.min_size)
         x = self.avgpool(self.features(x))  # (B, 512, 7, 7)
         return self.classifier(torch.flatten(x, 1))
 
@@ -196,7 +188,7 @@ class VGGCifar(nn.Module):
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_size(self.model_name, x, self.min_size)
+        check_input(x, name=self.model_name, min_size=self.min_size)
         x = self.avgpool(self.features(x))  # (B, 512, 1, 1)
         return self.classifier(torch.flatten(x, 1))  # (B, num_classes)
 
