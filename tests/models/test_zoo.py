@@ -54,8 +54,7 @@ PUBLISHED = {
 
 # Models without an input-size check in forward (they fail inside a layer, or accept a smaller
 # input than their min_size). Expected failures, strict: a fix makes them pass and shows up here.
-NO_SIZE_CHECK = {"cnn4_cifar", "cnn_dropout_cifar", "mlp3_mnist",
-                 "vgg_small_cifar"}
+NO_SIZE_CHECK: set[str] = set()
 # Models whose classifier takes one fixed map size, so they accept only their own input_size.
 FIXED_INPUT = {"lenet", "lenet5", "mlp3_mnist", "cnn_dropout_cifar"}
 

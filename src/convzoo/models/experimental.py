@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from ..registry import register_model
+from ._common import check_input
 
 _ACT = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
@@ -57,6 +58,7 @@ class CNN4(nn.Module):
         self.classifier = nn.Linear(2 * w * 4 * 4, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, name="cnn4_cifar", min_size=25)  # 25..32 all pool to 4x4
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
@@ -86,6 +88,7 @@ class MLP3(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, name="mlp3_mnist", min_size=28)
         return self.net(x)
 
 
@@ -112,6 +115,7 @@ class VGGSmall(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, name="vgg_small_cifar", min_size=8)  # three 2x2 pools
         x = self.features(x)  # (B, 4w, 4, 4)
         return self.head(x.mean(dim=(2, 3)))  # (B, classes)
 
@@ -140,6 +144,7 @@ class CNNDropout(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, name="cnn_dropout_cifar", min_size=32)
         return self.classifier(self.features(x))
 
 
@@ -147,7 +152,7 @@ _SMALL = dict(family="experimental", input_size=(3, 32, 32), min_size=32, form="
               default_num_classes=10)
 
 
-@register_model(paper="Krizhevsky et al. 2012, Fig. 1", **_SMALL)
+@register_model(paper="Krizhevsky et al. 2012, Fig. 1", **{**_SMALL, "min_size": 25})
 def cnn4_cifar(*, num_classes: int = 10, in_chans: int = 3,
                activation: Literal["relu", "tanh", "sigmoid"] = "relu", width: int = 32) -> CNN4:
     """Fig. 1's four-layer CIFAR-10 CNN (cuda-convnet layers-18pct sizes, no LRN); 89,578
@@ -165,7 +170,8 @@ def mlp3_mnist(*, num_classes: int = 10, in_chans: int = 1, hidden: int = 100,
                 batch_norm=batch_norm, init_std=init_std)
 
 
-@register_model(paper="Simonyan & Zisserman 2014 (style); Ioffe & Szegedy 2015, §4.2.1", **_SMALL)
+@register_model(paper="Simonyan & Zisserman 2014 (style); Ioffe & Szegedy 2015, §4.2.1",
+                **{**_SMALL, "min_size": 8})
 def vgg_small_cifar(*, num_classes: int = 10, in_chans: int = 3, width: int = 32,
                     batch_norm: bool = False) -> VGGSmall:
     """A six-convolution VGG-style CIFAR net with or without BN (288,298 parameters at width 32
