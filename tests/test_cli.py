@@ -137,3 +137,8 @@ def test_train_and_eval_on_a_folder_with_named_splits(tmp_path, capsys):
     assert main(["eval", str(run), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n"] == 8 and set(result["per_class_acc"]) == {"cat", "dog"}
+    # Every evaluation path finds the run's `test` split folder: the NumPy engine and eval extras.
+    assert main(["eval", str(run), "--json", "--engine", "numpy"]) == 0
+    assert json.loads(capsys.readouterr().out)["top1_acc"] == result["top1_acc"]
+    assert main(["eval", str(run), "--json", "--ece"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 8

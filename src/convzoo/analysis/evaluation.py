@@ -231,21 +231,15 @@ def evaluate_extra(
     (``confusion``: a path prefix; ``PREFIX.csv`` and ``PREFIX.png`` are written), ECE, multi-crop
     accuracy and its gain over the center crop. Works on a run directory or a weights file.
     ``mirror`` (ten-crop) defaults to whether the training preset flips images."""
-    from ..data import load_dataset
     from ..engine.device import resolve_device
+    from ..engine.evaluate import trained_test_split
     from ..engine.metrics import per_class_accuracy
     from .loading import load_source
 
     dev = resolve_device(device)
     loaded = load_source(source, model=model)
-    data = data or loaded.data
-    if data is None:
-        raise ConvzooError(f"{source}: cannot tell which data set to evaluate on; pass --data NAME")
-    if data_dir is None and loaded.run_dir is not None and data == loaded.data:
-        from ..engine.config import TrainConfig
-
-        data_dir = TrainConfig.from_file(loaded.run_dir).get("data_dir")
-    test_set = load_dataset(data, data_dir, "test")
+    data, test_set = trained_test_split(source, data=data, data_dir=data_dir,
+                                        trained_data=loaded.data, run_dir=loaded.run_dir)
     preset = _preset(loaded, data, test_set)
     if mirror is None:  # mirror images only for a net trained on flipped images (not digits)
         mirror = bool(getattr(preset, "hflip", False))

@@ -93,6 +93,34 @@ def load_trained(source: str | Path, *, model: str | None = None):
     return net, wf, run_dir
 
 
+def trained_test_split(
+    source: str | Path,
+    *,
+    data: str | None,
+    data_dir: str | None,
+    trained_data: str | None,
+    run_dir: Path | None,
+) -> tuple[str, ImageDataset]:
+    """(data set name, test split) to score a trained run or weights file on.
+
+    ``data`` defaults to the set it was trained on (``trained_data`` from the weights' metadata, or
+    the run's config.json); on that set the run's data dir and split folder names are reused
+    unless others are given. Shared by every evaluation path (torch, NumPy, eval extras).
+    """
+    from ..data import load_dataset
+    from .config import TrainConfig
+
+    saved = TrainConfig.from_file(run_dir) if run_dir and (run_dir / "config.json").exists() else {}
+    data = data or trained_data or saved.get("data")
+    if data is None:
+        raise ConvzooError(f"{source}: cannot tell which data set to evaluate on; pass --data NAME")
+    splits = {}
+    if data == saved.get("data"):
+        data_dir = data_dir if data_dir is not None else saved.get("data_dir")
+        splits = {k: saved.get(k) for k in ("train_split", "val_split")}
+    return data, load_dataset(data, data_dir, "test", **splits)
+
+
 def evaluate(
     source: str | Path,
     *,
@@ -107,22 +135,14 @@ def evaluate(
     The data set defaults to the one the weights were trained on (from their metadata or the run's
     config.json); the test split is scored.
     """
-    from ..data import load_dataset, preset_for
+    from ..data import preset_for
     from ..registry import model_info
-    from .config import TrainConfig
     from .device import resolve_device
 
     net, wf, run_dir = load_trained(source, model=model)
-    saved = TrainConfig.from_file(run_dir) if run_dir and (run_dir / "config.json").exists() else {}
-    data = data or wf.extra.get("data") or saved.get("data")
-    if data is None:
-        raise ConvzooError(f"{source}: cannot tell which data set to evaluate on; pass --data NAME")
-    splits = {}
-    if data == saved.get("data"):
-        data_dir = data_dir if data_dir is not None else saved.get("data_dir")
-        splits = {k: saved.get(k) for k in ("train_split", "val_split")}
+    data, test_set = trained_test_split(source, data=data, data_dir=data_dir,
+                                        trained_data=wf.extra.get("data"), run_dir=run_dir)
     dev = resolve_device(device)
-    test_set = load_dataset(data, data_dir, "test", **splits)
     in_chans = wf.model_args.get("in_chans", test_set.shape[0])
     info = model_info(model or wf.model)
     preset = preset_for(data, in_chans=in_chans, image_size=test_set.shape[1],

@@ -187,17 +187,13 @@ def load_numpy_trained(source: str | Path, *, model: str | None = None
 def evaluate_numpy(source: str | Path, *, model: str | None = None, data: str | None = None,
                    data_dir: str | None = None, batch_size: int = 500) -> dict[str, Any]:
     """:func:`convzoo.engine.evaluate`, computed by the NumPy network (either engine's weights)."""
-    from ..data import load_dataset, preset_for
+    from ..data import preset_for
     from ..registry import model_info
+    from .evaluate import trained_test_split
 
     net, wf, run_dir = load_numpy_trained(source, model=model)
-    saved = TrainConfig.from_file(run_dir) if run_dir and (run_dir / "config.json").exists() else {}
-    data = data or wf.extra.get("data") or saved.get("data")
-    if data is None:
-        raise ConvzooError(f"{source}: cannot tell which data set to evaluate on; pass --data NAME")
-    if data_dir is None and data == saved.get("data"):
-        data_dir = saved.get("data_dir")
-    test_set = load_dataset(data, data_dir, "test")
+    data, test_set = trained_test_split(source, data=data, data_dir=data_dir,
+                                        trained_data=wf.extra.get("data"), run_dir=run_dir)
     in_chans = wf.model_args.get("in_chans", test_set.shape[0])
     info = model_info(model or wf.model)
     preset = preset_for(data, in_chans=in_chans, image_size=test_set.shape[1],
