@@ -142,3 +142,15 @@ def test_train_and_eval_on_a_folder_with_named_splits(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["top1_acc"] == result["top1_acc"]
     assert main(["eval", str(run), "--json", "--ece"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 8
+
+
+def test_eval_takes_a_shipped_tag_like_predict(capsys):
+    from convzoo.weights import PRETRAINED_DIR
+
+    assert main(["eval", "lenet5:mnist", "--json"]) == 0
+    by_tag = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(PRETRAINED_DIR / "lenet5-mnist.safetensors"), "--json"]) == 0
+    by_path = json.loads(capsys.readouterr().out)
+    assert by_tag["top1_acc"] == by_path["top1_acc"] > 0.97 and by_tag["n"] == by_path["n"]
+    assert main(["eval", "lenet5:cifar10"]) == 2
+    assert "shipped tags: mnist" in capsys.readouterr().err

@@ -26,7 +26,10 @@ def small_mnist(monkeypatch):
 
 
 def run(tmp_path, name, **kw):
-    kw = {"model": "lenet5", "epochs": 1, "tensorboard": False, "out": str(tmp_path / name), **kw}
+    # On the CPU also where a GPU is present: these compare runs bit for bit (tests/test_cuda.py
+    # covers CUDA).
+    kw = {"model": "lenet5", "epochs": 1, "tensorboard": False, "out": str(tmp_path / name),
+          "device": "cpu", **kw}
     return fit(TrainConfig(**kw))
 
 
