@@ -27,7 +27,6 @@ for stage in "$@"; do
       tests/engine/test_features.py 2>&1 | tee "$OUT/cuda_tests.log" | tail -25 ;;
   bench)
     python3 benchmarks/engine.py --device cuda --repeats 3 --resnet-steps 200 2>&1 | tee "$OUT/bench_engine.log"
-    python3 benchmarks/engine.py --device cuda --amp bf16 --repeats 3 --resnet-steps 200 --skip-tta 2>&1 | tee -a "$OUT/bench_engine.log"
     python3 benchmarks/models_vs_torchvision.py --device cuda --batch-size 32 --repeats 10 --warmup 3 \
       --control --models alexnet,vgg16,googlenet,inception_v3,resnet50,densenet121 2>&1 | tee "$OUT/bench_models.log" ;;
   probe)
@@ -66,6 +65,26 @@ print("flags:", sys.argv[2] or "none", "| images/s per epoch:", [round(r["images
     tar czf "$OUT/runs.tgz" --exclude='*.safetensors' --exclude=checkpoints -C / tmp/xp
     tar czf "$OUT/resnet20.tgz" -C / tmp/runs
     ls -la "$OUT"; tail -n 3 "$OUT"/*.log ;;
+  finish)
+    # The second half of `batch` on a fresh machine, with its finished run folders carried back
+    # in DATA/carry-runs: resnet20 resumes from its checkpoint; experiments reuse finished runs.
+    T=${BATCH_SECONDS:-300}; XP=/tmp/xp; R20=/tmp/runs/resnet20-c10
+    cp -r "$DATA/carry-runs/." /tmp/
+    NOTE="Ran on one H100 partly at the same time as other jobs (resnet20 training, the other experiments), so its times are not of an idle GPU; finished runs of an earlier, interrupted session on another H100 were reused."
+    xp() { local name=$1 out=$2; shift 2
+      timeout -s INT $T python3 -m convzoo experiment $name --device cuda --data-dir "$CIFAR" \
+        --out $out --runs $XP/$name --note "$NOTE" "$@" >> "$OUT/xp.log" 2>&1; }
+    ( timeout -s TERM $T python3 -m convzoo train --resume $R20 > "$OUT/resnet20.log" 2>&1 ) &
+    xp dropout docs/experiments/full --profile full --seeds 2 &
+    xp architectures docs/experiments/full --profile full --seeds 1 --set epochs=5 &
+    xp relu-vs-tanh /tmp/discard1 --profile full --seeds 1 --set 'lrs=[0.01]' &
+    xp relu-vs-tanh /tmp/discard2 --profile full --seeds 1 --set 'lrs=[0.02]' &
+    wait
+    xp relu-vs-tanh docs/experiments/full --profile full --seeds 1 --set 'lrs=[0.01, 0.02]'
+    tar czf "$OUT/pages.tgz" docs/experiments/full
+    tar czf "$OUT/runs.tgz" --exclude='*.safetensors' --exclude=checkpoints -C / tmp/xp
+    tar czf "$OUT/resnet20.tgz" --exclude=checkpoints -C / tmp/runs
+    tail -n 2 "$OUT"/*.log ;;
   *) echo "unknown stage $stage"; exit 2 ;;
   esac
 done

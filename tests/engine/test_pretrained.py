@@ -43,4 +43,4 @@ def test_loads_by_tag_and_beats_chance_on_test_jpegs():
     x = apply_preset(torch.stack(images), PRESETS["cifar10"], train=False)
     with torch.no_grad():
         acc = (model(x).argmax(1) == torch.tensor(labels)).float().mean().item()
-    assert len(labels) == 200 and acc > 0.4  # chance is 0.1; the model card gives 0.77 on 10k
+    assert len(labels) == 200 and acc > 0.75  # chance is 0.1; the model card gives 0.88 on 10k
