@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 
@@ -71,20 +72,39 @@ def test_format_mean_spread_reports_censored_runs():
     assert format_mean_spread([]) == "–"
 
 
-def test_step_recorder_recovers_batch_error_from_running_accuracy():
-    rec = StepRecorder(batch_size=4)
-    rec.start("training m on d (src: 10 train / 5 test images) on cpu")
-    assert rec.n_train == 10
-    correct = [3, 1, 2]  # of batches of 4, 4, 2 images
-    for epoch in range(2):
-        rec.start_epoch(epoch + 1, 2, 3)
-        seen = hits = 0
-        for c, n in zip(correct, (4, 4, 2), strict=False):
-            seen, hits = seen + n, hits + c
-            rec.step(loss=1.0, acc=hits / seen, images_per_s=1.0)
-    expected = [1 - 3 / 4, 1 - 1 / 4, 1 - 2 / 2] * 2
-    assert rec.steps == [1, 2, 3, 4, 5, 6]
-    assert all(math.isclose(a, b, abs_tol=1e-9) for a, b in zip(rec.err, expected, strict=False))
+def test_step_recorder_keeps_each_steps_number_loss_and_batch_error(tmp_path, monkeypatch):
+    """Through the real trainer: the recorder's per-step error is each mini-batch's own, and the
+    running accuracies the engine reports add up to the epoch's train_acc in metrics.jsonl."""
+    from convzoo import TrainConfig, fit
+    from convzoo.data import datasets
+    from convzoo.engine.progress import StepInfo
+
+    original = datasets.SOURCES["mnist"]
+    monkeypatch.setitem(datasets.SOURCES, "mnist", lambda d, s, **kw: original(d, s, **kw).subset(
+        torch.arange(100 if s == "train" else 50)))
+    infos: list[StepInfo] = []
+
+    class Both(StepRecorder):
+        def step(self, info):
+            infos.append(info)
+            super().step(info)
+
+    rec = Both()
+    r = fit(TrainConfig(model="lenet5", epochs=2, batch_size=32, device="cpu",
+                        tensorboard=False, out=str(tmp_path / "run")), rec)
+    assert rec.steps == [1, 2, 3, 4, 5, 6, 7, 8]  # 4 steps (32, 32, 32, 4 images) per epoch
+    assert [i.images for i in infos] == [32, 32, 32, 4] * 2
+    assert [i.epoch for i in infos] == [1] * 4 + [2] * 4
+    assert rec.err == [1 - i.correct / i.images for i in infos]
+    rows = [json.loads(x) for x in (r.run_dir / "metrics.jsonl").read_text().splitlines()]
+    for e, row in enumerate(rows):
+        last = infos[4 * e + 3]
+        assert math.isclose(last.acc, row["train_acc"], abs_tol=1e-12)
+        assert math.isclose(sum(i.correct for i in infos[4 * e: 4 * e + 4]) / 100,
+                            row["train_acc"], abs_tol=1e-12)
+        # the loss of each step weighted by its images gives the epoch's train_loss
+        mean = sum(i.loss * i.images for i in infos[4 * e: 4 * e + 4]) / 100
+        assert math.isclose(mean, row["train_loss"], rel_tol=1e-5)
 
 
 def test_balanced_subset_takes_every_class_equally():

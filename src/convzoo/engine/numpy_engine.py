@@ -35,7 +35,7 @@ from ..scratch.models import MODELS as SCRATCH_MODELS
 from .config import TrainConfig
 from .evaluate import KS, EvalResult
 from .metrics import per_class_accuracy, topk_correct
-from .progress import Reporter
+from .progress import Reporter, StepInfo
 
 log = logging.getLogger(__name__)
 
@@ -130,12 +130,17 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
             logits = net.forward(xb)
             loss = float(criterion.forward(logits, yb))
             net.backward(criterion.backward())
+            lr_used = optimizer.lr
             optimizer.step()
             step += 1
+            hits = int((logits.argmax(1) == yb).sum())
             loss_sum += loss * len(yb)
-            correct += int((logits.argmax(1) == yb).sum())
+            correct += hits
             seen += len(yb)
-            reporter.step(loss, correct / seen, seen / (time.perf_counter() - t0))
+            reporter.step(StepInfo(step=step, epoch=epoch, batch=step - (epoch - 1) * len(batches),
+                                   loss=loss, correct=hits, images=len(yb), lr=lr_used,
+                                   acc=correct / seen,
+                                   images_per_s=seen / (time.perf_counter() - t0)))
         train_time = time.perf_counter() - t0
         train_loss = loss_sum / seen
         if not math.isfinite(train_loss):

@@ -7,9 +7,35 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """One optimizer step, as a :class:`Reporter` receives it.
+
+    On a GPU the trainer hands these over in bunches (every ``SYNC_EVERY_CUDA`` steps, and before
+    any checkpoint or evaluation) so that it does not wait for the device after every step; the
+    values are those of the step itself all the same.
+    """
+
+    step: int  # optimizer steps done in the run, this one included (1-based)
+    epoch: int  # 1-based
+    batch: int  # micro-batches done in this epoch (of steps_per_epoch x accumulation)
+    loss: float  # mean cross-entropy of the step's images (all its micro-batches)
+    correct: int  # of them, how many the model's top-1 got right (before this step's update)
+    images: int  # images in the step
+    lr: float  # the learning rate the step used
+    acc: float  # running training accuracy of the epoch so far
+    images_per_s: float  # the epoch's training throughput so far
+
+    @property
+    def error(self) -> float:
+        """Top-1 training error of this step's mini-batch."""
+        return 1.0 - self.correct / max(self.images, 1)
 
 
 class Reporter:
@@ -21,7 +47,7 @@ class Reporter:
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
         pass
 
-    def step(self, loss: float, acc: float, images_per_s: float) -> None:
+    def step(self, info: StepInfo) -> None:
         pass
 
     def end_epoch(self, row: dict[str, Any]) -> None:
@@ -72,10 +98,10 @@ class TqdmReporter(LineReporter):
         self.bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False,
                         file=self.stream, dynamic_ncols=True)
 
-    def step(self, loss: float, acc: float, images_per_s: float) -> None:
+    def step(self, info: StepInfo) -> None:
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.4f}", img_s=f"{images_per_s:.0f}",
-                                 refresh=False)
+            self.bar.set_postfix(loss=f"{info.loss:.4f}", acc=f"{info.acc:.4f}",
+                                 img_s=f"{info.images_per_s:.0f}", refresh=False)
             self.bar.update(1)
 
     def end_epoch(self, row: dict[str, Any]) -> None:

@@ -40,11 +40,16 @@ from .ema import EMA
 from .evaluate import KS, EvalResult, evaluate_model
 from .loader import TrainBatches
 from .metrics import topk_correct
-from .progress import Reporter
+from .progress import Reporter, StepInfo
 from .runlog import METRIC_FIELDS, TensorBoard, write_metrics  # noqa: F401  (re-exported)
 from .schedules import LRSchedule, build_optimizer, lr_lambda, total_steps
 
 log = logging.getLogger(__name__)
+
+# On a GPU the trainer reads the loss back (a wait for the device) every this many steps, not
+# after each one: benchmarks/engine.py measures what the per-step wait cost (docs/gpu.md).
+SYNC_EVERY_CUDA = 25
+SYNC_EVERY_CPU = 1  # reading a number costs nothing on the CPU (tests raise it: the GPU path)
 
 __all__ = [
     "FitResult",
@@ -375,6 +380,11 @@ def _fit(
     epoch, start_batch, step = 1, 0, 0
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
+    zero_loss = torch.zeros((), dtype=torch.float64, device=device)
+    zero_correct = torch.zeros((), dtype=torch.long, device=device)
+    nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+    # Steps between the host's reads of the loss on a GPU (each read waits for the device).
+    sync_every = SYNC_EVERY_CUDA if device.type == "cuda" else SYNC_EVERY_CPU
     seen, train_time, elapsed0 = 0, 0.0, 0.0
     rows: list[dict[str, Any]] = []
     best: dict[str, Any] = {"acc": None, "checkpoint": None}
@@ -443,6 +453,35 @@ def _fit(
         protect = Path(best["checkpoint"]) if best["checkpoint"] else None
         return ckpt.save_checkpoint(ckpt_dir, blob, keep=cfg.keep_checkpoints, protect=protect)
 
+    pending: list[tuple] = []  # steps whose numbers are still on the device (GPU only)
+    rep_correct, reported = 0, step  # reporter's running correct count; last step reported
+
+    def diverged(what: str) -> ConvzooError:
+        where = f"the last good checkpoint is {last_ckpt}" if last_ckpt else (
+            "no checkpoint was written yet")
+        return ConvzooError(
+            f"training diverged: {what} at epoch {epoch} (lr {schedule.lr_at(step):.4g}); "
+            f"{where}; try a smaller --lr, --clip-grad-norm or --lr-warmup-epochs"
+        )
+
+    def report_pending() -> None:
+        """Hand the steps not yet reported to the reporter: one wait for the device."""
+        nonlocal rep_correct, reported
+        if not pending:
+            return
+        values = torch.stack([p[3] for p in pending]).tolist()
+        for (st, ep, bt, _, n, lr_st, seen_st, time_st), (lv, cv) in zip(
+            pending, values, strict=True
+        ):
+            rep_correct += int(cv)
+            reporter.step(
+                StepInfo(step=st, epoch=ep, batch=bt, loss=lv, correct=int(cv), images=n,
+                         lr=lr_st, acc=rep_correct / max(seen_st, 1),
+                         images_per_s=seen_st / max(time_st, 1e-9))
+            )
+        reported = pending[-1][0]
+        pending.clear()
+
     t_start = time.perf_counter()
     with _StopSignals() as stop:
         while epoch <= cfg.epochs and step < total:
@@ -451,6 +490,8 @@ def _fit(
             t0 = time.perf_counter()
             t_resume = train_time  # time already spent in this epoch before a resume
             b = start_batch
+            rep_correct = int(correct)  # running correct for the reporter (resumed: so far)
+            group_loss, group_correct, group_n = zero_loss, zero_correct, 0
             if b == 0 or epoch_lr is None:
                 epoch_lr = schedule.lr_at(step)  # the lr the epoch starts with (metrics' "lr")
             for x, y in loader.batches(epoch, start_batch):
@@ -471,27 +512,45 @@ def _fit(
                         )
                     scaled = loss / group_len
                     (scaler.scale(scaled) if scaler is not None else scaled).backward()
-                loss_value = loss.item()
-                loss_sum += loss.detach().double() * len(y)
-                correct += (logits.detach().argmax(1) == y).sum()
+                batch_loss = loss.detach()
+                batch_correct = (logits.detach().argmax(1) == y).sum()
+                loss_sum += batch_loss.double() * len(y)
+                correct += batch_correct
+                group_loss = group_loss + batch_loss.double() * len(y)
+                group_correct = group_correct + batch_correct
+                group_n += len(y)
                 seen += len(y)
                 b += 1
-                bad = not math.isfinite(loss_value)
+                if sync_every == 1:  # the CPU: checking now costs nothing
+                    bad = not math.isfinite(float(batch_loss))
+                else:
+                    nonfinite |= ~torch.isfinite(batch_loss)
+                    bad = False
                 if not sync_now and not bad:
                     continue
-                flags = torch.tensor([float(bad), float(stop.signum or 0)])
+                # The host reads the device's numbers only every `sync_every` steps, and always
+                # before a checkpoint, an evaluation or a stop, so no NaN weights are ever saved.
+                signum_now = stop.signum or 0
+                due = (
+                    sync_every == 1
+                    or (step + 1) % sync_every == 0
+                    or b == nb
+                    or step + 1 >= total
+                    or signum_now != 0
+                    or bool(cfg.checkpoint_every_steps)
+                    and (step + 1) % cfg.checkpoint_every_steps == 0
+                )
+                if due and sync_every > 1:
+                    bad = bool(nonfinite)
+                flags = torch.tensor([float(bad), float(signum_now)])
                 dist_.all_reduce_sum(flags, ctx)
                 if flags[0] > 0:
-                    where = (
-                        f"the last good checkpoint is {last_ckpt}"
-                        if last_ckpt
-                        else "no checkpoint was written yet"
+                    raise diverged(
+                        f"the loss is {float(batch_loss)} at step {step + 1}"
+                        if sync_every == 1
+                        else f"the loss is not finite in a step of {reported + 1}-{step + 1}"
                     )
-                    raise ConvzooError(
-                        f"training diverged: the loss is {loss_value} at epoch {epoch}, step "
-                        f"{step + 1} (lr {schedule.lr_at(step):.4g}); {where}; try a smaller "
-                        f"--lr, --clip-grad-norm or --lr-warmup-epochs"
-                    )
+                lr_used = schedule.lr_at(step)
                 schedule.set(step)
                 if cfg.clip_grad_norm is not None:
                     if scaler is not None:
@@ -508,7 +567,12 @@ def _fit(
                     ema.update()
                 now = time.perf_counter()
                 train_time = t_resume + now - t0
-                reporter.step(loss_value, int(correct) / max(seen, 1), seen / max(train_time, 1e-9))
+                pending.append((step, epoch, b, torch.stack([group_loss / group_n,
+                                                             group_correct.double()]),
+                                group_n, lr_used, seen, train_time))
+                group_loss, group_correct, group_n = zero_loss, zero_correct, 0
+                if due:
+                    report_pending()
                 signum = int(flags[1])
                 if signum:
                     path = save(epoch, b)
@@ -523,6 +587,9 @@ def _fit(
                     break
                 if cfg.checkpoint_every_steps and step % cfg.checkpoint_every_steps == 0 and b < nb:
                     last_ckpt = save(epoch, b) or last_ckpt
+            if bool(nonfinite):  # a streamed epoch can end early (unreadable files skipped)
+                raise diverged(f"the loss is not finite in a step of {reported + 1}-{step}")
+            report_pending()
             # End of the epoch (or of max_steps): reduce, evaluate, record, checkpoint.
             loader.end_epoch()
             sums = torch.tensor([float(loss_sum), float(correct), float(seen)], dtype=torch.float64)

@@ -127,7 +127,7 @@ class Context:
             self.train_seconds += cached.wall_s
             return cached
         self.say(f"  {arm} seed {seed}: training {cfg.model} -> {run_dir}")
-        recorder = StepRecorder(cfg.batch_size)
+        recorder = StepRecorder()
         t0 = time.perf_counter()
         diverged = None
         final: dict[str, Any] = {}
@@ -152,48 +152,25 @@ class Context:
 
 
 class StepRecorder:
-    """A :class:`~convzoo.engine.progress.Reporter` that keeps one point per optimizer step.
+    """A :class:`~convzoo.engine.progress.Reporter` that keeps one point per optimizer step: the
+    step number, the mini-batch loss and the mini-batch top-1 error (from the engine's
+    :class:`~convzoo.engine.progress.StepInfo`)."""
 
-    The engine reports the loss of each mini-batch and the running training accuracy of the epoch
-    so far; the accuracy of the mini-batch itself is recovered from two running values:
-    correct_k = acc_k * seen_k, seen_k = min(k * B, N). N (the epoch's images) is read from the
-    engine's start message when it can be, else every batch is taken as full (exact except for the
-    last batch of each epoch).
-    """
-
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size = batch_size
-        self.n_train: int | None = None
+    def __init__(self) -> None:
         self.steps: list[int] = []
         self.loss: list[float] = []
         self.err: list[float] = []
-        self._k = 0
-        self._prev_correct = 0.0
-        self._prev_seen = 0
 
     def start(self, message: str) -> None:
         log.info(message)
-        import re
-
-        m = re.search(r": (\d+) train", message)
-        if m:
-            self.n_train = int(m.group(1))
 
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        self._k, self._prev_correct, self._prev_seen = 0, 0.0, 0
+        pass
 
-    def step(self, loss: float, acc: float, images_per_s: float) -> None:
-        self._k += 1
-        seen = self._k * self.batch_size
-        if self.n_train is not None:
-            seen = min(seen, self.n_train)
-        correct = acc * seen
-        n = max(seen - self._prev_seen, 1)
-        err = 1.0 - (correct - self._prev_correct) / n
-        self._prev_correct, self._prev_seen = correct, seen
-        self.steps.append(len(self.steps) + 1)
-        self.loss.append(loss)
-        self.err.append(min(max(err, 0.0), 1.0))
+    def step(self, info) -> None:
+        self.steps.append(info.step)
+        self.loss.append(info.loss)
+        self.err.append(info.error)
 
     def end_epoch(self, row: dict[str, Any]) -> None:
         from ..engine.progress import format_epoch
