@@ -148,6 +148,12 @@ def test_dropout(tmp_path, fake_cifar):
     for row in table[1:]:
         gap = record["raw"][row[0]]["gap"][0]
         assert _cell_numbers(row[3])[0] == pytest.approx(100 * gap, abs=0.006)
+    # Two steps do not overfit anything: the claim about overfitting is then not tested.
+    from convzoo.experiments.dropout import OVERFIT_TRAIN_ACC
+
+    assert record["raw"]["dropout 0"]["train_acc"][0] < OVERFIT_TRAIN_ACC
+    assert record["verdict"] == "not comparable"
+    assert "did not overfit" in (tmp_path / "out" / "dropout.md").read_text()
 
 
 def test_degradation(tmp_path, fake_cifar):

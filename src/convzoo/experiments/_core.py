@@ -242,6 +242,10 @@ def get_experiment(name: str) -> Experiment:
     return _EXPERIMENTS[name]
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 def machine() -> str:
     import torch
 
@@ -373,7 +377,7 @@ def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table
         "",
         f"**The paper's claim** ({exp.paper}): {exp.claim}",
         "",
-        f"**Verdict here: {outcome.verdict}.** {outcome.verdict_text}",
+        f"**Verdict here: {outcome.verdict}.** {_sentence(outcome.verdict_text)}",
         "",
         f"![{exp.name}]({exp.name}.png)",
         "",
