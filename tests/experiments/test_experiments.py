@@ -189,3 +189,18 @@ def test_cli_runs_tiny_im2col(capsys, tmp_path):
                  str(out), "--runs", str(tmp_path / "r")]) == 0
     assert "verdict:" in capsys.readouterr().out
     assert os.path.isfile(out / "im2col.md")
+
+
+def test_index_links_sub_folders_of_other_settings(tmp_path, fake_cifar):
+    from convzoo.experiments._core import write_index
+
+    record, _ = _tiny("dropout", tmp_path, fake_cifar)
+    gpu = tmp_path / "out" / "full"
+    gpu.mkdir()
+    (gpu / "dropout.json").write_text(json.dumps({**record, "profile": "full",
+                                                  "machine": "1x Some GPU"}))
+    (gpu / "notes").mkdir()  # a folder without records is not listed
+    write_index(tmp_path / "out")
+    index = (tmp_path / "out" / "index.md").read_text()
+    assert f"- [full/](full/dropout.md): dropout (full, 1x Some GPU): {record['verdict']}" in index
+    assert "notes/" not in index

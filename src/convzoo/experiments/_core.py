@@ -406,6 +406,27 @@ def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table
     return "\n".join(lines) + "\n"
 
 
+def _other_runs(out: Path) -> list[tuple[str, str, str]]:
+    """(folder, page, summary) of sub-folders of ``out`` holding experiment records (e.g. the
+    larger settings run on a GPU in ``full/``), so the index links them."""
+    found = []
+    for sub in sorted(p for p in out.iterdir() if p.is_dir()):
+        recs = []
+        for path in sorted(sub.glob("*.json")):
+            try:
+                rec = json.loads(path.read_text())
+            except (json.JSONDecodeError, OSError):
+                continue
+            if isinstance(rec, dict) and "experiment" in rec and "verdict" in rec:
+                recs.append(rec)
+        if recs:
+            page = "index.md" if (sub / "index.md").is_file() else f"{recs[0]['experiment']}.md"
+            what = "; ".join(f"{r['experiment']} ({r['profile']}, {r['machine']}): {r['verdict']}"
+                             for r in recs)
+            found.append((sub.name, page, what))
+    return found
+
+
 def write_index(out: Path) -> None:
     """``index.md``: every registered experiment, with its plot and verdict where it was run."""
     lines = [
@@ -442,6 +463,11 @@ def write_index(out: Path) -> None:
                          f"`{rec['command']}` |")
             ran.append(exp)
     lines.append("")
+    others = _other_runs(out)
+    if others:
+        lines += ["Other settings, each a folder with its own pages:", ""]
+        lines += [f"- [{sub}/]({sub}/{page}): {what}" for sub, page, what in others]
+        lines.append("")
     for exp in ran:
         lines += [f"## [{exp.title}]({exp.name}.md)", "", f"![{exp.name}]({exp.name}.png)", ""]
     if not_ran:
