@@ -142,6 +142,10 @@ def test_train_and_eval_on_a_folder_with_named_splits(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["top1_acc"] == result["top1_acc"]
     assert main(["eval", str(run), "--json", "--ece"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == 8
+    # ... and the HTML report, with the same accuracy.
+    assert main(["report", str(run), "--images", "2"]) == 0
+    page = (run / "report.html").read_text()
+    assert "test set: 8 images" in page and f"<b>{100 * result['top1_acc']:.2f}%</b>" in page
 
 
 def test_eval_takes_a_shipped_tag_like_predict(capsys):

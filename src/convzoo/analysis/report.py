@@ -88,7 +88,7 @@ def _per_class_plot(classes: list[str], acc: list[float | None]):
 def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images: int = 24,
                  device: str = "cpu", batch_size: int = 500) -> Path:
     """Write ``RUN_DIR/report.html`` (or ``out``) and return its path."""
-    from ..data import load_dataset
+    from ..engine.evaluate import trained_test_split
     from ..engine.metrics import per_class_accuracy
     from .evaluation import _preset, collect_predictions, confusion_matrix, plot_confusion
     from .loading import load_source
@@ -102,10 +102,9 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
     final = json.loads((run_dir / "final.json").read_text()) if (
         run_dir / "final.json").is_file() else {}
     loaded = load_source(run_dir)
-    data = loaded.data or config.get("data")
-    if data is None:
-        raise ConvzooError(f"{run_dir}: cannot tell which data set the run used (no config.json)")
-    test_set = load_dataset(data, config.get("data_dir"), "test")
+    # The same test split as `convzoo eval RUN_DIR` (a folder run's --val-split included).
+    data, test_set = trained_test_split(run_dir, data=None, data_dir=None,
+                                        trained_data=loaded.data, run_dir=run_dir)
     preset = _preset(loaded, data, test_set)
     preds = collect_predictions(loaded.model, test_set, preset, batch_size=batch_size,
                                 device=device, in_chans=loaded.in_chans)["center"]
