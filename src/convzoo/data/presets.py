@@ -9,6 +9,7 @@ preset) and the rest (lighting noise, normalisation) batch-wise by :func:`finish
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import torch
@@ -125,6 +126,14 @@ PCA_EIGVEC = ((-0.5675, 0.7192, 0.4009),
               (-0.5836, -0.6948, 0.4203))
 
 
+@functools.lru_cache(maxsize=64)
+def _constant(values: tuple[float, ...], dtype: torch.dtype, device: torch.device
+              ) -> torch.Tensor:
+    """A small constant tensor, made once per device: building it from a Python list on every
+    batch would be a host-to-device copy, and PyTorch waits for the GPU after each such copy."""
+    return torch.tensor(values, dtype=dtype, device=device)
+
+
 def lighting_noise(x: torch.Tensor, std: float, generator: torch.Generator | None = None
                    ) -> torch.Tensor:
     """Add AlexNet's PCA colour noise to float RGB (B, 3, H, W) in [0, 1] (Sec. 4.1, batch-wise).
@@ -150,8 +159,8 @@ def finish_batch(images: torch.Tensor, preset: DataPreset, *, train: bool,
         x = x.expand(-1, in_chans, -1, -1)
     if train and preset.lighting and x.shape[1] == 3:
         x = lighting_noise(x, preset.lighting, generator)
-    mean = torch.tensor(preset.mean, dtype=dtype, device=x.device).view(1, -1, 1, 1)
-    std = torch.tensor(preset.std, dtype=dtype, device=x.device).view(1, -1, 1, 1)
+    mean = _constant(tuple(preset.mean), dtype, x.device).view(1, -1, 1, 1)
+    std = _constant(tuple(preset.std), dtype, x.device).view(1, -1, 1, 1)
     x = (x - mean) / std
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
@@ -183,9 +192,8 @@ def apply_preset(
     if len(mean) != c:  # a preset adapted to in_chans, applied before grey -> RGB repetition
         mean, std = (sum(mean) / len(mean),) * c, (sum(std) / len(std),) * c
     # (x / 255 - mean) / std as one multiply-add per pixel.
-    scale = torch.tensor([1.0 / (255.0 * s) for s in std], dtype=dtype, device=x.device)
-    shift = torch.tensor([-m / s for m, s in zip(mean, std, strict=True)], dtype=dtype,
-                         device=x.device)
+    scale = _constant(tuple(1.0 / (255.0 * s) for s in std), dtype, x.device)
+    shift = _constant(tuple(-m / s for m, s in zip(mean, std, strict=True)), dtype, x.device)
     x = torch.addcmul(shift.view(1, -1, 1, 1), x.to(dtype), scale.view(1, -1, 1, 1))
     if in_chans is not None and x.shape[1] != in_chans:
         if x.shape[1] == 1:
@@ -229,8 +237,8 @@ def crop_flip(images: torch.Tensor, pad: int, hflip: bool, fill: tuple[float, ..
             fill = (sum(fill) / len(fill),) * c
         wp = w + 2 * pad
         padded = images.new_empty(b, c, h + 2 * pad, wp)
-        padded[:] = torch.tensor([round(f * 255) for f in fill], dtype=images.dtype,
-                                 device=dev).view(1, c, 1, 1)
+        padded[:] = _constant(tuple(round(f * 255) for f in fill), images.dtype,
+                              dev).view(1, c, 1, 1)
         padded[:, :, pad:pad + h, pad:pad + w] = images
     else:
         wp, padded = w, images
