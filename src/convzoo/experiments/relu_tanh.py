@@ -120,6 +120,13 @@ def run(ctx: Context, p: Params) -> Outcome:
     else:
         verdict, why = "disagrees", (f"tanh was {'faster' if ratio < 0.95 else 'about as fast'}: "
                                      f"ratio tanh / ReLU {ratio_text}.")
+    if verdict in ("partly", "disagrees"):
+        # What differs from the paper's set-up, which it does not describe fully.
+        why += (" The paper's argument (§3.1) is that saturating units learn slowly; this net "
+                "starts from PyTorch's default initialisation (uniform, ±1/sqrt(fan-in)) and "
+                "trains with momentum 0.9, where tanh units start in their linear range. Not "
+                "tried here: each activation's own initialisation (He for ReLU, Glorot for tanh), "
+                "larger initial weights that saturate tanh, plain SGD.")
     return Outcome(
         columns=[("arm", "activation, lr"),
                  ("steps", f"steps to {100 * p.threshold:.0f}% train err"),
