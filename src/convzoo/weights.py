@@ -139,6 +139,18 @@ def resolve_weights(info: ModelInfo, weights: str) -> Path:
     )
 
 
+def shipped_weights_path(source: str | os.PathLike) -> Path | None:
+    """The file of a shipped ``model:tag`` (``lenet5:mnist``); None when ``source`` is an existing
+    path or not of that form. An unknown model or tag fails with the choices."""
+    text = str(source)
+    name, _, tag = text.partition(":")
+    if Path(text).exists() or not tag or "/" in text:
+        return None
+    from .registry import model_info
+
+    return resolve_weights(model_info(name), tag)
+
+
 def _is_head_key(key: str, model: nn.Module) -> bool:
     head = getattr(model, "head_prefixes", ("fc.", "classifier.", "head."))
     return any(key.startswith(p) for p in head)

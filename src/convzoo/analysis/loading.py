@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ConvzooError
-from ..registry import ModelInfo, create_model, list_models, model_info
+from ..registry import ModelInfo, create_model, model_info
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def load_source(source: str | Path, *, model: str | None = None,
                 model_args: dict[str, Any] | None = None, device: str | torch.device = "cpu"
                 ) -> Loaded:
     """A model in eval mode from a run directory, a weights file or a registered name."""
-    from ..weights import load_state_dict_checked, read_weights, resolve_weights
+    from ..weights import load_state_dict_checked, read_weights, shipped_weights_path
 
     model_args = dict(model_args or {})
     text = str(source)
@@ -116,12 +116,11 @@ def load_source(source: str | Path, *, model: str | None = None,
             raise ConvzooError(
                 f"run directory {run_dir} has no model.safetensors (unfinished run?)")
     if not path.is_file():
-        name, _, tag = text.partition(":")
-        if name not in list_models():
-            model_info(name)  # raises with close suggestions
-        info = model_info(name)
-        if tag:
-            path = resolve_weights(info, tag)
+        name = text.partition(":")[0]
+        info = model_info(name)  # an unknown name raises with close suggestions
+        shipped = shipped_weights_path(text)
+        if shipped is not None:
+            path = shipped
         else:
             net = create_model(name, **model_args).to(device).eval()
             args = dict(model_args)

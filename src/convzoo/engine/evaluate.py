@@ -74,14 +74,10 @@ def evaluate_model(
 def load_trained(source: str | Path, *, model: str | None = None):
     """(model, weights file, run dir or None) from a run directory, a weights file or a shipped
     ``model:tag`` (``lenet5:mnist``)."""
-    from ..registry import create_model, model_info
-    from ..weights import load_state_dict_checked, read_weights, resolve_weights
+    from ..registry import create_model
+    from ..weights import load_state_dict_checked, read_weights, shipped_weights_path
 
-    text = str(source)
-    source = Path(source)
-    if not source.exists() and ":" in text and "/" not in text:
-        name, _, tag = text.partition(":")
-        source = resolve_weights(model_info(name), tag)
+    source = shipped_weights_path(source) or Path(source)
     run_dir = source if source.is_dir() else None
     path = source / "model.safetensors" if run_dir else source
     if run_dir is not None and not path.is_file():

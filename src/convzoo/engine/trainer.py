@@ -380,8 +380,6 @@ def _fit(
     epoch, start_batch, step = 1, 0, 0
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.long, device=device)
-    zero_loss = torch.zeros((), dtype=torch.float64, device=device)
-    zero_correct = torch.zeros((), dtype=torch.long, device=device)
     nonfinite = torch.zeros((), dtype=torch.bool, device=device)
     # Steps between the host's reads of the loss on a GPU (each read waits for the device).
     sync_every = SYNC_EVERY_CUDA if device.type == "cuda" else SYNC_EVERY_CPU
@@ -469,14 +467,15 @@ def _fit(
         nonlocal rep_correct, reported
         if not pending:
             return
-        values = torch.stack([p[3] for p in pending]).tolist()
-        for (st, ep, bt, _, n, lr_st, seen_st, time_st), (lv, cv) in zip(
+        # (loss sum, hits) of every pending step, read back in one go.
+        values = torch.stack([torch.stack([p[3], p[4].double()]) for p in pending]).tolist()
+        for (st, ep, bt, _, _, n, lr_st, seen_st, time_st), (loss_total, cv) in zip(
             pending, values, strict=True
         ):
             rep_correct += int(cv)
             reporter.step(
-                StepInfo(step=st, epoch=ep, batch=bt, loss=lv, correct=int(cv), images=n,
-                         lr=lr_st, acc=rep_correct / max(seen_st, 1),
+                StepInfo(step=st, epoch=ep, batch=bt, loss=loss_total / n, correct=int(cv),
+                         images=n, lr=lr_st, acc=rep_correct / max(seen_st, 1),
                          images_per_s=seen_st / max(time_st, 1e-9))
             )
         reported = pending[-1][0]
@@ -491,7 +490,7 @@ def _fit(
             t_resume = train_time  # time already spent in this epoch before a resume
             b = start_batch
             rep_correct = int(correct)  # running correct for the reporter (resumed: so far)
-            group_loss, group_correct, group_n = zero_loss, zero_correct, 0
+            group_loss, group_correct, group_n = 0.0, 0, 0  # this step's sums (tensors once added)
             if b == 0 or epoch_lr is None:
                 epoch_lr = schedule.lr_at(step)  # the lr the epoch starts with (metrics' "lr")
             for x, y in loader.batches(epoch, start_batch):
@@ -567,10 +566,9 @@ def _fit(
                     ema.update()
                 now = time.perf_counter()
                 train_time = t_resume + now - t0
-                pending.append((step, epoch, b, torch.stack([group_loss / group_n,
-                                                             group_correct.double()]),
-                                group_n, lr_used, seen, train_time))
-                group_loss, group_correct, group_n = zero_loss, zero_correct, 0
+                pending.append((step, epoch, b, group_loss, group_correct, group_n, lr_used, seen,
+                                train_time))
+                group_loss, group_correct, group_n = 0.0, 0, 0
                 if due:
                     report_pending()
                 signum = int(flags[1])
