@@ -113,6 +113,11 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model-arg", type=_model_arg, action="append", default=[],
                    metavar="KEY=VALUE", help="extra model argument, e.g. activation=tanh")
     p.add_argument("--out", help="run directory (default runs/<model>-<data>-<timestamp>)")
+    p.add_argument("--overwrite", action="store_true", default=None,
+                   help="let --out name an existing run directory and replace its files")
+    p.add_argument("--input-size", type=int, help="pixels, the side the model sees (default: "
+                   "the images' own size when the model accepts it, else the model's minimum; "
+                   "with --weights, the size they were trained at)")
     p.add_argument("--config", help="a run's config.json (or run directory) to start from; "
                    "flags still override")
     p.set_defaults(run=run_train)
@@ -127,7 +132,7 @@ _TRAIN_FIELDS = (
     "reset_head", "freeze_backbone", "sync_bn", "holdout", "on_bad_file", "train_split",
     "val_split", "checkpoint_every_steps", "keep_checkpoints", "resume", "test_only",
     "tensorboard", "seed",
-    "device", "engine", "conv", "num_classes", "in_chans", "out",
+    "device", "engine", "conv", "num_classes", "in_chans", "out", "overwrite", "input_size",
 )
 
 

@@ -14,3 +14,8 @@ class ConvzooError(Exception):
 
 class DataError(ConvzooError):
     """A data file or folder that cannot be read as the format it claims to be."""
+
+
+class TrainingDiverged(ConvzooError):
+    """The training loss became NaN or infinite; the message names the epoch, step and the last
+    good checkpoint."""

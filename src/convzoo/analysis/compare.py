@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConvzooError
-from ..weights import atomic_write
+from .._io import atomic_write
 
 
 def run_row(run_dir: str | Path) -> dict[str, Any]:

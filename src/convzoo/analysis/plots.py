@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..weights import atomic_write
+from .._io import atomic_write
 
 
 def plot_curves(rows: list[dict[str, Any]], path: str | Path, *, title: str = "") -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from ..errors import ConvzooError
-from ..weights import atomic_write
+from .._io import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConvzooError
-from ..weights import atomic_write
+from .._io import atomic_write
 
 log = logging.getLogger(__name__)
 

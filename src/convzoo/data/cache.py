@@ -18,7 +18,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from ..weights import atomic_write
+from .._io import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import ConvzooError
-from ..weights import atomic_write
+from .._io import atomic_write
 
 log = logging.getLogger(__name__)
 

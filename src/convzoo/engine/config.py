@@ -81,6 +81,9 @@ class TrainConfig:
     seed: int = 0  # seeds model initialisation, data order and augmentation
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     out: str | None = None  # run directory; None: runs/<model>-<data>-<timestamp>
+    overwrite: bool = False  # allow --out to name an existing run directory (its files are replaced)
+    input_size: int | None = None  # pixels, the side the model sees; None: chosen from the model,
+    #                                the images and the weights (convzoo.data.resolve_input_size)
     num_classes: int | None = None  # None: the data's class count
     in_chans: int | None = None  # None: the data's channel count
     model_args: dict[str, Any] = field(default_factory=dict)  # extra builder arguments
@@ -186,6 +189,10 @@ class TrainConfig:
             (
                 self.conv in ("native", "gemm"),
                 f"--conv must be 'native' or 'gemm', got {self.conv!r}",
+            ),
+            (
+                self.input_size is None or self.input_size >= 1,
+                f"--input-size must be >= 1 pixel, got {self.input_size}",
             ),
             (
                 self.eval_batch_size >= 1,

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 from ..data import load_splits, preset_for
 from ..errors import ConvzooError
 from ..registry import create_model, model_info
-from ..weights import atomic_write, save_weights
+from .._io import atomic_write
+from ..weights import save_weights
 from . import checkpoint as ckpt
 from . import distributed as dist_
 from .config import TrainConfig

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConvzooError
-from ..weights import atomic_write
+from .._io import atomic_write
 
 log = logging.getLogger(__name__)
 

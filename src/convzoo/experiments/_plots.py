@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..weights import atomic_write
+from .._io import atomic_write
 
 
 def figure(ncols: int = 1, *, width: float = 5.0, height: float = 3.6):
