@@ -138,9 +138,9 @@ def test_atomic_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.Mo
         raise OSError("disk full")
 
     monkeypatch.setattr(convzoo.weights, "save_file", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ConvzooError, match="bad.safetensors: disk full"):
         save_weights(tmp_path / "bad.safetensors", model)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ConvzooError, match="disk full"):
         save_weights(path, model)  # a failed overwrite keeps the old file whole
     assert os.listdir(tmp_path) == ["ok.safetensors"]
     assert _same_state(create_model("resnet20", weights=str(path)), model.state_dict())
