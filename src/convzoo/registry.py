@@ -28,6 +28,7 @@ class ModelInfo:
     paper: str  # short citation, e.g. "LeCun et al. 1998"
     input_size: tuple[int, int, int]  # default (C, H, W) the model is built for
     min_size: int = 1  # smallest H (= W) the model accepts
+    max_size: int | None = None  # largest H (= W), for nets whose fc layer fixes the size
     form: str = "imagenet"  # "imagenet" (torchvision-compatible) or "small" (MNIST/CIFAR-sized)
     torchvision_name: str | None = None  # torchvision builder whose state dict this one loads
     default_num_classes: int = 1000
@@ -47,6 +48,7 @@ def register_model(
     paper: str,
     input_size: tuple[int, int, int],
     min_size: int = 1,
+    max_size: int | None = None,
     form: str = "imagenet",
     torchvision_name: str | None = None,
     default_num_classes: int = 1000,
@@ -66,6 +68,7 @@ def register_model(
             paper=paper,
             input_size=input_size,
             min_size=min_size,
+            max_size=max_size,
             form=form,
             torchvision_name=torchvision_name,
             default_num_classes=default_num_classes,

@@ -146,14 +146,12 @@ def _bad_folder(root: Path) -> dict[str, str]:
         "train/cat/notes.txt": "not an image file",
         "train/dog/broken.jpg": "not a readable image",
         "train/dog/truncated.png": "corrupt or truncated",
-        "train/dog/big.png": "image is 9x8",
         "train/horse": "empty class folder",
     }
     _write(root / "train/cat/empty.png", b"")
     _write(root / "train/cat/notes.txt", b"hello")
     _write(root / "train/dog/broken.jpg", b"<html>404</html>")
     _write(root / "train/dog/truncated.png", _png(good)[:40])
-    _write(root / "train/dog/big.png", _png(np.zeros((8, 9, 3), np.uint8)))
     (root / "train/horse").mkdir()
     (root / "val/horse").mkdir()
     _write(root / "val/horse/0.png", _png(good))
@@ -180,6 +178,18 @@ def test_bad_files_skipped_and_listed(tmp_path):
     assert len(load_splits("folder", tmp_path, on_bad_file="skip").skipped) == len(bad)
     with pytest.raises(DataError):
         load_splits("folder", tmp_path)
+
+
+def test_one_odd_size_streams_the_folder_unless_forced_in_memory(tmp_path):
+    _small_folder(tmp_path, n=20)
+    _write(tmp_path / "train/dog/big.png", _png(np.zeros((8, 9, 3), np.uint8)))
+    # 41 files: the 32 probed miss big.png (the last, sorted), the full decode meets it.
+    ds = load_dataset("folder", tmp_path, "train")
+    assert isinstance(ds, FolderDataset) and len(ds) == 41 and ds.skipped == []
+    forced = load_dataset("folder", tmp_path, "train", in_memory=True, on_bad_file="skip")
+    assert isinstance(forced, ImageDataset) and len(forced) == 40
+    assert [(os.path.basename(p), r) for p, r in forced.skipped] == [
+        ("big.png", "image is 9x8, the folder's images are 8x8")]
 
 
 def test_val_class_unknown_to_train(tmp_path):
@@ -219,15 +229,15 @@ def test_large_images_are_streamed(tmp_path):
     _write(tmp_path / "train" / "a" / "bad.jpg", _jpeg(90, 120)[:200])
     s = load_splits("folder", tmp_path, on_bad_file="skip")
     assert s.streamed and isinstance(s.train, FolderDataset) and s.image_size is None
-    preset = preset_for("folder", in_chans=3, image_size=None, model_size=64, model="resnet18")
-    assert (preset.crop_size, preset.resize_size) == (64, 73)  # 256/224 scaled to 64
+    preset = preset_for("folder", in_chans=3, image_size=None, input_size=80, model="resnet18")
+    assert (preset.crop_size, preset.resize_size) == (80, 91)  # 256/224 scaled to 80
     loader = make_loader(s.train, preset, batch_size=3, train=True, workers=0, seed=1)
     batches = list(loader)
     assert sum(len(y) for _, y in batches) == 6
-    assert all(x.shape[1:] == (3, 64, 64) and x.dtype == torch.float32 for x, _ in batches)
+    assert all(x.shape[1:] == (3, 80, 80) and x.dtype == torch.float32 for x, _ in batches)
     assert [os.path.basename(p) for p, _ in loader.skipped] == ["bad.jpg"]
     ev = make_loader(s.test, preset, batch_size=4, train=False, workers=0)
-    assert [tuple(x.shape) for x, _ in ev] == [(4, 3, 64, 64), (2, 3, 64, 64)]
+    assert [tuple(x.shape) for x, _ in ev] == [(4, 3, 80, 80), (2, 3, 80, 80)]
     with pytest.raises(DataError, match="bad.jpg"):  # error mode: the first bad file stops it
         s2 = load_splits("folder", tmp_path)
         for _ in make_loader(s2.train, preset, batch_size=7, train=False, workers=0):

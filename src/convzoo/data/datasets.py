@@ -145,24 +145,24 @@ def _split_dir(root: Path, split: str, train_split: str | None, val_split: str |
 def _folder_dataset(name: str, root: Path, classes: list[str], entries: list, *, in_memory:
                     bool | None, on_bad_file: str, skipped: list, source: str, channels: int,
                     workers: int | None, size: tuple[int, int] | None = None):
-    from .folder import FolderDataset, load_folder_in_memory, probe_sizes
+    from .folder import FolderDataset, MixedSizes, load_folder_in_memory, probe_sizes
     from .presets import SMALL_IMAGE
 
-    if in_memory is None:  # small images of (nearly all) one size: decode once and cache
+    auto = in_memory is None
+    if auto:  # small square images all of one size: decode once and cache
         sizes = probe_sizes(entries, channels)
-        if sizes:
-            common, count = sizes.most_common(1)[0]
-            # A few odd sizes among small images are bad files (reported), not a reason to
-            # stream the whole folder.
-            in_memory = max(common) <= SMALL_IMAGE and count >= 0.9 * sum(sizes.values())
-            size = common if in_memory else None
-        else:
-            in_memory = False
+        (h, w), _ = sizes.most_common(1)[0] if sizes else ((0, 1), 0)
+        # Mixed sizes or non-square images are streamed: resized per image to the model's input.
+        in_memory = len(sizes) == 1 and h == w <= SMALL_IMAGE
+        size = (h, w) if in_memory else None
     if in_memory:
-        images, labels = load_folder_in_memory(root, classes, entries, channels=channels,
-                                               on_bad_file=on_bad_file, skipped=skipped,
-                                               size=size, workers=workers)
-        return ImageDataset(images, labels, classes, name, source, skipped=list(skipped))
+        try:
+            images, labels = load_folder_in_memory(root, classes, entries, channels=channels,
+                                                   on_bad_file=on_bad_file, skipped=skipped,
+                                                   size=size, workers=workers, mixed_ok=auto)
+            return ImageDataset(images, labels, classes, name, source, skipped=list(skipped))
+        except MixedSizes as e:  # an image the probe missed: the folder is not all one size
+            log.info("%s: streamed, its images are not all one size (%s)", root, e)
     labels = torch.tensor([e.label for e in entries], dtype=torch.int64)
     return FolderDataset([e.path for e in entries], labels, classes, name=name, source=source,
                          channels=channels, on_bad_file=on_bad_file, skipped=list(skipped))
@@ -257,7 +257,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, split: st
     """Load split ``train`` or ``test`` of data set ``name`` (see ``SOURCES``).
 
     Returns an in-memory :class:`ImageDataset`, or for folders of large images (``imagenet``, or
-    ``folder`` whose images are over 64 px or of mixed sizes) a streamed
+    ``folder`` whose images are over 64 px, not square or not all one size) a streamed
     :class:`~convzoo.data.folder.FolderDataset`; ``in_memory`` forces one or the other. For
     ``folder`` and ``imagenet``, ``train`` reads the sub-folder ``train_split`` (default
     ``train``) and ``test`` reads ``val_split`` (default ``val``; the CIFAR-10 JPEG copy uses

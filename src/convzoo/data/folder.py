@@ -2,11 +2,13 @@
 
 Two ways in:
 
-* small images (CIFAR-like, at most :data:`SMALL_SIDE` pixels a side, all one size) are decoded once
-  into a uint8 (N, C, H, W) tensor, cached under ``$CONVZOO_CACHE`` (see :mod:`.cache`) and then
-  trained from memory like MNIST;
-* larger images stay on disk: :class:`FolderDataset` is a torch ``Dataset`` that decodes one file
-  per item, for a ``DataLoader`` with workers (see :mod:`.stream`).
+* small square images all of one size (CIFAR-like, at most
+  :data:`~convzoo.data.presets.SMALL_IMAGE` pixels a side) are decoded once into a uint8
+  (N, C, H, W) tensor, cached under ``$CONVZOO_CACHE`` (see :mod:`.cache`) and then trained from
+  memory like MNIST;
+* larger, non-square or mixed-size images stay on disk: :class:`FolderDataset` is a torch
+  ``Dataset`` that decodes one file per item, for a ``DataLoader`` with workers (see
+  :mod:`.stream`), which resizes them to the model's input size.
 
 Decoding uses ``torchvision.io.decode_image`` (libjpeg-turbo / libpng), with PIL as the fallback for
 the formats it lacks (BMP, TIFF, ...). Grey, palette, CMYK, RGBA and 16-bit images are converted to
@@ -42,10 +44,19 @@ warnings.filterwarnings("ignore", message="The image decoding and encoding capab
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
                               ".ppm", ".pgm", ".pbm"})
-SMALL_SIDE = 64  # pixels: folders of images no larger than this are decoded once and cached
 BAD_FILE_MODES = ("error", "skip")
 
 Skipped = list[tuple[str, str]]  # (path, reason)
+
+
+class MixedSizes(Exception):
+    """Raised by an in-memory decode that meets an image of another size (the folder is then
+    streamed instead): ``path`` and its (H, W)."""
+
+    def __init__(self, path: str, size: tuple[int, int], expected: tuple[int, int]) -> None:
+        super().__init__(f"{path} is {size[1]}x{size[0]}, the folder's images {expected[1]}x"
+                         f"{expected[0]}")
+        self.path, self.size = path, size
 
 
 @dataclass(frozen=True)
@@ -209,10 +220,12 @@ def decode_file(path: str | os.PathLike, channels: int = 3) -> torch.Tensor:
 
 
 def _decode_chunk(args: tuple[list[str], int, tuple[int, int] | None]
-                  ) -> tuple[torch.Tensor, list[int], list[tuple[int, str]]]:
-    """Decode files into one (n, C, H, W) block; failures come back as (index, reason)."""
+                  ) -> tuple[torch.Tensor, list[int], list[tuple[int, str]],
+                             list[tuple[int, tuple[int, int]]]]:
+    """Decode files into one (n, C, H, W) block; failures come back as (index, reason), images of
+    another size than ``size`` as (index, (H, W))."""
     paths, channels, size = args
-    images, good, bad = [], [], []
+    images, good, bad, odd = [], [], [], []
     for i, p in enumerate(paths):
         try:
             img = decode_file(p, channels)
@@ -220,14 +233,13 @@ def _decode_chunk(args: tuple[list[str], int, tuple[int, int] | None]
             bad.append((i, str(e).removeprefix(f"{p}: ")))
             continue
         if size is not None and tuple(img.shape[1:]) != size:
-            bad.append((i, f"image is {img.shape[2]}x{img.shape[1]}, the folder's images are "
-                        f"{size[1]}x{size[0]}"))
+            odd.append((i, tuple(img.shape[1:])))
             continue
         images.append(img)
         good.append(i)
     block = torch.stack(images) if images else torch.empty(0, channels, *(size or (0, 0)),
                                                            dtype=torch.uint8)
-    return block, good, bad
+    return block, good, bad, odd
 
 
 def probe_sizes(entries: list[FileEntry], channels: int, k: int = 32) -> Counter:
@@ -243,9 +255,12 @@ def probe_sizes(entries: list[FileEntry], channels: int, k: int = 32) -> Counter
 
 
 def decode_all(entries: list[FileEntry], channels: int, size: tuple[int, int], *,
-               on_bad_file: str, skipped: Skipped, workers: int = 0
+               on_bad_file: str, skipped: Skipped, workers: int = 0, mixed_ok: bool = False
                ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode every file into (N, C, H, W) uint8 + (N,) labels, in ``workers`` processes."""
+    """Decode every file into (N, C, H, W) uint8 + (N,) labels, in ``workers`` processes.
+
+    An image of another size than ``size`` raises :class:`MixedSizes` with ``mixed_ok`` (the
+    caller streams the folder instead); without, it is a bad file."""
     chunk = 512
     jobs = [([e.path for e in entries[i:i + chunk]], channels, size)
             for i in range(0, len(entries), chunk)]
@@ -256,7 +271,14 @@ def decode_all(entries: list[FileEntry], channels: int, size: tuple[int, int], *
     else:
         results = [_decode_chunk(j) for j in jobs]
     blocks, labels = [], []
-    for start, (block, good, bad) in zip(range(0, len(entries), chunk), results, strict=True):
+    for start, (block, good, bad, odd) in zip(range(0, len(entries), chunk), results,
+                                              strict=True):
+        for i, (h, w) in odd:
+            path = entries[start + i].path
+            if mixed_ok:
+                raise MixedSizes(path, (h, w), size)
+            bad_file(path, f"image is {w}x{h}, the folder's images are {size[1]}x{size[0]}",
+                     on_bad_file, skipped)
         for i, reason in bad:
             bad_file(entries[start + i].path, reason, on_bad_file, skipped)
         blocks.append(block)
@@ -272,8 +294,11 @@ def default_workers() -> int:
 def load_folder_in_memory(root: Path, classes: list[str], entries: list[FileEntry], *,
                           channels: int, on_bad_file: str, skipped: Skipped,
                           size: tuple[int, int] | None = None, workers: int | None = None,
-                          use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode a scanned split into memory, through the cache keyed by the files' identity."""
+                          use_cache: bool = True, mixed_ok: bool = False
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode a scanned split into memory, through the cache keyed by the files' identity.
+
+    ``mixed_ok``: an image of another size raises :class:`MixedSizes` (see :func:`decode_all`)."""
     if size is None:
         sizes = probe_sizes(entries, channels)
         if not sizes:
@@ -296,7 +321,7 @@ def load_folder_in_memory(root: Path, classes: list[str], entries: list[FileEntr
              size[1], size[0], channels, n_workers)
     own_skipped: Skipped = []
     images, labels = decode_all(entries, channels, size, on_bad_file=on_bad_file,
-                                skipped=own_skipped, workers=n_workers)
+                                skipped=own_skipped, workers=n_workers, mixed_ok=mixed_ok)
     skipped.extend(own_skipped)
     if use_cache:
         cache.save_cached(path, images, labels, {"root": str(root), "classes": classes,

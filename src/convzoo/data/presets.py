@@ -1,19 +1,28 @@
-"""Per-data-set and per-model presets (normalisation, augmentation, sizes), in one place, and the
-batch-wise transform.
+"""Per-data-set and per-model presets (normalisation, augmentation, sizes), in one place, the
+input-size rule, and the batch-wise transform.
 
 In-memory data sets (MNIST, CIFAR, folders of small images) are augmented on whole batches of
-uint8 images on the training device: no per-sample Python. Streamed folders of large images get
-their geometric augmentation per sample in DataLoader workers (:mod:`.stream`, built from the same
-preset) and the rest (lighting noise, normalisation) batch-wise by :func:`finish_batch`.
+uint8 images on the training device, and resized there when the model sees another size: no
+per-sample Python. Streamed folders (large or mixed-size images) get their geometric augmentation
+per sample in DataLoader workers (:mod:`.stream`, built from the same preset) and the rest
+(lighting noise, normalisation) batch-wise by :func:`finish_batch`.
+
+The side the model sees is chosen by :func:`resolve_input_size` (the rule is in docs/data.md,
+"How the input size is chosen"); images are resized to it, never padded.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+import warnings
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+
+from ..errors import ConvzooError
 
 
 @dataclass(frozen=True)
@@ -22,11 +31,14 @@ class DataPreset:
 
     mean: tuple[float, ...]  # per channel, in [0, 1] units
     std: tuple[float, ...]
-    crop_padding: int = 0  # train: zero-pad by this many pixels, then random-crop back (pixels)
+    crop_padding: int = 0  # train: pad by this many pixels (mean pixel), random-crop back
     hflip: bool = False  # train: random horizontal flip with probability 0.5
-    pad_to: int | None = None  # pad (H, W) symmetrically to this size, e.g. 28 -> 32 for `lenet`
-    # Streamed folders of large images (see convzoo.data.stream); None for in-memory data sets.
-    crop_size: int | None = None  # pixels: side of the square the model sees (224, 299)
+    # In-memory data sets: the side the model sees (pixels). Batches of another side are resized
+    # to it on the device after crop/flip (bilinear, antialiased when shrinking); None keeps the
+    # images' own size. Replaces the old ``pad_to`` (zero padding), read back by from_dict.
+    resize_to: int | None = None
+    # Streamed folders (see convzoo.data.stream); None for in-memory data sets.
+    crop_size: int | None = None  # pixels: side of the square the model sees (224, 299, 32)
     resize_size: int | None = None  # pixels: eval resizes the shorter side to this, then crops
     interpolation: str = "bilinear"  # "bilinear" or "bicubic", for both resizes
     rrc_scale: tuple[float, float] = (0.08, 1.0)  # train RandomResizedCrop area fraction range
@@ -40,10 +52,39 @@ class DataPreset:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DataPreset:
+        """The preset written by :meth:`to_dict` (a run's ``preset.json``, weights metadata).
+
+        JSON lists become tuples again. A dict of a run made before the input-size rule has
+        ``pad_to`` (zero padding up to the model's size): it becomes ``resize_to``, so such a run
+        is now evaluated with its images resized to that size instead of padded.
+        """
+        d = dict(d)
+        if "pad_to" in d:
+            pad_to = d.pop("pad_to")
+            d.setdefault("resize_to", pad_to)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConvzooError(f"data preset has unknown field(s) {', '.join(unknown)}; expected "
+                               f"some of {', '.join(sorted(known))}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
     @property
     def streamed(self) -> bool:
-        """True for the large-image presets (per-sample resize/crop in DataLoader workers)."""
+        """True for the streamed presets (per-sample resize/crop in DataLoader workers)."""
         return self.crop_size is not None
+
+    @property
+    def input_side(self) -> int | None:
+        """The side the model sees (pixels); None: the in-memory images' own size."""
+        return self.crop_size if self.streamed else self.resize_to
+
+    @property
+    def pad_to(self) -> None:
+        """Deprecated (until the callers move to ``resize_to``/``input_side``): always None."""
+        return None
 
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -89,33 +130,102 @@ def eval_sizes(model: str | None, weights: str | None = None) -> tuple[int, int]
     return DEFAULT_EVAL_SIZES
 
 
-def preset_for(data: str, *, in_chans: int, image_size: int | None, model_size: int | None,
-               model: str | None = None, weights: str | None = None, lighting: float = 0.0,
-               scale_jitter: tuple[int, int] | None = None) -> DataPreset:
+def _accepts(info: Any) -> str:
+    if info.max_size is None:
+        return f">= {info.min_size} px"
+    if info.max_size == info.min_size:
+        return f"only {info.min_size} px"
+    return f"{info.min_size}-{info.max_size} px"
+
+
+def resolve_input_size(model: str, *, image_size: int | None, requested: int | None,
+                       weights_size: int | None) -> tuple[int, str]:
+    """The side (pixels) of the square images ``model`` sees, and one sentence saying why.
+
+    In order: ``requested`` (``--input-size``) wins, refused with a ConvzooError outside the
+    model's range; else ``weights_size``, the size the loaded weights were trained at; else, for
+    in-memory images of side ``image_size`` (at most :data:`SMALL_IMAGE`), the images' own size
+    when the model accepts it, otherwise the nearest size it accepts (resized, never padded);
+    else (streamed folders: ``image_size`` None, or larger images) the model's default input
+    (224, 299 for inception_v3, 32 for the CIFAR forms).
+    """
+    from ..registry import model_info
+
+    info = model_info(model)
+    lo, hi = info.min_size, info.max_size
+    if requested is not None:
+        if requested < 1:
+            raise ConvzooError(f"--input-size {requested}: expected a positive number of pixels")
+        if requested < lo or (hi is not None and requested > hi):
+            raise ConvzooError(f"--input-size {requested}: model {model!r} accepts "
+                               f"{_accepts(info)}")
+        return requested, f"input {requested} px: asked for with --input-size"
+    if weights_size is not None:
+        return weights_size, f"input {weights_size} px: the size its weights were trained at"
+    if image_size is None or image_size > SMALL_IMAGE:
+        default = info.input_size[1]
+        why = ("images of mixed or large sizes, streamed" if image_size is None
+               else f"images are {image_size} px, above the {SMALL_IMAGE} px small-image limit")
+        return default, f"input {default} px: {model}'s default input ({why}; resized to it)"
+    if image_size < lo:
+        return lo, (f"input {lo} px: images are {image_size} px, below {model}'s minimum of "
+                    f"{lo} px; resized up")
+    if hi is not None and image_size > hi:
+        return hi, (f"input {hi} px: images are {image_size} px, above {model}'s maximum of "
+                    f"{hi} px; resized down")
+    return image_size, (f"input {image_size} px: the images' own size ({model} accepts "
+                        f"{_accepts(info)})")
+
+
+def preset_for(data: str, *, in_chans: int, image_size: int | None,
+               input_size: int | None = None, model: str | None = None,
+               weights: str | None = None, lighting: float = 0.0,
+               scale_jitter: tuple[int, int] | None = None,
+               model_size: int | None = None) -> DataPreset:
     """The preset of data set ``data``, adapted to the model's channels and input size.
 
-    ``image_size`` is the side of the decoded images (in-memory data sets) or None for a streamed
-    folder of large images, which gets the ImageNet pipeline: RandomResizedCrop to the model's
-    input (``model_size``, default 224) + flip for training, resize + center crop for evaluation
-    with the sizes of :func:`eval_sizes`. ``lighting`` (AlexNet PCA noise std, e.g. 0.1) and
-    ``scale_jitter`` (VGG's (S_min, S_max), e.g. (256, 512)) only apply to streamed folders.
+    ``image_size`` is the side of the decoded in-memory images, or None for a streamed folder.
+    ``input_size`` is the side the model sees (from :func:`resolve_input_size`); images are
+    resized to it, never padded. In memory: batches of another side than ``input_size`` are
+    resized on the device after crop/flip (``resize_to``; None when the sizes agree). Streamed
+    folders crop to ``input_size`` (default: the crop of :func:`eval_sizes`): for inputs over
+    :data:`SMALL_IMAGE` px the ImageNet pipeline
+    (train: RandomResizedCrop + flip; eval: resize the shorter side to ``eval_sizes``' resize
+    scaled to the input, then center crop); for small inputs the whole image resized to the input
+    (shorter side + center crop), and for training the CIFAR-style shift by 1/8 of the side +
+    flip. ``lighting`` (AlexNet PCA noise std, e.g. 0.1) and ``scale_jitter`` (VGG's
+    (S_min, S_max), e.g. (256, 512)) only apply to streamed folders. ``model_size`` is the
+    deprecated name of the model's default size (padded to before); use ``input_size``.
     """
+    if model_size is not None and input_size is None:
+        warnings.warn("preset_for(model_size=...) is deprecated: pass input_size (see "
+                      "resolve_input_size)", DeprecationWarning, stacklevel=2)
+        if image_size is None or image_size > SMALL_IMAGE:
+            input_size = model_size
+        elif model is not None:
+            input_size = resolve_input_size(model, image_size=image_size, requested=None,
+                                            weights_size=None)[0]
+        else:
+            input_size = max(model_size, image_size)
     base = PRESETS.get(data, DataPreset(mean=(0.5,), std=(0.5,)))
     mean, std = base.mean, base.std
     if len(mean) != in_chans:  # e.g. a 1-channel preset feeding a model built for 3 channels
         mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
     if image_size is None or (data in ("folder", "imagenet") and image_size > SMALL_IMAGE):
         resize, crop = eval_sizes(model, weights)
-        if model_size is not None and model_size != crop:
-            resize, crop = round(model_size * resize / crop), model_size
+        if input_size is not None and input_size != crop:
+            resize, crop = round(input_size * resize / crop), input_size
+        if crop <= SMALL_IMAGE:  # small input: keep the whole image, shift it as CIFAR's
+            return DataPreset(mean=mean, std=std, crop_padding=max(1, crop // 8), hflip=True,
+                              crop_size=crop, resize_size=crop, lighting=lighting,
+                              scale_jitter=scale_jitter)
         return DataPreset(mean=mean, std=std, hflip=True, crop_size=crop, resize_size=resize,
                           lighting=lighting, scale_jitter=scale_jitter)
     crop_padding = base.crop_padding
     if data in ("folder", "imagenet"):
         crop_padding = max(1, image_size // 8)  # 4 for 32x32 images, as CIFAR's
-    pad_to = model_size if model_size is not None and model_size > image_size else None
     return DataPreset(mean=mean, std=std, crop_padding=crop_padding, hflip=base.hflip,
-                      pad_to=pad_to)
+                      resize_to=input_size if input_size != image_size else None)
 
 
 # AlexNet's PCA of ImageNet RGB pixels (eigenvalues and eigenvectors as columns, pixels in [0, 1]),
@@ -182,7 +292,9 @@ def apply_preset(
     not change them); without it they are drawn from ``generator`` here.
 
     Training crop and flip run on the uint8 batch as one gather (4x less memory traffic than on
-    floats); the crop's padding is the preset's mean pixel, so it normalises to zero.
+    floats); the crop's padding is the preset's mean pixel, so it normalises to zero. Then, when
+    the preset's ``resize_to`` differs from the images' side, the normalised batch is resized
+    (bilinear, antialiased when shrinking; it commutes with the per-channel normalisation).
     """
     x = images
     if train and (preset.crop_padding or preset.hflip):
@@ -195,17 +307,24 @@ def apply_preset(
     scale = _constant(tuple(1.0 / (255.0 * s) for s in std), dtype, x.device)
     shift = _constant(tuple(-m / s for m, s in zip(mean, std, strict=True)), dtype, x.device)
     x = torch.addcmul(shift.view(1, -1, 1, 1), x.to(dtype), scale.view(1, -1, 1, 1))
+    x = resize_batch(x, preset.resize_to)
     if in_chans is not None and x.shape[1] != in_chans:
         if x.shape[1] == 1:
             x = x.expand(-1, in_chans, -1, -1)  # grey -> RGB by repetition
         else:
             raise ValueError(f"cannot feed {x.shape[1]}-channel images to a {in_chans}-channel "
                              "model")
-    if preset.pad_to is not None:  # zero after normalisation: the mean pixel
-        h, w = x.shape[-2:]
-        dh, dw = preset.pad_to - h, preset.pad_to - w
-        x = F.pad(x, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2))
     return x
+
+
+def resize_batch(x: torch.Tensor, side: int | None) -> torch.Tensor:
+    """Float (B, C, H, W) -> (B, C, side, side), bilinear, antialiased when shrinking; unchanged
+    when ``side`` is None or already the batch's size."""
+    h, w = x.shape[-2:]
+    if side is None or (h, w) == (side, side):
+        return x
+    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False,
+                         antialias=side < h or side < w)
 
 
 def draw_crop_flip(n: int, pad: int, hflip: bool, generator: torch.Generator | None = None

@@ -34,6 +34,10 @@ def stream_transform(preset: DataPreset, *, train: bool) -> v2.Compose:
         lo, hi = preset.scale_jitter
         ops = [v2.RandomShortestSize(list(range(lo, hi + 1)), interpolation=interp,
                                      antialias=True), v2.RandomCrop(crop, pad_if_needed=True)]
+    elif preset.crop_padding:  # small inputs: the whole image, shifted as CIFAR's (He 2016 4.2)
+        fill = [round(m * 255) for m in preset.mean]
+        ops = [v2.Resize(preset.resize_size or crop, interpolation=interp, antialias=True),
+               v2.CenterCrop(crop), v2.RandomCrop(crop, padding=preset.crop_padding, fill=fill)]
     else:
         ops = [v2.RandomResizedCrop(crop, scale=preset.rrc_scale, interpolation=interp,
                                     antialias=True)]

@@ -152,7 +152,8 @@ _SMALL = dict(family="experimental", input_size=(3, 32, 32), min_size=32, form="
               default_num_classes=10)
 
 
-@register_model(paper="Krizhevsky et al. 2012, Fig. 1", **{**_SMALL, "min_size": 25})
+@register_model(paper="Krizhevsky et al. 2012, Fig. 1",
+                **{**_SMALL, "min_size": 25, "max_size": 32})
 def cnn4_cifar(*, num_classes: int = 10, in_chans: int = 3,
                activation: Literal["relu", "tanh", "sigmoid"] = "relu", width: int = 32) -> CNN4:
     """Fig. 1's four-layer CIFAR-10 CNN (cuda-convnet layers-18pct sizes, no LRN); 89,578
@@ -161,7 +162,7 @@ def cnn4_cifar(*, num_classes: int = 10, in_chans: int = 3,
 
 
 @register_model(family="experimental", paper="Ioffe & Szegedy 2015, Fig. 1", input_size=(1, 28, 28),
-                min_size=28, form="small", default_num_classes=10)
+                min_size=28, max_size=28, form="small", default_num_classes=10)
 def mlp3_mnist(*, num_classes: int = 10, in_chans: int = 1, hidden: int = 100,
                batch_norm: bool = False, init_std: float = 0.1) -> MLP3:
     """Ioffe & Szegedy's 3x100 sigmoid MLP for 28x28 digits; ``batch_norm`` adds BN to each
@@ -179,7 +180,8 @@ def vgg_small_cifar(*, num_classes: int = 10, in_chans: int = 3, width: int = 32
     return VGGSmall(num_classes=num_classes, in_chans=in_chans, width=width, batch_norm=batch_norm)
 
 
-@register_model(paper="Krizhevsky et al. 2012 §4.2; Srivastava et al. 2014", **_SMALL)
+@register_model(paper="Krizhevsky et al. 2012 §4.2; Srivastava et al. 2014",
+                **{**_SMALL, "max_size": 35})
 def cnn_dropout_cifar(*, num_classes: int = 10, in_chans: int = 3, width: int = 32, fc: int = 512,
                       dropout: float = 0.5) -> CNNDropout:
     """Four 3x3 convolutions and two dropout-regularised fc layers of ``fc`` units."""

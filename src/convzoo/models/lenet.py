@@ -81,7 +81,7 @@ class LeNet(nn.Module):
 
 
 @register_model(family="lenet", paper="LeCun et al. 1998 (course slide)", input_size=(3, 32, 32),
-                min_size=32, form="small", default_num_classes=10)
+                min_size=32, max_size=32, form="small", default_num_classes=10)
 def lenet(
     *,
     num_classes: int = 10,
@@ -94,7 +94,8 @@ def lenet(
 
 
 @register_model(family="lenet", paper="LeCun et al. 1998", input_size=(1, 28, 28), min_size=28,
-                form="small", default_num_classes=10, weights={"mnist": "lenet5-mnist.safetensors"})
+                max_size=28, form="small", default_num_classes=10,
+                weights={"mnist": "lenet5-mnist.safetensors"})
 def lenet5(
     *,
     num_classes: int = 10,
