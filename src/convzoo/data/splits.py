@@ -19,6 +19,7 @@ from .datasets import ImageDataset, load_dataset
 from .folder import FolderDataset
 from .loader import BatchLoader
 from .presets import DataPreset
+from .stream import StreamLoader
 
 AnyDataset = ImageDataset | FolderDataset
 
@@ -145,16 +146,19 @@ def load_splits(name: str, data_dir: str | os.PathLike | None = None, *, holdout
 
 def make_loader(dataset: AnyDataset, preset: DataPreset, *, batch_size: int, train: bool,
                 device: torch.device | str = "cpu", in_chans: int | None = None, seed: int = 0,
-                drop_last: bool = False, workers: int = 4, channels_last: bool = False):
-    """A batch iterator of ``(x, y)`` on ``device`` for either kind of split.
+                drop_last: bool = False, workers: int = 4, channels_last: bool = False
+                ) -> BatchLoader | StreamLoader:
+    """THE batch iterator of ``(x, y)`` on ``device`` for either kind of split: ``x`` normalised
+    float (B, C, H, W), ``y`` int64 class indices.
 
-    In-memory data: :class:`BatchLoader` (augmentation batch-wise on ``device``). Streamed
-    folders: :class:`~convzoo.data.stream.StreamLoader` with ``workers`` DataLoader processes,
-    pinned memory on CUDA, optional channels_last output; its ``skipped`` lists bad files met.
+    In-memory data: :class:`BatchLoader` (augmentation batch-wise on ``device``; ``workers`` is
+    not used). Streamed folders: :class:`~convzoo.data.stream.StreamLoader` with ``workers``
+    DataLoader processes (persistent, prefetching), pinned memory on CUDA; its ``skipped`` lists
+    the bad files met. Iterating either gives one pass (shuffled with ``seed`` when ``train``);
+    ``loader.batches(order, start=..., generator=...)`` gives a pass over a fixed order of dataset
+    indices, from batch ``start`` on (the trainer's seeded, sharded, resumable epochs).
     """
     if isinstance(dataset, FolderDataset):
-        from .stream import StreamLoader
-
         if not preset.streamed:
             raise DataError(f"{dataset.source} is a streamed folder but the preset has no "
                             "crop_size; build it with preset_for(..., image_size=None)")
@@ -162,4 +166,5 @@ def make_loader(dataset: AnyDataset, preset: DataPreset, *, batch_size: int, tra
                             in_chans=in_chans, seed=seed, drop_last=drop_last, workers=workers,
                             channels_last=channels_last)
     return BatchLoader(dataset, preset, batch_size=batch_size, train=train, device=device,
-                       in_chans=in_chans, seed=seed, drop_last=drop_last)
+                       in_chans=in_chans, seed=seed, drop_last=drop_last,
+                       channels_last=channels_last)

@@ -6,6 +6,12 @@ with torchvision.transforms.v2 on uint8 tensors -- train: RandomResizedCrop (or 
 training device: float conversion, AlexNet lighting noise, normalisation
 (:func:`~convzoo.data.presets.finish_batch`). Batches are pinned when the device is CUDA and can be
 made channels_last.
+
+The random crop and flip of an image are seeded by the pass's seed and the image's dataset index,
+not by the worker's random state: the same image gets the same augmentation in a pass whatever the
+number of workers, the batching, the DDP sharding, or a resume mid-way (which then skips the
+batches already done without decoding them). So one DataLoader, with persistent workers, serves
+every pass.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from .folder import FolderDataset, Skipped
 from .presets import DataPreset, finish_batch
 
 _INTERP = {"bilinear": v2.InterpolationMode.BILINEAR, "bicubic": v2.InterpolationMode.BICUBIC}
+_SEED_STRIDE = 1 << 32  # pass seed * stride + index: distinct for every pass and index < 2**32
 
 
 def stream_transform(preset: DataPreset, *, train: bool) -> v2.Compose:
@@ -46,6 +53,47 @@ def stream_transform(preset: DataPreset, *, train: bool) -> v2.Compose:
     return v2.Compose(ops)
 
 
+class _Samples(torch.utils.data.Dataset):
+    """``dataset[(seed, i)]``: image ``i`` decoded and transformed, the transform's randomness
+    drawn from torch's RNG seeded with ``seed`` (in a worker: its own RNG; in the main process
+    the RNG state is restored after)."""
+
+    def __init__(self, dataset: FolderDataset, transform: v2.Compose, *, random: bool) -> None:
+        self.dataset = dataset.with_transform(None)
+        self.transform = transform
+        self.random = random
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):  # noqa: ANN204 - as FolderDataset.__getitem__
+        seed, i = key
+        item = self.dataset[i]
+        if item[0] is None:
+            return item
+        if not self.random:
+            return self.transform(item[0]), item[1]
+        if torch.utils.data.get_worker_info() is not None:
+            torch.manual_seed(seed)
+            return self.transform(item[0]), item[1]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.transform(item[0]), item[1]
+
+
+class _Keys(torch.utils.data.Sampler):
+    """The DataLoader's sampler: ``(seed, index)`` keys of the pass in progress, set per pass."""
+
+    def __init__(self, keys: list[tuple[int, int]]) -> None:
+        self.keys = keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        return iter(self.keys)
+
+
 class _Collate:
     """Stack good samples; carry the skipped ones' (path, reason) out to the main process."""
 
@@ -62,14 +110,16 @@ class _Collate:
 class StreamLoader:
     """Yields ``(x, y)`` normalised float batches on ``device`` from a :class:`FolderDataset`.
 
-    Bad files met on the way (with ``on_bad_file="skip"``) are appended to ``self.skipped``.
+    Iterating gives one pass: shuffled by the seeded generator when ``train``, in order otherwise;
+    :meth:`batches` takes a fixed order. Build it with :func:`convzoo.data.make_loader`. Bad files
+    met on the way (with ``on_bad_file="skip"``) are appended to ``self.skipped``.
     """
 
     def __init__(self, dataset: FolderDataset, preset: DataPreset, *, batch_size: int,
                  train: bool, device: torch.device | str = "cpu", in_chans: int | None = None,
                  seed: int = 0, drop_last: bool = False, workers: int = 4,
                  channels_last: bool = False, prefetch_factor: int = 4) -> None:
-        self.dataset = dataset.with_transform(stream_transform(preset, train=train))
+        self.dataset = dataset
         self.preset = preset
         self.train = train
         self.device = torch.device(device)
@@ -78,22 +128,50 @@ class StreamLoader:
         self.generator = torch.Generator().manual_seed(seed)
         self.skipped: Skipped = []
         self.batch_size = batch_size
+        self.drop_last = drop_last
+        self._keys = _Keys([(0, i) for i in range(len(dataset))])
         self.loader = torch.utils.data.DataLoader(
-            self.dataset, batch_size=batch_size, shuffle=train, drop_last=drop_last,
-            num_workers=workers, collate_fn=_Collate(), generator=self.generator,
+            _Samples(dataset, stream_transform(preset, train=train), random=train),
+            batch_size=batch_size, sampler=self._keys, drop_last=drop_last,
+            num_workers=workers, collate_fn=_Collate(),
             pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
             prefetch_factor=prefetch_factor if workers > 0 else None,
         )
 
     def __len__(self) -> int:
-        return len(self.loader)
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for x, y, skipped in self.loader:
+        n = len(self.dataset)
+        order = torch.randperm(n, generator=self.generator) if self.train else torch.arange(n)
+        return self.batches(order, generator=self.generator)
+
+    def batches(self, order: torch.Tensor, *, start: int = 0,
+                generator: torch.Generator | None = None
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Batches ``start, start + 1, ...`` over the dataset indices ``order`` (which may repeat
+        indices, e.g. a DDP shard padded to equal length); the batches before ``start`` are not
+        decoded.
+
+        When training, the pass's seed is drawn from ``generator`` (default: the loader's); each
+        image's crop and flip are seeded by it and the image's dataset index, and batch ``i``'s
+        lighting noise by it and ``i``.
+        """
+        seed = 0
+        if self.train:
+            seed = int(torch.randint(2**31, (), generator=generator or self.generator))
+        b = self.batch_size
+        rest = order[start * b:].tolist()
+        self._keys.keys = [(seed * _SEED_STRIDE + i, i) for i in rest]
+        for i, (x, y, skipped) in enumerate(self.loader, start):
             self.skipped.extend(skipped)
             if len(y) == 0:
                 continue
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
-            yield finish_batch(x, self.preset, train=self.train, generator=self.generator,
+            light = None
+            if self.train and self.preset.lighting:
+                light = torch.Generator().manual_seed(seed * _SEED_STRIDE + i)
+            yield finish_batch(x, self.preset, train=self.train, generator=light,
                                in_chans=self.in_chans, channels_last=self.channels_last), y

@@ -1,8 +1,17 @@
-"""Evaluation: top-1 … top-5 accuracy and error, per-class accuracy, loss."""
+"""THE evaluation loop: top-1 … top-5 accuracy and error, per-class accuracy, loss.
+
+:func:`evaluate_model` scores any model (an ``nn.Module`` or a plain function from a float batch to
+logits) on either kind of data set, through :func:`convzoo.data.make_loader`: in-memory
+:class:`~convzoo.data.ImageDataset` batches, or a streamed
+:class:`~convzoo.data.FolderDataset` decoded by DataLoader workers. Under DDP each process scores
+its share of the images and the sums are all-reduced, so every process gets the same result.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -10,20 +19,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import BatchLoader, DataPreset, ImageDataset
+from ..data import DataPreset, ImageDataset, make_loader
 from ..errors import ConvzooError
-from .metrics import per_class_accuracy, topk_correct
+from .distributed import DistContext, all_gather_object, all_reduce_sum, shard_indices
+from .metrics import topk_correct
 
 KS = (1, 2, 3, 4, 5)
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
 class EvalResult:
-    n: int
+    n: int  # images scored (bad files skipped on streamed data are not counted)
     loss: float  # mean cross-entropy (nats)
     topk_acc: dict[int, float]  # k -> fraction in [0, 1]
     per_class_acc: list[float | None]
     classes: list[str]
+    # With keep_outputs=True: softmax probabilities (N, C) float32 and labels (N,) int64, on the
+    # CPU, rows in the data set's order (under DDP: every process's rows, gathered).
+    probs: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), this process
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"n": self.n, "loss": self.loss}
@@ -34,41 +50,136 @@ class EvalResult:
         return out
 
 
+@contextlib.contextmanager
+def _eval_mode(model: Callable[[torch.Tensor], Any]):
+    """``model.eval()`` for the block, its previous mode restored after (plain functions: no-op)."""
+    if not isinstance(model, nn.Module):
+        yield
+        return
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """Mixed precision for ``amp`` "bf16" / "fp16" on ``device``; "none": a no-op."""
+    if amp == "none":
+        return contextlib.nullcontext()
+    if amp not in AMP_DTYPES:
+        raise ConvzooError(f"amp {amp!r}: expected one of none, bf16, fp16")
+    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
+
+
 @torch.no_grad()
 def evaluate_model(
-    model: nn.Module,
-    dataset: ImageDataset,
+    model: Callable[[torch.Tensor], Any],
+    dataset: Any,
     preset: DataPreset,
     *,
     batch_size: int = 500,
     device: torch.device | str = "cpu",
     in_chans: int | None = None,
+    ctx: DistContext | None = None,
+    amp: str = "none",
+    channels_last: bool = False,
+    workers: int = 4,
+    keep_outputs: bool = False,
 ) -> EvalResult:
-    """Score ``model`` (moved to ``device``, put in eval mode) on every image of ``dataset``."""
-    was_training = model.training
-    model.eval()
-    loader = BatchLoader(dataset, preset, batch_size=batch_size, train=False, device=device,
-                         in_chans=in_chans)
+    """Score ``model`` on every image of ``dataset`` (in memory or streamed).
+
+    Args:
+        model: an ``nn.Module`` already on ``device`` (put in eval mode for the call, its mode
+            restored after) or any callable mapping a float (B, C, H, W) batch to logits (B, K);
+            a tuple output (a model built with auxiliary heads) is scored on its first element.
+        dataset: an :class:`~convzoo.data.ImageDataset` or a streamed
+            :class:`~convzoo.data.FolderDataset`; bad files of the latter are skipped (with its
+            ``on_bad_file="skip"``) and listed in ``EvalResult.skipped``.
+        preset: the evaluation transform (:func:`convzoo.data.preset_for`).
+        ctx: under DDP, each process scores every ``world``-th image (no padding, so no image is
+            counted twice) and the sums are all-reduced: every process returns the whole result.
+        amp: "none", "bf16" or "fp16": autocast for the forward pass; the loss is computed in
+            float32.
+        channels_last: feed the batches in channels_last memory format.
+        workers: DataLoader processes decoding a streamed data set (pinned memory on CUDA).
+        keep_outputs: also return the softmax probabilities and the labels (for calibration,
+            confusion matrices, galleries).
+    """
+    device = torch.device(device)
+    ctx = ctx or DistContext()
+    part = dataset
+    if ctx.enabled:
+        part = dataset.subset(shard_indices(torch.arange(len(dataset)), ctx, pad=False))
+    loader = make_loader(part, preset, batch_size=batch_size, train=False, device=device,
+                         in_chans=in_chans, workers=workers, channels_last=channels_last)
+    c = len(dataset.classes)
+    # Sums as float64 on the device, read back once at the end: no wait for the GPU per batch
+    # beyond topk_correct's counts.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    class_total = torch.zeros(c, dtype=torch.float64, device=device)
+    class_correct = torch.zeros(c, dtype=torch.float64, device=device)
     correct = dict.fromkeys(KS, 0)
-    loss_sum, preds = 0.0, []
-    for x, y in loader:
-        logits = model(x)
-        if isinstance(logits, tuple):  # a model built with auxiliary heads: (logits, aux, ...)
-            logits = logits[0]
-        loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-        for k, c in topk_correct(logits, y, KS).items():
-            correct[k] += c
-        preds.append(logits.argmax(1))
-    model.train(was_training)
-    n = len(dataset)
-    pred = torch.cat(preds).cpu()
-    return EvalResult(
+    probs, labels = [], []
+    with _eval_mode(model):
+        for x, y in loader:
+            with autocast(amp, device):
+                logits = model(x)
+            if isinstance(logits, tuple):  # a model built with auxiliary heads: (logits, aux...)
+                logits = logits[0]
+            logits = logits.float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
+            for k, hits in topk_correct(logits, y, KS).items():
+                correct[k] += hits
+            pred = logits.argmax(1)
+            class_total += torch.bincount(y, minlength=c).double()
+            class_correct += torch.bincount(y[pred == y], minlength=c).double()
+            if keep_outputs:
+                probs.append(logits.softmax(1).cpu())
+                labels.append(y.cpu())
+    packed = torch.cat([loss_sum.view(1), torch.tensor([float(correct[k]) for k in KS],
+                                                       dtype=torch.float64, device=device),
+                        class_total, class_correct]).cpu()
+    all_reduce_sum(packed, ctx)
+    k = len(KS)
+    loss, hits, class_total, class_correct = packed[0], packed[1:1 + k], packed[1 + k:1 + k + c], \
+        packed[1 + k + c:]
+    n = int(class_total.sum())
+    if n == 0:
+        raise ConvzooError(f"{getattr(dataset, 'source', 'the data set')}: no image to evaluate "
+                           "(every file was skipped as bad, or the split is empty)")
+    result = EvalResult(
         n=n,
-        loss=loss_sum / n,
-        topk_acc={k: c / n for k, c in correct.items()},
-        per_class_acc=per_class_accuracy(pred, dataset.labels, len(dataset.classes)),
+        loss=float(loss) / n,
+        topk_acc={kk: float(hits[i]) / n for i, kk in enumerate(KS)},
+        per_class_acc=[None if t == 0 else h / t
+                       for h, t in zip(class_correct.tolist(), class_total.tolist(), strict=True)],
         classes=list(dataset.classes),
+        skipped=list(getattr(loader, "skipped", [])),
     )
+    if keep_outputs:
+        result.probs, result.labels = _gather_outputs(probs, labels, c, len(result.skipped),
+                                                      ctx)
+    return result
+
+
+def _gather_outputs(probs: list[torch.Tensor], labels: list[torch.Tensor], c: int, n_skipped: int,
+                    ctx: DistContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every process's (probs, labels), back in the data set's order: process r scored images
+    r, r + world, ...; with bad files skipped the rows are the scored images, rank by rank."""
+    p = torch.cat(probs) if probs else torch.empty(0, c)
+    y = torch.cat(labels) if labels else torch.empty(0, dtype=torch.int64)
+    if not ctx.enabled:
+        return p, y
+    parts = all_gather_object((p, y, n_skipped), ctx)
+    if any(part[2] for part in parts):
+        return torch.cat([part[0] for part in parts]), torch.cat([part[1] for part in parts])
+    n = sum(len(part[1]) for part in parts)
+    out_p, out_y = torch.empty(n, c), torch.empty(n, dtype=torch.int64)
+    for r, (pr, yr, _) in enumerate(parts):
+        out_p[r::ctx.world], out_y[r::ctx.world] = pr, yr
+    return out_p, out_y
 
 
 def load_trained(source: str | Path, *, model: str | None = None):

@@ -2,24 +2,24 @@
 
 Each epoch's order is a permutation drawn from the data-order generator (seeded with ``seed``,
 the same on every process); its state at the start of the current epoch is checkpointed, so a
-resumed run redraws the same order and starts at the saved batch index. Augmentation draws from
-a second generator (one per process, also checkpointed). Under DDP each process takes every
-``world``-th index of the (padded) order (see :func:`~convzoo.engine.distributed.shard_indices`).
+resumed run redraws the same order and starts at the saved batch index. Under DDP each process
+takes every ``world``-th index of the (padded) order (see
+:func:`~convzoo.engine.distributed.shard_indices`).
 
-In-memory splits are augmented batch-wise on the device (:func:`convzoo.data.apply_preset`);
-streamed folders of large images go through the data package's DataLoader-based
-:class:`~convzoo.data.stream.StreamLoader`, one per epoch over this process's shard.
+The batches come from the one loader of the data package (:func:`convzoo.data.make_loader`), in
+memory or streamed, built once; each epoch is ``loader.batches(order, start=..., generator=...)``
+with the order generator, from which the loader draws every image's augmentation for the epoch by
+its dataset index. So batching, DDP sharding, gradient accumulation and a mid-epoch resume all see
+the same augmentation as one uninterrupted single process.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator
 
 import torch
 
-from ..data import DataPreset, apply_preset
-from ..data.presets import draw_crop_flip
+from ..data import DataPreset, make_loader
 from .distributed import DistContext, shard_indices
 
 
@@ -38,59 +38,35 @@ class TrainBatches:
         workers: int = 4,
     ) -> None:
         self.dataset = dataset
-        self.preset = preset
         self.batch_size = batch_size
-        self.device = device
-        self.in_chans = in_chans
-        self.seed = seed
         self.ctx = ctx
-        self.channels_last = channels_last
-        self.workers = workers
-        self.streamed = preset.streamed
-        # One augmentation stream per process; process 0 of a DDP run draws as a lone process.
+        self.loader = make_loader(dataset, preset, batch_size=batch_size, train=True,
+                                  device=device, in_chans=in_chans, seed=seed, workers=workers,
+                                  channels_last=channels_last)
+        # Checkpointed per process (ckpt.rng_state); the augmentation itself is drawn from the
+        # order generator, the same on every process.
         self.generator = torch.Generator().manual_seed(seed + 7919 * ctx.rank)
         self.order_generator = torch.Generator().manual_seed(seed)
         self.epoch_start_state = self.order_generator.get_state()
         self.in_epoch = False
-        self.skipped: list = []
-        if not self.streamed:
-            self.images = dataset.images.to(device)
-            self.labels = dataset.labels.to(device)
-        n = len(dataset)
-        self.shard_len = len(shard_indices(torch.arange(n), ctx, pad=True))
+        self.shard_len = len(shard_indices(torch.arange(len(dataset)), ctx, pad=True))
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """Bad files met while training (streamed data with ``on_bad_file="skip"``)."""
+        return self.loader.skipped
 
     def __len__(self) -> int:
         return -(-self.shard_len // self.batch_size)
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Batches ``start, start + 1, ...`` of epoch ``epoch`` for this process."""
+        """Batches ``start, start + 1, ...`` of epoch ``epoch`` for this process (the epoch's
+        randomness is the order generator's state, checkpointed by :meth:`order_state`)."""
         self.epoch_start_state = self.order_generator.get_state()
         self.in_epoch = True
         perm = torch.randperm(len(self.dataset), generator=self.order_generator)
         order = shard_indices(perm, self.ctx, pad=True)
-        if self.streamed:
-            yield from self._streamed(order, epoch, start)
-            return
-        # Crop/flip per sample for this epoch, from the same (epoch-start checkpointed, rank
-        # independent) generator as the order: batching, DDP sharding, gradient accumulation and
-        # mid-epoch resume all see the same augmentation as one uninterrupted single process.
-        aug = draw_crop_flip(len(self.dataset), self.preset.crop_padding, self.preset.hflip,
-                             self.order_generator)
-        aug = tuple(t.to(self.device) for t in aug)
-        order = order.to(self.device)
-        b = self.batch_size
-        for i in range(start, len(self)):
-            idx = order[i * b : (i + 1) * b]
-            x = apply_preset(
-                self.images[idx],
-                self.preset,
-                train=True,
-                in_chans=self.in_chans,
-                aug=tuple(t[idx] for t in aug),
-            )
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            yield x, self.labels[idx]
+        return self.loader.batches(order, start=start, generator=self.order_generator)
 
     def order_state(self) -> torch.Tensor:
         """The data-order generator's state to checkpoint: at the start of the epoch in progress,
@@ -102,33 +78,3 @@ class TrainBatches:
 
     def set_order_state(self, state: torch.Tensor) -> None:
         self.order_generator.set_state(state)
-
-    def _streamed(self, order: torch.Tensor, epoch: int, start: int):
-        from ..data.stream import StreamLoader
-
-        # The shard in our order; the DataLoader must not reshuffle it, so it is built with
-        # train=True for the augmentation and its sampler replaced by the identity order.
-        loader = StreamLoader(
-            self.dataset.subset(order),
-            self.preset,
-            batch_size=self.batch_size,
-            train=True,
-            device=self.device,
-            in_chans=self.in_chans,
-            seed=self.seed * 1_000_003 + epoch + 7919 * self.ctx.rank,
-            workers=self.workers,
-            channels_last=self.channels_last,
-        )
-        loader.loader = torch.utils.data.DataLoader(
-            loader.dataset,
-            batch_size=self.batch_size,
-            shuffle=False,
-            num_workers=loader.loader.num_workers,
-            collate_fn=loader.loader.collate_fn,
-            generator=loader.generator,
-            pin_memory=self.device.type == "cuda",
-        )
-        try:
-            yield from itertools.islice(iter(loader), start, None)
-        finally:
-            self.skipped.extend(loader.skipped)
