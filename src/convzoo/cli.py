@@ -37,108 +37,48 @@ def add_train(sub: argparse._SubParsersAction) -> None:
                        "see `convzoo recipes`) and write config.json, metrics.csv/.jsonl, "
                        "checkpoints/, final.json, model.safetensors and curves.png to the run "
                        "directory. Under torchrun (`torchrun --nproc-per-node=N -m convzoo train "
-                       "...`) the processes train one DDP model; --batch-size is per process.")
+                       "...`) the processes train one DDP model; --batch-size is per process. "
+                       "Values come from, lowest first: the defaults, --config, --recipe, flags.")
     p.add_argument("model", nargs="?", help="registered model name (see `convzoo list`); "
                    "optional with --resume or --config")
-    # Defaults are None so that --config / --recipe values are only overridden by flags given.
     p.add_argument("--recipe", help="start from a named recipe (see `convzoo recipes`)")
-    p.add_argument("--data", help="data set name (default mnist: the embedded subset without "
-                   "--data-dir)")
-    p.add_argument("--data-dir", help="folder holding the data set's files")
-    p.add_argument("--epochs", type=int, help="passes over the training split (default 12)")
-    p.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
-    p.add_argument("--batch-size", type=int, help="images per step per process (default 64)")
-    p.add_argument("--accum-steps", type=int, help="micro-batches per optimizer step (default 1)")
-    p.add_argument("--opt", dest="optimizer", choices=["sgd", "rmsprop", "adamw"],
-                   help="optimizer (default sgd)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default 0.05)")
-    p.add_argument("--momentum", type=float, help="SGD/RMSProp momentum (default 0.9)")
-    p.add_argument("--nesterov", action="store_true", default=None, help="Nesterov momentum")
-    p.add_argument("--wd", "--weight-decay", dest="wd", type=float,
-                   help="weight decay (default 5e-4)")
-    p.add_argument("--opt-eps", type=float, help="optimizer epsilon (RMSProp default 1.0)")
-    p.add_argument("--lr-scheduler", choices=["cosine", "step", "multistep", "plateau",
-                                              "onecycle", "exponential", "constant"],
-                   help="default cosine")
-    p.add_argument("--lr-step-size", dest="lr_step_epochs", type=int,
-                   help="step: epochs between lr drops (default 10)")
-    p.add_argument("--lr-gamma", type=float, help="lr factor per drop (default 0.1)")
-    p.add_argument("--lr-milestones", type=int, nargs="+",
-                   help="multistep: epochs (or steps with --lr-milestone-unit step)")
-    p.add_argument("--lr-milestone-unit", choices=["epoch", "step"])
-    p.add_argument("--lr-min", type=float, help="cosine: final lr (default 0)")
-    p.add_argument("--lr-warmup-epochs", type=float, help="linear warmup length (default 0)")
-    p.add_argument("--lr-warmup-decay", type=float, help="warmup start factor (default 0.01)")
-    p.add_argument("--plateau-patience", type=int, help="plateau: epochs without improvement")
-    p.add_argument("--label-smoothing", type=float, help="default 0")
-    p.add_argument("--clip-grad-norm", type=float, help="clip the gradient norm to this")
-    p.add_argument("--aux-loss-weight", type=float, help="auxiliary classifier loss weight")
-    p.add_argument("--ema", action="store_true", default=None, help="EMA of the weights; "
-                   "model.safetensors holds the average")
-    p.add_argument("--ema-decay", type=float, help="EMA decay per update (default 0.9998)")
-    p.add_argument("--ema-steps", type=int, help="optimizer steps between EMA updates")
-    p.add_argument("--amp", choices=["none", "bf16", "fp16"], help="mixed precision: bf16 "
-                   "autocast (CPU/CUDA) or fp16 + GradScaler (CUDA)")
-    p.add_argument("--channels-last", action="store_true", default=None)
-    p.add_argument("--compile", action="store_true", default=None, help="torch.compile")
-    p.add_argument("--deterministic", action="store_true", default=None,
-                   help="deterministic kernels (bit-identical reruns and resumes)")
-    p.add_argument("--weights", help="initial weights: file or shipped tag (fine-tuning)")
-    p.add_argument("--reset-head", action="store_true", default=None,
-                   help="with --weights: new classifier for the data's class count")
-    p.add_argument("--freeze-backbone", action="store_true", default=None,
-                   help="train only the classifier")
-    p.add_argument("--sync-bn", action="store_true", default=None,
-                   help="DDP: batch-norm statistics over all processes")
-    p.add_argument("--holdout", type=float, help="fraction of train held out for validation "
-                   "(best checkpoint, plateau schedules)")
-    p.add_argument("--on-bad-file", choices=["error", "skip"])
-    p.add_argument("--train-split", help="folder data: training sub-folder (default train)")
-    p.add_argument("--val-split", help="folder data: test sub-folder (default val; the CIFAR-10 "
-                   "JPEG copy uses test)")
-    p.add_argument("--checkpoint-every-steps", type=int, help="also checkpoint every N steps")
-    p.add_argument("--keep-checkpoints", type=int, help="latest checkpoints kept (default 2)")
-    p.add_argument("--resume", help="run directory or checkpoint file to continue exactly")
-    p.add_argument("--test-only", action="store_true", default=None,
-                   help="only evaluate --weights or --resume on the test split")
-    p.add_argument("--no-tensorboard", dest="tensorboard", action="store_false", default=None)
-    p.add_argument("--seed", type=int, help="random seed (default 0)")
-    p.add_argument("--device", help="auto | cpu | cuda[:N] | mps (default auto)")
-    p.add_argument("--engine", choices=["torch", "numpy"], help="torch (default) or the NumPy "
-                   "layers of convzoo.scratch")
-    p.add_argument("--conv", choices=["native", "gemm"], help="native nn.Conv2d (default) or "
-                   "convzoo.gemm's im2col + matmul convolution")
-    p.add_argument("--num-classes", type=int, help="default: the data's class count")
-    p.add_argument("--in-chans", type=int, help="default: the data's channel count")
-    p.add_argument("--model-arg", type=_model_arg, action="append", default=[],
-                   metavar="KEY=VALUE", help="extra model argument, e.g. activation=tanh")
-    p.add_argument("--out", help="run directory (default runs/<model>-<data>-<timestamp>)")
-    p.add_argument("--overwrite", action="store_true", default=None,
-                   help="let --out name an existing run directory and replace its files")
-    p.add_argument("--input-size", type=int, help="pixels, the side the model sees (default: "
-                   "the images' own size when the model accepts it, else the model's minimum; "
-                   "with --weights, the size they were trained at)")
     p.add_argument("--config", help="a run's config.json (or run directory) to start from; "
                    "flags still override")
+    _add_config_flags(p)
+    p.add_argument("--model-arg", type=_model_arg, action="append", default=[],
+                   metavar="KEY=VALUE", help="extra model argument, e.g. activation=tanh")
     p.set_defaults(run=run_train)
 
 
-_TRAIN_FIELDS = (
-    "data", "data_dir", "epochs", "max_steps", "batch_size", "accum_steps", "optimizer", "lr",
-    "momentum", "nesterov", "wd", "opt_eps", "lr_scheduler", "lr_step_epochs", "lr_gamma",
-    "lr_milestones", "lr_milestone_unit", "lr_min", "lr_warmup_epochs", "lr_warmup_decay",
-    "plateau_patience", "label_smoothing", "clip_grad_norm", "aux_loss_weight", "ema",
-    "ema_decay", "ema_steps", "amp", "channels_last", "compile", "deterministic", "weights",
-    "reset_head", "freeze_backbone", "sync_bn", "holdout", "on_bad_file", "train_split",
-    "val_split", "checkpoint_every_steps", "keep_checkpoints", "resume", "test_only",
-    "tensorboard", "seed",
-    "device", "engine", "conv", "num_classes", "in_chans", "out", "overwrite", "input_size",
-)
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per TrainConfig field that is a flag, made from the field's declaration (help,
+    flag names, type, choices: convzoo.engine.config). Every default is None, so that --config
+    and --recipe values are overridden only by the flags given."""
+    from .engine.config import options
+
+    for o in options():
+        if not o.flags:
+            continue
+        help_text = o.help
+        if o.kind is bool and o.default:
+            help_text += " (on by default)"
+        elif o.kind is not bool and o.default not in (None, ()):
+            help_text += f" (default {o.default})"
+        kwargs: dict[str, Any] = {"dest": o.name, "default": None,
+                                  "help": help_text.replace("%", "%%")}
+        if o.kind is bool:  # --x and --no-x, so that a flag can undo a --config or --recipe value
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs.update(type=o.kind, choices=o.choices, nargs="+" if o.sequence else None)
+            if o.choices is None:
+                kwargs["metavar"] = o.flags[0][2:].upper().replace("-", "_")
+        p.add_argument(*o.flags, **kwargs)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from .engine import TrainConfig, fit
     from .engine.checkpoint import load_checkpoint, resolve_resume
+    from .engine.config import check_values, options
     from .engine.progress import LineReporter, TqdmReporter
     from .engine.recipes import get_recipe
 
@@ -147,21 +87,24 @@ def run_train(args: argparse.Namespace) -> int:
     values: dict[str, Any] = TrainConfig.from_file(args.config) if args.config else {}
     if args.resume and not args.config:
         values = dict(load_checkpoint(resolve_resume(args.resume))["config"])
-    elif args.config and args.out is None:
-        values.pop("out", None)  # a re-run gets a new run directory unless --out says otherwise
+        # The run continues where its checkpoint now is (moved or copied), not at the saved out.
+        values.pop("out", None)
+        values.pop("overwrite", None)
+    elif args.config:
+        if args.out is None:  # a re-run gets a new run directory unless --out says otherwise
+            values.pop("out", None)
+        values.pop("overwrite", None)  # permission to replace a run is given per command
     if args.recipe:
         values.update(get_recipe(args.recipe).values())
     if args.model:
         values["model"] = args.model
     if "model" not in values:
         raise ConvzooError("train: name a MODEL (or give --recipe, --config or --resume)")
-    for name in _TRAIN_FIELDS:
-        given = getattr(args, name)
-        if given is not None:
-            values[name] = given
+    flags = {o.name: getattr(args, o.name) for o in options() if o.flags}
+    values.update(check_values({k: v for k, v in flags.items() if v is not None}, source=None))
     if args.model_arg:
         values["model_args"] = {**values.get("model_args", {}), **dict(args.model_arg)}
-    cfg = TrainConfig.from_dict(values)
+    cfg = TrainConfig.from_dict(values).validate()  # before anything is written
     reporter = TqdmReporter() if sys.stderr.isatty() else LineReporter()
     fit(cfg, reporter)
     return 0
@@ -207,7 +150,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="top-1/top-5 accuracy of a run or weights file",
                        description="Evaluate a run directory or weights file on a test split: "
                        "top-1 … top-5 accuracy and error, and per-class accuracy.")
-    p.add_argument("source", help="run directory or .safetensors/.pth weights file")
+    p.add_argument("source", help="run directory, .safetensors/.pth weights file or model:tag")
     p.add_argument("--model", help="model name, for weights files that do not name theirs")
     p.add_argument("--data", help="data set (default: the one the weights were trained on)")
     p.add_argument("--data-dir", help="folder holding the data set's files")
@@ -230,32 +173,16 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .engine import evaluate
+    from .analysis.evaluation import evaluate_extra
 
     if args.batch_size < 1:
         raise ConvzooError(f"--batch-size must be >= 1, got {args.batch_size}")
-    extras = (args.confusion, args.ece, args.ten_crop, args.crops_144, args.amp,
-              args.channels_last)
-    if any(extras) and args.engine == "numpy":
-        raise ConvzooError("--engine numpy computes plain top-k only; drop --confusion, --ece, "
-                           "--ten-crop, --crops-144, --amp and --channels-last")
-    if any(extras):
-        from .analysis.evaluation import evaluate_extra
-
-        crops = "144" if args.crops_144 else ("ten" if args.ten_crop else "center")
-        result = evaluate_extra(args.source, model=args.model, data=args.data,
-                                data_dir=args.data_dir, batch_size=args.batch_size,
-                                device=args.device, amp=args.amp,
-                                channels_last=args.channels_last, crops=crops, mirror=args.mirror,
-                                confusion=args.confusion, ece=args.ece)
-    elif args.engine == "numpy":
-        from .engine.numpy_engine import evaluate_numpy
-
-        result = evaluate_numpy(args.source, model=args.model, data=args.data,
-                                data_dir=args.data_dir, batch_size=args.batch_size)
-    else:
-        result = evaluate(args.source, model=args.model, data=args.data, data_dir=args.data_dir,
-                          batch_size=args.batch_size, device=args.device)
+    crops = "144" if args.crops_144 else ("ten" if args.ten_crop else "center")
+    result = evaluate_extra(args.source, model=args.model, data=args.data,
+                            data_dir=args.data_dir, batch_size=args.batch_size,
+                            device=args.device, engine=args.engine, amp=args.amp,
+                            channels_last=args.channels_last, crops=crops, mirror=args.mirror,
+                            confusion=args.confusion, ece=args.ece)
     if args.json:
         _print_json(result)
         return 0

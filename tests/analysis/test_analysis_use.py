@@ -18,9 +18,10 @@ from convzoo.analysis.evaluation import (
     googlenet_crops,
     ten_crops,
 )
-from convzoo.analysis.loading import display_classes, imagenet_display_names, load_source
+from convzoo.analysis.loading import display_classes, imagenet_display_names
 from convzoo.analysis.predict import predict
 from convzoo.cli import main
+from convzoo.engine.loaded import load_trained
 
 LINE = re.compile(r"^[\w.-]+: (\S+ \(\d\.\d\d\)(, )?){5}$")
 
@@ -50,7 +51,7 @@ def test_predict_course_format_and_skips(tiny_run, images, caplog):
 
 
 def test_predict_matches_the_model_on_the_eval_preset(tiny_run, images):
-    loaded = load_source(tiny_run)
+    loaded = load_trained(tiny_run)
     img = np.asarray(Image.open(images / "digit.png"), dtype=np.float64) / 255
     x = (torch.from_numpy(img) - 0.1307) / 0.3081  # MNIST eval preset: normalise only
     with torch.no_grad():
@@ -77,12 +78,12 @@ def test_imagenet_names_with_wordnet_ids_for_shared_names():
 
 def test_wrong_model_or_class_count_names_both(tiny_run, tmp_path):
     with pytest.raises(ConvzooError, match="'lenet5', not 'lenet'"):
-        load_source(tiny_run, model="lenet")
+        load_trained(tiny_run, model="lenet")
     from convzoo.weights import read_weights
 
     torch.save(read_weights(tiny_run / "model.safetensors").state_dict, tmp_path / "w.pth")
     with pytest.raises(ConvzooError, match="have 10 classes but model 'lenet5' is built for 7"):
-        load_source(tmp_path / "w.pth", model="lenet5", model_args={"num_classes": 7})
+        load_trained(tmp_path / "w.pth", model="lenet5", model_args={"num_classes": 7})
 
 
 def test_confusion_and_ece_against_hand_computation():
@@ -125,7 +126,7 @@ def test_cli_eval_extras(tiny_run, tmp_path, capsys):
 def test_visualize_functions_and_cli(tiny_run, images, tmp_path):
     from convzoo.analysis.visualize import feature_maps, filter_grid, gradcam
 
-    model = load_source(tiny_run).model
+    model = load_trained(tiny_run).model
     grid = filter_grid(model, tmp_path / "f.png")
     assert grid.shape == (13, 19, 3) and 0 <= grid.min() and grid.max() <= 1
     x = torch.randn(1, 28, 28)

@@ -11,9 +11,10 @@ import torch
 
 import convzoo
 from convzoo import TrainConfig
-from convzoo.data import datasets, load_dataset, preset_for
-from convzoo.engine.evaluate import load_trained
-from convzoo.engine.numpy_engine import evaluate_numpy, load_numpy_trained
+from convzoo.data import apply_preset, datasets, load_dataset
+from convzoo.engine import Reporter
+from convzoo.engine.loaded import load_trained
+from convzoo.engine.numpy_engine import check_numpy_config, numpy_model
 from convzoo.errors import ConvzooError
 from shareddata import MNIST_DIR, needs_mnist
 
@@ -45,19 +46,20 @@ def _cfg(tmp_path, name: str, **kw) -> TrainConfig:
     return TrainConfig(**{**base, **kw})
 
 
-def _logits_both_engines(run_dir, n: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """Logits of the run's weights on n test images: torch model and NumPy model."""
-    net_t, wf, _ = load_trained(run_dir)
-    net_n, _, _ = load_numpy_trained(run_dir)
-    ds = load_dataset("mnist", None, "test")
-    preset = preset_for("mnist", in_chans=wf.model_args["in_chans"], image_size=28,
-                        model_size=convzoo.model_info(wf.model).input_size[1])
-    from convzoo.data import apply_preset
+def _evaluate_numpy(run) -> dict:
+    return convzoo.evaluate(run, engine="numpy")
 
-    x = apply_preset(ds.images[:n], preset, train=False, in_chans=wf.model_args["in_chans"])
+
+def _logits_both_engines(run_dir, n: int = 128) -> tuple[np.ndarray, np.ndarray]:
+    """Logits of the run's weights on n test images (the run's own preset): torch model and
+    NumPy model."""
+    loaded = load_trained(run_dir)
+    ds = load_dataset("mnist", None, "test")
+    x = apply_preset(ds.images[:n], loaded.preset, train=False, in_chans=loaded.in_chans)
     with torch.no_grad():
-        lt = net_t.eval()(x).numpy()
-    return lt, net_n.eval().forward(x.numpy())
+        lt = loaded.model(x).numpy()
+        ln = numpy_model(loaded)(x).numpy()
+    return lt, ln
 
 
 def test_numpy_engine_trains_and_writes_the_run_directory(tmp_path, small_mnist):
@@ -77,7 +79,8 @@ def test_numpy_engine_trains_and_writes_the_run_directory(tmp_path, small_mnist)
 
     # The torch engine's evaluate reproduces what the NumPy engine measured, and the NumPy
     # evaluate gives the same figures.
-    ev_t, ev_n = convzoo.evaluate(run, device="cpu"), evaluate_numpy(run)
+    ev_t, ev_n = convzoo.evaluate(run, device="cpu"), _evaluate_numpy(run)
+    assert ev_n["engine"] == "numpy" and "engine" not in ev_t
     for k in range(1, 6):
         assert ev_t[f"top{k}_acc"] == ev_n[f"top{k}_acc"] == pytest.approx(final[f"top{k}_acc"])
     assert ev_n["loss"] == pytest.approx(ev_t["loss"], rel=1e-5)
@@ -87,7 +90,7 @@ def test_numpy_engine_trains_and_writes_the_run_directory(tmp_path, small_mnist)
 
 def test_torch_trained_weights_evaluate_identically_under_numpy(tmp_path, small_mnist):
     run = convzoo.fit(_cfg(tmp_path, "torch", epochs=1)).run_dir
-    ev_t, ev_n = convzoo.evaluate(run, device="cpu"), evaluate_numpy(run)
+    ev_t, ev_n = convzoo.evaluate(run, device="cpu"), _evaluate_numpy(run)
     for k in range(1, 6):
         assert ev_n[f"top{k}_acc"] == ev_t[f"top{k}_acc"]
     assert ev_n["per_class_acc"] == ev_t["per_class_acc"]
@@ -114,12 +117,55 @@ def test_slide_lenet_trains_on_mnist_with_the_numpy_engine(tmp_path, small_mnist
     run = convzoo.fit(_cfg(tmp_path, "slide", model="lenet", epochs=1, engine="numpy")).run_dir
     wf = convzoo.read_weights(run / "model.safetensors")
     assert wf.model_args["in_chans"] == 1
-    assert evaluate_numpy(run)["top1_acc"] == convzoo.evaluate(run, device="cpu")["top1_acc"]
+    assert _evaluate_numpy(run)["top1_acc"] == convzoo.evaluate(run, device="cpu")["top1_acc"]
 
 
 def test_numpy_engine_names_the_models_it_has(tmp_path, small_mnist):
     with pytest.raises(ConvzooError, match="numpy engine has no build of model 'resnet20'"):
         convzoo.fit(_cfg(tmp_path, "bad", model="resnet20", engine="numpy"))
+
+
+def test_numpy_engine_stops_at_max_steps(tmp_path, small_mnist):
+    # 384 images / 32 = 12 steps an epoch: --max-steps 5 ends the run inside the first epoch,
+    # after 5 steps, and the lr schedule spans those 5 steps (cosine reaches 0 at the last).
+    seen = []
+
+    class Steps(Reporter):
+        def step(self, info):
+            seen.append((info.step, info.epoch, info.lr))
+
+    result = convzoo.fit(_cfg(tmp_path, "max", engine="numpy", epochs=3, max_steps=5),
+                         reporter=Steps())
+    assert [s for s, _, _ in seen] == [1, 2, 3, 4, 5] and {e for _, e, _ in seen} == {1}
+    rows = (result.run_dir / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 2  # one (partial) epoch evaluated
+    assert seen[0][2] == pytest.approx(0.05) and seen[-1][2] < seen[-2][2] < 0.05
+
+
+@pytest.mark.parametrize("option, value, flag", [
+    ("amp", "bf16", "--amp"), ("channels_last", True, "--channels-last"),
+    ("compile", True, "--compile"), ("ema", True, "--ema"), ("accum_steps", 2, "--accum-steps"),
+    ("holdout", 0.1, "--holdout"), ("optimizer", "adamw", "--opt"),
+    ("label_smoothing", 0.1, "--label-smoothing"), ("resume", "somewhere", "--resume"),
+    ("weights", "mnist", "--weights"), ("clip_grad_norm", 1.0, "--clip-grad-norm"),
+    ("nesterov", True, "--nesterov"), ("conv", "gemm", "--conv"), ("device", "cuda", "--device"),
+])
+def test_numpy_engine_refuses_what_it_does_not_implement(option, value, flag):
+    cfg = TrainConfig(model="lenet5", engine="numpy", **{option: value})
+    with pytest.raises(ConvzooError, match=f"--engine numpy does not implement {flag}") as e:
+        check_numpy_config(cfg)
+    assert "\n" not in str(e.value)
+    check_numpy_config(TrainConfig(model="lenet5", engine="numpy", max_steps=3, epochs=2,
+                                   lr_scheduler="step", tensorboard=False, seed=3))
+
+
+def test_cli_numpy_engine_refusal_is_one_line_exit_2(tmp_path, capsys, small_mnist):
+    from convzoo.cli import main
+
+    assert main(["train", "lenet5", "--engine", "numpy", "--amp", "bf16", "--epochs", "1",
+                 "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--engine numpy does not implement --amp" in err[0]
 
 
 @pytest.mark.slow

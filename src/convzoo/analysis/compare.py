@@ -5,42 +5,27 @@ accuracy against multiply-adds.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from .._io import atomic_write, read_json
 from ..errors import ConvzooError
-from .._io import atomic_write
 
 
 def run_row(run_dir: str | Path) -> dict[str, Any]:
-    """One run's figures (from config.json, final.json and its weights file)."""
-    from ..weights import read_weights
-    from .loading import NATIVE_SIZE
+    """One run's figures (from final.json and :func:`~convzoo.engine.loaded.load_trained`: the
+    model, its arguments and the side it was trained at)."""
+    from ..engine.loaded import load_trained
     from .summary import summarize
 
     run_dir = Path(run_dir)
     final_path = run_dir / "final.json"
     if not final_path.is_file():
         raise ConvzooError(f"run directory {run_dir} has no final.json (unfinished run?)")
-    final = json.loads(final_path.read_text())
-    config = json.loads((run_dir / "config.json").read_text()) if (
-        run_dir / "config.json").is_file() else {}
-    wf = read_weights(run_dir / "model.safetensors")
-    name = wf.model or final.get("model") or config.get("model")
-    if name is None:
-        raise ConvzooError(f"{run_dir}: cannot tell which model the run trained")
-    from ..registry import model_info
-
-    info = model_info(name)
-    args = dict(wf.model_args)
-    data = final.get("data") or config.get("data")
-    size = info.input_size[1]
-    preset_path = run_dir / "preset.json"
-    if preset_path.is_file():
-        preset = json.loads(preset_path.read_text())
-        size = preset.get("crop_size") or preset.get("pad_to") or NATIVE_SIZE.get(data, size)
-    chans = int(args.get("in_chans", info.input_size[0]))
+    final = read_json(final_path, what="run results")
+    loaded = load_trained(run_dir)
+    name, args, data = loaded.name, loaded.model_args, loaded.data or final.get("data")
+    size, chans = loaded.side, loaded.in_chans
     s = summarize(name, (chans, size, size), **args)
     return {
         "run": str(run_dir), "model": name, "data": data, "epochs": final.get("epochs"),

@@ -1,12 +1,16 @@
-"""Evaluation extras: logits of a whole test split, the confusion matrix (CSV + PNG), expected
-calibration error, and multi-crop testing.
+"""Evaluation extras: the confusion matrix (CSV + PNG), expected calibration error, and
+multi-crop testing, all computed by the one evaluation loop
+(:func:`convzoo.engine.evaluate.evaluate_model`) on either kind of data set.
 
 Multi-crop testing, as in AlexNet (Krizhevsky et al. 2012, §4.1): five crops (four corners and the
-center) and their mirror images, softmax probabilities averaged over the 10 patches. The crops are
-taken from the (normalised) test image zero-padded by the preset's training ``crop_padding`` (or
-1/8 of its side when it has none, about AlexNet's 256/224), so the center crop is exactly the
-single-crop input and the gain over it is printed. GoogLeNet's 144 crops (Szegedy et al. 2014,
-§7): the image at 4 scales (shorter side 256, 288, 320, 352 for a 224 input), 3 squares per scale
+center) and their mirror images, softmax probabilities averaged over the 10 patches. On a
+streamed folder of large images they are torchvision's TenCrop of the resized image: the eval
+preset's resize (256 for a 224 input) is kept and the five crops of the input size are taken from
+its central square. In-memory images (and streamed ones resized whole to a small input) are
+padded by the preset's training ``crop_padding`` (1/8 of the side when it has none, about
+AlexNet's 256/224) and cropped back, so the center crop is exactly the single-crop input. The gain
+over the single center crop is reported. GoogLeNet's 144 crops (Szegedy et al. 2014, §7): the
+model's input at 4 scales (shorter side 256, 288, 320, 352 for a 224 input), 3 squares per scale
 (left/center/right, or top/middle/bottom), and per square its 4 corner crops, center crop and the
 square itself resized, each with its mirror image: 4 x 3 x 6 x 2 = 144.
 """
@@ -14,9 +18,10 @@ square itself resized, each with its mirror image: 4 x 3 x 6 x 2 = 144.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,40 +29,43 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConvzooError
 from .._io import atomic_write
+from ..data import DataPreset
+from ..errors import ConvzooError
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Predictions:
-    """Softmax probabilities (N, K) of a test split, with its targets (N,) and class names."""
-
-    probs: torch.Tensor
-    targets: torch.Tensor
-    classes: list[str]
-
-
-def _autocast(device: torch.device, amp: bool):
-    if not amp:
-        return torch.autocast(device.type, enabled=False)
-    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
-
-
-def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
+def _logits(out: Any) -> torch.Tensor:
     return (out if isinstance(out, torch.Tensor) else out[0]).float()
 
 
-def ten_crops(x: torch.Tensor, pad: int, *, mirror: bool = True) -> list[torch.Tensor]:
-    """AlexNet's 10 patches of a batch (B, C, S, S): corners and center of the image padded by
-    ``pad`` (center first), then their mirror images."""
-    s_h, s_w = x.shape[-2:]
-    padded = F.pad(x, (pad,) * 4)
-    offsets = [(pad, pad), (0, 0), (0, 2 * pad), (2 * pad, 0), (2 * pad, 2 * pad)]
-    crops = [padded[..., i:i + s_h, j:j + s_w] for i, j in offsets]
+class MultiCrop(nn.Module):
+    """A model scored on several crops of each batch: softmax averaged over the crops, returned
+    as its logarithm (logits whose softmax is that average), so the evaluation loop's top-k,
+    loss and probabilities are those of the multi-crop prediction."""
+
+    def __init__(self, model: Callable[[torch.Tensor], Any],
+                 crops: Callable[[torch.Tensor], list[torch.Tensor]]) -> None:
+        super().__init__()
+        self.model = model
+        self.crops = crops
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([_logits(self.model(c)).softmax(1) for c in self.crops(x)]).mean(0)
+        return probs.clamp_min(torch.finfo(probs.dtype).tiny).log()
+
+
+def ten_crops(x: torch.Tensor, pad: int = 0, *, size: int | None = None, mirror: bool = True
+              ) -> list[torch.Tensor]:
+    """AlexNet's 10 patches of a batch (B, C, S, S): the center and the four corners of side
+    ``size`` (default S) of the image padded by ``pad`` (center first), then their mirror
+    images."""
+    size = size or x.shape[-1]
+    padded = F.pad(x, (pad,) * 4) if pad else x
+    far, mid = padded.shape[-1] - size, (padded.shape[-1] - size) // 2
+    offsets = [(mid, mid), (0, 0), (0, far), (far, 0), (far, far)]
+    crops = [padded[..., i:i + size, j:j + size] for i, j in offsets]
     return crops + [c.flip(-1) for c in crops] if mirror else crops
 
 
@@ -82,65 +90,6 @@ def googlenet_crops(x: torch.Tensor, *, scales: tuple[int, ...] = (256, 288, 320
                                        align_corners=False))
             out.extend(crops + [c.flip(-1) for c in crops])
     return out
-
-
-@torch.no_grad()
-def collect_predictions(
-    model: nn.Module,
-    dataset,
-    preset,
-    *,
-    batch_size: int = 500,
-    device: torch.device | str = "cpu",
-    in_chans: int | None = None,
-    amp: bool = False,
-    channels_last: bool = False,
-    crops: str = "center",
-    mirror: bool = True,
-) -> dict[str, Predictions]:
-    """Probabilities of every test image: ``{"center": ...}``, plus ``"ten"`` or ``"144"`` when
-    ``crops`` asks for them (the center-crop result always comes with them, for the gain)."""
-    from ..data import BatchLoader
-
-    if crops not in ("center", "ten", "144"):
-        raise ConvzooError(f"crops must be 'center', 'ten' or '144', got {crops!r}")
-    device = torch.device(device)
-    model = model.to(device).eval()
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    loader = BatchLoader(dataset, preset, batch_size=batch_size, train=False, device=device,
-                         in_chans=in_chans)
-    pad = getattr(preset, "crop_padding", 0) or 0
-    results: dict[str, list[torch.Tensor]] = {"center": []}
-    if crops != "center":
-        results[crops] = []
-    targets = []
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, amp):
-            return _logits(model, x).softmax(1)
-
-    for x, y in loader:
-        center = run(x)
-        results["center"].append(center.cpu())
-        if crops == "ten":
-            p = pad or max(1, x.shape[-1] // 8)
-            patches = ten_crops(x, p, mirror=mirror)
-            results["ten"].append(torch.stack([run(c) for c in patches]).mean(0).cpu())
-        elif crops == "144":
-            patches = googlenet_crops(x)
-            results["144"].append(torch.stack([run(c) for c in patches]).mean(0).cpu())
-        targets.append(y.cpu())
-    t = torch.cat(targets)
-    return {k: Predictions(torch.cat(v), t, list(dataset.classes)) for k, v in results.items()}
-
-
-def topk_from_probs(probs: torch.Tensor, targets: torch.Tensor, ks=(1, 5)) -> dict[int, float]:
-    from ..engine.metrics import topk_accuracy
-
-    return topk_accuracy(probs, targets, ks)
 
 
 def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -211,6 +160,27 @@ def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, n_bin
     return ece
 
 
+def multi_crop(crops: str, preset: DataPreset, *, mirror: bool
+               ) -> tuple[Callable[[torch.Tensor], list[torch.Tensor]], DataPreset, int]:
+    """(crop function, preset to load the batches with, number of crops) for ``crops`` "ten"
+    or "144" (see the module's docstring)."""
+    if crops == "144":
+        return googlenet_crops, preset, 144
+    if crops != "ten":
+        raise ConvzooError(f"crops must be 'center', 'ten' or '144', got {crops!r}")
+    n = 10 if mirror else 5
+    side = preset.crop_size
+    if preset.streamed and preset.resize_size and preset.resize_size > side:
+        # TenCrop of the resized image: batches of its central resize x resize square.
+        whole = dataclasses.replace(preset, crop_size=preset.resize_size)
+        return functools.partial(ten_crops, size=side, mirror=mirror), whole, n
+
+    def padded(x: torch.Tensor) -> list[torch.Tensor]:
+        return ten_crops(x, preset.crop_padding or max(1, x.shape[-1] // 8), mirror=mirror)
+
+    return padded, preset, n
+
+
 def evaluate_extra(
     source: str,
     *,
@@ -219,75 +189,49 @@ def evaluate_extra(
     data_dir: str | None = None,
     batch_size: int = 500,
     device: str = "auto",
-    amp: bool = False,
+    engine: str = "torch",
+    amp: bool | str = False,
     channels_last: bool = False,
+    workers: int = 4,
     crops: str = "center",
     mirror: bool | None = None,
     confusion: str | Path | None = None,
     ece: bool = False,
-    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Top-1 … top-5 accuracy, per-class accuracy, and what is asked for: confusion matrix files
-    (``confusion``: a path prefix; ``PREFIX.csv`` and ``PREFIX.png`` are written), ECE, multi-crop
-    accuracy and its gain over the center crop. Works on a run directory or a weights file.
+    """:func:`convzoo.engine.evaluate` (top-1 … top-5, loss, per-class accuracy) and what is
+    asked for: confusion matrix files (``confusion``: a path prefix; ``PREFIX.csv`` and
+    ``PREFIX.png`` are written), ECE, multi-crop accuracy and its gain over the center crop.
     ``mirror`` (ten-crop) defaults to whether the training preset flips images."""
-    from ..engine.device import resolve_device
-    from ..engine.evaluate import trained_test_split
-    from ..engine.metrics import per_class_accuracy
-    from .loading import load_source
+    from ..engine.loaded import amp_mode, prepare_eval
 
-    dev = resolve_device(device)
-    loaded = load_source(source, model=model)
-    data, test_set = trained_test_split(source, data=data, data_dir=data_dir,
-                                        trained_data=loaded.data, run_dir=loaded.run_dir)
-    preset = _preset(loaded, data, test_set)
-    if mirror is None:  # mirror images only for a net trained on flipped images (not digits)
-        mirror = bool(getattr(preset, "hflip", False))
-    preds = collect_predictions(loaded.model, test_set, preset, batch_size=batch_size, device=dev,
-                                in_chans=loaded.in_chans, amp=amp, channels_last=channels_last,
-                                crops=crops, mirror=mirror)
-    center = preds["center"]
-    k = center.probs.shape[1]
-    acc = topk_from_probs(center.probs, center.targets, range(1, 6))
-    out: dict[str, Any] = {"model": loaded.name, "data": data, "source": str(source),
-                           "n": len(center.targets)}
-    for i, a in acc.items():
-        out[f"top{i}_acc"], out[f"top{i}_err"] = a, 1 - a
-    pred1 = center.probs.argmax(1)
-    per_class = per_class_accuracy(pred1, center.targets, k)
-    out["per_class_acc"] = dict(zip(center.classes, per_class, strict=False))
+    job = prepare_eval(source, model=model, data=data, data_dir=data_dir, device=device,
+                       engine=engine, channels_last=channels_last)
+    mode = amp_mode(amp, job.device)
+    keep = ece or confusion is not None
+    ev = job.run(batch_size=batch_size, amp=mode, workers=workers, keep_outputs=keep)
+    out: dict[str, Any] = {**job.header(source), **ev.to_dict()}
     if ece:
-        out["ece"] = expected_calibration_error(center.probs, center.targets)
+        out["ece"] = expected_calibration_error(ev.probs, ev.labels)
     if crops != "center":
-        multi = preds[crops]
-        macc = topk_from_probs(multi.probs, multi.targets, (1, 5))
-        n_crops = 144 if crops == "144" else (10 if mirror else 5)
-        out["multi_crop"] = {"crops": n_crops, "top1_acc": macc[1], "top5_acc": macc[5],
-                             "top1_gain": macc[1] - acc[1], "top5_gain": macc[5] - acc[5]}
+        preset = job.split.preset
+        if mirror is None:  # mirror images only for a net trained on flipped images (not digits)
+            mirror = bool(preset.hflip)
+        fn, crop_preset, n = multi_crop(crops, preset, mirror=mirror)
+        multi = job.run(batch_size=batch_size, amp=mode, workers=workers,
+                        model=MultiCrop(job.model, fn), preset=crop_preset)
+        a1, a5 = multi.topk_acc[1], multi.topk_acc[5]
+        out["multi_crop"] = {"crops": n, "top1_acc": a1, "top5_acc": a5,
+                             "top1_gain": a1 - ev.topk_acc[1], "top5_gain": a5 - ev.topk_acc[5]}
     if confusion is not None:
         prefix = Path(confusion)
         if prefix.suffix in (".csv", ".png"):
             prefix = prefix.with_suffix("")
-        cm = confusion_matrix(pred1, center.targets, k)
-        classes = center.classes if len(center.classes) == k else [str(i) for i in range(k)]
+        k = ev.probs.shape[1]
+        cm = confusion_matrix(ev.probs.argmax(1), ev.labels, k)
+        classes = ev.classes if len(ev.classes) == k else [str(i) for i in range(k)]
         write_confusion_csv(cm, classes, prefix.with_suffix(".csv"))
         plot_confusion(cm, classes, prefix.with_suffix(".png"),
-                       title=f"{loaded.name} on {data}: confusion matrix")
+                       title=f"{out['model']} on {out['data']}: confusion matrix")
         out["confusion_csv"] = str(prefix.with_suffix(".csv"))
         out["confusion_png"] = str(prefix.with_suffix(".png"))
     return out
-
-
-def _preset(loaded, data: str, test_set):
-    """The run's own preset when it has one, else the data set's for this model."""
-    from dataclasses import fields
-
-    from ..data import DataPreset, preset_for
-
-    if loaded.preset is not None:
-        names = {f.name for f in fields(DataPreset)}
-        return DataPreset(**{k: (tuple(v) if isinstance(v, list) else v)
-                             for k, v in loaded.preset.items() if k in names})
-    return preset_for(data, in_chans=loaded.in_chans, image_size=test_set.shape[1],
-                      model_size=loaded.info.input_size[1])
-

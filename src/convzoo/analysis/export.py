@@ -144,14 +144,16 @@ def check_export(model: nn.Module, path: str | Path, *, format: str,
 def export_source(source: str, out: str | Path, *, format: str = "onnx", model: str | None = None,
                   input_size: tuple[int, int, int] | str | None = None, opset: int = DEFAULT_OPSET,
                   check: bool = True, atol: float = 1e-4) -> ExportResult:
-    """Export a run directory, weights file or registered model name (see ``load_source``)."""
-    from .loading import load_source
+    """Export a run directory, weights file, ``model:tag`` or registered model name (see
+    :func:`convzoo.engine.loaded.load_trained`). ``input_size`` defaults to the side the model
+    was trained at (``Loaded.side``)."""
+    from ..engine.loaded import load_trained
     from .summary import check_min_size, parse_input_size
 
-    loaded = load_source(source, model=model)
+    loaded = load_trained(source, model=model)
     if isinstance(input_size, str):
         input_size = parse_input_size(input_size, loaded.in_chans)
-    size = input_size or (loaded.in_chans, *loaded.info.input_size[1:])
+    size = input_size or (loaded.in_chans, loaded.side, loaded.side)
     check_min_size(loaded.name, size, loaded.info.min_size)
     return export_model(loaded.model, out, input_size=size, format=format, opset=opset,
                         check=check, atol=atol)

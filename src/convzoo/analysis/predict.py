@@ -17,8 +17,9 @@ from pathlib import Path
 
 import torch
 
+from ..engine.loaded import Loaded, load_trained
 from ..errors import ConvzooError
-from .loading import Loaded, image_transform, load_source, open_image
+from .loading import display_classes, image_transform, open_image
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def predict_images(loaded: Loaded, inputs: Iterable[str | Path], *, topk: int = 
     transform = image_transform(loaded)
     files = expand_inputs(inputs)
     model = loaded.model.to(device).eval()
-    classes = loaded.classes
+    classes = display_classes(loaded.classes, loaded.num_classes)
     result = PredictResult([])
     batch: list[tuple[Path, torch.Tensor]] = []
 
@@ -104,5 +105,5 @@ def predict(source: str, inputs: Iterable[str | Path], *, model: str | None = No
     if topk < 1:
         raise ConvzooError(f"--topk must be >= 1, got {topk}")
     dev = resolve_device(device)
-    loaded = load_source(source, model=model, device=dev)
+    loaded = load_trained(source, model=model)
     return predict_images(loaded, inputs, topk=topk, device=dev)

@@ -18,8 +18,8 @@ from typing import Any
 
 import torch
 
-from ..errors import ConvzooError
 from .._io import atomic_write
+from ..errors import ConvzooError
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,20 @@ def _image_uri(img: torch.Tensor) -> str:
     return _png_uri(buf.getvalue())
 
 
+def _thumbnail(dataset, i: int, side: int = 96) -> torch.Tensor:
+    """Test image ``i`` as uint8 (C, H, W): in-memory images as they are, a streamed folder's
+    file decoded and its shorter side resized to ``side``, center-cropped."""
+    if hasattr(dataset, "images"):
+        return dataset.images[i]
+    from torchvision.transforms import v2
+
+    from ..data.folder import decode_file
+
+    img = decode_file(dataset.paths[i], dataset.channels)
+    img = v2.functional.resize(img, side, antialias=True)
+    return v2.functional.center_crop(img, [side, side])
+
+
 def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     path = run_dir / "metrics.csv"
     if not path.is_file():
@@ -86,35 +100,28 @@ def _per_class_plot(classes: list[str], acc: list[float | None]):
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images: int = 24,
-                 device: str = "cpu", batch_size: int = 500) -> Path:
+                 device: str = "cpu", batch_size: int = 500, workers: int = 4) -> Path:
     """Write ``RUN_DIR/report.html`` (or ``out``) and return its path."""
-    from ..engine.evaluate import trained_test_split
-    from ..engine.metrics import per_class_accuracy
-    from .evaluation import _preset, collect_predictions, confusion_matrix, plot_confusion
-    from .loading import load_source
+    from ..engine.loaded import prepare_eval
+    from .evaluation import confusion_matrix, plot_confusion
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConvzooError(f"run directory {run_dir} does not exist")
     out = Path(out) if out else run_dir / "report.html"
-    config = json.loads((run_dir / "config.json").read_text()) if (
-        run_dir / "config.json").is_file() else {}
+    # The same test split and preset as `convzoo eval RUN_DIR` (a folder run's --val-split too).
+    job = prepare_eval(run_dir, device=device)
+    loaded, data, test_set = job.loaded, job.split.data, job.split.dataset
+    config = loaded.config
     final = json.loads((run_dir / "final.json").read_text()) if (
         run_dir / "final.json").is_file() else {}
-    loaded = load_source(run_dir)
-    # The same test split as `convzoo eval RUN_DIR` (a folder run's --val-split included).
-    data, test_set = trained_test_split(run_dir, data=None, data_dir=None,
-                                        trained_data=loaded.data, run_dir=run_dir)
-    preset = _preset(loaded, data, test_set)
-    preds = collect_predictions(loaded.model, test_set, preset, batch_size=batch_size,
-                                device=device, in_chans=loaded.in_chans)["center"]
-    probs, targets = preds.probs, preds.targets
+    ev = job.run(batch_size=batch_size, workers=workers, keep_outputs=True)
+    probs, targets = ev.probs, ev.labels
     k = probs.shape[1]
     classes = test_set.classes if len(test_set.classes) == k else [str(i) for i in range(k)]
     pred1 = probs.argmax(1)
-    top1 = float(pred1.eq(targets).double().mean())
-    top5 = float(probs.topk(min(5, k), 1).indices.eq(targets.view(-1, 1)).any(1).double().mean())
-    per_class = per_class_accuracy(pred1, targets, k)
+    top1, top5 = ev.topk_acc[1], ev.topk_acc[5]
+    per_class = ev.per_class_acc
 
     sections: list[str] = []
     title = f"{loaded.name} on {data}"
@@ -176,7 +183,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
             lines.append(f"<span class='{cls}'>{html.escape(classes[c])} ({p:.2f})</span>")
         verdict = "ok" if int(top.indices[i, 0]) == int(targets[i]) else "bad"
         cells.append(f"<div class='cell'><img alt='test image {i}' "
-                     f"src='{_image_uri(test_set.images[i])}'><b class='{verdict}'>true: "
+                     f"src='{_image_uri(_thumbnail(test_set, i))}'><b class='{verdict}'>true: "
                      f"{html.escape(truth)}</b><br>{'<br>'.join(lines)}</div>")
     sections.append(f"<h2>Test images and their top-5 predictions</h2><div class='grid'>"
                     f"{''.join(cells)}</div>")

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConvzooError
 from .._io import atomic_write
+from ..errors import ConvzooError
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +166,11 @@ def visualize(source: str, kind: str, out: str | Path, *, image: str | None = No
               layer: str | None = None, target: int | str | None = None,
               model: str | None = None) -> dict:
     """The CLI's entry: ``kind`` is ``filters``, ``features`` or ``gradcam``."""
-    from .loading import image_transform, load_source, open_image
+    from ..engine.loaded import load_trained
+    from .loading import display_classes, image_transform, open_image
 
-    loaded = load_source(source, model=model)
+    loaded = load_trained(source, model=model)
+    names = display_classes(loaded.classes, loaded.num_classes)
     if kind == "filters":
         grid = filter_grid(loaded.model, out)
         return {"kind": kind, "out": str(out), "shape": list(grid.shape)}
@@ -187,8 +189,7 @@ def visualize(source: str, kind: str, out: str | Path, *, image: str | None = No
         return {"kind": kind, "out": str(out), "layer": layer, "shape": list(maps.shape)}
     cls = target
     if isinstance(target, str) and not target.lstrip("-").isdigit():
-        names = loaded.classes or []
-        if target not in names:
+        if target not in (names or []):
             raise ConvzooError(f"--class {target!r} is not a class name of {loaded.name}")
         cls = names.index(target)
     shown = x - x.amin()
@@ -196,6 +197,6 @@ def visualize(source: str, kind: str, out: str | Path, *, image: str | None = No
     shown = shown.expand(-1, -1, 3) if shown.shape[-1] == 1 else shown[..., :3]
     cam, c = gradcam(loaded.model, x, target=None if cls is None else int(cls), layer=layer,
                      path=out, image=shown)
-    name = loaded.classes[c] if loaded.classes else str(c)
+    name = names[c] if names else str(c)
     return {"kind": kind, "out": str(out), "layer": layer or last_conv_name(loaded.model),
             "class": c, "class_name": name}

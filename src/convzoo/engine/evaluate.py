@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import DataPreset, ImageDataset, make_loader
+from ..data import DataPreset, make_loader
 from ..errors import ConvzooError
 from .distributed import DistContext, all_gather_object, all_reduce_sum, shard_indices
 from .metrics import topk_correct
@@ -182,57 +182,6 @@ def _gather_outputs(probs: list[torch.Tensor], labels: list[torch.Tensor], c: in
     return out_p, out_y
 
 
-def load_trained(source: str | Path, *, model: str | None = None):
-    """(model, weights file, run dir or None) from a run directory, a weights file or a shipped
-    ``model:tag`` (``lenet5:mnist``)."""
-    from ..registry import create_model
-    from ..weights import load_state_dict_checked, read_weights, shipped_weights_path
-
-    source = shipped_weights_path(source) or Path(source)
-    run_dir = source if source.is_dir() else None
-    path = source / "model.safetensors" if run_dir else source
-    if run_dir is not None and not path.is_file():
-        raise ConvzooError(f"run directory {run_dir} has no model.safetensors (unfinished run?)")
-    wf = read_weights(path)
-    name = model or wf.model
-    if name is None:
-        raise ConvzooError(f"weights file {path} does not name its model; pass --model NAME")
-    if model and wf.model and model != wf.model:
-        raise ConvzooError(f"weights {path} are for model {wf.model!r}, not {model!r}")
-    args = dict(wf.model_args)
-    net = create_model(name, **args)
-    load_state_dict_checked(net, wf.state_dict, source=str(path))
-    return net, wf, run_dir
-
-
-def trained_test_split(
-    source: str | Path,
-    *,
-    data: str | None,
-    data_dir: str | None,
-    trained_data: str | None,
-    run_dir: Path | None,
-) -> tuple[str, ImageDataset]:
-    """(data set name, test split) to score a trained run or weights file on.
-
-    ``data`` defaults to the set it was trained on (``trained_data`` from the weights' metadata, or
-    the run's config.json); on that set the run's data dir and split folder names are reused
-    unless others are given. Shared by every evaluation path (torch, NumPy, eval extras).
-    """
-    from ..data import load_dataset
-    from .config import TrainConfig
-
-    saved = TrainConfig.from_file(run_dir) if run_dir and (run_dir / "config.json").exists() else {}
-    data = data or trained_data or saved.get("data")
-    if data is None:
-        raise ConvzooError(f"{source}: cannot tell which data set to evaluate on; pass --data NAME")
-    splits = {}
-    if data == saved.get("data"):
-        data_dir = data_dir if data_dir is not None else saved.get("data_dir")
-        splits = {k: saved.get(k) for k in ("train_split", "val_split")}
-    return data, load_dataset(data, data_dir, "test", **splits)
-
-
 def evaluate(
     source: str | Path,
     *,
@@ -241,24 +190,21 @@ def evaluate(
     data_dir: str | None = None,
     batch_size: int = 500,
     device: str = "auto",
+    engine: str = "torch",
+    amp: bool | str = False,
+    channels_last: bool = False,
+    workers: int = 4,
 ) -> dict[str, Any]:
-    """Top-1 … top-5 accuracy/error and per-class accuracy of a run directory or weights file.
+    """Top-1 … top-5 accuracy/error, loss and per-class accuracy of a run directory, weights file
+    or shipped ``model:tag`` on a test split.
 
-    The data set defaults to the one the weights were trained on (from their metadata or the run's
-    config.json); the test split is scored.
+    The data set defaults to the one the weights were trained on, scored with the run's own
+    preset (:func:`convzoo.engine.loaded.eval_split`); ``engine="numpy"`` computes with the NumPy
+    build of the model. ``amp``: True (bf16 on the CPU, fp16 on CUDA) or a mode name.
     """
-    from ..data import preset_for
-    from ..registry import model_info
-    from .device import resolve_device
+    from .loaded import amp_mode, prepare_eval
 
-    net, wf, run_dir = load_trained(source, model=model)
-    data, test_set = trained_test_split(source, data=data, data_dir=data_dir,
-                                        trained_data=wf.extra.get("data"), run_dir=run_dir)
-    dev = resolve_device(device)
-    in_chans = wf.model_args.get("in_chans", test_set.shape[0])
-    info = model_info(model or wf.model)
-    preset = preset_for(data, in_chans=in_chans, image_size=test_set.shape[1],
-                        model_size=info.input_size[1])
-    ev = evaluate_model(net.to(dev), test_set, preset, batch_size=batch_size, device=dev,
-                        in_chans=in_chans)
-    return {"model": info.name, "data": data, "source": str(source), **ev.to_dict()}
+    job = prepare_eval(source, model=model, data=data, data_dir=data_dir, device=device,
+                       engine=engine, channels_last=channels_last)
+    ev = job.run(batch_size=batch_size, amp=amp_mode(amp, job.device), workers=workers)
+    return {**job.header(source), **ev.to_dict()}

@@ -3,21 +3,25 @@
 ``convzoo train lenet5 --engine numpy`` lands in :func:`fit_numpy`. Everything around the
 network is shared with the torch engine, so the two runs differ only in who does the arithmetic:
 
-- the same data path: :class:`~convzoo.data.BatchLoader` batches (same seed, so the same order
-  and augmentation), handed over as NumPy arrays with ``.numpy()``;
+- the same data path: the torch engine's training batches (same seed, so the same order and
+  augmentation), handed over as NumPy arrays with ``.numpy()``;
 - the same start: the seeded torch model is built first and its initial weights are copied into
   the NumPy one (the state-dict keys are the same);
 - the same SGD (lr, momentum, weight decay on every parameter) and the same per-step schedule
-  (:func:`convzoo.engine.trainer.lr_lambda`);
+  (:func:`convzoo.engine.schedules.lr_lambda`), stopping at ``--max-steps`` as it does;
+- the same evaluation loop (:func:`convzoo.engine.evaluate.evaluate_model`), which scores the
+  NumPy network through :class:`TorchView`;
 - the same run directory and ``model.safetensors`` (:func:`convzoo.engine.trainer.finish_run`),
-  so ``convzoo eval`` reads a NumPy-trained run like any other.
+  so ``convzoo eval`` reads a NumPy-trained run like any other, and ``convzoo eval --engine
+  numpy`` scores either engine's weights with the NumPy network (:func:`numpy_model`).
 
-:func:`evaluate_numpy` scores a run directory or weights file written by either engine with the
-NumPy network.
+Options it does not implement (AMP, EMA, gradient accumulation, resuming, ...) are refused by
+:func:`check_numpy_config`, naming the option.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -26,16 +30,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from ..data import BatchLoader, DataPreset, ImageDataset
-from ..errors import ConvzooError
+from ..data import DataPreset, ImageDataset
+from ..errors import ConvzooError, TrainingDiverged
 from ..registry import create_model
-from ..scratch import SGD, CrossEntropyLoss, Module, create_scratch_model, log_softmax
+from ..scratch import SGD, CrossEntropyLoss, Module, create_scratch_model
 from ..scratch.models import MODELS as SCRATCH_MODELS
 from .config import TrainConfig
-from .evaluate import KS, EvalResult
-from .metrics import per_class_accuracy, topk_correct
+from .evaluate import EvalResult, evaluate_model
+from .loaded import Loaded
 from .progress import Reporter, StepInfo
+from .schedules import lr_lambda, total_steps
 
 log = logging.getLogger(__name__)
 
@@ -61,31 +67,79 @@ def state_to_torch(state: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}
 
 
-def evaluate_numpy_model(net: Module, dataset: ImageDataset, preset: DataPreset, *,
-                         batch_size: int = 500, in_chans: int | None = None) -> EvalResult:
-    """Score the NumPy network ``net`` (in eval mode) on every image of ``dataset``."""
-    was_training = net.training
-    net.eval()
-    loader = BatchLoader(dataset, preset, batch_size=batch_size, train=False, in_chans=in_chans)
-    correct = dict.fromkeys(KS, 0)
-    loss_sum, preds = 0.0, []
-    for x, y in loader:
-        logits = net.forward(x.numpy())
-        yn = y.numpy()
-        loss_sum += float(-log_softmax(logits.astype(np.float64))[np.arange(len(yn)), yn].sum())
-        t_logits = torch.from_numpy(np.ascontiguousarray(logits))
-        for k, c in topk_correct(t_logits, y, KS).items():
-            correct[k] += c
-        preds.append(t_logits.argmax(1))
-    net.train(was_training)
-    n = len(dataset)
-    return EvalResult(
-        n=n,
-        loss=loss_sum / n,
-        topk_acc={k: c / n for k, c in correct.items()},
-        per_class_acc=per_class_accuracy(torch.cat(preds), dataset.labels, len(dataset.classes)),
-        classes=list(dataset.classes),
-    )
+class TorchView(nn.Module):
+    """A NumPy network as a torch module, so that :func:`~convzoo.engine.evaluate.evaluate_model`
+    scores it like any other: a float batch (B, C, H, W) -> logits (B, K), computed by NumPy on
+    the CPU; ``train``/``eval`` switch the NumPy network's mode too."""
+
+    def __init__(self, net: Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def train(self, mode: bool = True) -> TorchView:
+        super().train(mode)
+        self.net.train(mode)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.net.forward(x.detach().float().cpu().numpy())
+        return torch.from_numpy(np.ascontiguousarray(logits)).to(x.device)
+
+
+def numpy_model(loaded: Loaded) -> TorchView:
+    """The NumPy build of a loaded (either engine's) model, holding its weights."""
+    net = scratch_model(loaded.name, dict(loaded.model_args))
+    try:
+        net.load_state_dict(state_to_numpy(loaded.model.state_dict()))
+    except (KeyError, ValueError) as e:
+        raise ConvzooError(f"weights {loaded.path} do not fit the NumPy {loaded.name}: {e}"
+                           ) from None
+    return TorchView(net).eval()
+
+
+# The TrainConfig fields fit_numpy (and the trainer's data loading and run directory around it)
+# honours; every other field must keep its default, since the NumPy engine would silently ignore
+# it. Fields with a few honoured values are checked by name in check_numpy_config.
+NUMPY_FIELDS = frozenset({
+    "model", "data", "data_dir", "recipe", "epochs", "max_steps", "batch_size", "optimizer", "lr",
+    "momentum", "wd", "lr_scheduler", "lr_step_epochs", "lr_gamma", "lr_milestones",
+    "lr_milestone_unit", "lr_min", "lr_warmup_epochs", "lr_warmup_decay", "onecycle_pct",
+    "plateau_patience", "plateau_threshold", "plateau_max_drops", "aux_loss_weight",
+    "ema_decay", "ema_steps", "rmsprop_alpha", "deterministic", "on_bad_file", "train_split",
+    "val_split", "tensorboard", "seed", "device", "out", "overwrite", "input_size", "num_classes",
+    "in_chans", "model_args", "engine", "eval_batch_size", "conv", "keep_checkpoints",
+})
+
+
+def _flag(f: dataclasses.Field) -> str:
+    """The option's CLI flag (the field's first declared one), else its config key."""
+    flags = f.metadata.get("flags")
+    return flags[0] if flags else "--" + f.name.replace("_", "-")
+
+
+def check_numpy_config(cfg: TrainConfig) -> None:
+    """Refuse, naming the option, what the NumPy engine does not implement.
+
+    It trains with plain SGD (momentum, weight decay) in float32 on the CPU, one step per batch,
+    under any step-wise schedule, from a fresh start; everything else is the torch engine's.
+    """
+    honoured = {
+        "optimizer": cfg.optimizer == "sgd",
+        "lr_scheduler": cfg.lr_scheduler != "plateau",
+        "device": cfg.device in ("auto", "cpu"),
+        "conv": cfg.conv == "native",
+    }
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name in NUMPY_FIELDS:
+            ok = honoured.get(f.name, True)
+        else:
+            default = f.default_factory() if f.default_factory is not dataclasses.MISSING else (
+                f.default)
+            ok = value == default
+        if not ok:
+            raise ConvzooError(f"--engine numpy does not implement {_flag(f)} {value!r}; drop it "
+                               f"or train with --engine torch")
 
 
 def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
@@ -99,8 +153,9 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
     """
     from .distributed import DistContext
     from .loader import TrainBatches
-    from .trainer import finish_run, lr_lambda, write_metrics
+    from .trainer import finish_run, write_metrics
 
+    check_numpy_config(cfg)
     net = scratch_model(cfg.model, model_args)
     torch_model = create_model(cfg.model, **model_args)  # seeded by fit(): the torch engine's init
     net.load_state_dict(state_to_numpy(torch_model.state_dict()))
@@ -113,12 +168,15 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
                            ctx=DistContext())
     optimizer = SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.wd)
     schedule = lr_lambda(cfg, len(batches))
+    total = total_steps(cfg, len(batches))
     criterion = CrossEntropyLoss()
 
     rows: list[dict[str, Any]] = []
     step = 0
     ev: EvalResult | None = None
-    for epoch in range(1, cfg.epochs + 1):
+    epoch = 0
+    while epoch < cfg.epochs and step < total:  # --max-steps may end the run mid-epoch
+        epoch += 1
         net.train()
         reporter.start_epoch(epoch, cfg.epochs, len(batches))
         lr = cfg.lr * schedule(step)
@@ -141,15 +199,17 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
                                    loss=loss, correct=hits, images=len(yb), lr=lr_used,
                                    acc=correct / seen,
                                    images_per_s=seen / (time.perf_counter() - t0)))
+            if step >= total:
+                break
         train_time = time.perf_counter() - t0
         train_loss = loss_sum / seen
         if not math.isfinite(train_loss):
-            raise ConvzooError(
+            raise TrainingDiverged(
                 f"training diverged in epoch {epoch}: loss is {train_loss} at lr {lr:g}; "
                 f"try a smaller --lr"
             )
-        ev = evaluate_numpy_model(net, test_set, preset, batch_size=cfg.eval_batch_size,
-                                  in_chans=in_chans)
+        ev = evaluate_model(TorchView(net), test_set, preset, batch_size=cfg.eval_batch_size,
+                            in_chans=in_chans)
         rows.append({
             "epoch": epoch, "epochs": cfg.epochs, "lr": lr, "train_loss": train_loss,
             "train_acc": correct / seen, "test_loss": ev.loss,
@@ -163,46 +223,3 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
     torch_model.load_state_dict(state_to_torch(net.state_dict()))
     return finish_run(run_dir, cfg, torch_model, model_args, train_set.classes, ev, rows,
                       reporter)
-
-
-def load_numpy_trained(source: str | Path, *, model: str | None = None
-                       ) -> tuple[Module, Any, Path | None]:
-    """(NumPy network, weights file, run dir or None) from a run directory or weights file."""
-    from ..weights import read_weights
-
-    source = Path(source)
-    run_dir = source if source.is_dir() else None
-    path = source / "model.safetensors" if run_dir else source
-    if run_dir is not None and not path.is_file():
-        raise ConvzooError(f"run directory {run_dir} has no model.safetensors (unfinished run?)")
-    wf = read_weights(path)
-    name = model or wf.model
-    if name is None:
-        raise ConvzooError(f"weights file {path} does not name its model; pass --model NAME")
-    if model and wf.model and model != wf.model:
-        raise ConvzooError(f"weights {path} are for model {wf.model!r}, not {model!r}")
-    net = scratch_model(name, dict(wf.model_args))
-    try:
-        net.load_state_dict(state_to_numpy(wf.state_dict))
-    except (KeyError, ValueError) as e:
-        raise ConvzooError(f"weights {path} do not fit the NumPy {name}: {e}") from None
-    return net, wf, run_dir
-
-
-def evaluate_numpy(source: str | Path, *, model: str | None = None, data: str | None = None,
-                   data_dir: str | None = None, batch_size: int = 500) -> dict[str, Any]:
-    """:func:`convzoo.engine.evaluate`, computed by the NumPy network (either engine's weights)."""
-    from ..data import preset_for
-    from ..registry import model_info
-    from .evaluate import trained_test_split
-
-    net, wf, run_dir = load_numpy_trained(source, model=model)
-    data, test_set = trained_test_split(source, data=data, data_dir=data_dir,
-                                        trained_data=wf.extra.get("data"), run_dir=run_dir)
-    in_chans = wf.model_args.get("in_chans", test_set.shape[0])
-    info = model_info(model or wf.model)
-    preset = preset_for(data, in_chans=in_chans, image_size=test_set.shape[1],
-                        model_size=info.input_size[1])
-    ev = evaluate_numpy_model(net, test_set, preset, batch_size=batch_size, in_chans=in_chans)
-    return {"model": info.name, "data": data, "source": str(source), "engine": "numpy",
-            **ev.to_dict()}

@@ -1,0 +1,252 @@
+"""A trained model and what is known about its training: the one way every command gets one.
+
+:func:`load_trained` reads a run directory, a weights file (``.safetensors`` with convzoo
+metadata, or a torchvision ``.pth`` with ``model=``), a shipped ``model:tag`` (``lenet5:mnist``),
+or a registered model name (untrained weights, for export and visualize). eval, report, predict,
+export, visualize and the NumPy engine all start from the :class:`Loaded` it returns;
+:func:`eval_split` then picks the test split and the preset to score it with.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .._io import read_json
+from ..data import DataPreset
+from ..errors import ConvzooError
+from ..registry import ModelInfo
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_NAME = "model.safetensors"  # the weights file of a run directory
+
+
+@dataclass
+class Loaded:
+    """A model in eval mode on the CPU, with what is known about how it was trained."""
+
+    model: nn.Module
+    name: str  # registered model name
+    info: ModelInfo
+    model_args: dict[str, Any]  # builder arguments (num_classes, in_chans, ...)
+    classes: list[str] | None  # class names from the weights' metadata, one per output
+    path: Path | None  # the weights file; None for a registered name without weights
+    run_dir: Path | None = None  # the run directory the weights belong to, when known
+    extra: dict[str, Any] = field(default_factory=dict)  # the weights file's other metadata
+    data: str | None = None  # the data set it was trained on, when known
+    preset: DataPreset | None = None  # the run's preset.json, else the weights' metadata
+    input_size: int | None = None  # pixels, the side it was trained at (None: not recorded)
+    config: dict[str, Any] = field(default_factory=dict)  # the run's config.json ({}: none)
+
+    @property
+    def in_chans(self) -> int:
+        return int(self.model_args.get("in_chans", self.info.input_size[0]))
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.model_args.get("num_classes", self.info.default_num_classes))
+
+    @property
+    def side(self) -> int:
+        """Pixels: the side the model was trained at (recorded, else its preset's), else the
+        model's own default input."""
+        from_preset = self.preset.input_side if self.preset is not None else None
+        return self.input_size or from_preset or self.info.input_size[1]
+
+
+def _head_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[int, int] | None:
+    """(classes in the file, classes of the model) when only the classifier's shape differs."""
+    own = model.state_dict()
+    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if not wrong:
+        return None
+    last = [k for k in own if own[k].ndim == 2 or (own[k].ndim == 4 and k.endswith("weight"))]
+    head = last[-1] if last else None
+    if head in wrong and all(k.rsplit(".", 1)[0] == head.rsplit(".", 1)[0] for k in wrong):
+        return int(state[head].shape[0]), int(own[head].shape[0])
+    return None
+
+
+def preset_from_dict(values: dict[str, Any]) -> DataPreset:
+    """A preset written by ``DataPreset.to_dict`` (preset.json, weights metadata)."""
+    return DataPreset.from_dict(values)
+
+
+def _locate(source: str | Path) -> tuple[Path | None, Path | None, str]:
+    """(weights file or None, run directory or None, text) of what the user named."""
+    from ..weights import shipped_weights_path
+
+    text = str(source)
+    path = Path(text)
+    if path.is_dir():
+        if not (path / WEIGHTS_NAME).is_file():
+            raise ConvzooError(f"run directory {path} has no {WEIGHTS_NAME} (unfinished run?)")
+        return path / WEIGHTS_NAME, path, text
+    if path.is_file():
+        # A run's own weights file brings its run's record (preset, data, input size) with it.
+        in_run = path.name == WEIGHTS_NAME and (path.parent / "config.json").is_file()
+        return path, path.parent if in_run else None, text
+    shipped = shipped_weights_path(text)  # an unknown model or tag fails with the choices
+    if shipped is not None:
+        return shipped, None, text
+    if "/" in text or "\\" in text or path.suffix:
+        raise ConvzooError(f"{text} does not exist (expected a run directory, a weights file or "
+                           f"a model:tag such as lenet5:mnist)")
+    return None, None, text  # a registered model name
+
+
+def load_trained(source: str | Path, *, model: str | None = None,
+                 model_args: dict[str, Any] | None = None) -> Loaded:
+    """A model in eval mode (CPU) from a run directory, a weights file, ``model:tag`` or a name.
+
+    ``model`` names the model of a weights file without metadata (a torchvision ``.pth``) and
+    must agree with the metadata otherwise; ``model_args`` override the saved builder arguments.
+    ``preset`` comes from the run's preset.json (else the metadata's ``preset``), ``input_size``
+    from the metadata or config.json (None for runs that did not record it).
+    """
+    from ..registry import create_model, model_info
+    from ..weights import load_state_dict_checked, read_weights
+
+    path, run_dir, text = _locate(source)
+    if path is None:
+        info = model_info(model or text)  # an unknown name raises with close suggestions
+        args = dict(model_args or {})
+        net = create_model(info.name, **args).eval()
+        return Loaded(net, info.name, info, args, None, None)
+    wf = read_weights(path)
+    if model and wf.model and model != wf.model:
+        raise ConvzooError(f"weights {path} are for model {wf.model!r}, not {model!r}")
+    name = model or wf.model
+    if name is None:
+        raise ConvzooError(f"weights file {path} does not name its model; pass --model NAME")
+    info = model_info(name)
+    args = {**wf.model_args, **(model_args or {})}
+    net = create_model(name, **args)
+    mismatch = _head_mismatch(net, wf.state_dict)
+    if mismatch:
+        raise ConvzooError(
+            f"weights {path} have {mismatch[0]} classes but model {name!r} is built for "
+            f"{mismatch[1]} classes; pass num_classes={mismatch[0]}")
+    load_state_dict_checked(net, wf.state_dict, source=str(path))
+    config = {}
+    if run_dir is not None and (run_dir / "config.json").is_file():
+        config = read_json(run_dir / "config.json", what="run config")
+    preset = None
+    if run_dir is not None and (run_dir / "preset.json").is_file():
+        preset = preset_from_dict(read_json(run_dir / "preset.json", what="run preset"))
+    elif isinstance(wf.extra.get("preset"), dict):
+        preset = preset_from_dict(wf.extra["preset"])
+    size = wf.extra.get("input_size") or config.get("input_size")
+    return Loaded(net.eval(), name, info, args, wf.classes, path, run_dir, dict(wf.extra),
+                  data=wf.extra.get("data") or config.get("data"), preset=preset,
+                  input_size=int(size) if size else None, config=config)
+
+
+@dataclass
+class EvalSplit:
+    """What to score a trained model on: the data set's name, its test split and the preset."""
+
+    data: str
+    dataset: Any  # ImageDataset (in memory) or FolderDataset (streamed)
+    preset: DataPreset
+
+
+def eval_split(loaded: Loaded, *, data: str | None = None, data_dir: str | None = None
+               ) -> EvalSplit:
+    """The test split to score ``loaded`` on, and the preset that turns it into model input.
+
+    ``data`` defaults to the set it was trained on; on that set the run's data dir and split
+    folder names are reused unless others are given, and the run's own preset is used (when its
+    kind, in memory or streamed, fits the split). Other data get the data set's preset at the
+    size the model was trained at (``loaded.side``), resized to it where needed.
+    """
+    from ..data import load_dataset, preset_for
+    from ..data.folder import FolderDataset
+
+    saved = loaded.config
+    trained = loaded.data or saved.get("data")
+    data = data or trained
+    if data is None:
+        where = loaded.run_dir or loaded.path or loaded.name
+        raise ConvzooError(f"{where}: cannot tell which data set to evaluate on; pass --data NAME")
+    splits = {}
+    same = data == trained
+    if same and data == saved.get("data"):
+        data_dir = data_dir if data_dir is not None else saved.get("data_dir")
+        splits = {k: saved.get(k) for k in ("train_split", "val_split")}
+    test_set = load_dataset(data, data_dir, "test", **splits)
+    streamed = isinstance(test_set, FolderDataset)
+    if same and loaded.preset is not None and loaded.preset.streamed == streamed:
+        return EvalSplit(data, test_set, loaded.preset)
+    preset = preset_for(data, in_chans=loaded.in_chans,
+                        image_size=None if streamed else test_set.shape[1],
+                        input_size=loaded.side, model=loaded.name)
+    return EvalSplit(data, test_set, preset)
+
+
+@dataclass
+class EvalJob:
+    """A loaded model, the split to score it on, and the callable that computes its logits."""
+
+    loaded: Loaded
+    split: EvalSplit
+    model: Any  # nn.Module on ``device`` (torch) or the NumPy network's TorchView
+    device: torch.device
+    engine: str = "torch"
+    channels_last: bool = False
+
+    def header(self, source: str | Path) -> dict[str, Any]:
+        out = {"model": self.loaded.name, "data": self.split.data, "source": str(source)}
+        return {**out, "engine": self.engine} if self.engine != "torch" else out
+
+    def run(self, *, batch_size: int = 500, amp: str = "none", workers: int = 4,
+            keep_outputs: bool = False, model: Any = None, preset: DataPreset | None = None):
+        """:func:`~convzoo.engine.evaluate.evaluate_model` on the split (``model``, e.g. a
+        multi-crop wrapper, and ``preset`` replace the job's own for this call)."""
+        from .evaluate import evaluate_model
+
+        if self.engine == "numpy" and amp != "none":
+            raise ConvzooError("--engine numpy computes in float32; drop --amp")
+        return evaluate_model(self.model if model is None else model, self.split.dataset,
+                              preset or self.split.preset, batch_size=batch_size,
+                              device=self.device, in_chans=self.loaded.in_chans, amp=amp,
+                              channels_last=self.channels_last, workers=workers,
+                              keep_outputs=keep_outputs)
+
+
+def amp_mode(amp: bool | str, device: torch.device) -> str:
+    """The CLI's ``--amp`` switch as an autocast mode: bf16 on the CPU, fp16 on CUDA."""
+    if isinstance(amp, str):
+        return amp
+    return ("fp16" if device.type == "cuda" else "bf16") if amp else "none"
+
+
+def prepare_eval(source: str | Path, *, model: str | None = None, data: str | None = None,
+                 data_dir: str | None = None, device: str | torch.device = "auto",
+                 engine: str = "torch", channels_last: bool = False) -> EvalJob:
+    """Load ``source``, pick its test split (:func:`eval_split`) and put the model on ``device``;
+    ``engine="numpy"`` scores with the NumPy build of the model (convzoo.scratch) on the CPU."""
+    from .device import resolve_device
+
+    if engine not in ("torch", "numpy"):
+        raise ConvzooError(f"--engine must be 'torch' or 'numpy', got {engine!r}")
+    loaded = load_trained(source, model=model)
+    split = eval_split(loaded, data=data, data_dir=data_dir)
+    if engine == "numpy":
+        from .numpy_engine import numpy_model
+
+        if channels_last:
+            raise ConvzooError("--engine numpy computes in NumPy's own layout; drop "
+                               "--channels-last")
+        return EvalJob(loaded, split, numpy_model(loaded), torch.device("cpu"), engine)
+    dev = resolve_device(str(device))
+    net = loaded.model.to(dev)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    return EvalJob(loaded, split, net, dev, engine, channels_last)
