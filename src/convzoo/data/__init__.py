@@ -6,12 +6,20 @@ from .folder import FolderDataset, decode_file
 from .idx import parse_idx, read_idx
 from .info import dataset_info
 from .loader import BatchLoader
-from .presets import PRESETS, DataPreset, apply_preset, eval_sizes, finish_batch, preset_for
+from .presets import (
+    PRESETS,
+    DataPreset,
+    apply_preset,
+    eval_sizes,
+    finish_batch,
+    preset_for,
+    resolve_input_size,
+)
 from .splits import Splits, holdout_split, load_splits, make_loader
 
 __all__ = [
     "SOURCES", "ImageDataset", "imagenet_classes", "load_dataset", "RESOURCES", "download",
     "FolderDataset", "decode_file", "parse_idx", "read_idx", "dataset_info", "BatchLoader",
     "PRESETS", "DataPreset", "apply_preset", "eval_sizes", "finish_batch", "preset_for", "Splits",
-    "holdout_split", "load_splits", "make_loader",
+    "holdout_split", "load_splits", "make_loader", "resolve_input_size",
 ]
