@@ -6,11 +6,15 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import types
+import typing
 
 import pytest
 
 from convzoo.cli import main
-from convzoo.engine.recipes import RECIPES, recipe_config
+from convzoo.engine.config import TrainConfig
+from convzoo.engine.recipes import RECIPES, Recipe, recipe_config
+from convzoo.errors import ConvzooError
 from engine.enginehelp import CIFAR_JPG
 
 IMAGENET_RECIPES = [n for n, r in RECIPES.items() if r.data == "imagenet"]
@@ -27,6 +31,49 @@ def test_recipe_is_a_valid_config(name):
     cfg = recipe_config(name).validate()
     assert cfg.recipe == name and cfg.model == RECIPES[name].model
     assert RECIPES[name].source
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_recipe_keys_and_types_are_train_config_fields(name):
+    """Every value of every recipe names a TrainConfig field and has that field's type (an int
+    is no bool, a float field takes a number, milestones are a tuple of ints)."""
+    hints = typing.get_type_hints(TrainConfig)
+    values = RECIPES[name].values()
+    assert set(values) <= set(hints)
+    for key, value in values.items():
+        hint = hints[key]
+        allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        if value is None:
+            assert type(None) in allowed, key
+            continue
+        (kind,) = [a for a in allowed if a is not type(None)]
+        if typing.get_origin(kind) is tuple:
+            (element, _) = typing.get_args(kind)
+            assert isinstance(value, tuple) and all(type(v) is element for v in value), key
+        elif kind is float:
+            assert type(value) in (int, float), key
+        else:
+            assert type(value) is kind, key
+    cfg = TrainConfig.from_dict(values).validate()
+    assert {k: getattr(cfg, k) for k in values} == values
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"epoch": 3}, "unknown key 'epoch' (did you mean 'epochs'?)"),
+        ({"epochs": "3"}, "key 'epochs' (--epochs) must be an integer"),
+        ({"nesterov": 1}, "key 'nesterov' (--nesterov) must be true or false"),
+        ({"lr_milestones": [3.5]}, "must be a list of integers"),
+        ({"optimizer": None}, "key 'optimizer' (--opt) must be a string"),
+        ({"model": "vgg11"}, "set ['model'] as Recipe arguments"),
+    ],
+)
+def test_a_recipe_with_an_unknown_key_or_a_wrong_type_is_refused(settings, message):
+    with pytest.raises(ConvzooError, match="recipe 'bad'") as e:
+        Recipe(name="bad", source="-", summary="-", model="lenet5", data="mnist",
+               settings=settings)
+    assert message in str(e.value)
 
 
 def test_paper_values():
@@ -105,7 +152,8 @@ def test_imagenet_recipe_runs_a_few_steps(name, imagenet_folder, tmp_path):
     assert code == 0
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["recipe"] == name and cfg["max_steps"] == 2
-    assert cfg["lr"] == RECIPES[name].lr and cfg["optimizer"] == RECIPES[name].optimizer
+    recipe = RECIPES[name].values()
+    assert cfg["lr"] == recipe["lr"] and cfg["optimizer"] == recipe["optimizer"]
     final = json.loads((out / "final.json").read_text())
     assert final["steps"] == 2 and final["n"] == 20  # the 20 images of the val folder
     data = json.loads((out / "data.json").read_text())

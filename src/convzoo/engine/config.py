@@ -1,112 +1,188 @@
-"""The training configuration: one frozen dataclass, every field with its unit.
+"""The training configuration: one frozen dataclass, every field declared once.
 
-CLI flags map onto these fields (named as in torchvision's reference scripts where one exists);
-a recipe (:mod:`convzoo.engine.recipes`) is a set of values for them; a run writes the effective
-config to ``config.json``, and ``convzoo train --config RUN/config.json`` re-runs it.
+Each field carries, in its ``metadata``, the help text (with the unit), the CLI flag names where
+they differ from ``--field-name``, the allowed choices, and whether it is a flag at all.
+``convzoo train``'s flags are generated from these fields (:func:`options`); a recipe
+(:mod:`convzoo.engine.recipes`) is a set of values for them, checked against their types; a run
+writes the effective config to ``config.json``, and ``convzoo train --config RUN/config.json``
+re-runs it. Values read from JSON are type-checked field by field (:func:`check_values`), so a
+wrong type is one :class:`ConvzooError` line naming the key, never a traceback.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import difflib
+import functools
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._io import read_json
 from ..errors import ConvzooError
 
 SCHEDULERS = ("cosine", "step", "multistep", "plateau", "onecycle", "exponential", "constant")
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
 AMP_MODES = ("none", "bf16", "fp16")
+MILESTONE_UNITS = ("epoch", "step")
+BAD_FILE_POLICIES = ("error", "skip")
+ENGINES = ("torch", "numpy")
+CONVS = ("native", "gemm")
 
 # Keys a run adds to config.json for the record (derived, not settable); reading a saved
 # config.json back drops them.
-DERIVED_KEYS = ("world_size", "global_batch_size", "recipe_source", "convzoo_version")
+DERIVED_KEYS = ("world_size", "global_batch_size", "recipe_source", "convzoo_version",
+                "input_size_reason")
+
+# Every float reaches torch as a float32 scalar (an optimizer's alpha, a loss weight): a larger
+# value overflows there, deep in an optimizer step.
+FLOAT32_MAX = 3.4028234663852886e38
+SEED_LIMIT = 2**32  # seeds are in [0, 2**32): NumPy's and Lightning's range; derived per-process
+#                     and per-epoch seeds (engine/loader.py) then stay within 64 bits
+INT_LIMIT = 2**63  # any other integer fits a signed 64-bit torch integer
+MAX_NESTING = 8  # model_args values nest at most this deep (JSON lists and objects)
+
+
+def _opt(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    *,
+    flags: tuple[str, ...] = (),
+    choices: tuple[str, ...] | None = None,
+    cli: bool = True,
+    factory: Any = dataclasses.MISSING,
+) -> Any:
+    """A TrainConfig field: default, help (with unit), CLI flags (default ``--field-name``; none
+    when ``cli`` is False) and choices."""
+    meta = {"help": help, "flags": flags, "choices": choices, "cli": cli}
+    if factory is not dataclasses.MISSING:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: str  # registered model name, e.g. "lenet5"
-    data: str = "mnist"  # data set name (convzoo.data.SOURCES)
-    data_dir: str | None = None  # None: the embedded MNIST subset
-    recipe: str | None = None  # name of the recipe the values came from (a label only)
-    epochs: int = 12  # passes over the training split
-    max_steps: int | None = None  # stop after this many optimizer steps (ResNet §4.2: 64k)
-    batch_size: int = 64  # images per step *per process* (global = batch_size x world size)
-    accum_steps: int = 1  # micro-batches whose gradients are summed into one optimizer step
-    optimizer: str = "sgd"  # sgd | rmsprop | adamw
-    lr: float = 0.05  # peak learning rate (per step, not scaled by batch size)
-    momentum: float = 0.9  # SGD / RMSProp momentum (AlexNet §5)
-    nesterov: bool = False  # SGD with Nesterov momentum (DenseNet §4)
-    wd: float = 5e-4  # L2 weight decay (AlexNet §5); decoupled for AdamW
-    rmsprop_alpha: float = 0.9  # RMSProp decay of the squared-gradient average (Inception v3 §8)
-    opt_eps: float | None = None  # optimizer epsilon; None: 1.0 for RMSProp (Inception v3 §8),
-    #                               1e-8 for AdamW
-    lr_scheduler: str = "cosine"  # cosine | step | multistep | plateau | onecycle | exponential |
-    #                               constant
-    lr_step_epochs: int = 10  # step: epochs between multiplications by lr_gamma
-    lr_gamma: float = 0.1  # step / multistep / plateau / exponential (per epoch): lr factor
-    lr_milestones: tuple[int, ...] = ()  # multistep: where lr is multiplied by lr_gamma
-    lr_milestone_unit: str = "epoch"  # "epoch" or "step" (optimizer steps, ResNet §4.2's 32k/48k)
-    lr_min: float = 0.0  # cosine: the lr it decays to
-    lr_warmup_epochs: float = 0.0  # linear warmup length (epochs, may be fractional)
-    lr_warmup_decay: float = 0.01  # warmup starts at lr x this (torchvision's reference default)
-    onecycle_pct: float = 0.25  # one-cycle: fraction of the run spent rising to lr
-    plateau_patience: int = 3  # plateau: epochs without a better held-out error before a drop
-    plateau_threshold: float = 1e-3  # plateau: an improvement smaller than this (absolute) is none
-    plateau_max_drops: int | None = None  # plateau: stop dropping after this many (AlexNet: 3)
-    label_smoothing: float = 0.0  # cross-entropy label smoothing (Inception v3 §7: 0.1)
-    clip_grad_norm: float | None = None  # clip the global gradient L2 norm (Inception v3 §8: 2.0)
-    aux_loss_weight: float = 0.3  # weight of each auxiliary classifier's loss (GoogLeNet §5: 0.3)
-    ema: bool = False  # keep an exponential moving average of the weights; saved as the model
-    ema_decay: float = 0.9998  # EMA decay per update
-    ema_steps: int = 1  # optimizer steps between EMA updates
-    amp: str = "none"  # none | bf16 (autocast, CPU or CUDA) | fp16 (autocast + GradScaler, CUDA)
-    channels_last: bool = False  # NHWC memory format for model and inputs
-    compile: bool = False  # torch.compile the model
-    deterministic: bool = False  # deterministic kernels: runs repeat (and resume) bit for bit
-    weights: str | None = None  # initial weights: a file or a shipped tag (fine-tuning)
-    reset_head: bool = False  # with weights: leave the classifier freshly initialised
-    freeze_backbone: bool = False  # train only the classifier
-    sync_bn: bool = False  # DDP: batch-norm statistics over all processes (SyncBatchNorm)
-    holdout: float = 0.0  # fraction of the training split held out for validation (0: none)
-    on_bad_file: str = "error"  # error | skip: an unreadable image file
-    train_split: str | None = None  # folder data: training sub-folder (None: "train")
-    val_split: str | None = None  # folder data: test sub-folder (None: "val")
-    checkpoint_every_steps: int | None = None  # also checkpoint every N optimizer steps
-    keep_checkpoints: int = 2  # how many of the latest checkpoints to keep (the best is kept too)
-    resume: str | None = None  # run directory or checkpoint file to continue from
-    test_only: bool = False  # only evaluate the (given or resumed) weights on the test split
-    tensorboard: bool = True  # write TensorBoard event files when tensorboard is installed
-    seed: int = 0  # seeds model initialisation, data order and augmentation
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    out: str | None = None  # run directory; None: runs/<model>-<data>-<timestamp>
-    overwrite: bool = False  # allow --out to name an existing run directory (its files are replaced)
-    input_size: int | None = None  # pixels, the side the model sees; None: chosen from the model,
-    #                                the images and the weights (convzoo.data.resolve_input_size)
-    num_classes: int | None = None  # None: the data's class count
-    in_chans: int | None = None  # None: the data's channel count
-    model_args: dict[str, Any] = field(default_factory=dict)  # extra builder arguments
-    engine: str = "torch"  # "torch" or "numpy" (convzoo.scratch)
-    eval_batch_size: int = 500  # images per evaluation batch
-    conv: str = "native"  # "native" (nn.Conv2d) or "gemm" (convzoo.gemm: im2col + matmul)
+    model: str = _opt(help="registered model name, e.g. lenet5 (see `convzoo list`)", cli=False)
+    data: str = _opt("mnist", "data set name (mnist without --data-dir: the embedded subset)")
+    data_dir: str | None = _opt(None, "folder holding the data set's files (default: the "
+                                "embedded MNIST subset)")
+    recipe: str | None = _opt(None, "name of the recipe the values came from (a label only; "
+                              "the --recipe flag loads one)", cli=False)
+    epochs: int = _opt(12, "passes over the training split")
+    max_steps: int | None = _opt(None, "stop after this many optimizer steps (ResNet §4.2: 64k)")
+    batch_size: int = _opt(64, "images per step per process (global = batch size x processes)")
+    accum_steps: int = _opt(1, "micro-batches whose gradients are summed into one optimizer step")
+    optimizer: str = _opt("sgd", "SGD (with momentum), RMSProp or AdamW", flags=("--opt",),
+                           choices=OPTIMIZERS)
+    lr: float = _opt(0.05, "peak learning rate, per optimizer step (not scaled by batch size)")
+    momentum: float = _opt(0.9, "SGD / RMSProp momentum (AlexNet §5)")
+    nesterov: bool = _opt(False, "SGD with Nesterov momentum (DenseNet §4)")
+    wd: float = _opt(5e-4, "L2 weight decay (AlexNet §5); decoupled for AdamW",
+                     flags=("--wd", "--weight-decay"))
+    rmsprop_alpha: float = _opt(0.9, "RMSProp decay of the squared-gradient average "
+                                "(Inception v3 §8)")
+    opt_eps: float | None = _opt(None, "optimizer epsilon (default: 1.0 for RMSProp, "
+                                 "Inception v3 §8; 1e-8 for AdamW)")
+    lr_scheduler: str = _opt("cosine", "learning-rate schedule", choices=SCHEDULERS)
+    lr_step_epochs: int = _opt(10, "step: epochs between multiplications by --lr-gamma",
+                               flags=("--lr-step-size",))
+    lr_gamma: float = _opt(0.1, "step / multistep / plateau / exponential (per epoch): the lr "
+                           "factor")
+    lr_milestones: tuple[int, ...] = _opt((), "multistep: epochs (or optimizer steps, with "
+                                          "--lr-milestone-unit step) where lr is multiplied by "
+                                          "--lr-gamma")
+    lr_milestone_unit: str = _opt("epoch", "unit of --lr-milestones: epochs, or optimizer steps "
+                                  "(ResNet §4.2's 32k/48k)", choices=MILESTONE_UNITS)
+    lr_min: float = _opt(0.0, "cosine: the lr it decays to")
+    lr_warmup_epochs: float = _opt(0.0, "linear warmup length in epochs (may be fractional)")
+    lr_warmup_decay: float = _opt(0.01, "warmup starts at lr x this (torchvision's reference "
+                                  "default)")
+    onecycle_pct: float = _opt(0.25, "one-cycle: fraction of the run spent rising to lr")
+    plateau_patience: int = _opt(3, "plateau: epochs without a better held-out error before a "
+                                 "drop")
+    plateau_threshold: float = _opt(1e-3, "plateau: an improvement of the held-out error smaller "
+                                    "than this (absolute) is none")
+    plateau_max_drops: int | None = _opt(None, "plateau: stop dropping after this many drops "
+                                         "(AlexNet: 3; default: no limit)")
+    label_smoothing: float = _opt(0.0, "cross-entropy label smoothing (Inception v3 §7: 0.1)")
+    clip_grad_norm: float | None = _opt(None, "clip the global gradient L2 norm to this "
+                                        "(Inception v3 §8: 2.0; default: no clipping)")
+    aux_loss_weight: float = _opt(0.3, "weight of each auxiliary classifier's loss "
+                                  "(GoogLeNet §5: 0.3)")
+    ema: bool = _opt(False, "keep an exponential moving average of the weights; "
+                     "model.safetensors holds the average")
+    ema_decay: float = _opt(0.9998, "EMA decay per update")
+    ema_steps: int = _opt(1, "optimizer steps between EMA updates")
+    amp: str = _opt("none", "mixed precision: bf16 autocast (CPU or CUDA) or fp16 autocast + "
+                    "GradScaler (CUDA)", choices=AMP_MODES)
+    channels_last: bool = _opt(False, "NHWC memory format for model and inputs")
+    compile: bool = _opt(False, "torch.compile the model")
+    deterministic: bool = _opt(False, "deterministic kernels: runs repeat (and resume) bit for "
+                               "bit")
+    weights: str | None = _opt(None, "initial weights: a file or a shipped tag (fine-tuning)")
+    reset_head: bool = _opt(False, "with --weights: a new classifier for the data's class count")
+    freeze_backbone: bool = _opt(False, "train only the classifier")
+    sync_bn: bool = _opt(False, "DDP: batch-norm statistics over all processes (SyncBatchNorm)")
+    holdout: float = _opt(0.0, "fraction of the training split held out for validation (best "
+                          "checkpoint, plateau schedules; 0: none)")
+    on_bad_file: str = _opt("error", "what an unreadable image file does",
+                            choices=BAD_FILE_POLICIES)
+    train_split: str | None = _opt(None, "folder data: the training sub-folder (default train)")
+    val_split: str | None = _opt(None, "folder data: the test sub-folder (default val; the "
+                                 "CIFAR-10 JPEG copy uses test)")
+    checkpoint_every_steps: int | None = _opt(None, "also checkpoint every N optimizer steps")
+    keep_checkpoints: int = _opt(2, "how many of the latest checkpoints to keep (the best is "
+                                 "kept too)")
+    resume: str | None = _opt(None, "run directory or checkpoint file to continue exactly")
+    test_only: bool = _opt(False, "only evaluate the --weights or --resume model on the test "
+                           "split")
+    tensorboard: bool = _opt(True, "write TensorBoard event files when tensorboard is installed")
+    seed: int = _opt(0, "seeds model initialisation, data order and augmentation, in [0, 2**32)")
+    device: str = _opt("auto", "auto | cpu | cuda | cuda:N | mps")
+    out: str | None = _opt(None, "run directory (default runs/<model>-<data>-<timestamp>)")
+    overwrite: bool = _opt(False, "let --out name an existing run directory and replace its "
+                           "files")
+    input_size: int | None = _opt(None, "pixels, the side the model sees (default: the images' "
+                                  "own size when the model accepts it, else the model's "
+                                  "minimum; with --weights, the size they were trained at)")
+    num_classes: int | None = _opt(None, "classifier outputs (default: the data's class count)")
+    in_chans: int | None = _opt(None, "input channels (default: the data's channel count)")
+    model_args: dict[str, Any] = _opt(help="extra model builder arguments (the --model-arg "
+                                      "KEY=VALUE flag)", cli=False, factory=dict)
+    engine: str = _opt("torch", "torch, or the NumPy layers of convzoo.scratch", choices=ENGINES)
+    eval_batch_size: int = _opt(500, "images per evaluation batch")
+    conv: str = _opt("native", "native nn.Conv2d, or convzoo.gemm's im2col + matmul "
+                     "convolution", choices=CONVS)
 
     def validate(self) -> TrainConfig:
+        """This config, or a :class:`ConvzooError` naming the first bad value: its type (from
+        the field's annotation), choices (from its metadata), and range."""
+        check_values({f.name: getattr(self, f.name) for f in dataclasses.fields(self)},
+                     source="TrainConfig")
+        for o in options():
+            value = getattr(self, o.name)
+            if o.choices is not None and value not in o.choices:
+                raise ConvzooError(
+                    f"{o.label} must be one of {', '.join(o.choices)}, got {value!r}"
+                )
+        self._check_ranges()
+        return self
+
+    def _check_ranges(self) -> None:
         def pos(v: float | None) -> bool:
             return v is None or v > 0
 
+        def at_least_1(v: int | None) -> bool:
+            return v is None or v >= 1
+
         checks = [
             (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (
-                self.max_steps is None or self.max_steps >= 1,
-                f"--max-steps must be >= 1, got {self.max_steps}",
-            ),
+            (at_least_1(self.max_steps), f"--max-steps must be >= 1, got {self.max_steps}"),
             (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
             (self.accum_steps >= 1, f"--accum-steps must be >= 1, got {self.accum_steps}"),
-            (
-                self.optimizer in OPTIMIZERS,
-                f"--opt must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}",
-            ),
             (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
             (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
             (
@@ -116,18 +192,14 @@ class TrainConfig:
             (self.wd >= 0, f"--wd must be >= 0, got {self.wd}"),
             (
                 0 < self.rmsprop_alpha < 1,
-                f"rmsprop_alpha must be in (0, 1), got {self.rmsprop_alpha}",
+                f"--rmsprop-alpha must be in (0, 1), got {self.rmsprop_alpha}",
             ),
             (pos(self.opt_eps), f"--opt-eps must be > 0, got {self.opt_eps}"),
-            (
-                self.lr_scheduler in SCHEDULERS,
-                f"--lr-scheduler must be one of {', '.join(SCHEDULERS)}, got {self.lr_scheduler!r}",
-            ),
             (self.lr_step_epochs >= 1, f"--lr-step-size must be >= 1, got {self.lr_step_epochs}"),
             (0 < self.lr_gamma <= 1, f"--lr-gamma must be in (0, 1], got {self.lr_gamma}"),
             (
-                self.lr_milestone_unit in ("epoch", "step"),
-                f"lr_milestone_unit must be 'epoch' or 'step', got {self.lr_milestone_unit!r}",
+                all(m >= 0 for m in self.lr_milestones),
+                f"--lr-milestones must be >= 0, got {list(self.lr_milestones)}",
             ),
             (
                 list(self.lr_milestones) == sorted(self.lr_milestones),
@@ -146,8 +218,22 @@ class TrainConfig:
                 0 < self.lr_warmup_decay <= 1,
                 f"--lr-warmup-decay must be in (0, 1], got {self.lr_warmup_decay}",
             ),
-            (0 < self.onecycle_pct < 1, f"onecycle_pct must be in (0, 1), got {self.onecycle_pct}"),
-            (self.plateau_patience >= 0, "plateau_patience must be >= 0"),
+            (
+                0 < self.onecycle_pct < 1,
+                f"--onecycle-pct must be in (0, 1), got {self.onecycle_pct}",
+            ),
+            (
+                self.plateau_patience >= 0,
+                f"--plateau-patience must be >= 0, got {self.plateau_patience}",
+            ),
+            (
+                self.plateau_threshold >= 0,
+                f"--plateau-threshold must be >= 0, got {self.plateau_threshold}",
+            ),
+            (
+                self.plateau_max_drops is None or self.plateau_max_drops >= 0,
+                f"--plateau-max-drops must be >= 0, got {self.plateau_max_drops}",
+            ),
             (
                 self.lr_scheduler != "plateau" or self.holdout > 0,
                 "--lr-scheduler plateau watches the held-out validation error (never the test "
@@ -164,18 +250,10 @@ class TrainConfig:
             ),
             (0 < self.ema_decay < 1, f"--ema-decay must be in (0, 1), got {self.ema_decay}"),
             (self.ema_steps >= 1, f"--ema-steps must be >= 1, got {self.ema_steps}"),
-            (
-                self.amp in AMP_MODES,
-                f"--amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}",
-            ),
             (not self.reset_head or self.weights is not None, "--reset-head needs --weights"),
             (0 <= self.holdout < 1, f"--holdout must be in [0, 1), got {self.holdout}"),
             (
-                self.on_bad_file in ("error", "skip"),
-                f"--on-bad-file must be 'error' or 'skip', got {self.on_bad_file!r}",
-            ),
-            (
-                self.checkpoint_every_steps is None or self.checkpoint_every_steps >= 1,
+                at_least_1(self.checkpoint_every_steps),
                 f"--checkpoint-every-steps must be >= 1, got {self.checkpoint_every_steps}",
             ),
             (
@@ -183,26 +261,23 @@ class TrainConfig:
                 f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}",
             ),
             (
-                self.engine in ("torch", "numpy"),
-                f"--engine must be 'torch' or 'numpy', got {self.engine!r}",
+                0 <= self.seed < SEED_LIMIT,
+                f"--seed must be in [0, 2**32), got {self.seed}",
             ),
             (
-                self.conv in ("native", "gemm"),
-                f"--conv must be 'native' or 'gemm', got {self.conv!r}",
-            ),
-            (
-                self.input_size is None or self.input_size >= 1,
+                at_least_1(self.input_size),
                 f"--input-size must be >= 1 pixel, got {self.input_size}",
             ),
+            (at_least_1(self.num_classes), f"--num-classes must be >= 1, got {self.num_classes}"),
+            (at_least_1(self.in_chans), f"--in-chans must be >= 1, got {self.in_chans}"),
             (
                 self.eval_batch_size >= 1,
-                f"eval_batch_size must be >= 1, got {self.eval_batch_size}",
+                f"--eval-batch-size must be >= 1, got {self.eval_batch_size}",
             ),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConvzooError(message)
-        return self
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)
@@ -214,29 +289,164 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        values = {k: v for k, v in values.items() if k not in DERIVED_KEYS}
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ConvzooError(f"unknown config keys {unknown}; expected some of {sorted(names)}")
-        if "lr_milestones" in values:
-            values["lr_milestones"] = tuple(values["lr_milestones"])
+        """A config from ``values`` (derived keys dropped), each checked against its field's
+        type: an unknown key, a wrong type or a missing model is one :class:`ConvzooError`."""
+        values = check_values(values, source="config")
         if "model" not in values:
             raise ConvzooError("the config names no model")
         return cls(**values)
 
     @classmethod
     def from_file(cls, path: str | Path) -> dict[str, Any]:
-        """The values saved in a run's ``config.json`` (a file or the run directory)."""
+        """The values saved in a run's ``config.json`` (a file or the run directory), each
+        checked against its field's type (derived keys dropped)."""
         path = Path(path)
         if path.is_dir():
             path = path / "config.json"
         try:
-            values = json.loads(path.read_text())
-        except OSError as e:
-            raise ConvzooError(f"cannot read config {path}: {e.strerror or e}") from None
-        except json.JSONDecodeError as e:
+            values = read_json(path, what="config")
+        except RecursionError:
+            raise ConvzooError(f"config {path} nests its JSON too deeply") from None
+        except ValueError as e:  # an integer of more than 4300 digits
             raise ConvzooError(f"config {path} is not valid JSON: {e}") from None
         if not isinstance(values, dict):
             raise ConvzooError(f"config {path} must hold a JSON object")
-        return {k: v for k, v in values.items() if k not in DERIVED_KEYS}
+        return check_values(values, source=f"config {path}")
+
+
+# --- the fields as options: types, flags, choices ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One TrainConfig field as the CLI and the type checks see it."""
+
+    name: str
+    kind: type  # int | float | str | bool | dict; for a tuple field, the element type
+    optional: bool  # None is allowed
+    sequence: bool  # a tuple of ``kind``
+    default: Any  # dataclasses.MISSING for the model
+    help: str
+    flags: tuple[str, ...]  # CLI flags; () when the field is no flag
+    choices: tuple[str, ...] | None
+
+    @property
+    def label(self) -> str:
+        """How messages name the field: its first flag, else its name."""
+        return self.flags[0] if self.flags else self.name
+
+    def expected(self) -> str:
+        names = {int: "an integer", float: "a finite number", str: "a string",
+                 bool: "true or false", dict: "a JSON object"}
+        plural = {int: "integers", float: "numbers", str: "strings"}
+        text = f"a list of {plural[self.kind]}" if self.sequence else names[self.kind]
+        return text + (" or null" if self.optional else "")
+
+
+@functools.cache
+def options() -> tuple[Option, ...]:
+    """The fields of :class:`TrainConfig` in declaration order, with their types resolved."""
+    hints = typing.get_type_hints(TrainConfig)
+    out = []
+    for f in dataclasses.fields(TrainConfig):
+        hint, optional = hints[f.name], False
+        if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+            args = [a for a in typing.get_args(hint) if a is not type(None)]
+            optional, hint = len(args) < len(typing.get_args(hint)), args[0]
+        origin = typing.get_origin(hint)
+        sequence = origin is tuple
+        kind = typing.get_args(hint)[0] if sequence else (origin or hint)
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+        meta = f.metadata
+        flags = ()
+        if meta["cli"]:
+            flags = meta["flags"] or ("--" + f.name.replace("_", "-"),)
+        out.append(Option(f.name, kind, optional, sequence, default, meta["help"], flags,
+                          meta["choices"]))
+    return tuple(out)
+
+
+def check_values(values: dict[str, Any], *, source: str | None = "config") -> dict[str, Any]:
+    """``values`` without the derived keys, each checked against its TrainConfig field's type
+    (ints are not bools, floats are finite, lists of ints become tuples). A bad one is a
+    :class:`ConvzooError` that starts with ``source`` (e.g. "config run/config.json") and names
+    the key, its flag and the type expected; with ``source=None`` (values from flags) it names
+    the flag alone."""
+    by_name = {o.name: o for o in options()}
+    out = {}
+    for key, value in values.items():
+        if key in DERIVED_KEYS:
+            continue
+        o = by_name.get(key)
+        if o is None:
+            near = difflib.get_close_matches(str(key), by_name, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConvzooError(f"{source}: unknown key {str(key)[:48]!r}{hint}; the keys are "
+                               "TrainConfig's fields (see `convzoo train --help`)")
+        flag = f" ({o.flags[0]})" if o.flags else ""
+        where = o.label if source is None else f"{source}: key {key!r}{flag}"
+        out[key] = _checked(o, value, where)
+    return out
+
+
+def _checked(o: Option, value: Any, where: str) -> Any:
+    def wrong(detail: str = "") -> ConvzooError:
+        return ConvzooError(f"{where} must be {o.expected()}{detail}, got {_show(value)}")
+
+    if value is None:
+        if o.optional:
+            return None
+        raise wrong()
+    if o.sequence:
+        if not isinstance(value, (list, tuple)) or not all(_is(o.kind, v) for v in value):
+            raise wrong()
+        return tuple(float(v) if o.kind is float else v for v in value)
+    if o.kind is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise wrong()
+        if _depth(value) > MAX_NESTING:
+            raise wrong(f" nested at most {MAX_NESTING} deep")
+        return dict(value)
+    if not _is(o.kind, value):
+        raise wrong()
+    if o.kind is str and ("\0" in value or not value):
+        raise wrong(" (non-empty, without NUL characters)")
+    if o.kind is float:
+        if abs(value) > FLOAT32_MAX:
+            raise wrong(f" of magnitude at most {FLOAT32_MAX:.3g}")
+        return float(value)
+    if o.kind is int and not -INT_LIMIT <= value < INT_LIMIT:
+        raise wrong(" that fits in 64 bits")
+    return value
+
+
+def _is(kind: type, value: Any) -> bool:
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+    return isinstance(value, kind)
+
+
+def _depth(value: Any, limit: int = MAX_NESTING + 1) -> int:
+    """How deep lists and objects nest in ``value`` (a scalar: 0), counted up to ``limit``."""
+    if limit == 0 or not isinstance(value, (list, tuple, dict)):
+        return 0
+    items = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(v, limit - 1) for v in items), default=0)
+
+
+def _show(value: Any) -> str:
+    """A value as a message shows it: JSON-like and at most ~40 characters."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a JSON object"
+    if isinstance(value, (list, tuple)):
+        return "a list" if len(repr(value)) > 40 else repr(list(value))
+    text = repr(value)
+    if isinstance(value, str):
+        text = f"the string {text}"
+    return text if len(text) <= 48 else text[:45] + "..."

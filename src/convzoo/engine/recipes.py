@@ -13,57 +13,38 @@ convention), so under DDP the global batch is ``batch_size x processes``.
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from ..errors import ConvzooError
-from .config import TrainConfig
-
-# The fields a recipe may set (everything about the optimisation, nothing about the machine).
-_NOT_RECIPE = ("name", "source", "summary")
+from .config import TrainConfig, check_values
 
 
 @dataclass(frozen=True)
 class Recipe:
+    """A named set of TrainConfig values: ``settings`` maps field names to values, each checked
+    against its field's type when the recipe is made (an unknown key or a wrong type is a
+    :class:`ConvzooError` at import)."""
+
     name: str  # what --recipe takes
     source: str  # the paper and section, or the code, the values come from
     summary: str  # one line for `convzoo recipes`
     model: str  # the model the recipe was written for (any model can use it)
     data: str  # the data set it was written for
-    epochs: int | None = None  # passes over the training split
-    max_steps: int | None = None  # optimizer steps (when the paper counts iterations)
-    batch_size: int | None = None  # images per step per process
-    optimizer: str | None = None  # sgd | rmsprop | adamw
-    lr: float | None = None  # peak learning rate
-    momentum: float | None = None
-    nesterov: bool | None = None
-    wd: float | None = None  # weight decay (L2)
-    rmsprop_alpha: float | None = None
-    opt_eps: float | None = None
-    lr_scheduler: str | None = None
-    lr_step_epochs: int | None = None
-    lr_gamma: float | None = None
-    lr_milestones: tuple[int, ...] | None = None
-    lr_milestone_unit: str | None = None
-    lr_warmup_epochs: float | None = None
-    onecycle_pct: float | None = None
-    plateau_patience: int | None = None
-    plateau_max_drops: int | None = None
-    label_smoothing: float | None = None
-    clip_grad_norm: float | None = None
-    aux_loss_weight: float | None = None
-    holdout: float | None = None  # fraction of train held out (plateau rules watch it)
+    settings: Mapping[str, Any]  # TrainConfig field -> value, about the optimisation only
+
+    def __post_init__(self) -> None:
+        fixed = set(self.settings) & {"model", "data", "recipe"}
+        if fixed:
+            raise ConvzooError(f"recipe {self.name!r}: set {sorted(fixed)} as Recipe arguments")
+        checked = check_values(dict(self.settings), source=f"recipe {self.name!r}")
+        object.__setattr__(self, "settings", MappingProxyType(checked))
 
     def values(self) -> dict[str, Any]:
-        """The TrainConfig values this recipe sets (model and data included)."""
-        out = {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name not in _NOT_RECIPE and getattr(self, f.name) is not None
-        }
-        out["recipe"] = self.name
-        return out
+        """The TrainConfig values this recipe sets (model, data and the recipe's name included)."""
+        return {"model": self.model, "data": self.data, **self.settings, "recipe": self.name}
 
 
 LENET5_MNIST = Recipe(
@@ -73,15 +54,17 @@ LENET5_MNIST = Recipe(
     summary="LeNet-5 on MNIST: SGD Nesterov, one-cycle lr 0.1, batch 128, 4 epochs",
     model="lenet5",
     data="mnist",
-    epochs=4,  # enough for >= 99.0% on the full MNIST test set (docs/engine.md)
-    batch_size=128,  # images per step
-    optimizer="sgd",
-    lr=0.1,  # peak of the one-cycle schedule
-    momentum=0.9,
-    nesterov=True,
-    wd=5e-4,  # L2
-    lr_scheduler="onecycle",
-    onecycle_pct=0.25,  # first quarter rising, then cosine down
+    settings=dict(
+        epochs=4,  # enough for >= 99.0% on the full MNIST test set (docs/engine.md)
+        batch_size=128,  # images per step
+        optimizer="sgd",
+        lr=0.1,  # peak of the one-cycle schedule
+        momentum=0.9,
+        nesterov=True,
+        wd=5e-4,  # L2
+        lr_scheduler="onecycle",
+        onecycle_pct=0.25,  # first quarter rising, then cosine down
+    ),
 )
 
 ALEXNET_IMAGENET = Recipe(
@@ -90,17 +73,21 @@ ALEXNET_IMAGENET = Recipe(
     summary="SGD lr 0.01 m 0.9 wd 5e-4, batch 128, /10 when held-out error stalls (3x), 90 ep",
     model="alexnet",
     data="imagenet",
-    epochs=90,  # §5: "roughly 90 cycles through the training set"
-    batch_size=128,  # §5: "batch size of 128 examples"
-    optimizer="sgd",
-    lr=0.01,  # §5: "initialized at 0.01"
-    momentum=0.9,  # §5
-    wd=5e-4,  # §5: "weight decay of 0.0005"
-    lr_scheduler="plateau",  # §5: "divide the learning rate by 10 when the validation error rate
-    lr_gamma=0.1,  #              stopped improving with the current learning rate"
-    plateau_patience=2,  # the paper gives no patience; 2 epochs is our choice
-    plateau_max_drops=3,  # §5: "reduced three times prior to termination"
-    holdout=0.01,  # validation error is watched on 1% of train (ILSVRC val is the test split)
+    settings=dict(
+        epochs=90,  # §5: "roughly 90 cycles through the training set"
+        batch_size=128,  # §5: "batch size of 128 examples"
+        optimizer="sgd",
+        lr=0.01,  # §5: "initialized at 0.01"
+        momentum=0.9,  # §5
+        wd=5e-4,  # §5: "weight decay of 0.0005"
+        # §5: "divide the learning rate by 10 when the validation error rate stopped improving
+        # with the current learning rate"
+        lr_scheduler="plateau",
+        lr_gamma=0.1,
+        plateau_patience=2,  # the paper gives no patience; 2 epochs is our choice
+        plateau_max_drops=3,  # §5: "reduced three times prior to termination"
+        holdout=0.01,  # validation error is watched on 1% of train (ILSVRC val is the test split)
+    ),
 )
 
 VGG_IMAGENET = Recipe(
@@ -109,17 +96,21 @@ VGG_IMAGENET = Recipe(
     summary="SGD lr 0.01 m 0.9 wd 5e-4, batch 256, /10 on held-out plateau (3x), 74 epochs",
     model="vgg16",
     data="imagenet",
-    epochs=74,  # §3.1: "stopped after 370K iterations (74 epochs)"
-    batch_size=256,  # §3.1
-    optimizer="sgd",
-    lr=0.01,  # §3.1: "initially set to 10^-2"
-    momentum=0.9,  # §3.1
-    wd=5e-4,  # §3.1: "L2 penalty multiplier set to 5 x 10^-4"
-    lr_scheduler="plateau",  # §3.1: "decreased by a factor of 10 when the validation set accuracy
-    lr_gamma=0.1,  #              stopped improving ... decreased 3 times"
-    plateau_patience=2,  # not given in the paper; our choice
-    plateau_max_drops=3,
-    holdout=0.01,
+    settings=dict(
+        epochs=74,  # §3.1: "stopped after 370K iterations (74 epochs)"
+        batch_size=256,  # §3.1
+        optimizer="sgd",
+        lr=0.01,  # §3.1: "initially set to 10^-2"
+        momentum=0.9,  # §3.1
+        wd=5e-4,  # §3.1: "L2 penalty multiplier set to 5 x 10^-4"
+        # §3.1: "decreased by a factor of 10 when the validation set accuracy stopped improving
+        # ... decreased 3 times"
+        lr_scheduler="plateau",
+        lr_gamma=0.1,
+        plateau_patience=2,  # not given in the paper; our choice
+        plateau_max_drops=3,
+        holdout=0.01,
+    ),
 )
 
 GOOGLENET_IMAGENET = Recipe(
@@ -129,16 +120,18 @@ GOOGLENET_IMAGENET = Recipe(
     summary="SGD m 0.9, lr 0.08 x0.96 every 8 epochs, aux losses x0.3, batch 256",
     model="googlenet",
     data="imagenet",
-    epochs=250,  # not given; about where 4%-per-8-epochs has decayed lr by 1/3.5
-    batch_size=256,  # not given (DistBelief); torchvision's reference batch
-    optimizer="sgd",
-    lr=0.08,  # not given; 0.01 per 32 images (common Caffe value) scaled to batch 256
-    momentum=0.9,  # §6: "asynchronous stochastic gradient descent with 0.9 momentum"
-    wd=2e-4,  # not given; the BVLC Caffe GoogLeNet solver's value
-    lr_scheduler="step",  # §6: "fixed learning rate schedule (decreasing the learning rate by
-    lr_step_epochs=8,  #         4% every 8 epochs)"
-    lr_gamma=0.96,
-    aux_loss_weight=0.3,  # §5: "the loss of the auxiliary classifiers was weighted by 0.3"
+    settings=dict(
+        epochs=250,  # not given; about where 4%-per-8-epochs has decayed lr by 1/3.5
+        batch_size=256,  # not given (DistBelief); torchvision's reference batch
+        optimizer="sgd",
+        lr=0.08,  # not given; 0.01 per 32 images (common Caffe value) scaled to batch 256
+        momentum=0.9,  # §6: "asynchronous stochastic gradient descent with 0.9 momentum"
+        wd=2e-4,  # not given; the BVLC Caffe GoogLeNet solver's value
+        lr_scheduler="step",  # §6: "fixed learning rate schedule (decreasing the learning rate by
+        lr_step_epochs=8,  #         4% every 8 epochs)"
+        lr_gamma=0.96,
+        aux_loss_weight=0.3,  # §5: "the loss of the auxiliary classifiers was weighted by 0.3"
+    ),
 )
 
 INCEPTION_V3_IMAGENET = Recipe(
@@ -148,20 +141,22 @@ INCEPTION_V3_IMAGENET = Recipe(
     summary="RMSProp decay 0.9 eps 1.0, lr 0.045 x0.94 every 2 ep, smoothing 0.1, clip 2.0",
     model="inception_v3",
     data="imagenet",
-    epochs=100,  # §8: results "after 100 epochs" are not stated exactly; our choice
-    batch_size=32,  # §8: "batch size 32 for 100 epochs" (per replica, 50 replicas)
-    optimizer="rmsprop",
-    lr=0.045,  # §8: "learning rate of 0.045"
-    momentum=0.0,  # §8 names RMSProp only; TF's RMSProp default momentum is 0
-    rmsprop_alpha=0.9,  # §8: "RMSProp with decay of 0.9"
-    opt_eps=1.0,  # §8: "ε = 1.0"
-    wd=4e-5,  # not given; the TF-slim inception_v3 training script's value
-    lr_scheduler="step",  # §8: "decayed every two epochs using an exponential rate of 0.94"
-    lr_step_epochs=2,
-    lr_gamma=0.94,
-    label_smoothing=0.1,  # §7: "ε = 0.1"
-    clip_grad_norm=2.0,  # §8: "gradient clipping with threshold 2.0"
-    aux_loss_weight=0.4,  # PyTorch's fine-tuning tutorial; the paper gives none
+    settings=dict(
+        epochs=100,  # §8: results "after 100 epochs" are not stated exactly; our choice
+        batch_size=32,  # §8: "batch size 32 for 100 epochs" (per replica, 50 replicas)
+        optimizer="rmsprop",
+        lr=0.045,  # §8: "learning rate of 0.045"
+        momentum=0.0,  # §8 names RMSProp only; TF's RMSProp default momentum is 0
+        rmsprop_alpha=0.9,  # §8: "RMSProp with decay of 0.9"
+        opt_eps=1.0,  # §8: "ε = 1.0"
+        wd=4e-5,  # not given; the TF-slim inception_v3 training script's value
+        lr_scheduler="step",  # §8: "decayed every two epochs using an exponential rate of 0.94"
+        lr_step_epochs=2,
+        lr_gamma=0.94,
+        label_smoothing=0.1,  # §7: "ε = 0.1"
+        clip_grad_norm=2.0,  # §8: "gradient clipping with threshold 2.0"
+        aux_loss_weight=0.4,  # PyTorch's fine-tuning tutorial; the paper gives none
+    ),
 )
 
 RESNET_IMAGENET = Recipe(
@@ -171,15 +166,17 @@ RESNET_IMAGENET = Recipe(
     summary="SGD lr 0.1 m 0.9 wd 1e-4, batch 32 x 8 GPUs = 256, /10 every 30 ep, 90 epochs",
     model="resnet50",
     data="imagenet",
-    epochs=90,
-    batch_size=256,  # global 256 (the reference runs 32 per GPU on 8 GPUs)
-    optimizer="sgd",
-    lr=0.1,
-    momentum=0.9,
-    wd=1e-4,
-    lr_scheduler="step",
-    lr_step_epochs=30,
-    lr_gamma=0.1,
+    settings=dict(
+        epochs=90,
+        batch_size=256,  # global 256 (the reference runs 32 per GPU on 8 GPUs)
+        optimizer="sgd",
+        lr=0.1,
+        momentum=0.9,
+        wd=1e-4,
+        lr_scheduler="step",
+        lr_step_epochs=30,
+        lr_gamma=0.1,
+    ),
 )
 
 RESNET_IMAGENET_PAPER = Recipe(
@@ -188,17 +185,19 @@ RESNET_IMAGENET_PAPER = Recipe(
     summary="SGD lr 0.1 m 0.9 wd 1e-4, batch 256, /10 on held-out plateau, 60x10^4 iterations",
     model="resnet50",
     data="imagenet",
-    epochs=120,  # 600k iterations x 256 / 1.28M images = 120 epochs
-    max_steps=600_000,  # §3.4: "trained for up to 60 x 10^4 iterations"
-    batch_size=256,  # §3.4: "mini-batch size of 256"
-    optimizer="sgd",
-    lr=0.1,  # §3.4: "starts from 0.1"
-    momentum=0.9,  # §3.4
-    wd=1e-4,  # §3.4: "weight decay of 0.0001"
-    lr_scheduler="plateau",  # §3.4: "divided by 10 when the error plateaus"
-    lr_gamma=0.1,
-    plateau_patience=3,  # not given; our choice
-    holdout=0.01,
+    settings=dict(
+        epochs=120,  # 600k iterations x 256 / 1.28M images = 120 epochs
+        max_steps=600_000,  # §3.4: "trained for up to 60 x 10^4 iterations"
+        batch_size=256,  # §3.4: "mini-batch size of 256"
+        optimizer="sgd",
+        lr=0.1,  # §3.4: "starts from 0.1"
+        momentum=0.9,  # §3.4
+        wd=1e-4,  # §3.4: "weight decay of 0.0001"
+        lr_scheduler="plateau",  # §3.4: "divided by 10 when the error plateaus"
+        lr_gamma=0.1,
+        plateau_patience=3,  # not given; our choice
+        holdout=0.01,
+    ),
 )
 
 RESNET_CIFAR = Recipe(
@@ -207,19 +206,21 @@ RESNET_CIFAR = Recipe(
     summary="SGD lr 0.1 m 0.9 wd 1e-4, batch 128, /10 at 32k and 48k iterations, stop at 64k",
     model="resnet20",
     data="cifar10",
-    epochs=164,  # 64k iterations / 391 steps per epoch (50k images, batch 128)
-    max_steps=64_000,  # §4.2: "terminate training at 64k iterations"
-    batch_size=128,  # §4.2: "mini-batch size of 128"
-    optimizer="sgd",
-    lr=0.1,  # §4.2: "start with a learning rate of 0.1"
-    momentum=0.9,  # §4.2
-    wd=1e-4,  # §4.2: "weight decay of 0.0001"
-    lr_scheduler="multistep",  # §4.2: "divide it by 10 at 32k and 48k iterations"
-    lr_milestones=(32_000, 48_000),
-    lr_milestone_unit="step",
-    lr_gamma=0.1,
-    # The paper holds out 5k images for its validation runs only; the reported runs use all 50k.
-    # 4-pixel pad + 32x32 crop + flip is the cifar10 data preset's augmentation.
+    settings=dict(
+        epochs=164,  # 64k iterations / 391 steps per epoch (50k images, batch 128)
+        max_steps=64_000,  # §4.2: "terminate training at 64k iterations"
+        batch_size=128,  # §4.2: "mini-batch size of 128"
+        optimizer="sgd",
+        lr=0.1,  # §4.2: "start with a learning rate of 0.1"
+        momentum=0.9,  # §4.2
+        wd=1e-4,  # §4.2: "weight decay of 0.0001"
+        lr_scheduler="multistep",  # §4.2: "divide it by 10 at 32k and 48k iterations"
+        lr_milestones=(32_000, 48_000),
+        lr_milestone_unit="step",
+        lr_gamma=0.1,
+        # The paper holds out 5k images for its validation runs only; the reported runs use all 50k.
+        # 4-pixel pad + 32x32 crop + flip is the cifar10 data preset's augmentation.
+    ),
 )
 
 DENSENET_CIFAR = Recipe(
@@ -228,17 +229,19 @@ DENSENET_CIFAR = Recipe(
     summary="SGD Nesterov m 0.9 lr 0.1 wd 1e-4, batch 64, 300 epochs, /10 at 50% and 75%",
     model="densenet121",
     data="cifar10",
-    epochs=300,  # §4.2: "300 epochs"
-    batch_size=64,  # §4.2: "batch size 64"
-    optimizer="sgd",
-    lr=0.1,  # §4.2: "initial learning rate is set to 0.1"
-    momentum=0.9,  # §4.2: "Nesterov momentum of 0.9 without dampening"
-    nesterov=True,
-    wd=1e-4,  # §4.2: "weight decay of 10^-4"
-    lr_scheduler="multistep",  # §4.2: "divided by 10 at 50% and 75% of the total epochs"
-    lr_milestones=(150, 225),
-    lr_milestone_unit="epoch",
-    lr_gamma=0.1,
+    settings=dict(
+        epochs=300,  # §4.2: "300 epochs"
+        batch_size=64,  # §4.2: "batch size 64"
+        optimizer="sgd",
+        lr=0.1,  # §4.2: "initial learning rate is set to 0.1"
+        momentum=0.9,  # §4.2: "Nesterov momentum of 0.9 without dampening"
+        nesterov=True,
+        wd=1e-4,  # §4.2: "weight decay of 10^-4"
+        lr_scheduler="multistep",  # §4.2: "divided by 10 at 50% and 75% of the total epochs"
+        lr_milestones=(150, 225),
+        lr_milestone_unit="epoch",
+        lr_gamma=0.1,
+    ),
 )
 
 RECIPES: dict[str, Recipe] = {
