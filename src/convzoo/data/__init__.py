@@ -15,11 +15,11 @@ from .presets import (
     preset_for,
     resolve_input_size,
 )
-from .splits import Splits, holdout_split, load_splits, make_loader
+from .splits import DataSource, Splits, holdout_split, load_splits, make_loader
 
 __all__ = [
     "SOURCES", "ImageDataset", "imagenet_classes", "load_dataset", "RESOURCES", "download",
     "FolderDataset", "decode_file", "parse_idx", "read_idx", "dataset_info", "BatchLoader",
     "PRESETS", "DataPreset", "apply_preset", "eval_sizes", "finish_batch", "preset_for", "Splits",
-    "holdout_split", "load_splits", "make_loader", "resolve_input_size",
+    "holdout_split", "load_splits", "make_loader", "resolve_input_size", "DataSource",
 ]

@@ -1,15 +1,18 @@
 """Train / validation / test splits for the trainer, and the loader that fits each data set.
 
-``load_splits`` is the one call the trainer makes: it loads the training and test splits, carves a
-seeded, stratified validation split out of the training data when asked (``holdout``), and gathers
-every file left out as bad. ``make_loader`` then gives the right batch iterator: the in-memory
-:class:`~convzoo.data.loader.BatchLoader` or the DataLoader-based
+``load_splits`` is the one call the trainer makes: it loads the training and test splits (of a
+registered data set name, or of a :class:`DataSource` built in code), carves a seeded, stratified
+validation split out of the training data when asked (``holdout``), and gathers every file left
+out as bad. ``Splits.preset`` gives the preset, and ``make_loader`` the batch iterator: the
+in-memory :class:`~convzoo.data.loader.BatchLoader` or the DataLoader-based
 :class:`~convzoo.data.stream.StreamLoader` for folders of large images.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -18,10 +21,33 @@ from ..errors import DataError
 from .datasets import ImageDataset, load_dataset
 from .folder import FolderDataset
 from .loader import BatchLoader
-from .presets import DataPreset
+from .presets import DataPreset, preset_for
 from .stream import StreamLoader
 
 AnyDataset = ImageDataset | FolderDataset
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A data set made in code rather than named in ``convzoo.data.SOURCES`` (e.g. an
+    experiment's class-balanced subset of CIFAR-10 without augmentation); train on it with
+    ``fit(cfg, source=...)``, where ``cfg.data`` is its ``name``. Nothing global is registered.
+
+    ``load(split)`` returns split ``"train"`` or ``"test"``; ``preset_of`` names the registered
+    data set whose preset rules (normalisation, augmentation, sizes) apply; ``augment=False``
+    drops the random crop and flip (normalisation kept).
+    """
+
+    name: str
+    load: Callable[[str], AnyDataset]
+    preset_of: str
+    augment: bool = True
+
+    def preset(self, **kwargs) -> DataPreset:
+        """:func:`~convzoo.data.preset_for` of ``preset_of`` with ``kwargs`` (in_chans,
+        image_size, input_size, model, ...), without the random crop/flip when not augmenting."""
+        p = preset_for(self.preset_of, **kwargs)
+        return p if self.augment else dataclasses.replace(p, crop_padding=0, hflip=False)
 
 
 @dataclass
@@ -40,10 +66,20 @@ class Splits:
     val: AnyDataset | None
     test: AnyDataset
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    source: DataSource | None = None  # the in-code source, when not a registered name
 
     @property
     def classes(self) -> list[str]:
         return self.train.classes
+
+    def preset(self, **kwargs) -> DataPreset:
+        """The preset of these splits: :func:`~convzoo.data.preset_for` of the data set's name
+        (or the source's :meth:`DataSource.preset`) with ``kwargs`` (in_chans, input_size, model,
+        ...); ``image_size`` defaults to :attr:`image_size`."""
+        kwargs.setdefault("image_size", self.image_size)
+        if self.source is not None:
+            return self.source.preset(**kwargs)
+        return preset_for(self.train.name, **kwargs)
 
     @property
     def streamed(self) -> bool:
@@ -99,7 +135,8 @@ def holdout_split(dataset: AnyDataset, fraction: float, seed: int = 0
     return train, val
 
 
-def load_splits(name: str, data_dir: str | os.PathLike | None = None, *, holdout: float = 0.0,
+def load_splits(name: str | DataSource, data_dir: str | os.PathLike | None = None, *,
+                holdout: float = 0.0,
                 seed: int = 0, train_split: str | None = None, val_split: str | None = None,
                 on_bad_file: str = "error", in_memory: bool | None = None,
                 workers: int | None = None) -> Splits:
@@ -107,7 +144,8 @@ def load_splits(name: str, data_dir: str | os.PathLike | None = None, *, holdout
 
     Args:
         name: a ``convzoo.data.SOURCES`` name: mnist, fashion-mnist, cifar10, cifar100 (fine
-            labels), cifar100-coarse, folder, imagenet.
+            labels), cifar100-coarse, folder, imagenet; or a :class:`DataSource` (which loads
+            its own splits: ``data_dir`` and the split and file options are then not used).
         data_dir: the folder holding the files (None: the embedded MNIST subset, mnist only).
         holdout: fraction of the training split held out as validation, stratified per class and
             drawn with ``seed`` (0: no validation split, ``Splits.val`` is None).
@@ -117,7 +155,9 @@ def load_splits(name: str, data_dir: str | os.PathLike | None = None, *, holdout
         on_bad_file: ``"error"`` raises DataError naming the first bad file and its reason;
             ``"skip"`` leaves bad files out and lists them in ``Splits.skipped``.
         in_memory: force (True) or forbid (False) decoding a folder into memory; None decides by
-            image size (folder: at most 64 px a side and one size; imagenet: streamed).
+            image size (folder: at most 64 px a side and one size; imagenet: streamed). The two
+            splits are always of one kind (one preset serves both): when one would be in memory
+            and the other streamed, or both in memory at different sizes, both are streamed.
         workers: processes decoding a folder into memory (default: CPU count, at most 8).
 
     Returns:
@@ -130,10 +170,23 @@ def load_splits(name: str, data_dir: str | os.PathLike | None = None, *, holdout
     Raises:
         DataError: unknown name, missing or malformed files, bad files with ``on_bad_file="error"``.
     """
-    opts = dict(train_split=train_split, val_split=val_split, on_bad_file=on_bad_file,
-                in_memory=in_memory, workers=workers)
-    train = load_dataset(name, data_dir, "train", **opts)
-    test = load_dataset(name, data_dir, "test", **opts)
+    source = name if isinstance(name, DataSource) else None
+    if source is not None:
+        train, test = source.load("train"), source.load("test")
+        name = source.name
+    else:
+        opts = dict(train_split=train_split, val_split=val_split, on_bad_file=on_bad_file,
+                    in_memory=in_memory, workers=workers)
+        train = load_dataset(name, data_dir, "train", **opts)
+        test = load_dataset(name, data_dir, "test", **opts)
+        if _kind(train) != _kind(test) and in_memory is None:
+            opts["in_memory"] = False
+            train, test = (load_dataset(name, data_dir, split, **opts) if _kind(ds) else ds
+                           for split, ds in (("train", train), ("test", test)))
+    if _kind(train) != _kind(test):
+        raise DataError(f"{name}: the train split is {_describe(train)} and the test split "
+                        f"{_describe(test)} ({test.source}); one preset cannot serve both (pass "
+                        "in_memory=False to stream both)")
     if train.classes != test.classes:
         raise DataError(f"{name}: the train split has {len(train.classes)} classes and the test "
                         f"split {len(test.classes)} ({test.source}); they must match")
@@ -141,7 +194,17 @@ def load_splits(name: str, data_dir: str | os.PathLike | None = None, *, holdout
     val = None
     if holdout:
         train, val = holdout_split(train, holdout, seed)
-    return Splits(train=train, val=val, test=test, skipped=skipped)
+    return Splits(train=train, val=val, test=test, skipped=skipped, source=source)
+
+
+def _kind(ds: AnyDataset) -> tuple[int, ...] | None:
+    """None for a streamed split; the image shape (C, H, W) of an in-memory one."""
+    return None if isinstance(ds, FolderDataset) else ds.shape
+
+
+def _describe(ds: AnyDataset) -> str:
+    kind = _kind(ds)
+    return "streamed" if kind is None else f"in memory at {kind[1]}x{kind[2]} px"
 
 
 def make_loader(dataset: AnyDataset, preset: DataPreset, *, batch_size: int, train: bool,

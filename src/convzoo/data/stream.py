@@ -25,7 +25,19 @@ from .folder import FolderDataset, Skipped
 from .presets import DataPreset, finish_batch
 
 _INTERP = {"bilinear": v2.InterpolationMode.BILINEAR, "bicubic": v2.InterpolationMode.BICUBIC}
-_SEED_STRIDE = 1 << 32  # pass seed * stride + index: distinct for every pass and index < 2**32
+_MASK64 = (1 << 64) - 1
+
+
+def sample_seed(pass_seed: int, index: int) -> int:
+    """A 32-bit seed for item ``index`` of the pass seeded ``pass_seed`` (splitmix64 of both).
+
+    torch's CPU generator keeps only the low 32 bits of a seed, so the two numbers are mixed
+    rather than packed side by side.
+    """
+    z = (pass_seed * 0x9E3779B97F4A7C15 + index + 0x632BE59BD9B4E019) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return (z ^ (z >> 31)) >> 32
 
 
 def stream_transform(preset: DataPreset, *, train: bool) -> v2.Compose:
@@ -54,9 +66,9 @@ def stream_transform(preset: DataPreset, *, train: bool) -> v2.Compose:
 
 
 class _Samples(torch.utils.data.Dataset):
-    """``dataset[(seed, i)]``: image ``i`` decoded and transformed, the transform's randomness
-    drawn from torch's RNG seeded with ``seed`` (in a worker: its own RNG; in the main process
-    the RNG state is restored after)."""
+    """``dataset[(pass_seed, i)]``: image ``i`` decoded and transformed, the transform's
+    randomness drawn from torch's RNG seeded with :func:`sample_seed` of both (in a worker: its
+    own RNG; in the main process the caller's RNG state is restored after)."""
 
     def __init__(self, dataset: FolderDataset, transform: v2.Compose, *, random: bool) -> None:
         self.dataset = dataset.with_transform(None)
@@ -67,17 +79,17 @@ class _Samples(torch.utils.data.Dataset):
         return len(self.dataset)
 
     def __getitem__(self, key: tuple[int, int]):  # noqa: ANN204 - as FolderDataset.__getitem__
-        seed, i = key
+        pass_seed, i = key
         item = self.dataset[i]
         if item[0] is None:
             return item
         if not self.random:
             return self.transform(item[0]), item[1]
         if torch.utils.data.get_worker_info() is not None:
-            torch.manual_seed(seed)
+            torch.manual_seed(sample_seed(pass_seed, i))
             return self.transform(item[0]), item[1]
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+            torch.manual_seed(sample_seed(pass_seed, i))
             return self.transform(item[0]), item[1]
 
 
@@ -134,6 +146,8 @@ class StreamLoader:
             _Samples(dataset, stream_transform(preset, train=train), random=train),
             batch_size=batch_size, sampler=self._keys, drop_last=drop_last,
             num_workers=workers, collate_fn=_Collate(),
+            # The workers' base seed is drawn from this, not from the caller's global RNG.
+            generator=torch.Generator().manual_seed(seed),
             pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
             prefetch_factor=prefetch_factor if workers > 0 else None,
         )
@@ -163,7 +177,7 @@ class StreamLoader:
             seed = int(torch.randint(2**31, (), generator=generator or self.generator))
         b = self.batch_size
         rest = order[start * b:].tolist()
-        self._keys.keys = [(seed * _SEED_STRIDE + i, i) for i in rest]
+        self._keys.keys = [(seed, i) for i in rest]
         for i, (x, y, skipped) in enumerate(self.loader, start):
             self.skipped.extend(skipped)
             if len(y) == 0:
@@ -172,6 +186,6 @@ class StreamLoader:
             y = y.to(self.device, non_blocking=True)
             light = None
             if self.train and self.preset.lighting:
-                light = torch.Generator().manual_seed(seed * _SEED_STRIDE + i)
+                light = torch.Generator().manual_seed(sample_seed(seed, -1 - i))
             yield finish_batch(x, self.preset, train=self.train, generator=light,
                                in_chans=self.in_chans, channels_last=self.channels_last), y
