@@ -17,12 +17,15 @@ import functools
 import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConvzooError
+
+if TYPE_CHECKING:
+    from ..registry import ModelInfo
 
 
 @dataclass(frozen=True)
@@ -130,7 +133,8 @@ def eval_sizes(model: str | None, weights: str | None = None) -> tuple[int, int]
     return DEFAULT_EVAL_SIZES
 
 
-def _accepts(info: Any) -> str:
+def _accepts(info: ModelInfo) -> str:
+    """The sides ``info``'s model accepts, in words: ">= 63 px", "only 32 px", "25-32 px"."""
     if info.max_size is None:
         return f">= {info.min_size} px"
     if info.max_size == info.min_size:
@@ -189,12 +193,12 @@ def preset_for(data: str, *, in_chans: int, image_size: int | None,
     resized to it, never padded. In memory: batches of another side than ``input_size`` are
     resized on the device after crop/flip (``resize_to``; None when the sizes agree). Streamed
     folders crop to ``input_size`` (default: the crop of :func:`eval_sizes`): for inputs over
-    :data:`SMALL_IMAGE` px the ImageNet pipeline
-    (train: RandomResizedCrop + flip; eval: resize the shorter side to ``eval_sizes``' resize
-    scaled to the input, then center crop); for small inputs the whole image resized to the input
-    (shorter side + center crop), and for training the CIFAR-style shift by 1/8 of the side +
-    flip. ``lighting`` (AlexNet PCA noise std, e.g. 0.1) and ``scale_jitter`` (VGG's
-    (S_min, S_max), e.g. (256, 512)) only apply to streamed folders. ``model_size`` is the
+    :data:`SMALL_IMAGE` px the ImageNet pipeline (train: RandomResizedCrop + flip; eval: resize
+    the shorter side to ``eval_sizes``' resize scaled to the input, then center crop); for small
+    inputs the whole image resized to the input (shorter side + center crop), and for training
+    the CIFAR-style shift by 1/8 of the side + flip. ``lighting`` (AlexNet PCA noise std, e.g.
+    0.1) and ``scale_jitter`` (VGG's (S_min, S_max), e.g. (256, 512)) only apply to streamed
+    folders. ``model_size`` is the
     deprecated name of the model's default size (padded to before); use ``input_size``.
     """
     if model_size is not None and input_size is None:
