@@ -174,3 +174,20 @@ def test_numpy_lenet5_reaches_98_5_percent_on_full_mnist(tmp_path):
     cfg = TrainConfig(model="lenet5", engine="numpy", data_dir=str(MNIST_DIR), epochs=4,
                       out=str(tmp_path / "full"))
     assert convzoo.fit(cfg).final["top1_acc"] >= 0.985
+
+
+def test_numpy_eval_extras_match_the_torch_engines(tmp_path, small_mnist, capsys):
+    # The NumPy network goes through the same evaluation loop, so the extras work for it too.
+    from convzoo.cli import main
+
+    run = convzoo.fit(_cfg(tmp_path, "x", epochs=1)).run_dir
+    out = {}
+    for engine in ("torch", "numpy"):
+        assert main(["eval", str(run), "--engine", engine, "--ece", "--ten-crop", "--json",
+                     "--confusion", str(tmp_path / engine)]) == 0
+        out[engine] = json.loads(capsys.readouterr().out)
+    assert out["numpy"]["ece"] == pytest.approx(out["torch"]["ece"], abs=1e-5)
+    assert out["numpy"]["multi_crop"] == pytest.approx(out["torch"]["multi_crop"], abs=1e-5)
+    assert (tmp_path / "numpy.csv").read_text() == (tmp_path / "torch.csv").read_text()
+    assert main(["eval", str(run), "--engine", "numpy", "--amp"]) == 2
+    assert "--engine numpy computes in float32; drop --amp" in capsys.readouterr().err
