@@ -131,3 +131,10 @@ def test_bad_config_files_are_one_line_and_exit_2(tmp_path, capsys, fits, text, 
     err = capsys.readouterr().err
     assert fragment in err and str(config) in err and err.count("\n") == 1
     assert not fits and not out.exists()
+
+
+def test_a_too_deeply_nested_model_arg_is_an_argument_error(capsys, fits):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "lenet5", "--model-arg", "depth=" + "[" * 100_000])
+    assert e.value.code == 2 and "depth: the JSON value nests too deeply" in capsys.readouterr().err
+    assert not fits

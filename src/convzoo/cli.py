@@ -22,6 +22,8 @@ def _model_arg(text: str) -> tuple[str, Any]:
         value = json.loads(raw)
     except json.JSONDecodeError:
         value = raw  # a bare string such as activation=tanh
+    except RecursionError:
+        raise argparse.ArgumentTypeError(f"{key}: the JSON value nests too deeply") from None
     return key, value
 
 

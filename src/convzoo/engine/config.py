@@ -66,7 +66,8 @@ def _opt(
 @dataclass(frozen=True)
 class TrainConfig:
     model: str = _opt(help="registered model name, e.g. lenet5 (see `convzoo list`)", cli=False)
-    data: str = _opt("mnist", "data set name (mnist without --data-dir: the embedded subset)")
+    data: str = _opt("mnist", "data set name: mnist, cifar10, imagenet, folder, ... (mnist "
+                     "without --data-dir: the embedded subset, 10,000 train / 2,000 test images)")
     data_dir: str | None = _opt(None, "folder holding the data set's files (default: the "
                                 "embedded MNIST subset)")
     recipe: str | None = _opt(None, "name of the recipe the values came from (a label only; "
