@@ -75,6 +75,7 @@ def test_numpy_engine_trains_and_writes_the_run_directory(tmp_path, small_mnist)
     assert final["top1_acc"] > 0.5
     wf = convzoo.read_weights(run / "model.safetensors")
     assert wf.model == "lenet5" and wf.extra["engine"] == "numpy"
+    assert wf.extra["input_size"] == 28  # MNIST's own size, as the torch engine records it
     assert isinstance(result.model, torch.nn.Module)
 
     # The torch engine's evaluate reproduces what the NumPy engine measured, and the NumPy

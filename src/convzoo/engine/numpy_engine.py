@@ -222,4 +222,4 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
 
     torch_model.load_state_dict(state_to_torch(net.state_dict()))
     return finish_run(run_dir, cfg, torch_model, model_args, train_set.classes, ev, rows,
-                      reporter)
+                      reporter, input_size=preset.input_side or train_set.shape[-1])
