@@ -16,6 +16,7 @@ every pass.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import torch
@@ -63,6 +64,10 @@ def stream_transform(preset: DataPreset, *, train: bool) -> v2.Compose:
     if preset.hflip:
         ops.append(v2.RandomHorizontalFlip())
     return v2.Compose(ops)
+
+
+def _cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class _Samples(torch.utils.data.Dataset):
@@ -124,7 +129,8 @@ class StreamLoader:
 
     Iterating gives one pass: shuffled by the seeded generator when ``train``, in order otherwise;
     :meth:`batches` takes a fixed order. Build it with :func:`convzoo.data.make_loader`. Bad files
-    met on the way (with ``on_bad_file="skip"``) are appended to ``self.skipped``.
+    met on the way (with ``on_bad_file="skip"``) are appended to ``self.skipped``. ``workers`` is
+    capped at the CPUs this process may use.
     """
 
     def __init__(self, dataset: FolderDataset, preset: DataPreset, *, batch_size: int,
@@ -142,6 +148,8 @@ class StreamLoader:
         self.batch_size = batch_size
         self.drop_last = drop_last
         self._keys = _Keys([(0, i) for i in range(len(dataset))])
+        # More decoding processes than CPUs only adds switching (and torch's warning).
+        workers = min(workers, _cpu_count())
         self.loader = torch.utils.data.DataLoader(
             _Samples(dataset, stream_transform(preset, train=train), random=train),
             batch_size=batch_size, sampler=self._keys, drop_last=drop_last,
