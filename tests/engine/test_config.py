@@ -205,3 +205,11 @@ def test_fuzz_config_json_gives_a_config_or_one_error_line(values):
 @given(st.binary(max_size=64) | st.text(max_size=64).map(str.encode))
 def test_fuzz_config_bytes_gives_a_config_or_one_error_line(text):
     _config_or_one_error_line(text)
+
+
+def test_numpy_numbers_count_as_ints_and_floats():
+    np = pytest.importorskip("numpy")
+    cfg = TrainConfig.from_dict({"model": "lenet5", "epochs": np.int64(3), "lr": np.float32(0.5),
+                                 "lr_milestones": [np.int32(2)]})
+    assert (type(cfg.epochs), type(cfg.lr), type(cfg.lr_milestones[0])) == (int, float, int)
+    assert TrainConfig(model="lenet5", epochs=np.int64(3)).validate().epochs == 3

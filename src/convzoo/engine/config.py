@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import numbers
 import types
 import typing
 from dataclasses import dataclass, field
@@ -401,7 +402,7 @@ def _checked(o: Option, value: Any, where: str) -> Any:
     if o.sequence:
         if not isinstance(value, (list, tuple)) or not all(_is(o.kind, v) for v in value):
             raise wrong()
-        return tuple(float(v) if o.kind is float else v for v in value)
+        return tuple(o.kind(v) for v in value)
     if o.kind is dict:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
             raise wrong()
@@ -416,16 +417,22 @@ def _checked(o: Option, value: Any, where: str) -> Any:
         if abs(value) > FLOAT32_MAX:
             raise wrong(f" of magnitude at most {FLOAT32_MAX:.3g}")
         return float(value)
-    if o.kind is int and not -INT_LIMIT <= value < INT_LIMIT:
-        raise wrong(" that fits in 64 bits")
+    if o.kind is int:
+        if not -INT_LIMIT <= value < INT_LIMIT:
+            raise wrong(" that fits in 64 bits")
+        return int(value)
     return value
 
 
 def _is(kind: type, value: Any) -> bool:
+    """Whether ``value`` is of ``kind``: a bool is no number; ints include NumPy's, floats any
+    finite real number."""
     if isinstance(value, bool):
         return kind is bool
+    if kind is int:
+        return isinstance(value, numbers.Integral)
     if kind is float:
-        return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+        return isinstance(value, numbers.Real) and math.isfinite(value)
     return isinstance(value, kind)
 
 
