@@ -11,7 +11,7 @@ import torch
 from convzoo import TrainConfig, fit, read_weights
 from convzoo.engine import trainer
 from convzoo.engine.checkpoint import list_checkpoints, load_checkpoint
-from convzoo.errors import ConvzooError
+from convzoo.errors import TrainingDiverged
 
 
 @pytest.fixture(autouse=True)
@@ -85,7 +85,7 @@ def test_resume_mid_epoch_with_deferred_reads_is_exact(tmp_path, monkeypatch):
 
 
 def test_divergence_found_at_the_next_read_and_no_nan_checkpoint(tmp_path, monkeypatch):
-    with pytest.raises(ConvzooError, match=r"diverged: the loss is not finite in a step of "
+    with pytest.raises(TrainingDiverged, match=r"diverged: the loss is not finite in a step of "
                                            r"\d+-\d+ at epoch 1 \(lr 1e\+06\)") as e:
         train(tmp_path, "nan", 4, monkeypatch, lr=1e6, lr_scheduler="constant",
               checkpoint_every_steps=2)

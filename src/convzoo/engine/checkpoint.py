@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import ConvzooError
 from .._io import atomic_write
+from ..errors import ConvzooError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,426 @@
+"""The training loop's steps: one epoch, one optimizer step, the end of an epoch.
+
+:class:`Run` holds what stays fixed while a run trains (config, processes, data, loader, run
+directory); :class:`~convzoo.engine.state.TrainState` what changes. Each function below reads
+the first and advances the second:
+
+- :func:`train_epoch`: micro-batches forward and backward from the state's position to the end
+  of its epoch (or the run's last step); every ``accum_steps`` of them make one optimizer step.
+- :func:`optimizer_step`: check the losses and stop signals of all processes, set the lr, clip,
+  step; report the steps whose numbers the host has read.
+- :func:`end_epoch`: the epoch's training row, a checkpoint *before* evaluating (a failed
+  evaluation loses no training), evaluation, metric files, the checkpoint again with the metrics.
+
+On a GPU the host reads the loss back (a wait for the device) only every ``sync_every`` steps
+and always before a checkpoint, an evaluation or a stop, so no NaN weights are ever saved
+(:class:`PendingSteps`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import ConvzooError, TrainingDiverged
+from . import checkpoint as ckpt
+from . import distributed as dist_
+from .config import TrainConfig
+from .evaluate import EvalResult, evaluate_model
+from .loader import TrainBatches
+from .progress import Reporter, StepInfo
+from .rundir import RunDir
+from .runlog import METRIC_FIELDS, TensorBoard
+from .state import TrainState
+
+log = logging.getLogger(__name__)
+
+
+class TrainingInterrupted(ConvzooError):
+    """SIGINT/SIGTERM stopped the run after a step; a checkpoint was written."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class StopSignals:
+    """SIGINT/SIGTERM set a flag the loop reads after each step; a second SIGINT aborts."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> StopSignals:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for s in (signal.SIGINT, signal.SIGTERM):
+                self.previous[s] = signal.signal(s, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning("%s received: stopping after this step", signal.Signals(signum).name)
+
+    def __exit__(self, *exc: Any) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+class PendingSteps:
+    """Optimizer steps whose loss and hits are still on the device, and a device-side flag of a
+    non-finite loss; :meth:`flush` reads them all back at once for the reporter."""
+
+    def __init__(self, sync_every: int, step: int, device: torch.device) -> None:
+        self.sync_every = sync_every  # steps between the host's reads (1: read every step)
+        self.steps: list[tuple] = []
+        self.correct = 0  # the epoch's running top-1 hits, as reported so far
+        self.reported = step  # the last step handed to the reporter
+        self.nonfinite = torch.zeros((), dtype=torch.bool, device=device)
+
+    def check(self, loss: torch.Tensor) -> bool:
+        """True when ``loss`` is known to be non-finite now. With ``sync_every`` 1 it is read at
+        once (free on the CPU); otherwise a flag is kept on the device for the next read."""
+        if self.sync_every == 1:
+            return not math.isfinite(float(loss))
+        self.nonfinite |= ~torch.isfinite(loss)
+        return False
+
+    def add(self, state: TrainState, sums: StepSums, lr: float) -> None:
+        self.steps.append((state.step, state.epoch, state.batch, sums.loss, sums.correct,
+                           sums.n, lr, state.seen, state.train_time))
+
+    def flush(self, reporter: Reporter) -> None:
+        """Hand the steps not yet reported to the reporter: one wait for the device."""
+        if not self.steps:
+            return
+        # (loss sum, hits) of every pending step, read back in one go.
+        values = torch.stack([torch.stack([p[3], p[4].double()]) for p in self.steps]).tolist()
+        for (step, epoch, batch, _, _, n, lr, seen, secs), (loss_total, hits) in zip(
+            self.steps, values, strict=True
+        ):
+            self.correct += int(hits)
+            reporter.step(StepInfo(step=step, epoch=epoch, batch=batch, loss=loss_total / n,
+                                   correct=int(hits), images=n, lr=lr,
+                                   acc=self.correct / max(seen, 1),
+                                   images_per_s=seen / max(secs, 1e-9)))
+        self.reported = self.steps[-1][0]
+        self.steps.clear()
+
+
+class EpochClock:
+    """Seconds of training in the epoch so far, counting those before a resume."""
+
+    def __init__(self, before: float) -> None:
+        self.before, self.t0 = before, time.perf_counter()
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.t0
+
+
+@dataclass
+class StepSums:
+    """The micro-batches of the optimizer step in progress (device tensors once added)."""
+
+    loss: Any = 0.0  # sum of per-image cross-entropy
+    correct: Any = 0  # top-1 hits
+    n: int = 0  # images
+
+    def add(self, loss: torch.Tensor, hits: torch.Tensor, n: int) -> None:
+        self.loss = self.loss + loss.double() * n
+        self.correct = self.correct + hits
+        self.n += n
+
+
+@dataclass
+class Run:
+    """What stays fixed while a run trains."""
+
+    cfg: TrainConfig
+    ctx: dist_.DistContext
+    device: torch.device
+    reporter: Reporter
+    out: RunDir
+    loader: TrainBatches
+    train_model: torch.nn.Module  # the model as trained: DDP-wrapped and/or compiled
+    preset: Any  # DataPreset
+    in_chans: int
+    val_set: Any  # held-out split or None
+    test_set: Any
+    resolved: dict[str, Any]  # model_args, classes, input_size: checked on resume
+    stop: StopSignals
+    pending: PendingSteps
+    tb: TensorBoard
+    t_start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def batches_per_epoch(self) -> int:  # micro-batches per epoch per process
+        return len(self.loader)
+
+    @property
+    def steps_per_epoch(self) -> int:  # optimizer steps per epoch
+        return -(-self.batches_per_epoch // self.cfg.accum_steps)
+
+    @property
+    def total_steps(self) -> int:
+        from .schedules import total_steps
+
+        return total_steps(self.cfg, self.steps_per_epoch)
+
+
+def autocast(amp: str, device: torch.device):
+    if amp == "none":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type,
+                          dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
+
+
+def split_output(out: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(logits, auxiliary logits) of a model output: a tensor, or a NamedTuple whose first
+    field is the main logits (GoogLeNet / Inception v3 built with ``aux_logits``)."""
+    if isinstance(out, tuple):
+        return out[0], [a for a in out[1:] if a is not None]
+    return out, []
+
+
+def train_epoch(run: Run, state: TrainState) -> None:
+    """Train from the state's position to the end of its epoch, or to the run's last step."""
+    cfg, nb, accum = run.cfg, run.batches_per_epoch, run.cfg.accum_steps
+    run.train_model.train()
+    run.reporter.start_epoch(state.epoch, cfg.epochs, run.steps_per_epoch)
+    clock = EpochClock(state.train_time)
+    run.pending.correct = int(state.correct)  # resumed mid-epoch: the hits so far
+    if state.batch == 0 or state.epoch_lr is None:
+        state.epoch_lr = state.schedule.lr_at(state.step)
+    sums = StepSums()
+    for x, y in run.loader.batches(state.epoch, state.batch):
+        group_start = (state.batch // accum) * accum
+        group_len = min(accum, nb - group_start)
+        last_of_step = state.batch + 1 == group_start + group_len
+        loss, hits = forward_backward(run, state, x, y, group_len, sync=last_of_step)
+        state.add_batch(loss, hits, len(y))
+        sums.add(loss, hits, len(y))
+        bad = run.pending.check(loss)
+        if not last_of_step and not bad:
+            continue
+        optimizer_step(run, state, sums, loss, clock, bad=bad)
+        sums = StepSums()
+        every = cfg.checkpoint_every_steps
+        if state.step >= run.total_steps:
+            break
+        if every and state.step % every == 0 and state.batch < nb:
+            save_checkpoint(run, state)
+    if bool(run.pending.nonfinite):  # a streamed epoch can end early (unreadable files skipped)
+        raise diverged(run, state, f"the loss is not finite in a step of "
+                                   f"{run.pending.reported + 1}-{state.step}")
+    run.pending.flush(run.reporter)
+
+
+def forward_backward(
+    run: Run, state: TrainState, x: torch.Tensor, y: torch.Tensor, group_len: int, *, sync: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One micro-batch: loss (main + weighted auxiliary heads), gradients summed into ``.grad``
+    (scaled by the step's micro-batch count); under DDP the all-reduce waits for the last one.
+    Returns the (detached) loss and the top-1 hits."""
+    cfg = run.cfg
+    no_sync = (run.train_model.no_sync() if run.ctx.enabled and not sync
+               else contextlib.nullcontext())
+    with no_sync, autocast(cfg.amp, run.device):
+        logits, aux = split_output(run.train_model(x))
+        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+        for a in aux:
+            loss = loss + cfg.aux_loss_weight * F.cross_entropy(
+                a, y, label_smoothing=cfg.label_smoothing
+            )
+        scaled = loss / group_len
+        (state.scaler.scale(scaled) if state.scaler is not None else scaled).backward()
+    return loss.detach(), (logits.detach().argmax(1) == y).sum()
+
+
+def _read_due(run: Run, state: TrainState, signum: int) -> bool:
+    """Whether the host reads the device's numbers at the step about to be taken."""
+    nxt, every = state.step + 1, run.cfg.checkpoint_every_steps
+    return (
+        run.pending.sync_every == 1
+        or nxt % run.pending.sync_every == 0
+        or state.batch == run.batches_per_epoch
+        or nxt >= run.total_steps
+        or signum != 0
+        or bool(every) and nxt % every == 0
+    )
+
+
+def optimizer_step(
+    run: Run, state: TrainState, sums: StepSums, loss: torch.Tensor, clock: EpochClock, *,
+    bad: bool,
+) -> None:
+    """Agree across processes on a non-finite loss or a stop signal, then take one step."""
+    cfg, pending = run.cfg, run.pending
+    signum_now = run.stop.signum or 0
+    due = _read_due(run, state, signum_now)
+    if due and pending.sync_every > 1:
+        bad = bool(pending.nonfinite)
+    flags = torch.tensor([float(bad), float(signum_now)])
+    dist_.all_reduce_sum(flags, run.ctx)
+    if flags[0] > 0:
+        raise diverged(run, state, f"the loss is {float(loss)} at step {state.step + 1}"
+                       if pending.sync_every == 1 else
+                       f"the loss is not finite in a step of {pending.reported + 1}-"
+                       f"{state.step + 1}")
+    lr_used = state.schedule.lr_at(state.step)
+    state.schedule.set(state.step)
+    if cfg.clip_grad_norm is not None:
+        if state.scaler is not None:
+            state.scaler.unscale_(state.optimizer)
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.clip_grad_norm)
+    if state.scaler is not None:
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+    else:
+        state.optimizer.step()
+    state.optimizer.zero_grad(set_to_none=True)
+    state.step += 1
+    if state.ema is not None and state.step % cfg.ema_steps == 0:
+        state.ema.update()
+    state.train_time = clock.seconds()
+    pending.add(state, sums, lr_used)
+    if due:
+        pending.flush(run.reporter)
+    if flags[1]:
+        save_checkpoint(run, state)
+        name = signal.Signals(int(flags[1])).name
+        raise TrainingInterrupted(
+            f"stopped by {name} after step {state.step} (epoch {state.epoch}, batch "
+            f"{state.batch}/{run.batches_per_epoch}); checkpoint "
+            f"{state.last_checkpoint or run.out.checkpoints}; continue with: convzoo train "
+            f"--resume {run.out.path}",
+            int(flags[1]),
+        )
+
+
+def diverged(run: Run, state: TrainState, what: str) -> TrainingDiverged:
+    where = (f"the last good checkpoint is {state.last_checkpoint}" if state.last_checkpoint
+             else "no checkpoint was written yet")
+    return TrainingDiverged(
+        f"training diverged: {what} at epoch {state.epoch} "
+        f"(lr {state.schedule.lr_at(state.step):.4g}); {where}; try a smaller --lr, "
+        f"--clip-grad-norm or --lr-warmup-epochs"
+    )
+
+
+def save_checkpoint(run: Run, state: TrainState) -> None:
+    """Checkpoint the state (every process's RNG states gathered; process 0 writes)."""
+    rng = dist_.all_gather_object(
+        {**ckpt.rng_state(run.loader.generator), "order": run.loader.order_state()}, run.ctx
+    )
+    if not run.ctx.is_main:
+        return
+    blob = state.to_checkpoint(
+        config=run.cfg.to_dict(), world_size=run.ctx.world, rng=rng, run=run.resolved,
+        elapsed=state.elapsed + time.perf_counter() - run.t_start,
+    )
+    best = state.best["checkpoint"]
+    state.last_checkpoint = ckpt.save_checkpoint(
+        run.out.checkpoints, blob, keep=run.cfg.keep_checkpoints,
+        protect=run.out.checkpoints / best if best else None,
+    )
+
+
+def end_epoch(run: Run, state: TrainState) -> None:
+    """Close the epoch: its training numbers, a checkpoint before the evaluation (so that a
+    failed evaluation loses no training), the evaluation and records, the checkpoint again."""
+    run.loader.end_epoch()
+    sums = torch.tensor([float(state.loss_sum), float(state.correct), float(state.seen)],
+                        dtype=torch.float64)
+    dist_.all_reduce_sum(sums, run.ctx)
+    state.unevaluated = {
+        "epoch": state.epoch,
+        "epochs": run.cfg.epochs,
+        "step": state.step,
+        "lr": state.epoch_lr,
+        "train_loss": float(sums[0] / sums[2]),
+        "train_acc": float(sums[1] / sums[2]),
+        "images_per_s": float(sums[2]) / max(state.train_time, 1e-9),
+        "epoch_time_s": state.train_time,
+    }
+    state.start_next_epoch()
+    save_checkpoint(run, state)
+    evaluate_epoch(run, state)
+    save_checkpoint(run, state)
+    if run.stop.signum:
+        name = signal.Signals(run.stop.signum).name
+        raise TrainingInterrupted(
+            f"stopped by {name} after epoch {state.epoch - 1}; checkpoint "
+            f"{state.last_checkpoint}; continue with: convzoo train --resume {run.out.path}",
+            run.stop.signum,
+        )
+
+
+def evaluate_epoch(run: Run, state: TrainState) -> None:
+    """Score the epoch that ended (``state.unevaluated``): held-out and test splits; feed the
+    plateau rule; write the metric files, TensorBoard and, when it improved, best.safetensors."""
+    model = state.eval_model
+    val = None if run.val_set is None else evaluate(run, model, run.val_set)
+    test = evaluate(run, model, run.test_set)
+    state.schedule.end_epoch(None if val is None else 1.0 - val.topk_acc[1])
+    scores = {
+        "val_loss": None if val is None else val.loss,
+        "val_top1_acc": None if val is None else val.topk_acc[1],
+        "val_top5_acc": None if val is None else val.topk_acc[5],
+        "test_loss": test.loss,
+        "test_top1_acc": test.topk_acc[1],
+        "test_top5_acc": test.topk_acc[5],
+        "test_top1_err": 1 - test.topk_acc[1],
+        "test_top5_err": 1 - test.topk_acc[5],
+        "elapsed_s": state.elapsed + time.perf_counter() - run.t_start,
+    }
+    row = {k: {**state.unevaluated, **scores}[k] for k in METRIC_FIELDS}
+    state.rows.append(row)
+    state.unevaluated = None
+    improved = val is not None and (state.best["acc"] is None
+                                    or val.topk_acc[1] > state.best["acc"])
+    run.out.write_metrics(state.rows)
+    if run.ctx.is_main:
+        run.tb.epoch(row)
+    if improved:
+        state.best = {"acc": val.topk_acc[1],
+                      "checkpoint": ckpt.checkpoint_name(state.epoch, state.step)}
+        run.out.save_weights(
+            "best.safetensors", model, model_name=run.cfg.model,
+            model_args=run.resolved["model_args"], classes=run.resolved["classes"],
+            extra={"data": run.cfg.data, "epoch": row["epoch"], "val_top1_acc": val.topk_acc[1],
+                   "input_size": run.resolved["input_size"]},
+        )
+    run.reporter.end_epoch(row)
+
+
+def evaluate(run: Run, model: torch.nn.Module, dataset) -> EvalResult:
+    return evaluate_split(model, dataset, run.preset, cfg=run.cfg, device=run.device,
+                          in_chans=run.in_chans, ctx=run.ctx)
+
+
+def evaluate_split(
+    model: torch.nn.Module,
+    dataset,
+    preset,
+    *,
+    cfg: TrainConfig,
+    device: torch.device,
+    in_chans: int,
+    ctx: dist_.DistContext,
+) -> EvalResult:
+    """Every evaluation of the trainer: the one loop, sharded across the processes (each scores
+    every ``world``-th image; the sums are all-reduced), with the run's AMP and memory format."""
+    return evaluate_model(model, dataset, preset, batch_size=cfg.eval_batch_size, device=device,
+                          in_chans=in_chans, ctx=ctx, amp=cfg.amp,
+                          channels_last=cfg.channels_last)

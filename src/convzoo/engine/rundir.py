@@ -1,0 +1,183 @@
+"""The run directory a training run writes, and the rules that keep earlier work safe.
+
+A run directory holds ``config.json`` (the effective config, with the world size, global batch
+and the input size chosen with its reason), ``data.json`` (split sizes), ``classes.json``,
+``preset.json``, ``metrics.csv`` and ``metrics.jsonl`` (one row per epoch), ``tensorboard/``
+(when tensorboard is installed), ``checkpoints/`` (``ckpt-eEEEE-sSSSSSSSS.pt``: the latest K and
+the best), ``best.safetensors`` (best held-out accuracy, with ``--holdout``),
+``model.safetensors`` (final weights, the EMA weights with ``--ema``; model name, arguments,
+class names and input size in the metadata), ``final.json`` (test top-1/top-5 accuracy and
+error as fractions), ``skipped.json`` (files left out as bad) and ``curves.png``.
+
+The rules:
+
+- ``--resume DIR`` writes into DIR wherever it is now (moved or copied): the folder comes from
+  the checkpoint's location, never from the ``out`` saved in it.
+- An ``--out`` that names an existing run (a folder holding ``config.json``, ``checkpoints/`` or
+  ``model.safetensors``) is refused unless ``--overwrite``; then that run's files are removed
+  before anything is written, so checkpoint rotation never keeps one of the old run.
+- Nothing is written before every input is checked; a folder this command made is removed again
+  when the command fails before it saved anything of value (a checkpoint, metrics or weights).
+- A start removes the temporary files an interrupted write (kill -9) left behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._io import remove_stale_tmp, write_json
+from ..errors import ConvzooError
+from ..weights import save_weights
+from .runlog import write_metrics
+
+RUN_FILES = ("config.json", "classes.json", "preset.json", "data.json", "skipped.json",
+             "metrics.csv", "metrics.jsonl", "best.safetensors", "model.safetensors",
+             "final.json", "curves.png")
+RUN_FOLDERS = ("checkpoints", "tensorboard")
+_OF_VALUE = ("checkpoints", "metrics.jsonl", "model.safetensors", "final.json")
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    final: dict[str, Any]  # the contents of final.json
+    model: torch.nn.Module
+
+
+def default_run_dir(model: str, data: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{model}-{data}-{stamp}"
+
+
+def is_run(path: Path) -> bool:
+    """Whether ``path`` holds a training run (one that --out must not silently replace)."""
+    return (
+        (path / "config.json").is_file()
+        or (path / "checkpoints").is_dir()
+        or (path / "model.safetensors").is_file()
+    )
+
+
+class RunDir:
+    """The run's folder. Every process holds one; only the writing process (rank 0) writes."""
+
+    def __init__(self, path: Path, *, writer: bool, resuming: bool) -> None:
+        self.path = path
+        self.writer = writer
+        self.resuming = resuming  # the folder is the run being continued
+        self.created = False  # this command made the folder
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    def problem(self, *, overwrite: bool) -> str | None:
+        """Why this folder cannot take the run (checked before anything is written), or None."""
+        if self.path.exists() and not self.path.is_dir():
+            return f"--out {self.path} is a file, not a run directory"
+        if self.resuming or overwrite or not is_run(self.path):
+            return None
+        return (
+            f"--out {self.path} already holds a run; continue it with --resume {self.path}, "
+            f"replace it with --overwrite, or choose another --out"
+        )
+
+    def create(self, *, overwrite: bool) -> None:
+        """Make the folder (checked writable), remove an overwritten run's files and any
+        temporary files a killed write left."""
+        if not self.writer:
+            return
+        existed = self.path.exists()
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as e:
+            raise ConvzooError(
+                f"cannot write run directory {self.path}: {e.strerror or e}"
+            ) from None
+        self.created = not existed
+        if overwrite and not self.resuming:
+            self._remove_run_files()
+        remove_stale_tmp(self.path)
+        remove_stale_tmp(self.checkpoints)
+
+    def _remove_run_files(self) -> None:
+        """The files a run writes (nothing else: a user's own files in the folder stay)."""
+        for name in RUN_FILES:
+            (self.path / name).unlink(missing_ok=True)
+        for name in RUN_FOLDERS:
+            shutil.rmtree(self.path / name, ignore_errors=True)
+
+    def discard_if_empty(self) -> None:
+        """After a failure: remove the folder if this command made it and it holds nothing of
+        value yet (no checkpoint, metrics or weights)."""
+        if self.created and not any((self.path / name).exists() for name in _OF_VALUE):
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.created = False
+
+    def write_json(self, name: str, value: Any) -> None:
+        if self.writer:
+            write_json(self.path / name, value)
+
+    def write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        if self.writer:
+            write_metrics(self.path, rows)
+
+    def save_weights(self, name: str, model: torch.nn.Module, *, model_name: str,
+                     model_args: dict[str, Any], classes: list[str],
+                     extra: dict[str, Any]) -> None:
+        if self.writer:
+            save_weights(self.path / name, model, model_name=model_name, model_args=model_args,
+                         classes=classes, extra=extra)
+
+
+def finish_run(
+    run_dir,
+    cfg,
+    model,
+    model_args,
+    classes,
+    ev,
+    rows,
+    reporter,
+    *,
+    extra: dict[str, Any] | None = None,
+    input_size: int | None = None,
+) -> FitResult:
+    """Write the weights, final.json and curves.png of a finished run (either engine)."""
+    from ..analysis.plots import plot_curves
+
+    run_dir = Path(run_dir)
+    date = datetime.now(timezone.utc).date().isoformat()
+    meta: dict[str, Any] = {"data": cfg.data, "engine": cfg.engine, "top1_acc": ev.topk_acc[1],
+                            "recipe": cfg.recipe or "", "date": date}
+    if input_size is not None:
+        meta["input_size"] = input_size
+    save_weights(run_dir / "model.safetensors", model, model_name=cfg.model,
+                 model_args=model_args, classes=classes, extra=meta)
+    final = {
+        "model": cfg.model,
+        "data": cfg.data,
+        "recipe": cfg.recipe,
+        "epochs": cfg.epochs,
+        "steps": rows[-1].get("step") if rows else None,
+        "train_time_s": sum(r["epoch_time_s"] for r in rows),
+        **(extra or {}),
+        **ev.to_dict(),
+    }
+    write_json(run_dir / "final.json", final)
+    plot_curves(rows, run_dir / "curves.png", title=f"{cfg.model} on {cfg.data}")
+    reporter.finish(
+        f"test top-1 acc {ev.topk_acc[1]:.4f} (err {1 - ev.topk_acc[1]:.4f}), "
+        f"top-5 acc {ev.topk_acc[5]:.4f} (err {1 - ev.topk_acc[5]:.4f}) on {ev.n} images\n"
+        f"run directory: {run_dir}"
+    )
+    return FitResult(run_dir=run_dir, final=final, model=model)

@@ -1,0 +1,175 @@
+"""``TrainState``: everything that changes while a run trains, and its checkpoint form.
+
+The objects that learn (model, optimizer, lr schedule, GradScaler, EMA), where the run is
+(epoch, micro-batches done in it, optimizer steps), the running sums of the epoch's training
+metrics, the metric rows so far and the best held-out result. A checkpoint
+(:mod:`convzoo.engine.checkpoint`) is :meth:`TrainState.to_checkpoint` plus the RNG states;
+:meth:`TrainState.load_checkpoint` puts one back, so a resumed run continues bit for bit.
+
+:func:`resume_conflicts` compares a checkpoint with the run about to continue it, before anything
+is written: a resume that would not be the same run is refused in one line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConvzooError
+from .config import TrainConfig
+from .ema import EMA
+from .schedules import LRSchedule
+
+# The checkpoint's config values a resume must keep: another value makes another run.
+SAME_RUN_FIELDS = ("model", "optimizer", "data", "data_dir", "train_split", "val_split",
+                   "holdout", "engine", "conv")
+
+
+@dataclass
+class TrainState:
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    scaler: torch.amp.GradScaler | None
+    ema: EMA | None
+    device: torch.device
+    epoch: int = 1  # 1-based; cfg.epochs + 1 once the last epoch ended
+    batch: int = 0  # micro-batches done in this epoch (this process's)
+    step: int = 0  # optimizer steps done in the run
+    # The epoch's training sums so far (this process's): kept on the device, read when reported.
+    loss_sum: torch.Tensor | None = None  # float64, sum of per-image cross-entropy
+    correct: torch.Tensor | None = None  # int64, top-1 hits
+    seen: int = 0  # images
+    train_time: float = 0.0  # seconds of training in this epoch (across resumes)
+    elapsed: float = 0.0  # seconds of the run before this process started (resumes)
+    epoch_lr: float | None = None  # the lr the epoch started with (metrics' "lr")
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one per evaluated epoch
+    # Best held-out top-1 accuracy and the name of the checkpoint written after that epoch.
+    best: dict[str, Any] = field(default_factory=lambda: {"acc": None, "checkpoint": None})
+    # The row of an epoch that ended but is not evaluated yet (the checkpoint written between).
+    unevaluated: dict[str, Any] | None = None
+    last_checkpoint: Path | None = None  # the latest written (or resumed from); not saved
+
+    def __post_init__(self) -> None:
+        if self.loss_sum is None:
+            self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        if self.correct is None:
+            self.correct = torch.zeros((), dtype=torch.long, device=self.device)
+
+    @property
+    def eval_model(self) -> torch.nn.Module:
+        """The weights that are evaluated and saved: the EMA's when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def add_batch(self, loss: torch.Tensor, hits: torch.Tensor, n: int) -> None:
+        """Count one micro-batch of ``n`` images (mean ``loss``, ``hits`` top-1 right)."""
+        self.loss_sum += loss.double() * n
+        self.correct += hits
+        self.seen += n
+        self.batch += 1
+
+    def start_next_epoch(self) -> None:
+        self.epoch, self.batch = self.epoch + 1, 0
+        self.loss_sum.zero_()
+        self.correct.zero_()
+        self.seen, self.train_time = 0, 0.0
+
+    def to_checkpoint(
+        self, *, config: dict[str, Any], world_size: int, rng: list[dict[str, Any]],
+        elapsed: float, run: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The checkpoint's contents (CPU tensors and plain values). ``rng`` holds every
+        process's RNG states; ``run`` the values resolved from the data (model arguments,
+        classes, input size) that a resume must match."""
+        return {
+            "config": config,
+            "run": run,
+            "world_size": world_size,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "ema": (
+                {k: v.cpu() for k, v in self.ema.state_dict().items()} if self.ema else None
+            ),
+            "rng": rng,
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "step": self.step,
+            "running": {
+                "loss_sum": float(self.loss_sum),
+                "correct": int(self.correct),
+                "seen": self.seen,
+                "epoch_lr": self.epoch_lr,
+                "train_time": self.train_time,
+                "elapsed": elapsed,
+            },
+            "rows": self.rows,
+            "best": self.best,
+            "unevaluated": self.unevaluated,
+        }
+
+    def load_checkpoint(self, blob: dict[str, Any], path: Path) -> None:
+        """Put a checkpoint's state back (the RNG states are the loader's business)."""
+        try:
+            self.model.load_state_dict(blob["model"])
+            self.optimizer.load_state_dict(blob["optimizer"])
+            if self.ema is not None and blob["ema"] is not None:
+                self.ema.load_state_dict(blob["ema"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ConvzooError(f"--resume {path}: the checkpoint does not fit this model "
+                               f"or optimizer: {first}") from None
+        self.schedule.load_state_dict(blob["schedule"])
+        if self.scaler is not None and blob["scaler"] is not None:
+            self.scaler.load_state_dict(blob["scaler"])
+        self.epoch, self.batch, self.step = blob["epoch"], blob["batch"], blob["step"]
+        running = blob["running"]
+        self.loss_sum.fill_(running["loss_sum"])
+        self.correct.fill_(running["correct"])
+        self.seen, self.train_time = running["seen"], running["train_time"]
+        self.elapsed, self.epoch_lr = running["elapsed"], running["epoch_lr"]
+        self.rows = list(blob["rows"])
+        self.best = dict(blob["best"])
+        if self.best.get("checkpoint"):  # older checkpoints saved a path; the name is what counts
+            self.best["checkpoint"] = Path(self.best["checkpoint"]).name
+        self.unevaluated = blob.get("unevaluated")
+        self.last_checkpoint = path
+
+
+def _same_path(a: str | None, b: str | None) -> bool:
+    if a is None or b is None:
+        return a == b
+    return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
+
+
+def resume_conflicts(
+    blob: dict[str, Any], cfg: TrainConfig, *, run: dict[str, Any], world: int
+) -> list[str]:
+    """What makes ``cfg`` (with ``run``: model arguments, classes and input size resolved from
+    the data) another run than the checkpoint's; empty when the resume is exact."""
+    saved = blob.get("config", {})
+    found = []
+    for name in SAME_RUN_FIELDS:
+        if name not in saved:
+            continue
+        mine, theirs = getattr(cfg, name), saved[name]
+        same = _same_path(mine, theirs) if name == "data_dir" else mine == theirs
+        if not same:
+            found.append(f"{name} {mine!r} (checkpoint: {theirs!r})")
+    for name, mine in run.items():
+        theirs = blob.get("run", {}).get(name, mine)  # older checkpoints did not record these
+        if name == "classes" and mine != theirs:
+            found.append(f"classes of the data ({len(mine)}; checkpoint: {len(theirs)})")
+        elif name != "classes" and mine != theirs:
+            found.append(f"{name} {mine!r} (checkpoint: {theirs!r})")
+    if blob["batch"] != 0:  # mid-epoch: the epoch's remaining batches must be the same ones
+        for name in ("batch_size", "accum_steps"):
+            if name in saved and getattr(cfg, name) != saved[name]:
+                found.append(f"{name} {getattr(cfg, name)} mid-epoch (checkpoint: {saved[name]})")
+        if blob["world_size"] != world:
+            found.append(f"{world} process(es) mid-epoch (checkpoint: {blob['world_size']})")
+    return found
