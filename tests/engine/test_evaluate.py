@@ -18,6 +18,7 @@ from convzoo.data import DataPreset, FolderDataset, ImageDataset, decode_file, l
 from convzoo.data.stream import stream_transform
 from convzoo.engine.evaluate import KS, evaluate_model
 from convzoo.engine.metrics import per_class_accuracy
+from convzoo.errors import DataError
 from engine.enginehelp import REPO, cli_env
 from fullsize.fullhelp import make_folder
 
@@ -133,8 +134,11 @@ def test_bad_files_are_skipped_on_streamed_data(folder, tmp_path):
     assert ev.n == 6 and ev.probs.shape == (6, 3)
     assert [p.rsplit("/", 1)[-1] for p, _ in ev.skipped] == ["broken.jpg"]
     assert ev.per_class_acc[1] is not None
+    only_bad = val.subset(torch.tensor([i for i, p in enumerate(val.paths) if "broken" in p]))
+    with pytest.raises(DataError, match="no image to evaluate"):
+        evaluate_model(_net(), only_bad, PRESET, workers=0)
     strict = load_dataset("folder", root, "test")
-    with pytest.raises(Exception, match="broken.jpg"):
+    with pytest.raises(DataError, match="broken.jpg"):
         evaluate_model(_net(), strict, PRESET, workers=0)
 
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data import DataPreset, make_loader
-from ..errors import ConvzooError
+from ..errors import ConvzooError, DataError
 from .distributed import DistContext, all_gather_object, all_reduce_sum, shard_indices
 from .metrics import topk_correct
 
@@ -140,15 +140,15 @@ def evaluate_model(
                 labels.append(y.cpu())
     packed = torch.cat([loss_sum.view(1), torch.tensor([float(correct[k]) for k in KS],
                                                        dtype=torch.float64, device=device),
-                        class_total, class_correct]).cpu()
-    all_reduce_sum(packed, ctx)
+                        class_total, class_correct])
+    packed = all_reduce_sum(packed, ctx).cpu()  # on the device: NCCL reduces CUDA tensors only
     k = len(KS)
     loss, hits, class_total, class_correct = packed[0], packed[1:1 + k], packed[1 + k:1 + k + c], \
         packed[1 + k + c:]
     n = int(class_total.sum())
     if n == 0:
-        raise ConvzooError(f"{getattr(dataset, 'source', 'the data set')}: no image to evaluate "
-                           "(every file was skipped as bad, or the split is empty)")
+        raise DataError(f"{getattr(dataset, 'source', 'the data set')}: no image to evaluate "
+                        "(every file was skipped as bad, or the split is empty)")
     result = EvalResult(
         n=n,
         loss=float(loss) / n,
