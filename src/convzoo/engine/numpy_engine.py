@@ -50,7 +50,7 @@ def scratch_model(name: str, model_args: dict[str, Any]) -> Module:
     """The NumPy build of zoo model ``name`` with the torch builder's arguments."""
     if name not in SCRATCH_MODELS:
         raise ConvzooError(
-            f"the numpy engine has no build of model {name!r}; it trains "
+            f"the numpy engine has no build of model {name!r}; it has "
             f"{', '.join(sorted(SCRATCH_MODELS))} (use --engine torch for the others)"
         )
     try:
