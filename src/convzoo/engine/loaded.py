@@ -73,11 +73,6 @@ def _head_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[in
     return None
 
 
-def preset_from_dict(values: dict[str, Any]) -> DataPreset:
-    """A preset written by ``DataPreset.to_dict`` (preset.json, weights metadata)."""
-    return DataPreset.from_dict(values)
-
-
 def _locate(source: str | Path) -> tuple[Path | None, Path | None, str]:
     """(weights file or None, run directory or None, text) of what the user named."""
     from ..weights import shipped_weights_path
@@ -139,9 +134,9 @@ def load_trained(source: str | Path, *, model: str | None = None,
         config = read_json(run_dir / "config.json", what="run config")
     preset = None
     if run_dir is not None and (run_dir / "preset.json").is_file():
-        preset = preset_from_dict(read_json(run_dir / "preset.json", what="run preset"))
+        preset = DataPreset.from_dict(read_json(run_dir / "preset.json", what="run preset"))
     elif isinstance(wf.extra.get("preset"), dict):
-        preset = preset_from_dict(wf.extra["preset"])
+        preset = DataPreset.from_dict(wf.extra["preset"])
     size = wf.extra.get("input_size") or config.get("input_size")
     return Loaded(net.eval(), name, info, args, wf.classes, path, run_dir, dict(wf.extra),
                   data=wf.extra.get("data") or config.get("data"), preset=preset,
