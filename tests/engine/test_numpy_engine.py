@@ -167,6 +167,7 @@ def test_cli_numpy_engine_refusal_is_one_line_exit_2(tmp_path, capsys, small_mni
                  "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--engine numpy does not implement --amp" in err[0]
+    assert not (tmp_path / "r").exists()  # refused before the run directory is made
 
 
 @pytest.mark.slow
