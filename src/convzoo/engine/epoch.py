@@ -24,6 +24,7 @@ import math
 import signal
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -38,6 +39,7 @@ from .loader import TrainBatches
 from .progress import Reporter, StepInfo
 from .rundir import RunDir
 from .runlog import METRIC_FIELDS, TensorBoard
+from .schedules import total_steps
 from .state import TrainState
 
 log = logging.getLogger(__name__)
@@ -163,18 +165,16 @@ class Run:
     tb: TensorBoard
     t_start: float = field(default_factory=time.perf_counter)
 
-    @property
+    @cached_property
     def batches_per_epoch(self) -> int:  # micro-batches per epoch per process
         return len(self.loader)
 
-    @property
+    @cached_property
     def steps_per_epoch(self) -> int:  # optimizer steps per epoch
         return -(-self.batches_per_epoch // self.cfg.accum_steps)
 
-    @property
-    def total_steps(self) -> int:
-        from .schedules import total_steps
-
+    @cached_property
+    def total_steps(self) -> int:  # optimizer steps in the run (epochs, or max_steps)
         return total_steps(self.cfg, self.steps_per_epoch)
 
 

@@ -23,9 +23,11 @@ from .config import TrainConfig
 from .ema import EMA
 from .schedules import LRSchedule
 
-# The checkpoint's config values a resume must keep: another value makes another run.
+# The checkpoint's config values a resume must keep: another value makes another run (the seed
+# draws the held-out split and the streamed augmentation; the frozen backbone sets what the
+# optimizer holds). Others (lr, epochs, amp, ...) may change on purpose.
 SAME_RUN_FIELDS = ("model", "optimizer", "data", "data_dir", "train_split", "val_split",
-                   "holdout", "engine", "conv")
+                   "holdout", "seed", "freeze_backbone", "engine", "conv")
 
 
 @dataclass
