@@ -104,7 +104,7 @@ def main() -> None:
                                                           True)]
         for name, ds, preset_name, augment in cases:
             preset = preset_for(preset_name, in_chans=ds.shape[0], image_size=ds.shape[1],
-                                model_size=ds.shape[1])
+                                input_size=ds.shape[1])
             ours_t, base_t = [], []
             for r in range(args.repeats):
                 ours = BatchLoader(ds, preset, batch_size=bs, train=True, seed=r)
@@ -119,7 +119,7 @@ def main() -> None:
             print(f"{name}: ours {ours_t}, torchvision {base_t}", file=sys.stderr)
 
         # --- from the JPEG folder, cold cache ----------------------------------------------
-        preset = preset_for("cifar10", in_chans=3, image_size=32, model_size=32)
+        preset = preset_for("cifar10", in_chans=3, image_size=32, input_size=32)
         ours_t, base_t = [], []
         for r in range(max(1, args.repeats - 1)):
             shutil.rmtree(tmp / "cache", ignore_errors=True)

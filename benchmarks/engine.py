@@ -61,9 +61,7 @@ def minimal_loop(
     model = create_model(model_name, **model_args).to(device)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
-    preset = preset_for(
-        train.name, in_chans=train.shape[0], image_size=train.shape[1], model_size=None
-    )
+    preset = preset_for(train.name, in_chans=train.shape[0], image_size=train.shape[1])
     mean = torch.tensor(preset.mean, device=device).view(1, -1, 1, 1)
     std = torch.tensor(preset.std, device=device).view(1, -1, 1, 1)
     images, labels = train.images.to(device), train.labels.to(device)

@@ -179,7 +179,7 @@ def section_epoch() -> None:
     ds = load_dataset("mnist", data_dir, "train")
     if ARGS.epoch_images:
         ds = ds.subset(torch.arange(min(ARGS.epoch_images, len(ds))))
-    preset = preset_for("mnist", in_chans=1, image_size=28, model_size=28)
+    preset = preset_for("mnist", in_chans=1, image_size=28, input_size=28)
     # The batches are made once, so both sides time only their training steps.
     batches = [(x, y) for x, y in BatchLoader(ds, preset, batch_size=64, train=True, seed=0)]
     np_batches = [(x.numpy(), y.numpy()) for x, y in batches]
