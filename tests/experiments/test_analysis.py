@@ -12,7 +12,7 @@ import torch
 from convzoo.experiments import format_mean_spread, mean_spread, moving_average, steps_to_threshold
 from convzoo.experiments._core import StepRecorder
 from convzoo.experiments.analysis import clear_difference
-from convzoo.experiments.data import balanced_subset
+from convzoo.experiments.data import balanced_subset, subset_source
 
 
 def test_steps_to_threshold_interpolates_a_falling_line():
@@ -72,16 +72,13 @@ def test_format_mean_spread_reports_censored_runs():
     assert format_mean_spread([]) == "–"
 
 
-def test_step_recorder_keeps_each_steps_number_loss_and_batch_error(tmp_path, monkeypatch):
+def test_step_recorder_keeps_each_steps_number_loss_and_batch_error(tmp_path):
     """Through the real trainer: the recorder's per-step error is each mini-batch's own, and the
     running accuracies the engine reports add up to the epoch's train_acc in metrics.jsonl."""
     from convzoo import TrainConfig, fit
-    from convzoo.data import datasets
     from convzoo.engine.progress import StepInfo
 
-    original = datasets.SOURCES["mnist"]
-    monkeypatch.setitem(datasets.SOURCES, "mnist", lambda d, s, **kw: original(d, s, **kw).subset(
-        torch.arange(100 if s == "train" else 50)))
+    source = subset_source("mnist", None, n_train=100, n_test=50)
     infos: list[StepInfo] = []
 
     class Both(StepRecorder):
@@ -90,8 +87,8 @@ def test_step_recorder_keeps_each_steps_number_loss_and_batch_error(tmp_path, mo
             super().step(info)
 
     rec = Both()
-    r = fit(TrainConfig(model="lenet5", epochs=2, batch_size=32, device="cpu",
-                        tensorboard=False, out=str(tmp_path / "run")), rec)
+    r = fit(TrainConfig(model="lenet5", data=source.name, epochs=2, batch_size=32, device="cpu",
+                        tensorboard=False, out=str(tmp_path / "run")), rec, source=source)
     assert rec.steps == [1, 2, 3, 4, 5, 6, 7, 8]  # 4 steps (32, 32, 32, 4 images) per epoch
     assert [i.images for i in infos] == [32, 32, 32, 4] * 2
     assert [i.epoch for i in infos] == [1] * 4 + [2] * 4
@@ -113,6 +110,25 @@ def test_balanced_subset_takes_every_class_equally():
     counts = torch.bincount(labels[idx], minlength=10)
     assert len(idx) == 95 and counts.max() - counts.min() <= 1
     assert torch.equal(idx, balanced_subset(labels, 95, seed=0))  # the same draw every time
+
+
+def test_subset_source_is_the_experiments_own_and_registers_nothing():
+    from convzoo.data import PRESETS, SOURCES, load_dataset, load_splits
+
+    before = (dict(SOURCES), dict(PRESETS))
+    source = subset_source("mnist", None, n_train=30, n_test=20, augment=False)
+    assert source.name == "xp-mnist-n30-t20-noaug" and source.name not in SOURCES
+    s = load_splits(source)
+    assert (dict(SOURCES), dict(PRESETS)) == before
+    assert len(s.train) == 30 and len(s.test) == 20 and s.train.name == source.name
+    assert torch.bincount(s.train.labels, minlength=10).tolist() == [3] * 10
+    full = load_dataset("mnist", None, "train")
+    assert torch.equal(s.train.images, full.images[balanced_subset(full.labels, 30, 0)])
+    p = s.preset(in_chans=1, input_size=28)
+    assert (p.crop_padding, p.hflip, p.mean) == (0, False, PRESETS["mnist"].mean)
+    augmented = load_splits(subset_source("mnist", None, n_train=30)).preset(in_chans=1,
+                                                                             input_size=28)
+    assert augmented.crop_padding == PRESETS["mnist"].crop_padding > 0
 
 
 def test_clear_difference_ignores_noise_and_keeps_real_gaps():

@@ -23,7 +23,7 @@ def mnist_data(ctx: Context, n_train: int | None = None, n_test: int | None = No
                          + (f", test split cut to {n_test}" if n_test else "") + ".")
     if n_train is None and n_test is None:
         return "mnist", None if path is None else str(path)
-    return subset_source("mnist", path, n_train=n_train, n_test=n_test), None
+    return ctx.use_source(subset_source("mnist", path, n_train=n_train, n_test=n_test)), None
 
 
 def cifar_data(ctx: Context, *, n_train: int | None = None, n_test: int | None = None,
@@ -38,9 +38,9 @@ def cifar_data(ctx: Context, *, n_train: int | None = None, n_test: int | None =
         + ("" if augment else ", no augmentation") + "; test split: "
         + (f"a class-balanced {n_test} of the 10,000 images (evaluating every epoch on all of "
            "them would cost more than the training on a CPU)." if n_test else "the full 10,000."))
-    name = subset_source(base, path, n_train=n_train, n_test=n_test, augment=augment,
-                         val_split=val_split, preset_of="cifar10")
-    return name, None
+    source = subset_source(base, path, n_train=n_train, n_test=n_test, augment=augment,
+                           val_split=val_split, preset_of="cifar10")
+    return ctx.use_source(source), None
 
 
 def train_arms(ctx: Context, arms: dict[str, Any], seeds: list[int] | None = None

@@ -28,8 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConvzooError
 from .._io import atomic_write
+from ..data import DataSource
+from ..errors import ConvzooError, TrainingDiverged
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,9 @@ class Context:
     rerun: bool = False  # retrain even where a finished run directory with the same config exists
     notes: list[str] = field(default_factory=list)
     train_seconds: float = 0.0  # wall time of every training run used, reused ones included
+    # This run's own data sources (subsets, no augmentation) by name: TrainConfig.data names one
+    # of these or a registered data set.
+    sources: dict[str, DataSource] = field(default_factory=dict)
 
     @property
     def plot_path(self) -> Path:
@@ -108,6 +112,19 @@ class Context:
     def say(self, message: str) -> None:
         log.info(message)
         self.progress(message)
+
+    def use_source(self, source: DataSource) -> str:
+        """Keep ``source`` for this run's trainings; its name, for ``TrainConfig.data``."""
+        self.sources[source.name] = source
+        return source.name
+
+    def test_split(self, data: str, data_dir: str | None) -> Any:
+        """The test split of data set ``data``: one of :attr:`sources`, or a registered name."""
+        from ..data import load_dataset
+
+        if data in self.sources:
+            return self.sources[data].load("test")
+        return load_dataset(data, data_dir, "test")
 
     def train(self, cfg: Any, *, arm: str, seed: int) -> TrainRecord:
         """``convzoo.fit`` one configuration into ``runs/ARM-sSEED`` and record its curves.
@@ -120,6 +137,7 @@ class Context:
 
         run_dir = self.runs / f"{arm}-s{seed}"
         cfg = cfg.replace(seed=seed, device=self.device, out=str(run_dir), tensorboard=False,
+                          overwrite=True,  # retraining replaces the arm's earlier run
                           keep_checkpoints=max(cfg.keep_checkpoints, 1))
         cached = None if self.rerun else _load_record(run_dir, cfg, arm, seed)
         if cached is not None:
@@ -132,11 +150,9 @@ class Context:
         diverged = None
         final: dict[str, Any] = {}
         try:
-            result = fit(cfg, recorder)
+            result = fit(cfg, recorder, source=self.sources.get(cfg.data))
             final = result.final
-        except ConvzooError as e:
-            if "diverged" not in str(e):
-                raise
+        except TrainingDiverged as e:
             diverged = str(e)
             self.say(f"  {arm} seed {seed}: diverged ({e})")
         wall = time.perf_counter() - t0

@@ -46,19 +46,18 @@ class Params:
     max_steps: int | None = None  # part 2 cut short (tests)
 
 
-def _test_acc_curve(rec: TrainRecord) -> tuple[list[int], list[float]]:
+def _test_acc_curve(ctx: Context, rec: TrainRecord) -> tuple[list[int], list[float]]:
     """(steps, test top-1 accuracy) over every checkpoint of a run, oldest first."""
     import json
 
-    from ..data import DataPreset, load_dataset
+    from ..data import DataPreset
     from ..engine import evaluate_model
     from ..engine.checkpoint import list_checkpoints, load_checkpoint
     from ..registry import create_model
 
     cfg = json.loads((rec.run_dir / "config.json").read_text())
-    test = load_dataset(cfg["data"], cfg["data_dir"], "test")
-    preset = DataPreset(**{k: tuple(v) if isinstance(v, list) else v for k, v in
-                           json.loads((rec.run_dir / "preset.json").read_text()).items()})
+    test = ctx.test_split(cfg["data"], cfg["data_dir"])
+    preset = DataPreset.from_dict(json.loads((rec.run_dir / "preset.json").read_text()))
     model = create_model(cfg["model"], num_classes=10, in_chans=1, **cfg["model_args"])
     steps, accs = [0], []
     accs.append(evaluate_model(model, test, preset, in_chans=1).topk_acc[1])  # at initialisation
@@ -84,7 +83,7 @@ def run(ctx: Context, p: Params) -> Outcome:
     n_plots = 2 if p.cifar else 1
     fig, axes = figure(n_plots, width=5.5)
     for label, rs in recs.items():
-        curves = [_test_acc_curve(r) for r in rs]
+        curves = [_test_acc_curve(ctx, r) for r in rs]
         to = [steps_to_threshold(s, a, p.acc_threshold, below=False) for s, a in curves]
         final = [a[-1] for _, a in curves]
         raw[label] = {"steps": curves[0][0], "test_acc": [a for _, a in curves],

@@ -1,12 +1,12 @@
 """Where the experiments find their data, and experiment-local data sources.
 
 The engine trains on a data set *name* (``TrainConfig.data``, a key of
-:data:`convzoo.data.SOURCES`). Some experiments need what no registered name gives: a smaller,
+:data:`convzoo.data.SOURCES`) or on a :class:`~convzoo.data.DataSource` made in code
+(``fit(cfg, source=...)``). Some experiments need what no registered name gives: a smaller,
 class-balanced training split (AlexNet's dropout claim is about overfitting, so the training set is
 cut down), CIFAR-10 without augmentation (Krizhevsky et al. 2012, Fig. 1 used none), or the JPEG
-copy of CIFAR-10 whose test split is the folder ``test/``. :func:`subset_source` registers such a
-variant under a name of its own (``xp-cifar10-n5000-noaug``) in ``SOURCES`` and ``PRESETS`` for
-the life of the process, so the engine trains on it unchanged.
+copy of CIFAR-10 whose test split is the folder ``test/``. :func:`subset_source` makes such a
+variant, named for what it is (``xp-cifar10-n5000-noaug``); nothing global is registered.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from ..data import PRESETS, SOURCES, DataPreset, load_dataset
+from ..data import DataSource, load_dataset
 from ..data.cache import cache_dir
 from ..errors import ConvzooError
 
@@ -118,28 +118,24 @@ def balanced_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
 
 def subset_source(base: str, data_dir: Path | None, *, n_train: int | None = None,
                   n_test: int | None = None, augment: bool = True, val_split: str | None = None,
-                  subset_seed: int = 0, preset_of: str | None = None) -> str:
-    """Register (once) and return a data set name: ``base`` with at most ``n_train`` balanced
-    training images and, with ``augment=False``, no random crop/flip (normalisation kept).
+                  subset_seed: int = 0, preset_of: str | None = None) -> DataSource:
+    """``base`` with at most ``n_train`` balanced training images and, with ``augment=False``, no
+    random crop/flip (normalisation kept), as a data source of its own name.
 
     The test split is the whole official one unless ``n_test`` cuts it (the tests' tiny
-    profiles only). ``preset_of`` names the preset whose
-    normalisation is used (default ``base``; ``cifar10`` for the JPEG folder copy).
+    profiles only). ``preset_of`` names the preset whose normalisation is used (default
+    ``base``; ``cifar10`` for the JPEG folder copy).
     """
     preset_name = preset_of or base
     name = f"xp-{preset_name}" + (f"-n{n_train}" if n_train else "") + (
         f"-t{n_test}" if n_test else "") + (
         "" if augment else "-noaug")
-    if name not in SOURCES:
-        def load(_dir: Path | None, split: str, **_: Any):
-            ds = _load(base, data_dir, split, val_split)
-            if split == "train" and n_train and n_train < len(ds):
-                ds = ds.subset(balanced_subset(ds.labels, n_train, subset_seed))
-            if split == "test" and n_test and n_test < len(ds):
-                ds = ds.subset(balanced_subset(ds.labels, n_test, subset_seed))
-            return dataclasses.replace(ds, name=name)  # shallow: the tensors are shared
 
-        SOURCES[name] = load
-        p = PRESETS[preset_name]
-        PRESETS[name] = p if augment else DataPreset(mean=p.mean, std=p.std)
-    return name
+    def load(split: str):
+        ds = _load(base, data_dir, split, val_split)
+        n = n_train if split == "train" else n_test
+        if n and n < len(ds):
+            ds = ds.subset(balanced_subset(ds.labels, n, subset_seed))
+        return dataclasses.replace(ds, name=name)  # shallow: the tensors are shared
+
+    return DataSource(name=name, load=load, preset_of=preset_name, augment=augment)
