@@ -228,3 +228,25 @@ def test_test_only_on_a_streamed_folder(tmp_path):
                         tensorboard=False))
     assert r.final["test_only"] and r.final["n"] == 8
     assert json.loads((r.run_dir / "final.json").read_text())["n"] == 8
+
+
+def test_input_size_is_said_and_recorded(tmp_path, capsys):
+    """The size the model sees: one line at the start, config.json (with the reason), and the
+    metadata of model.safetensors and best.safetensors (what eval/predict/export reuse)."""
+    from convzoo import read_weights
+
+    out = tmp_path / "run"
+    assert train("--epochs", "1", "--holdout", "0.25", "--input-size", "28", "--out",
+                 str(out)) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if "--input-size" in line]
+    assert len(said) == 1 and "28 px" in said[0]
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["input_size"] == 28 and "--input-size" in cfg["input_size_reason"]
+    for name in ("model.safetensors", "best.safetensors"):
+        assert read_weights(out / name).extra["input_size"] == 28
+    # Fine-tuning from these weights: their size is the default, and said so.
+    ft = tmp_path / "ft"
+    assert train("--epochs", "1", "--max-steps", "1", "--weights", str(out / "model.safetensors"),
+                 "--out", str(ft)) == 0
+    assert json.loads((ft / "config.json").read_text())["input_size"] == 28
+    assert "weights" in json.loads((ft / "config.json").read_text())["input_size_reason"]
