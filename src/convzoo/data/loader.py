@@ -1,11 +1,12 @@
-"""Batches of an in-memory :class:`ImageDataset`, augmented batch-wise on the device.
+"""Batches of an in-memory :class:`ImageDataset`, augmented batch-wise on the device, and the pass
+interface that it and the streamed loader (:mod:`.stream`) share.
 
-Build it with :func:`convzoo.data.make_loader` (the one loader for either kind of data set).
+Build either with :func:`convzoo.data.make_loader` (the one loader for both kinds of data set).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 
 import torch
 
@@ -13,12 +14,39 @@ from .datasets import ImageDataset
 from .presets import DataPreset, apply_preset, draw_crop_flip
 
 
-class BatchLoader:
+class PassLoader:
+    """What both loaders share: iterating gives one pass over the data set, shuffled by the
+    loader's seeded generator when ``train``, in order otherwise; :meth:`batches` is a pass over
+    a fixed order."""
+
+    dataset: Sized  # an ImageDataset or a FolderDataset
+    batch_size: int
+    drop_last: bool
+    train: bool
+    generator: torch.Generator
+
+    def __len__(self) -> int:
+        return self._n_batches(len(self.dataset))
+
+    def _n_batches(self, n: int) -> int:
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.dataset)
+        order = torch.randperm(n, generator=self.generator) if self.train else torch.arange(n)
+        return self.batches(order, generator=self.generator)
+
+    def batches(self, order: torch.Tensor, *, start: int = 0,
+                generator: torch.Generator | None = None
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        raise NotImplementedError
+
+
+class BatchLoader(PassLoader):
     """Yields ``(x, y)`` float/int64 batches on ``device``; augmentation is batch-wise.
 
     The whole split is moved to ``device`` once as uint8 (MNIST: 47 MB), so an epoch is only
-    index selection and a few tensor ops per batch. Iterating gives one pass: shuffled by the
-    seeded generator when ``train``, in order otherwise; :meth:`batches` takes a fixed order.
+    index selection and a few tensor ops per batch.
     """
 
     def __init__(
@@ -46,17 +74,6 @@ class BatchLoader:
         self.images = dataset.images.to(self.device)
         self.labels = dataset.labels.to(self.device)
         self.skipped: list[tuple[str, str]] = []  # in-memory data: bad files were left out on load
-
-    def __len__(self) -> int:
-        return self._n_batches(len(self.dataset))
-
-    def _n_batches(self, n: int) -> int:
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.dataset)
-        order = torch.randperm(n, generator=self.generator) if self.train else torch.arange(n)
-        return self.batches(order, generator=self.generator)
 
     def batches(self, order: torch.Tensor, *, start: int = 0,
                 generator: torch.Generator | None = None

@@ -23,6 +23,7 @@ import torch
 from torchvision.transforms import v2
 
 from .folder import FolderDataset, Skipped
+from .loader import PassLoader
 from .presets import DataPreset, finish_batch
 
 _INTERP = {"bilinear": v2.InterpolationMode.BILINEAR, "bicubic": v2.InterpolationMode.BICUBIC}
@@ -124,11 +125,11 @@ class _Collate:
         return x, y, skipped
 
 
-class StreamLoader:
+class StreamLoader(PassLoader):
     """Yields ``(x, y)`` normalised float batches on ``device`` from a :class:`FolderDataset`.
 
-    Iterating gives one pass: shuffled by the seeded generator when ``train``, in order otherwise;
-    :meth:`batches` takes a fixed order. Build it with :func:`convzoo.data.make_loader`. Bad files
+    Iterating gives one pass (see :class:`~convzoo.data.loader.PassLoader`); :meth:`batches`
+    takes a fixed order. Build it with :func:`convzoo.data.make_loader`. Bad files
     met on the way (with ``on_bad_file="skip"``) are appended to ``self.skipped``. ``workers`` is
     capped at the CPUs this process may use.
     """
@@ -159,15 +160,6 @@ class StreamLoader:
             pin_memory=self.device.type == "cuda", persistent_workers=workers > 0,
             prefetch_factor=prefetch_factor if workers > 0 else None,
         )
-
-    def __len__(self) -> int:
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.dataset)
-        order = torch.randperm(n, generator=self.generator) if self.train else torch.arange(n)
-        return self.batches(order, generator=self.generator)
 
     def batches(self, order: torch.Tensor, *, start: int = 0,
                 generator: torch.Generator | None = None
