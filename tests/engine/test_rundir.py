@@ -95,7 +95,8 @@ def mnist_dir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("change", [["--model", "lenet"], ["--opt", "adamw"],
-                                    ["--num-classes", "12"], ["--data-dir", "MNIST_DIR"]])
+                                    ["--num-classes", "12"], ["--data-dir", "MNIST_DIR"],
+                                    ["--data", "cifar10"], ["--seed", "1"]])
 def test_conflicting_resume_is_one_line_and_changes_nothing(tmp_path, capsys, change, mnist_dir):
     out = tmp_path / "run"
     assert train("--epochs", "2", "--max-steps", "3", "--out", str(out)) == 0

@@ -148,25 +148,17 @@ def _same_path(a: str | None, b: str | None) -> bool:
     return Path(a).expanduser().resolve() == Path(b).expanduser().resolve()
 
 
-def resume_conflicts(
-    blob: dict[str, Any], cfg: TrainConfig, *, run: dict[str, Any], world: int
-) -> list[str]:
-    """What makes ``cfg`` (with ``run``: model arguments, classes and input size resolved from
-    the data) another run than the checkpoint's; empty when the resume is exact."""
+def resume_conflicts(blob: dict[str, Any], cfg: TrainConfig, *, world: int) -> list[str]:
+    """What in ``cfg`` makes another run than the checkpoint's (empty: the resume is exact).
+    Checked before the data is loaded; :func:`resolved_conflicts` checks what the data decides."""
     saved = blob.get("config", {})
     found = []
     for name in SAME_RUN_FIELDS:
-        if name not in saved:
+        if name not in saved:  # older checkpoints
             continue
         mine, theirs = getattr(cfg, name), saved[name]
         same = _same_path(mine, theirs) if name == "data_dir" else mine == theirs
         if not same:
-            found.append(f"{name} {mine!r} (checkpoint: {theirs!r})")
-    for name, mine in run.items():
-        theirs = blob.get("run", {}).get(name, mine)  # older checkpoints did not record these
-        if name == "classes" and mine != theirs:
-            found.append(f"classes of the data ({len(mine)}; checkpoint: {len(theirs)})")
-        elif name != "classes" and mine != theirs:
             found.append(f"{name} {mine!r} (checkpoint: {theirs!r})")
     if blob["batch"] != 0:  # mid-epoch: the epoch's remaining batches must be the same ones
         for name in ("batch_size", "accum_steps"):
@@ -174,4 +166,17 @@ def resume_conflicts(
                 found.append(f"{name} {getattr(cfg, name)} mid-epoch (checkpoint: {saved[name]})")
         if blob["world_size"] != world:
             found.append(f"{world} process(es) mid-epoch (checkpoint: {blob['world_size']})")
+    return found
+
+
+def resolved_conflicts(blob: dict[str, Any], run: dict[str, Any]) -> list[str]:
+    """The values resolved from the data (``run``: model arguments, classes, input size) that
+    differ from the checkpoint's."""
+    found = []
+    for name, mine in run.items():
+        theirs = blob.get("run", {}).get(name, mine)  # older checkpoints did not record these
+        if name == "classes" and mine != theirs:
+            found.append(f"classes of the data ({len(mine)}; checkpoint: {len(theirs)})")
+        elif name != "classes" and mine != theirs:
+            found.append(f"{name} {mine!r} (checkpoint: {theirs!r})")
     return found

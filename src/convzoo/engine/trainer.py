@@ -52,7 +52,7 @@ from .progress import Reporter
 from .rundir import FitResult, RunDir, default_run_dir, finish_run
 from .runlog import METRIC_FIELDS, TensorBoard, write_metrics  # noqa: F401  (re-exported)
 from .schedules import LRSchedule, build_optimizer, lr_lambda
-from .state import TrainState, resume_conflicts
+from .state import TrainState, resolved_conflicts, resume_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,8 @@ def check_inputs(
     if cfg.resume:
         resume_path = ckpt.resolve_resume(cfg.resume)
         blob = ckpt.load_checkpoint(resume_path)
+        if not cfg.test_only:
+            _refuse_resume(resume_path, resume_conflicts(blob, cfg, world=ctx.world))
     if source is not None and source.name != cfg.data:
         raise ConvzooError(f"fit: data {cfg.data!r} is not the source given ({source.name!r})")
     splits = load_splits(
@@ -188,18 +190,21 @@ def check_inputs(
         out=_choose_run_dir(cfg, ctx, resume_path), resume_path=resume_path, resume_blob=blob,
     )
     if blob is not None and not cfg.test_only:
-        conflicts = resume_conflicts(blob, cfg, run=inputs.resolved, world=ctx.world)
-        if conflicts:
-            raise ConvzooError(
-                f"--resume {resume_path}: not the run this checkpoint continues: "
-                f"{'; '.join(conflicts)}; resume without changing these, or start a new run"
-            )
+        _refuse_resume(resume_path, resolved_conflicts(blob, inputs.resolved))
     problem = dist_.broadcast_object(
         inputs.out.problem(overwrite=cfg.overwrite) if ctx.is_main else None, ctx
     )
     if problem:
         raise ConvzooError(problem)
     return inputs
+
+
+def _refuse_resume(path: Path, conflicts: list[str]) -> None:
+    if conflicts:
+        raise ConvzooError(
+            f"--resume {path}: not the run this checkpoint continues: {'; '.join(conflicts)}; "
+            f"resume without changing these, or start a new run"
+        )
 
 
 def _weights_size(cfg: TrainConfig) -> int | None:
