@@ -38,6 +38,20 @@ def tiny_mnist_dir(folder: Path, n_train: int = 512, n_test: int = 200) -> Path:
     return folder
 
 
+def shrink_mnist(monkeypatch, n_train: int, n_test: int) -> None:
+    """Cut the embedded MNIST subset (``data="mnist"`` without a data dir) to its first
+    ``n_train`` training and ``n_test`` test images for the rest of the test."""
+    from convzoo.data import datasets
+
+    original = datasets.SOURCES["mnist"]
+
+    def small(data_dir, split, **kw):
+        return original(data_dir, split, **kw).subset(
+            torch.arange(n_train if split == "train" else n_test))
+
+    monkeypatch.setitem(datasets.SOURCES, "mnist", small)
+
+
 def cli_env() -> dict[str, str]:
     # One thread per process: the results do not depend on the machine's load, and two DDP
     # processes do not fight over the cores.

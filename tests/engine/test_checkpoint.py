@@ -14,7 +14,7 @@ from convzoo import TrainConfig, fit
 from convzoo.engine.checkpoint import list_checkpoints, load_checkpoint
 from convzoo.engine.runlog import TIMING_FIELDS
 from convzoo.errors import ConvzooError
-from engine.enginehelp import popen_cli, run_cli, same_weights, tiny_mnist_dir
+from engine.enginehelp import popen_cli, run_cli, same_weights, shrink_mnist, tiny_mnist_dir
 
 # 512 train images, batch 16: 32 steps per epoch, 3 epochs, a checkpoint every 8 steps.
 TRAIN = [
@@ -126,16 +126,7 @@ def test_nan_loss_stops_with_step_lr_and_checkpoint(mnist_dir, tmp_path):
 
 def test_in_process_resume_from_a_checkpoint_file_and_best(tmp_path, monkeypatch):
     """Resume from an explicit mid-epoch checkpoint file (EMA, holdout and best included)."""
-    from convzoo.data import datasets
-
-    original = datasets.SOURCES["mnist"]
-
-    def small(data_dir, split, **kw):
-        return original(data_dir, split, **kw).subset(
-            torch.arange(400 if split == "train" else 100)
-        )
-
-    monkeypatch.setitem(datasets.SOURCES, "mnist", small)
+    shrink_mnist(monkeypatch, 400, 100)
     base = dict(
         model="lenet5",
         epochs=2,

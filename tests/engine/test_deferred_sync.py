@@ -12,15 +12,12 @@ from convzoo import TrainConfig, fit, read_weights
 from convzoo.engine import trainer
 from convzoo.engine.checkpoint import list_checkpoints, load_checkpoint
 from convzoo.errors import TrainingDiverged
+from engine.enginehelp import shrink_mnist
 
 
 @pytest.fixture(autouse=True)
 def small_mnist(monkeypatch):
-    from convzoo.data import datasets
-
-    original = datasets.SOURCES["mnist"]
-    monkeypatch.setitem(datasets.SOURCES, "mnist", lambda d, s, **kw: original(d, s, **kw).subset(
-        torch.arange(300 if s == "train" else 60)))
+    shrink_mnist(monkeypatch, 300, 60)
 
 
 class Keep:

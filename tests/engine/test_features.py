@@ -11,18 +11,12 @@ import torch
 from convzoo import TrainConfig, fit, read_weights
 from convzoo.cli import main
 from convzoo.errors import ConvzooError
+from engine.enginehelp import shrink_mnist
 
 
 @pytest.fixture(autouse=True)
 def small_mnist(monkeypatch):
-    from convzoo.data import datasets
-
-    original = datasets.SOURCES["mnist"]
-
-    def small(data_dir, split, **kw):
-        return original(data_dir, split, **kw).subset(torch.arange(256 if split == "train" else 64))
-
-    monkeypatch.setitem(datasets.SOURCES, "mnist", small)
+    shrink_mnist(monkeypatch, 256, 64)
 
 
 def run(tmp_path, name, **kw):

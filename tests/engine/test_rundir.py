@@ -15,7 +15,7 @@ from convzoo import TrainConfig, fit
 from convzoo.cli import main
 from convzoo.engine.checkpoint import list_checkpoints, load_checkpoint
 from convzoo.errors import ConvzooError
-from engine.enginehelp import same_weights, tiny_mnist_dir
+from engine.enginehelp import same_weights, shrink_mnist, tiny_mnist_dir
 
 # 128 train images, batch 16: 8 steps per epoch.
 BASE = ["lenet5", "--batch-size", "16", "--no-tensorboard", "--device", "cpu"]
@@ -23,14 +23,7 @@ BASE = ["lenet5", "--batch-size", "16", "--no-tensorboard", "--device", "cpu"]
 
 @pytest.fixture(autouse=True)
 def small_mnist(monkeypatch):
-    from convzoo.data import datasets
-
-    original = datasets.SOURCES["mnist"]
-
-    def small(data_dir, split, **kw):
-        return original(data_dir, split, **kw).subset(torch.arange(128 if split == "train" else 32))
-
-    monkeypatch.setitem(datasets.SOURCES, "mnist", small)
+    shrink_mnist(monkeypatch, 128, 32)
 
 
 def train(*args: str) -> int:
