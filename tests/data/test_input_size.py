@@ -264,3 +264,20 @@ def test_one_size_non_square_folder_is_streamed(tmp_path):
             path.write_bytes(_jpeg(48, 40, rng))
     s = load_splits("folder", tmp_path)
     assert s.streamed and s.image_size is None
+
+
+def test_lenet_trains_on_a_mixed_size_folder(mixed_folder, tmp_path):
+    """Refused before the rule (lenet takes only 32 px); now streamed and resized to 32 px, the
+    choice recorded with its reason."""
+    import json
+
+    cfg = convzoo.TrainConfig(model="lenet", data="folder", data_dir=str(mixed_folder),
+                              epochs=1, max_steps=2, batch_size=4, lr=0.01,
+                              out=str(tmp_path / "run"))
+    result = convzoo.fit(cfg)
+    config = json.loads((result.run_dir / "config.json").read_text())
+    assert config["input_size"] == 32
+    assert config["input_size_reason"].startswith("input 32 px: lenet's default input")
+    preset = DataPreset.from_dict(json.loads((result.run_dir / "preset.json").read_text()))
+    assert preset.streamed and preset.input_side == 32
+    assert convzoo.evaluate(result.run_dir)["n"] == 4
