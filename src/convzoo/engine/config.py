@@ -156,6 +156,8 @@ class TrainConfig:
                                       "KEY=VALUE flag)", cli=False, factory=dict)
     engine: str = _opt("torch", "torch, or the NumPy layers of convzoo.scratch", choices=ENGINES)
     eval_batch_size: int = _opt(500, "images per evaluation batch")
+    workers: int = _opt(4, "DataLoader processes decoding a streamed image folder, for training "
+                        "and evaluation (0: in the main process; at most the CPUs available)")
     conv: str = _opt("native", "native nn.Conv2d, or convzoo.gemm's im2col + matmul "
                      "convolution", choices=CONVS)
 
@@ -276,6 +278,7 @@ class TrainConfig:
                 self.eval_batch_size >= 1,
                 f"--eval-batch-size must be >= 1, got {self.eval_batch_size}",
             ),
+            (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
         ]
         for ok, message in checks:
             if not ok:
