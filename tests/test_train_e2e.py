@@ -57,9 +57,11 @@ def test_fit_writes_a_complete_run_directory(tmp_path, small_mnist):
     assert ev_w["top5_acc"] == pytest.approx(final["top5_acc"])
 
 
-def test_slide_lenet_on_mnist_gets_padded_input(tmp_path, small_mnist):
+def test_slide_lenet_on_mnist_gets_resized_input(tmp_path, small_mnist):
     result = convzoo.fit(TrainConfig(model="lenet", epochs=1, out=str(tmp_path / "r")))
-    assert json.loads((result.run_dir / "preset.json").read_text())["pad_to"] == 32
+    # lenet (LeCun 1998) takes 32 px: the 28 px digits are resized up to it (no longer padded).
+    assert json.loads((result.run_dir / "preset.json").read_text())["resize_to"] == 32
+    assert json.loads((result.run_dir / "config.json").read_text())["input_size"] == 32
     wf = convzoo.read_weights(result.run_dir / "model.safetensors")
     assert wf.model_args["in_chans"] == 1  # built with the data's channel count
     assert 0 <= result.final["top1_acc"] <= 1

@@ -236,8 +236,10 @@ def test_input_size_is_said_and_recorded(tmp_path, capsys):
     assert len(said) == 1 and "28 px" in said[0]
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["input_size"] == 28 and "--input-size" in cfg["input_size_reason"]
-    for name in ("model.safetensors", "best.safetensors"):
-        assert read_weights(out / name).extra["input_size"] == 28
+    preset = json.loads((out / "preset.json").read_text())
+    for name in ("model.safetensors", "best.safetensors"):  # they evaluate as the run did
+        extra = read_weights(out / name).extra
+        assert extra["input_size"] == 28 and extra["preset"] == preset
     # Fine-tuning from these weights: their size is the default, and said so.
     ft = tmp_path / "ft"
     assert train("--epochs", "1", "--max-steps", "1", "--weights", str(out / "model.safetensors"),

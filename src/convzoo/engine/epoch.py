@@ -34,7 +34,7 @@ from ..errors import ConvzooError, TrainingDiverged
 from . import checkpoint as ckpt
 from . import distributed as dist_
 from .config import TrainConfig
-from .evaluate import EvalResult, evaluate_model
+from .evaluate import EvalResult, autocast, evaluate_model
 from .loader import TrainBatches
 from .progress import Reporter, StepInfo
 from .rundir import RunDir
@@ -176,13 +176,6 @@ class Run:
     @cached_property
     def total_steps(self) -> int:  # optimizer steps in the run (epochs, or max_steps)
         return total_steps(self.cfg, self.steps_per_epoch)
-
-
-def autocast(amp: str, device: torch.device):
-    if amp == "none":
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type,
-                          dtype=torch.bfloat16 if amp == "bf16" else torch.float16)
 
 
 def split_output(out: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -399,7 +392,7 @@ def evaluate_epoch(run: Run, state: TrainState) -> None:
             "best.safetensors", model, model_name=run.cfg.model,
             model_args=run.resolved["model_args"], classes=run.resolved["classes"],
             extra={"data": run.cfg.data, "epoch": row["epoch"], "val_top1_acc": val.topk_acc[1],
-                   "input_size": run.resolved["input_size"]},
+                   "input_size": run.resolved["input_size"], "preset": run.preset.to_dict()},
         )
     run.reporter.end_epoch(row)
 

@@ -151,8 +151,11 @@ def finish_run(
     *,
     extra: dict[str, Any] | None = None,
     input_size: int | None = None,
+    preset: Any = None,
 ) -> FitResult:
-    """Write the weights, final.json and curves.png of a finished run (either engine)."""
+    """Write the weights, final.json and curves.png of a finished run (either engine). The
+    weights' metadata names the input size and the preset (DataPreset), so that a weights file
+    copied out of its run still evaluates as the run did."""
     from ..analysis.plots import plot_curves
 
     run_dir = Path(run_dir)
@@ -161,6 +164,8 @@ def finish_run(
                             "recipe": cfg.recipe or "", "date": date}
     if input_size is not None:
         meta["input_size"] = input_size
+    if preset is not None:
+        meta["preset"] = preset.to_dict()
     save_weights(run_dir / "model.safetensors", model, model_name=cfg.model,
                  model_args=model_args, classes=classes, extra=meta)
     final = {

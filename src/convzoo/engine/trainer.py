@@ -208,14 +208,17 @@ def _refuse_resume(path: Path, conflicts: list[str]) -> None:
 
 
 def _weights_size(cfg: TrainConfig) -> int | None:
-    """The input size the ``--weights`` were trained at, when their metadata says."""
+    """The input size the ``--weights`` were trained at: their metadata's, else the model's
+    default (torchvision's ImageNet .pth files, shipped weights from before the size was
+    recorded: each was trained at it)."""
     if cfg.weights is None:
         return None
     from ..weights import read_weights, resolve_weights
 
-    path = resolve_weights(model_info(cfg.model), cfg.weights)
+    info = model_info(cfg.model)
+    path = resolve_weights(info, cfg.weights)
     size = read_weights(path).extra.get("input_size") if path.suffix == ".safetensors" else None
-    return int(size) if isinstance(size, (int, float)) else None
+    return int(size) if isinstance(size, (int, float)) else info.input_size[1]
 
 
 def _choose_run_dir(cfg: TrainConfig, ctx: dist_.DistContext, resume: Path | None) -> RunDir:
@@ -358,7 +361,7 @@ def _train(
              "input_size": inputs.input_size}
     return finish_run(inputs.out.path, cfg, state.eval_model, inputs.model_args,
                       inputs.splits.classes, ev, state.rows, reporter, extra=extra,
-                      input_size=inputs.input_size)
+                      input_size=inputs.input_size, preset=inputs.preset)
 
 
 def _test_only(
