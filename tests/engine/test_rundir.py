@@ -186,6 +186,7 @@ def test_disk_full_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
     assert train("--epochs", "1", "--out", str(tmp_path / "run")) == 2
     err = one_error_line(capsys)
     assert "no space left" in err and "ckpt-e0002-s00000008.pt" in err
+    assert not (tmp_path / "run").exists()  # nothing of value was saved: no half-made run
 
 
 def test_resume_errors_name_the_argument(tmp_path):

@@ -34,13 +34,14 @@ import torch
 from .._io import remove_stale_tmp, write_json
 from ..errors import ConvzooError
 from ..weights import save_weights
+from .checkpoint import list_checkpoints
 from .runlog import write_metrics
 
 RUN_FILES = ("config.json", "classes.json", "preset.json", "data.json", "skipped.json",
              "metrics.csv", "metrics.jsonl", "best.safetensors", "model.safetensors",
              "final.json", "curves.png")
 RUN_FOLDERS = ("checkpoints", "tensorboard")
-_OF_VALUE = ("checkpoints", "metrics.jsonl", "model.safetensors", "final.json")
+_OF_VALUE = ("metrics.jsonl", "model.safetensors", "final.json")  # besides checkpoints
 
 
 @dataclass
@@ -119,7 +120,10 @@ class RunDir:
     def discard_if_empty(self) -> None:
         """After a failure: remove the folder if this command made it and it holds nothing of
         value yet (no checkpoint, metrics or weights)."""
-        if self.created and not any((self.path / name).exists() for name in _OF_VALUE):
+        valuable = list_checkpoints(self.checkpoints) or any(
+            (self.path / name).exists() for name in _OF_VALUE
+        )
+        if self.created and not valuable:
             shutil.rmtree(self.path, ignore_errors=True)
             self.created = False
 
