@@ -330,13 +330,13 @@ def _train(
 ) -> FitResult:
     """Epochs until the run's last, then the final evaluation and the run's results."""
     sync_every = SYNC_EVERY_CUDA if inputs.device.type == "cuda" else SYNC_EVERY_CPU
+    pending = PendingSteps(sync_every, state.step, inputs.device)
     with StopSignals() as stop:
         run = Run(
             cfg=cfg, ctx=ctx, device=inputs.device, reporter=reporter, out=inputs.out,
             loader=loader, train_model=train_model, preset=inputs.preset,
             in_chans=inputs.in_chans, val_set=inputs.splits.val, test_set=inputs.splits.test,
-            resolved=inputs.resolved, stop=stop, pending=PendingSteps(sync_every, state.step,
-                                                                      inputs.device),
+            resolved=inputs.resolved, stop=stop, pending=pending,
             tb=TensorBoard(inputs.out.path, cfg.tensorboard and ctx.is_main),
         )
         if inputs.resume_path is not None:
