@@ -7,7 +7,8 @@ from convzoo.registry import register_model
 
 def test_list_models_glob_and_sorted():
     names = convzoo.list_models()
-    assert names == sorted(names)
+    assert names == sorted(names, key=convzoo.registry.natural_key)
+    assert names.index("resnet18") < names.index("resnet34") < names.index("resnet101")
     assert {"lenet", "lenet5"} <= set(names)
     assert convzoo.list_models("lenet*") == ["lenet", "lenet5"]
     assert convzoo.list_models("nomatch*") == []

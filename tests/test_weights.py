@@ -144,3 +144,26 @@ def test_atomic_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.Mo
         save_weights(path, model)  # a failed overwrite keeps the old file whole
     assert os.listdir(tmp_path) == ["ok.safetensors"]
     assert _same_state(create_model("resnet20", weights=str(path)), model.state_dict())
+
+
+@pytest.mark.parametrize("kwargs", [{"pretrained": True}, {"weights": "IMAGENET1K_V1"}])
+def test_torchvision_style_weights_name_the_shipped_tags_and_pth_route(kwargs: dict) -> None:
+    with pytest.raises(ConvzooError) as e:
+        create_model("resnet18", **kwargs)
+    msg = str(e.value)
+    assert "\n" not in msg
+    assert "resnet20:cifar10" in msg and "lenet5:mnist" in msg
+    assert ".pth" in msg
+
+
+def test_model_colon_tag_loads_the_shipped_weights() -> None:
+    a = create_model("resnet20:cifar10")
+    b = create_model("resnet20", weights="cifar10")
+    assert _same_state(a, b.state_dict())
+    with pytest.raises(ConvzooError, match="imagenet"):
+        create_model("resnet20:imagenet")
+
+
+def test_list_models_pretrained() -> None:
+    assert list_models(pretrained=True) == ["lenet5", "resnet20"]
+    assert list_models("res*", pretrained=True) == ["resnet20"]

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from torch import nn
 
 from .errors import ConvzooError
@@ -35,7 +38,10 @@ class ModelInfo:
     weights: dict[str, str] = field(default_factory=dict)  # tag -> file name inside convzoo/weights
 
     def num_params(self, **kwargs: Any) -> int:
-        model = self.builder(**kwargs)
+        """Parameters of the model built with ``kwargs``, counted on the ``meta`` device (shapes
+        only: nothing is allocated or initialised, so every model counts in milliseconds)."""
+        with torch.device("meta"):
+            model = self.builder(**kwargs)
         return sum(p.numel() for p in model.parameters())
 
 
@@ -61,9 +67,18 @@ def register_model(
         key = name or fn.__name__
         if key in _REGISTRY:
             raise RuntimeError(f"model {key!r} is registered twice")
+
+        @functools.wraps(fn)
+        def build(**kwargs: Any) -> nn.Module:
+            from .models._common import add_classifier_api
+
+            model = fn(**kwargs)
+            add_classifier_api(type(model))  # num_classes, get_classifier, reset_classifier
+            return model
+
         _REGISTRY[key] = ModelInfo(
             name=key,
-            builder=fn,
+            builder=build,
             family=family,
             paper=paper,
             input_size=input_size,
@@ -74,7 +89,7 @@ def register_model(
             default_num_classes=default_num_classes,
             weights=dict(weights or {}),
         )
-        return fn
+        return build
 
     return decorate
 
@@ -83,13 +98,34 @@ def _ensure_loaded() -> None:
     from . import models  # noqa: F401  (importing the package registers every family)
 
 
-def list_models(pattern: str | None = None) -> list[str]:
-    """Sorted registered names, optionally filtered by a glob pattern such as ``"resnet*"``."""
+def natural_key(name: str) -> list[Any]:
+    """Sort key that orders the numbers in a name by value: resnet18 < resnet34 < resnet101."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def list_models(pattern: str | None = None, *, pretrained: bool = False) -> list[str]:
+    """Registered names in natural order (resnet18 before resnet101), optionally filtered by a
+    glob pattern such as ``"resnet*"``; ``pretrained=True`` keeps the models with shipped weights
+    (load them as ``create_model("resnet20:cifar10")``)."""
     _ensure_loaded()
-    names = sorted(_REGISTRY)
+    names = sorted(_REGISTRY, key=natural_key)
     if pattern:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
+    if pretrained:
+        names = [n for n in names if _REGISTRY[n].weights]
     return names
+
+
+def shipped_tags() -> list[str]:
+    """Every shipped ``model:tag`` (``lenet5:mnist``, ``resnet20:cifar10``)."""
+    return [f"{n}:{t}" for n in list_models(pretrained=True) for t in sorted(_REGISTRY[n].weights)]
+
+
+def no_weights_hint() -> str:
+    """What to use instead of random weights: the shipped tags and the torchvision route."""
+    return (f"shipped weights: {', '.join(shipped_tags())} (as MODEL:TAG); torchvision's ImageNet "
+            f"weights: download the .pth file (e.g. torchvision's resnet18-f37072fd.pth) and pass "
+            f"its path (weights=PATH, or the path with --model NAME)")
 
 
 def model_info(name: str) -> ModelInfo:
@@ -110,15 +146,27 @@ def create_model(
     in_chans: int | None = None,
     weights: str | None = None,
     reset_head: bool = False,
+    pretrained: bool = False,
     **kwargs: Any,
 ) -> nn.Module:
-    """Build the model registered as ``name``.
+    """Build the model registered as ``name`` (or ``"name:tag"`` for shipped weights, e.g.
+    ``"resnet20:cifar10"``).
 
     ``num_classes`` and ``in_chans`` default to the model's own (1000 and 3 for the ImageNet
     forms). ``weights`` is a path to a ``.safetensors`` / torchvision ``.pth`` file or the tag of
     weights shipped with the package (e.g. ``"mnist"``); ``reset_head`` loads everything but the
-    classifier, which stays freshly initialised for ``num_classes``.
+    classifier, which stays freshly initialised for ``num_classes``. ``pretrained=True`` (timm's
+    and torchvision's old switch) is refused with the choices: convzoo downloads nothing.
     """
+    if ":" in name:
+        name, _, tag = name.partition(":")
+        if weights is not None and weights != tag:
+            raise ConvzooError(f"create_model({name}:{tag!r}): the tag and weights={weights!r} "
+                               f"disagree; give one of them")
+        weights = tag
+    if pretrained:
+        raise ConvzooError(f"create_model({name!r}, pretrained=True): convzoo downloads no "
+                           f"weights; {no_weights_hint()}")
     info = model_info(name)
     params = inspect.signature(info.builder).parameters
     unknown = [k for k in kwargs if k not in params]

@@ -105,10 +105,12 @@ def resolve_weights(info: ModelInfo, weights: str) -> Path:
     path = Path(weights)
     if path.is_file():
         return path
+    from .registry import no_weights_hint
+
     tags = ", ".join(sorted(info.weights)) or "none"
     raise ConvzooError(
         f"weights {weights!r} for model {info.name!r} is neither a file nor a shipped tag "
-        f"(shipped tags: {tags})"
+        f"(its tags: {tags}); {no_weights_hint()}"
     )
 
 

@@ -236,3 +236,38 @@ def test_unknown_model_suggests_close_names() -> None:
 def test_unknown_builder_argument_is_a_convzoo_error() -> None:
     with pytest.raises(ConvzooError, match="zero_init_residual"):
         create_model("resnet20", zero_init_resdual=True)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_timm_classifier_api(name: str) -> None:
+    """num_classes, get_classifier() and reset_classifier(n) on every model (timm's API), shapes
+    checked on the meta device (no memory, no arithmetic)."""
+    info = INFO[name]
+    with torch.device("meta"):
+        model = create_model(name, num_classes=NUM_CLASSES).eval()
+        x = torch.randn(2, info.input_size[0], info.min_size, info.min_size)
+        assert model.num_classes == NUM_CLASSES
+        head = model.get_classifier()
+        assert isinstance(head, (nn.Linear, nn.Conv2d))
+        model.reset_classifier(3)
+        assert model.num_classes == 3 and model.get_classifier() is not head
+        assert _first(model(x)).shape == (2, 3)
+        features = head.in_features if isinstance(head, nn.Linear) else head.in_channels
+        model.reset_classifier(0)
+        assert model.num_classes == 0
+        assert _first(model(x)).shape[:2] == (2, features)
+
+
+@pytest.mark.parametrize("name", AUX)
+def test_reset_classifier_resets_aux_heads(name: str) -> None:
+    info = INFO[name]
+    with torch.device("meta"):
+        model = create_model(name, aux_logits=True).train()
+        model.reset_classifier(5)
+        out = model(torch.randn(2, *info.input_size))
+    assert [tuple(t.shape) for t in out] == [(2, 5)] * len(out)
+
+
+def test_reset_classifier_refuses_negative() -> None:
+    with pytest.raises(ConvzooError, match="reset_classifier"):
+        create_model("lenet5").reset_classifier(-1)
