@@ -416,4 +416,4 @@ def evaluate_split(
     every ``world``-th image; the sums are all-reduced), with the run's AMP and memory format."""
     return evaluate_model(model, dataset, preset, batch_size=cfg.eval_batch_size, device=device,
                           in_chans=in_chans, ctx=ctx, amp=cfg.amp,
-                          channels_last=cfg.channels_last)
+                          channels_last=cfg.channels_last, workers=cfg.workers)

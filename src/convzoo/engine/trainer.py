@@ -276,6 +276,7 @@ def build_state(
     loader = TrainBatches(
         inputs.splits.train, inputs.preset, batch_size=cfg.batch_size, device=inputs.device,
         in_chans=inputs.in_chans, seed=cfg.seed, ctx=ctx, channels_last=cfg.channels_last,
+        workers=cfg.workers,
     )
     steps_per_epoch = -(-len(loader) // cfg.accum_steps)
     state = TrainState(
