@@ -105,3 +105,26 @@ def test_sync_bn_two_processes_equal_one(mnist_dir, tmp_path):
         same_weights(tmp_path / "one" / "model.safetensors", tmp_path / "two" / "model.safetensors")
         <= 1e-4
     )
+
+
+def test_two_processes_resume_mid_epoch_exactly(mnist_dir, tmp_path):
+    """A 2-process run resumed (by 2 processes, into another folder) from a mid-epoch checkpoint
+    ends with the very weights and metrics of the uninterrupted run."""
+    from convzoo.engine.checkpoint import list_checkpoints, load_checkpoint
+    from convzoo.engine.runlog import TIMING_FIELDS
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    whole = torchrun("lenet5", "--data-dir", str(mnist_dir), "--batch-size", "16", *COMMON,
+                     "--checkpoint-every-steps", "5", "--keep-checkpoints", "20", "--out", str(a))
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    mid = next(p for p in list_checkpoints(a / "checkpoints")
+               if load_checkpoint(p)["epoch"] == 2 and load_checkpoint(p)["batch"] != 0)
+    resumed = torchrun("--resume", str(mid), "--out", str(b))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert same_weights(a / "model.safetensors", b / "model.safetensors") == 0.0
+
+    def rows(run):
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(x).items() if k not in TIMING_FIELDS} for x in lines]
+
+    assert rows(a) == rows(b)

@@ -312,14 +312,15 @@ def diverged(run: Run, state: TrainState, what: str) -> TrainingDiverged:
 
 
 def save_checkpoint(run: Run, state: TrainState) -> None:
-    """Checkpoint the state (every process's RNG states gathered; process 0 writes)."""
-    rng = dist_.all_gather_object(
-        {**ckpt.rng_state(run.loader.generator), "order": run.loader.order_state()}, run.ctx
-    )
+    """Checkpoint the state (every process's RNG states and epoch sums gathered; process 0
+    writes)."""
+    rng = {**ckpt.rng_state(run.loader.generator), "order": run.loader.order_state()}
+    every = dist_.all_gather_object((rng, state.epoch_sums()), run.ctx)
     if not run.ctx.is_main:
         return
     blob = state.to_checkpoint(
-        config=run.cfg.to_dict(), world_size=run.ctx.world, rng=rng, run=run.resolved,
+        config=run.cfg.to_dict(), world_size=run.ctx.world, rng=[r for r, _ in every],
+        sums=[s for _, s in every], run=run.resolved,
         elapsed=state.elapsed + time.perf_counter() - run.t_start,
     )
     best = state.best["checkpoint"]

@@ -79,13 +79,17 @@ class TrainState:
         self.correct.zero_()
         self.seen, self.train_time = 0, 0.0
 
+    def epoch_sums(self) -> dict[str, Any]:
+        """This process's running sums of the epoch (one read from the device)."""
+        return {"loss_sum": float(self.loss_sum), "correct": int(self.correct), "seen": self.seen}
+
     def to_checkpoint(
         self, *, config: dict[str, Any], world_size: int, rng: list[dict[str, Any]],
-        elapsed: float, run: dict[str, Any],
+        sums: list[dict[str, Any]], elapsed: float, run: dict[str, Any],
     ) -> dict[str, Any]:
-        """The checkpoint's contents (CPU tensors and plain values). ``rng`` holds every
-        process's RNG states; ``run`` the values resolved from the data (model arguments,
-        classes, input size) that a resume must match."""
+        """The checkpoint's contents (CPU tensors and plain values). ``rng`` and ``sums`` hold
+        every process's RNG states and :meth:`epoch_sums`; ``run`` the values resolved from the
+        data (model arguments, classes, input size) that a resume must match."""
         return {
             "config": config,
             "run": run,
@@ -102,9 +106,8 @@ class TrainState:
             "batch": self.batch,
             "step": self.step,
             "running": {
-                "loss_sum": float(self.loss_sum),
-                "correct": int(self.correct),
-                "seen": self.seen,
+                **sums[0],  # process 0's, as older checkpoints had them
+                "per_process": sums,
                 "epoch_lr": self.epoch_lr,
                 "train_time": self.train_time,
                 "elapsed": elapsed,
@@ -114,8 +117,9 @@ class TrainState:
             "unevaluated": self.unevaluated,
         }
 
-    def load_checkpoint(self, blob: dict[str, Any], path: Path) -> None:
-        """Put a checkpoint's state back (the RNG states are the loader's business)."""
+    def load_checkpoint(self, blob: dict[str, Any], path: Path, *, rank: int = 0) -> None:
+        """Put a checkpoint's state back, with process ``rank``'s own running sums (the RNG
+        states are the loader's business)."""
         try:
             self.model.load_state_dict(blob["model"])
             self.optimizer.load_state_dict(blob["optimizer"])
@@ -130,9 +134,11 @@ class TrainState:
             self.scaler.load_state_dict(blob["scaler"])
         self.epoch, self.batch, self.step = blob["epoch"], blob["batch"], blob["step"]
         running = blob["running"]
-        self.loss_sum.fill_(running["loss_sum"])
-        self.correct.fill_(running["correct"])
-        self.seen, self.train_time = running["seen"], running["train_time"]
+        every = running.get("per_process", [running])  # older checkpoints: process 0's only
+        mine = every[rank] if rank < len(every) else {"loss_sum": 0.0, "correct": 0, "seen": 0}
+        self.loss_sum.fill_(mine["loss_sum"])
+        self.correct.fill_(mine["correct"])
+        self.seen, self.train_time = mine["seen"], running["train_time"]
         self.elapsed, self.epoch_lr = running["elapsed"], running["epoch_lr"]
         self.rows = list(blob["rows"])
         self.best = dict(blob["best"])

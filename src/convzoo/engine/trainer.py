@@ -286,7 +286,7 @@ def build_state(
     )
     blob = inputs.resume_blob
     if blob is not None:
-        state.load_checkpoint(blob, inputs.resume_path)
+        state.load_checkpoint(blob, inputs.resume_path, rank=ctx.rank)
         rngs = blob["rng"]
         ckpt.set_rng_state(rngs[ctx.rank] if ctx.rank < len(rngs) else rngs[0], loader.generator)
         loader.set_order_state(rngs[0]["order"])
