@@ -4,7 +4,7 @@ The objects that learn (model, optimizer, lr schedule, GradScaler, EMA), where t
 (epoch, micro-batches done in it, optimizer steps), the running sums of the epoch's training
 metrics, the metric rows so far and the best held-out result. A checkpoint
 (:mod:`convzoo.engine.checkpoint`) is :meth:`TrainState.to_checkpoint` plus the RNG states;
-:meth:`TrainState.load_checkpoint` puts one back, so a resumed run continues bit for bit.
+:meth:`TrainState.from_checkpoint` puts one back, so a resumed run continues bit for bit.
 
 :func:`resume_conflicts` compares a checkpoint with the run about to continue it, before anything
 is written: a resume that would not be the same run is refused in one line.
@@ -117,9 +117,17 @@ class TrainState:
             "unevaluated": self.unevaluated,
         }
 
-    def load_checkpoint(self, blob: dict[str, Any], path: Path, *, rank: int = 0) -> None:
-        """Put a checkpoint's state back, with process ``rank``'s own running sums (the RNG
-        states are the loader's business)."""
+    @classmethod
+    def from_checkpoint(cls, blob: dict[str, Any], path: Path, *, rank: int = 0,
+                        **parts: Any) -> TrainState:
+        """The state a checkpoint holds, put back into ``parts`` (model, optimizer, schedule,
+        scaler, ema, device: built as for a fresh run), with process ``rank``'s own running
+        sums. The RNG states are the loader's business (:func:`~.checkpoint.set_rng_state`)."""
+        state = cls(**parts)
+        state._load(blob, path, rank)
+        return state
+
+    def _load(self, blob: dict[str, Any], path: Path, rank: int) -> None:
         try:
             self.model.load_state_dict(blob["model"])
             self.optimizer.load_state_dict(blob["optimizer"])

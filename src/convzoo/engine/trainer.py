@@ -279,14 +279,16 @@ def build_state(
         workers=cfg.workers,
     )
     steps_per_epoch = -(-len(loader) // cfg.accum_steps)
-    state = TrainState(
+    parts = dict(
         model=model, optimizer=optimizer, schedule=LRSchedule(cfg, optimizer, steps_per_epoch),
         scaler=torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None,
         ema=EMA(model, cfg.ema_decay) if cfg.ema else None, device=inputs.device,
     )
     blob = inputs.resume_blob
-    if blob is not None:
-        state.load_checkpoint(blob, inputs.resume_path, rank=ctx.rank)
+    if blob is None:
+        state = TrainState(**parts)
+    else:
+        state = TrainState.from_checkpoint(blob, inputs.resume_path, rank=ctx.rank, **parts)
         rngs = blob["rng"]
         ckpt.set_rng_state(rngs[ctx.rank] if ctx.rank < len(rngs) else rngs[0], loader.generator)
         loader.set_order_state(rngs[0]["order"])
