@@ -542,10 +542,59 @@ def run_experiment(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- explore ---------------------------------------------------------------------------------
+
+def add_explore(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("explore", help="look inside any network in the browser (local web app)",
+                       description="Start a local web server with one page: pick a network "
+                       "(shipped weights, a run under --runs, SOURCE, or random weights), an image "
+                       "(upload, draw, or a test image) and walk its layers: feature maps, "
+                       "filters, Grad-CAM, convolution as a matrix product, max-pool windows, "
+                       "top-5; compare two networks. Works offline.")
+    p.add_argument("source", nargs="*", help="run directory, weights file or model:tag to offer "
+                   "first (optional)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                   "127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free one")
+    p.add_argument("--runs", default="runs", help="folder whose run directories the page offers "
+                   "(default runs/)")
+    p.add_argument("--data-dir", help="CIFAR-10 for test images: python/binary batches, a "
+                   "train/+test/ JPEG folder or cifar10-jpg.tar.gz (default "
+                   "../shared/data/cifar10-jpg.tar.gz when present)")
+    p.set_defaults(run=run_explore)
+
+
+def run_explore(args: argparse.Namespace) -> int:
+    import socket
+
+    try:
+        from .explore import Explorer, serve
+    except ImportError as e:
+        raise ConvzooError(f"explore needs the web server packages ({e.name} is missing): "
+                           f"pip install 'convzoo[explore]'") from None
+    if not 0 <= args.port <= 65535:
+        raise ConvzooError(f"--port must be 0..65535, got {args.port}")
+    explorer = Explorer(runs=args.runs, sources=args.source, data_dir=args.data_dir)
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:  # a clear error, not uvicorn's exit
+        try:
+            probe.bind((args.host, args.port))
+        except OSError as e:
+            raise ConvzooError(f"cannot listen on {args.host}:{args.port}: {e.strerror}; "
+                               f"pick another --port") from None
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: --host {args.host} lets other machines reach this server",
+              file=sys.stderr)
+    serve(explorer, host=args.host, port=args.port, default="arg:0" if args.source else None,
+          ready=lambda url: print(f"convzoo explore: open {url}  (Ctrl-C stops)", flush=True))
+    return 0
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_train, add_eval, add_list,
                                                                 add_data, add_recipes,
     add_summary, add_bench, add_compare, add_report, add_export, add_predict, add_visualize]
 COMMANDS.append(add_experiment)
+COMMANDS.append(add_explore)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -62,6 +62,13 @@ def _median_time(fn: Callable[[], Any], device: torch.device, warmup: int, repea
     return statistics.median(times)
 
 
+def median_seconds(fn: Callable[[], Any], *, device: torch.device | str = "cpu", warmup: int = 1,
+                   repeats: int = 5) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed ones
+    (CUDA synchronised around each), as ``bench`` times its latency."""
+    return _median_time(fn, torch.device(device), warmup, repeats)
+
+
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as f:

@@ -60,6 +60,16 @@ def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
     return files
 
 
+def top_classes(logits: torch.Tensor, classes: list[str] | None, topk: int = 5
+                ) -> list[list[tuple[str, float]]]:
+    """Per row of ``logits`` (N, C): the ``topk`` (class name, softmax probability), best first;
+    names are the class indices as text when ``classes`` is None."""
+    probs = logits.float().softmax(1).cpu()
+    values, index = probs.topk(min(topk, probs.shape[1]), dim=1)
+    return [[(classes[j] if classes else str(j), p) for j, p in zip(i, v, strict=True)]
+            for v, i in zip(values.tolist(), index.tolist(), strict=True)]
+
+
 @torch.no_grad()
 def predict_images(loaded: Loaded, inputs: Iterable[str | Path], *, topk: int = 5,
                    batch_size: int = 32, device: str | torch.device = "cpu") -> PredictResult:
@@ -77,12 +87,8 @@ def predict_images(loaded: Loaded, inputs: Iterable[str | Path], *, topk: int = 
         x = torch.stack([t for _, t in batch]).to(device)
         out = model(x)
         logits = out if isinstance(out, torch.Tensor) else out[0]
-        probs = logits.float().softmax(1).cpu()
-        k = min(topk, probs.shape[1])
-        values, index = probs.topk(k, dim=1)
-        for (path, _), v, i in zip(batch, values.tolist(), index.tolist(), strict=False):
-            names = [classes[j] if classes else str(j) for j in i]
-            result.predictions.append(Prediction(str(path), list(zip(names, v, strict=False))))
+        for (path, _), top in zip(batch, top_classes(logits, classes, topk), strict=True):
+            result.predictions.append(Prediction(str(path), top))
         batch.clear()
 
     for f in files:

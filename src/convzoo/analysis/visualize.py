@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -106,6 +107,50 @@ def feature_maps(model: nn.Module, layer: str, x: torch.Tensor, path: str | Path
         fig.suptitle(f"{layer}: {n} of {maps.shape[0]} maps, {maps.shape[1]}x{maps.shape[2]}")
         _save(fig, path)
     return maps
+
+
+@dataclass
+class LayerCall:
+    """One call of a leaf module during :func:`trace_layers`, in forward order."""
+
+    name: str  # qualified module name, as in `convzoo summary`'s rows
+    module: nn.Module
+    input: torch.Tensor | None  # its first tensor input, (1, C, H, W) or (1, N)
+    output: torch.Tensor | None  # its first tensor output
+
+
+@torch.no_grad()
+def trace_layers(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[LayerCall]]:
+    """One forward pass of one image ``x`` (C, H, W) with a hook on every leaf module: the logits
+    (1, classes) and every call's input and output, in the order of `convzoo summary`'s rows.
+    In-place activations are switched off for the pass, so that no kept output is overwritten."""
+    calls: list[LayerCall] = []
+
+    def first(v):
+        if isinstance(v, torch.Tensor):
+            return v.detach()
+        if isinstance(v, (tuple, list)):
+            return next((t.detach() for t in v if isinstance(t, torch.Tensor)), None)
+        return None
+
+    def hook(name: str):
+        return lambda m, i, o: calls.append(LayerCall(name, m, first(i), first(o)))
+
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    inplace = [m for _, m in leaves if getattr(m, "inplace", False) is True]
+    handles = [m.register_forward_hook(hook(n)) for n, m in leaves]
+    for m in inplace:
+        m.inplace = False
+    model.eval()
+    try:
+        out = model(x.unsqueeze(0))
+    finally:
+        for h in handles:
+            h.remove()
+        for m in inplace:
+            m.inplace = True
+    logits = out if isinstance(out, torch.Tensor) else out[0]
+    return logits.detach(), calls
 
 
 def last_conv_name(model: nn.Module) -> str:

@@ -1,0 +1,20 @@
+"""`convzoo explore`: look inside any network of the zoo in the browser -- its layers with their
+shapes, parameters, MACs and receptive fields, feature maps, filters, Grad-CAM, a convolution as a
+matrix product, max-pool windows, the top-5 on your image, and two networks side by side.
+
+:class:`Explorer` holds the state (models, images, cached forward passes); :func:`create_app` is
+the ASGI app (Starlette) around it and :func:`serve` runs it with uvicorn. Needs the ``explore``
+extra (``pip install 'convzoo[explore]'``).
+"""
+
+from .service import Explorer
+
+__all__ = ["Explorer", "create_app", "serve"]
+
+
+def __getattr__(name: str):
+    if name in ("create_app", "serve"):  # Starlette is imported only when the app is wanted
+        from . import app
+
+        return getattr(app, name)
+    raise AttributeError(name)

@@ -1,0 +1,208 @@
+"""The ASGI app of `convzoo explore`: one static page (explore/static) and the JSON/PNG API it
+calls. Every answer comes from :class:`~convzoo.explore.service.Explorer`; this module only turns
+HTTP into calls and errors into 4xx answers with a message.
+
+API (``model``: an id from ``/api/models``; ``image``: an id from ``/api/upload``,
+``/api/samples`` or ``/api/predict``; ``layer``: a row index of ``/api/model``'s ``layers``):
+
+- ``GET /api/models`` -- ``{"models": [...], "default": id}``
+- ``GET /api/model?model=`` -- the model's card and its layer table
+- ``GET /api/samples?model=`` -- labelled test images of its data set
+- ``POST /api/upload`` (multipart field ``image``) -- ``{"image": id, ...}``
+- ``POST /api/predict?model=`` (multipart field ``image``, or ``&image=id``) -- ``{"top5": [...]}``
+- ``GET /api/image.png?image=``, ``/api/maps.png?model=&image=&layer=&which=output|input`` (layout
+  in the ``X-Layout`` header), ``/api/filters.png?model=``,
+  ``/api/gradcam.png?model=&image=&class=&layer=`` (``X-Info`` header)
+- ``GET /api/im2col?model=&image=&layer=&patch=``, ``/api/pool?model=&image=&layer=``,
+  ``/api/pool/example``, ``/api/compare?a=&b=&image=``
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from ..errors import ConvzooError
+from .service import MAX_UPLOAD_BYTES, BadRequest, Explorer, slide_pool_example
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).resolve().parent / "static"
+FORM_OVERHEAD = 64 * 1024  # multipart boundaries and headers around the image's bytes
+
+
+def _arg(request: Request, name: str, kind: type = str, *, required: bool = True) -> Any:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        if required:
+            raise BadRequest(f"missing query parameter {name!r}")
+        return None
+    if kind is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+    return raw
+
+
+async def _upload_bytes(request: Request) -> tuple[bytes, str]:
+    """The multipart field ``image``'s bytes and file name, refused (413/411/415/400) before the
+    body is read when its declared size is over the cap, and unless it is an image type."""
+    length = request.headers.get("content-length")
+    if length is None or not length.isdigit():
+        raise BadRequest("upload needs a Content-Length header")
+    if int(length) > MAX_UPLOAD_BYTES + FORM_OVERHEAD:
+        err = BadRequest(f"upload is {int(length):,} bytes; the limit is {MAX_UPLOAD_BYTES:,}")
+        err.status = 413
+        raise err
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise BadRequest("upload the image as multipart/form-data, field 'image'")
+    form = await request.form(max_files=1, max_fields=4)
+    try:
+        part = form.get("image")
+        if part is None or isinstance(part, str):
+            raise BadRequest("the upload has no file field 'image'")
+        ctype = part.content_type or ""
+        if not ctype.startswith("image/"):
+            err = BadRequest(f"upload is {ctype or 'of no type'}, not an image type")
+            err.status = 415
+            raise err
+        data = await part.read(MAX_UPLOAD_BYTES + 1)
+        return data, part.filename or "upload"
+    finally:
+        await form.close()
+
+
+def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
+    """The app serving ``explorer``; ``default`` is the model the page opens with."""
+
+    def json_ok(value: Any) -> JSONResponse:
+        return JSONResponse(value)
+
+    async def call(fn, *args, **kwargs):
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    async def models(request: Request) -> Response:
+        entries = await call(explorer.entries)
+        ids = [e.id for e in entries]
+        first = default or next((e.id for e in entries if e.kind == "shipped"), ids[0])
+        return json_ok({"models": [e.to_dict() for e in entries], "default": first})
+
+    async def model(request: Request) -> Response:
+        return json_ok(await call(explorer.describe, _arg(request, "model")))
+
+    async def samples(request: Request) -> Response:
+        return json_ok({"samples": await call(explorer.samples, _arg(request, "model"))})
+
+    async def upload(request: Request) -> Response:
+        data, name = await _upload_bytes(request)
+        pic = await call(explorer.add_upload, data, name)
+        return json_ok({"image": pic.id, "name": pic.name, "size": list(pic.image.size)})
+
+    async def predict(request: Request) -> Response:
+        model_id = _arg(request, "model")
+        pid = _arg(request, "image", required=False)
+        if pid is None:
+            data, name = await _upload_bytes(request)
+            pid = (await call(explorer.add_upload, data, name)).id
+        return json_ok(await call(explorer.predict, model_id, pid))
+
+    async def image_png(request: Request) -> Response:
+        png = await call(explorer.picture_png, _arg(request, "image"))
+        return Response(png, media_type="image/png")
+
+    async def maps_png(request: Request) -> Response:
+        png, layout = await call(explorer.maps, _arg(request, "model"), _arg(request, "image"),
+                                 _arg(request, "layer", int),
+                                 which=_arg(request, "which", required=False) or "output",
+                                 limit=_arg(request, "limit", int, required=False) or 64)
+        return Response(png, media_type="image/png", headers={"X-Layout": json.dumps(layout)})
+
+    async def filters_png(request: Request) -> Response:
+        png = await call(explorer.filters_png, _arg(request, "model"))
+        return Response(png, media_type="image/png")
+
+    async def gradcam_png(request: Request) -> Response:
+        png, info = await call(explorer.gradcam_png, _arg(request, "model"),
+                               _arg(request, "image"),
+                               target=_arg(request, "class", int, required=False),
+                               layer=_arg(request, "layer", int, required=False))
+        return Response(png, media_type="image/png", headers={"X-Info": json.dumps(info)})
+
+    async def im2col(request: Request) -> Response:
+        return json_ok(await call(explorer.im2col, _arg(request, "model"), _arg(request, "image"),
+                                  _arg(request, "layer", int),
+                                  patch=_arg(request, "patch", int, required=False)))
+
+    async def pool(request: Request) -> Response:
+        return json_ok(await call(explorer.pool, _arg(request, "model"), _arg(request, "image"),
+                                  _arg(request, "layer", int),
+                                  channel=_arg(request, "channel", int, required=False)))
+
+    async def pool_example(request: Request) -> Response:
+        return json_ok(slide_pool_example())
+
+    async def compare(request: Request) -> Response:
+        return json_ok({"models": await call(explorer.compare, _arg(request, "a"),
+                                             _arg(request, "b"), _arg(request, "image"))})
+
+    async def convzoo_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status", 400)
+        return JSONResponse({"error": str(exc)}, status_code=status)
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("explore: %s %s failed", request.method, request.url.path)
+        return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=500)
+
+    routes = [
+        Route("/", index),
+        Route("/api/models", models),
+        Route("/api/model", model),
+        Route("/api/samples", samples),
+        Route("/api/upload", upload, methods=["POST"]),
+        Route("/api/predict", predict, methods=["POST"]),
+        Route("/api/image.png", image_png),
+        Route("/api/maps.png", maps_png),
+        Route("/api/filters.png", filters_png),
+        Route("/api/gradcam.png", gradcam_png),
+        Route("/api/im2col", im2col),
+        Route("/api/pool", pool),
+        Route("/api/pool/example", pool_example),
+        Route("/api/compare", compare),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ]
+    return Starlette(routes=routes, exception_handlers={ConvzooError: convzoo_error,
+                                                        Exception: server_error})
+
+
+def serve(explorer: Explorer, *, host: str = "127.0.0.1", port: int = 8000,
+          default: str | None = None, ready=None) -> None:
+    """Serve the app with uvicorn until interrupted; ``ready(url)`` is called once listening."""
+    import uvicorn
+
+    config = uvicorn.Config(create_app(explorer, default=default), host=host, port=port,
+                            log_level="warning")
+    server = uvicorn.Server(config)
+    if ready is not None:
+        original = server.startup
+
+        async def startup(sockets=None):
+            await original(sockets=sockets)
+            if server.started:  # the port actually bound (``port=0``: one the system chose)
+                bound = server.servers[0].sockets[0].getsockname()[1] if server.servers else port
+                ready(f"http://{host}:{bound}/")
+
+        server.startup = startup  # type: ignore[method-assign]
+    server.run()

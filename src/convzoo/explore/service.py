@@ -1,0 +1,601 @@
+"""What `convzoo explore` answers, without HTTP: the models it offers, the images it holds, and one
+cached forward pass per (model, image) from which every layer's view is cut.
+
+Every number comes from the library: :func:`convzoo.load_trained` loads, ``analysis.summary`` gives
+the per-layer table, ``analysis.loading.image_transform`` the model's preprocessing,
+``analysis.visualize`` the traced pass, filters and Grad-CAM, ``analysis.predict.top_classes`` the
+top-5, ``convzoo.scratch.im2col`` the convolution's matrix. This module picks, caches and shapes
+them for the page (:mod:`convzoo.explore.app` serves it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._io import read_json
+from ..engine.loaded import WEIGHTS_NAME, Loaded, load_trained
+from ..errors import ConvzooError
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 8 * 2**20  # an upload's size cap
+MAX_PIXELS = 4096 * 4096  # decoded pixels cap, checked on the header before decoding
+IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif",
+                 "BMP": "image/bmp", "WEBP": "image/webp"}
+SAMPLES = 24  # test images offered per data set
+MAX_MAPS = 64  # feature maps drawn per layer
+# The lecture slide's 4x4 max-pool example (CS231n): 2x2 windows, stride 2 keep 6, 8, 3, 4.
+SLIDE_POOL_INPUT = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
+
+
+class BadRequest(ConvzooError):
+    """Input the page or a client sent that cannot be served: answered with 4xx and the message."""
+
+    status = 400
+
+
+class NotFound(BadRequest):
+    status = 404
+
+
+@dataclass
+class Entry:
+    """A network the page offers."""
+
+    id: str  # what the API takes: "lenet5:mnist", "resnet50", "run:lenet5-mnist", "arg:0"
+    model: str  # registered model name
+    label: str
+    kind: str  # "shipped", "run", "file" (given on the command line), "random"
+    source: str  # what load_trained gets
+    data: str | None = None  # the data set it was trained on
+
+    @property
+    def trained(self) -> bool:
+        return self.kind != "random"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "model": self.model, "label": self.label, "kind": self.kind,
+                "trained": self.trained, "data": self.data}
+
+
+@dataclass
+class Picture:
+    """An image the page can run models on: an upload, a drawing or a test image."""
+
+    id: str
+    image: Any  # PIL image, RGB or L
+    name: str
+    label: int | None = None  # class index, for a test image
+    classes: list[str] | None = None  # its data set's classes
+    data: str | None = None
+
+
+@dataclass
+class Pass:
+    """One forward pass of one image through one model, every leaf module's input and output."""
+
+    x: torch.Tensor  # (C, H, W), the model's input after its preprocessing
+    logits: torch.Tensor  # (1, classes)
+    calls: list  # analysis.visualize.LayerCall, forward order = the summary's rows
+
+
+@dataclass
+class Model:
+    entry: Entry
+    loaded: Loaded
+    classes: list[str] | None  # display names, one per output
+    summary: Any  # analysis.summary.ModelSummary at the model's input size
+    transform: Any  # PIL image -> (C, H, W) tensor
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key, value) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+    def take(self, key):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        return None
+
+
+def safe_run_dir(root: Path, rel: str) -> Path:
+    """``root / rel`` when it is a run directory inside ``root`` (no ``..``, no absolute path, no
+    link out of it); otherwise :class:`NotFound`."""
+    parts = Path(rel).parts
+    if not rel or Path(rel).is_absolute() or ".." in parts or "\\" in rel or "\0" in rel:
+        raise NotFound(f"run {rel!r}: expected a run directory name under {root}")
+    base = root.resolve()
+    path = (base / rel).resolve()
+    if not path.is_relative_to(base) or not (path / WEIGHTS_NAME).is_file():
+        raise NotFound(f"run {rel!r} is not a run directory under {root}")
+    return path
+
+
+def open_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS):
+    """A decoded PIL image (RGB or L) from uploaded bytes, or :class:`BadRequest` saying why not:
+    too many bytes, not an image type we read, or more pixels than ``max_pixels`` (known from the
+    header, before anything is decoded)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) > max_bytes:
+        raise BadRequest(f"image is {len(data):,} bytes; the limit is {max_bytes:,}")
+    if not data:
+        raise BadRequest("image is empty")
+    try:
+        img = Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS))  # reads the header only
+    except Image.DecompressionBombError:  # PIL's own header check, far above ours
+        raise BadRequest(f"image has more pixels than the limit of {max_pixels:,}") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise BadRequest("not an image: expected PNG, JPEG, GIF, BMP or WebP") from None
+    w, h = img.size
+    if w * h > max_pixels or w < 1 or h < 1:
+        raise BadRequest(f"image is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}")
+    try:
+        img.seek(0)
+        img.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise BadRequest(f"cannot decode the {img.format} image: {e}") from None
+    return img.convert("L" if img.mode in ("L", "1", "I;16", "I") else "RGB")
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """(H, W) or (H, W, 3) uint8 as PNG."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _colour(maps: torch.Tensor, cmap: str = "viridis") -> np.ndarray:
+    """(N, H, W) floats -> (N, H, W, 3) uint8, each map scaled to its own min..max."""
+    import matplotlib
+
+    lo = maps.amin((1, 2), keepdim=True)
+    hi = maps.amax((1, 2), keepdim=True)
+    unit = ((maps - lo) / (hi - lo).clamp(min=1e-12)).numpy()
+    return (matplotlib.colormaps[cmap](unit)[..., :3] * 255).astype(np.uint8)
+
+
+def mosaic(maps: torch.Tensor, *, pad: int = 1) -> tuple[np.ndarray, dict[str, int]]:
+    """Maps (N, H, W) as one image of ``cols`` tiles a row, and its layout for the page."""
+    n, h, w = maps.shape
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, np.uint8)
+    for i, tile in enumerate(_colour(maps)):
+        y, x = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
+        out[y:y + h, x:x + w] = tile
+    return out, {"n": n, "h": h, "w": w, "cols": cols, "rows": rows, "pad": pad}
+
+
+class Explorer:
+    """The state behind the page: offered models, held images, cached loads and passes."""
+
+    def __init__(self, *, runs: str | Path = "runs", sources: list[str] | None = None,
+                 data_dir: str | None = None, models: int = 3, passes: int = 4) -> None:
+        self.runs = Path(runs)
+        self.sources = list(sources or [])
+        self.data_dir = data_dir
+        self._models: _LRU = _LRU(models)
+        self._passes: _LRU = _LRU(passes)
+        self._pictures: _LRU = _LRU(256)
+        self._test_sets: dict[str, Any] = {}
+        self._lock = threading.Lock()  # one computation at a time: 2 CPU cores, shared hooks
+        for src in self.sources:  # fail at start-up, not on the page
+            load_trained(src)
+
+    # --- models ---------------------------------------------------------------------------
+
+    def entries(self) -> list[Entry]:
+        from ..registry import list_models, model_info
+
+        out = []
+        for i, src in enumerate(self.sources):
+            out.append(Entry(f"arg:{i}", "", src, "file", src))
+        for rel, cfg in self._runs():
+            out.append(Entry(f"run:{rel}", str(cfg.get("model", "?")), f"{rel}", "run",
+                             str(self.runs / rel), cfg.get("data")))
+        for name in list_models():
+            info = model_info(name)
+            for tag in sorted(info.weights):
+                out.append(Entry(f"{name}:{tag}", name, f"{name}:{tag}", "shipped",
+                                 f"{name}:{tag}", tag))
+        for name in list_models():
+            out.append(Entry(name, name, name, "random", name))
+        return out
+
+    def _runs(self) -> list[tuple[str, dict]]:
+        """(path relative to --runs, config.json) of every run directory one or two levels in."""
+        if not self.runs.is_dir():
+            return []
+        found = []
+        for weights in sorted(self.runs.glob(f"*/{WEIGHTS_NAME}")) + sorted(
+                self.runs.glob(f"*/*/{WEIGHTS_NAME}")):
+            run = weights.parent
+            try:
+                cfg = read_json(run / "config.json", what="run config")
+            except (ConvzooError, OSError):
+                cfg = {}
+            found.append((run.relative_to(self.runs).as_posix(), cfg))
+        return found
+
+    def entry(self, model_id: str) -> Entry:
+        from ..registry import model_info
+
+        if model_id.startswith("arg:"):
+            i = model_id[4:]
+            if not i.isdigit() or int(i) >= len(self.sources):
+                raise NotFound(f"model {model_id!r}: no such command-line source")
+            return Entry(model_id, "", self.sources[int(i)], "file", self.sources[int(i)])
+        if model_id.startswith("run:"):
+            path = safe_run_dir(self.runs, model_id[4:])
+            return Entry(model_id, "", model_id[4:], "run", str(path))
+        name, _, tag = model_id.partition(":")
+        try:
+            info = model_info(name)
+        except ConvzooError as e:
+            raise NotFound(str(e)) from None
+        if tag and tag not in info.weights:
+            raise NotFound(f"model {name!r} has no shipped weights {tag!r} "
+                           f"(it has: {', '.join(sorted(info.weights)) or 'none'})")
+        return Entry(model_id, name, model_id, "shipped" if tag else "random", model_id,
+                     tag or None)
+
+    def model(self, model_id: str) -> Model:
+        from ..analysis.loading import display_classes, image_transform
+        from ..analysis.summary import summarize
+
+        with self._lock:
+            hit = self._models.take(model_id)
+            if hit is not None:
+                return hit
+            entry = self.entry(model_id)
+            loaded = load_trained(entry.source)
+            entry.model = loaded.name
+            entry.data = loaded.data
+            if entry.kind in ("run", "file"):
+                entry.label = f"{loaded.name} ({Path(entry.label).name or entry.label})"
+            side = loaded.side
+            summary = summarize(loaded.name, (loaded.in_chans, side, side), **loaded.model_args)
+            m = Model(entry, loaded, display_classes(loaded.classes, loaded.num_classes), summary,
+                      image_transform(loaded))
+            self._models.put(model_id, m)
+            return m
+
+    def describe(self, model_id: str) -> dict[str, Any]:
+        """The model's card and its layer table (the rows of `convzoo summary`)."""
+        m = self.model(model_id)
+        s = m.summary
+        first = next((n for n, mod in m.loaded.model.named_modules()
+                      if isinstance(mod, nn.Conv2d)), None)
+        rows = [{"index": i, "name": r.name, "type": r.type, "shape": r.output_shape[1:],
+                 "params": r.params, "macs": r.macs, "rf": r.rf, "jump": r.jump}
+                for i, r in enumerate(s.rows) if r.name != "(outside leaf modules)"]
+        return {**m.entry.to_dict(), "info": {"family": m.loaded.info.family,
+                                              "paper": m.loaded.info.paper},
+                "input": s.input_shape[1:], "classes": m.classes, "params": s.params,
+                "macs": s.macs, "rf": s.rf, "first_conv": first, "layers": rows}
+
+    # --- images ---------------------------------------------------------------------------
+
+    def add_upload(self, data: bytes, name: str = "upload") -> Picture:
+        img = open_upload(data)
+        pid = "u" + hashlib.sha256(data).hexdigest()[:16]
+        pic = Picture(pid, img, Path(name).name or "upload")
+        self._pictures.put(pid, pic)
+        return pic
+
+    def picture(self, pid: str) -> Picture:
+        pic = self._pictures.take(pid)
+        if pic is None and pid.startswith("s:") and pid.count(":") >= 2:
+            _, index, key = pid.split(":", 2)
+            if index.isdigit():
+                pic = self._sample(key, int(index))
+        if pic is None:
+            raise NotFound(f"image {pid!r} is not held (upload it again)")
+        return pic
+
+    def picture_png(self, pid: str) -> bytes:
+        return png_bytes(np.asarray(self.picture(pid).image))
+
+    def _test_key(self, m: Model) -> str | None:
+        """Which test set a model's samples come from: a data set's name, or the model's id for a
+        run trained on its own data folder."""
+        data = m.loaded.data
+        if data in ("mnist", "cifar10") and not m.loaded.config.get("data_dir"):
+            return data
+        return m.entry.id if data else None
+
+    def _test_set(self, key: str):
+        """A test split, loaded once: the embedded MNIST subset; CIFAR-10 from --data-dir, else
+        ../shared/data's JPEG copy; a run's own test split (engine.loaded.eval_split)."""
+        from ..data import load_dataset
+        from ..engine.loaded import eval_split
+
+        if key not in self._test_sets:
+            if key == "mnist":
+                ds = load_dataset("mnist", None, "test")
+            elif key == "cifar10":
+                from ..experiments.data import find_cifar10
+
+                base, path, val = find_cifar10(self.data_dir)
+                ds = load_dataset(base, path, "test", val_split=val, in_memory=False)
+            else:
+                ds = eval_split(self.model(key).loaded).dataset
+            self._test_sets[key] = ds
+        return self._test_sets[key]
+
+    def samples(self, model_id: str) -> list[dict[str, Any]]:
+        """A spread of ``SAMPLES`` test images of the model's data set, with their labels."""
+        key = self._test_key(self.model(model_id))
+        if key is None:
+            return []
+        try:
+            ds = self._test_set(key)
+        except ConvzooError as e:  # no such data here: the page offers uploads and drawing
+            log.info("no test images for %s: %s", model_id, e)
+            return []
+        index = np.linspace(0, len(ds) - 1, min(SAMPLES, len(ds))).round().astype(int)
+        out = []
+        for i in index.tolist():
+            pic = self._sample(key, i)
+            out.append({"id": pic.id, "label": pic.label, "class": pic.classes[pic.label]})
+        return out
+
+    def _sample(self, key: str, i: int) -> Picture:
+        from torchvision.transforms.v2.functional import to_pil_image
+
+        pid = f"s:{i}:{key}"
+        hit = self._pictures.take(pid)
+        if hit is not None:
+            return hit
+        try:
+            ds = self._test_set(key)
+        except ConvzooError as e:
+            raise NotFound(f"image {pid!r}: {e}") from None
+        if not 0 <= i < len(ds):
+            raise NotFound(f"test set {key} has no image {i}")
+        if hasattr(ds, "images"):
+            img, label = ds.images[i], int(ds.labels[i])
+        else:
+            img, label = ds[i][0], int(ds.labels[i])
+        pic = Picture(pid, to_pil_image(img), f"{ds.name} test {i}", label, list(ds.classes),
+                      ds.name)
+        self._pictures.put(pid, pic)
+        return pic
+
+    # --- the pass and its views -----------------------------------------------------------
+
+    def trace(self, model_id: str, pid: str) -> tuple[Model, Picture, Pass]:
+        """The cached pass of image ``pid`` through model ``model_id`` (computed on first use)."""
+        from ..analysis.visualize import trace_layers
+
+        m, pic = self.model(model_id), self.picture(pid)
+        with self._lock:
+            hit = self._passes.take((model_id, pid))
+            if hit is None:
+                x = m.transform(pic.image)
+                logits, calls = trace_layers(m.loaded.model, x)
+                hit = Pass(x, logits, calls)
+                self._passes.put((model_id, pid), hit)
+        return m, pic, hit
+
+    def predict(self, model_id: str, pid: str, *, topk: int = 5) -> dict[str, Any]:
+        """Top-5 with probabilities; for a labelled test image of the model's classes, the true
+        class's rank and the image's top-1..top-5 error."""
+        from ..analysis.predict import top_classes
+
+        m, pic, p = self.trace(model_id, pid)
+        top = top_classes(p.logits, m.classes, topk)[0]
+        out: dict[str, Any] = {"model": model_id, "image": pic.id, "trained": m.entry.trained,
+                               "top5": [{"class": c, "prob": v} for c, v in top]}
+        if pic.label is not None and pic.classes is not None and m.classes is not None:
+            truth = pic.classes[pic.label]
+            if truth in m.classes:
+                probs = p.logits[0].float().softmax(0)
+                t = m.classes.index(truth)
+                rank = int((probs > probs[t]).sum()) + 1
+                out.update(truth=truth, rank=rank, prob=float(probs[t]),
+                           errors={f"top{k}": int(rank > k) for k in range(1, 6)})
+        return out
+
+    def call(self, model_id: str, pid: str, layer: int):
+        m, pic, p = self.trace(model_id, pid)
+        if not 0 <= layer < len(p.calls):
+            raise NotFound(f"{model_id} has layers 0..{len(p.calls) - 1}, not {layer}")
+        return m, pic, p, p.calls[layer]
+
+    def maps(self, model_id: str, pid: str, layer: int, *, which: str = "output",
+             limit: int = MAX_MAPS) -> tuple[bytes, dict[str, Any]]:
+        """The layer's output (or input) maps as one PNG mosaic and its layout."""
+        if which not in ("output", "input"):
+            raise BadRequest(f"which must be 'output' or 'input', got {which!r}")
+        _, _, _, c = self.call(model_id, pid, layer)
+        t = c.output if which == "output" else c.input
+        if t is None:
+            raise BadRequest(f"layer {c.name} has no tensor {which}")
+        t = t[0].float()
+        shape = list(t.shape)
+        if t.ndim == 1:  # a vector (fully connected layer): one strip
+            t = t[None, None]
+        elif t.ndim != 3:
+            raise BadRequest(f"layer {c.name} {which} has shape {shape}, not maps or a vector")
+        image, layout = mosaic(t[:max(1, min(limit, MAX_MAPS))])
+        return png_bytes(image), {**layout, "shape": shape, "name": c.name,
+                                  "total": int(t.shape[0])}
+
+    def filters_png(self, model_id: str) -> bytes:
+        from ..analysis.visualize import filter_grid
+
+        m = self.model(model_id)
+        grid = filter_grid(m.loaded.model)
+        return png_bytes((grid.numpy() * 255).round().astype(np.uint8))
+
+    def gradcam_png(self, model_id: str, pid: str, *, target: int | None = None,
+                    layer: int | None = None) -> tuple[bytes, dict[str, Any]]:
+        """Grad-CAM for class ``target`` (default: the top class) at ``layer`` (a conv layer's
+        index; default the last conv), over the model's input image."""
+        from ..analysis.visualize import gradcam
+
+        m, pic, p = self.trace(model_id, pid)
+        name = None
+        if layer is not None:
+            c = self.call(model_id, pid, layer)[3]
+            if c.output is None or c.output.ndim != 4:
+                raise BadRequest(f"layer {c.name} has no feature maps for Grad-CAM")
+            name = c.name
+        if target is not None and not 0 <= target < p.logits.shape[1]:
+            raise BadRequest(f"class {target} is out of range 0..{p.logits.shape[1] - 1}")
+        with self._lock:
+            cam, cls = gradcam(m.loaded.model, p.x, target=target, layer=name)
+        shown = p.x - p.x.amin()
+        shown = (shown / shown.amax().clamp(min=1e-12)).permute(1, 2, 0)[..., :3]
+        shown = shown.expand(-1, -1, 3).numpy() if shown.shape[-1] == 1 else shown.numpy()
+        heat = _colour(cam[None], "jet")[0].astype(np.float32) / 255
+        blend = (0.5 * shown + 0.5 * heat) * 255
+        names = m.classes
+        return png_bytes(blend.round().astype(np.uint8)), {
+            "class": cls, "class_name": names[cls] if names else str(cls), "layer": name}
+
+    def im2col(self, model_id: str, pid: str, layer: int, *, patch: int | None = None
+               ) -> dict[str, Any]:
+        """A conv layer as one matrix product on this image: convzoo.scratch's im2col of the
+        layer's real input, the GEMM's shapes, and one patch (column) checked against the
+        layer's output."""
+        from ..scratch.im2col import im2col, pair, resolve_padding
+
+        _, _, _, c = self.call(model_id, pid, layer)
+        conv = c.module
+        if not isinstance(conv, nn.Conv2d) or c.input is None:
+            raise BadRequest(f"layer {c.name} is a {type(conv).__name__}, not a Conv2d")
+        if conv.padding_mode != "zeros":
+            raise BadRequest(f"layer {c.name} pads with {conv.padding_mode!r}, not zeros")
+        k, s, d = pair(conv.kernel_size), pair(conv.stride), pair(conv.dilation)
+        pad = resolve_padding(conv.padding, k, s, d)
+        x = c.input.float().numpy()  # (1, C, H, W); float32 keeps a VGG-sized matrix in memory
+        g = conv.groups
+        cg = x.shape[1] // g  # input channels per group; group 0 is shown
+        cols, (oh, ow) = im2col(np.ascontiguousarray(x[:, :cg]), k, s, pad, d)
+        w = conv.weight.detach().double()  # (C_out, C/g, kh, kw)
+        og = w.shape[0] // g
+        wmat = w[:og].reshape(og, -1).numpy()  # (C_out/g, C/g*kh*kw)
+        n = cols.shape[1]
+        p = n // 2 + ow // 2 if patch is None else patch
+        if not 0 <= p < n:
+            raise BadRequest(f"patch {p} is out of range 0..{n - 1}")
+        i, j = divmod(p, ow)
+        column = cols[:, p].astype(np.float64)
+        y = wmat @ column  # (C_out/g,): one column of the GEMM's result
+        if conv.bias is not None:
+            y = y + conv.bias.detach().double()[:og].numpy()
+        actual = c.output[0, :og, i, j].double().numpy()
+        top, left = i * s[0] - pad[0], j * s[1] - pad[2]
+        return {
+            "name": c.name, "in_shape": list(x.shape[1:]), "out_shape": list(c.output.shape[1:]),
+            "kernel": list(k), "stride": list(s), "padding": list(pad), "dilation": list(d),
+            "groups": g, "cols_shape": list(cols.shape), "weight_shape": list(wmat.shape),
+            "result_shape": [og, n], "patch": p, "row": i, "col": j,
+            # the window of input pixels (rows top.., cols left..) patch p reads, channel 0
+            "window": {"top": top, "left": left, "height": d[0] * (k[0] - 1) + 1,
+                       "width": d[1] * (k[1] - 1) + 1},
+            "patch_values": column[:k[0] * k[1]].reshape(k).round(4).tolist(),
+            "filter0": wmat[0, :k[0] * k[1]].reshape(k).round(4).tolist(),
+            "gemm_column": y[:8].round(5).tolist(), "layer_output": actual[:8].round(5).tolist(),
+            "max_abs_diff": float(np.abs(y - actual).max()),
+        }
+
+    def pool(self, model_id: str, pid: str, layer: int, *, channel: int | None = None
+             ) -> dict[str, Any]:
+        """A max-pool on this image: a 2x2 block of its windows (at the strongest output of
+        ``channel``, default the most active channel), their values and what each keeps."""
+        _, _, _, c = self.call(model_id, pid, layer)
+        mod = c.module
+        if not isinstance(mod, nn.MaxPool2d) or c.input is None or c.input.ndim != 4:
+            raise BadRequest(f"layer {c.name} is a {type(mod).__name__}, not a MaxPool2d")
+        x = c.input[0].float()  # (C, H, W)
+        out = c.output[0].float()
+        ch = int(out.amax((1, 2)).argmax()) if channel is None else channel
+        if not 0 <= ch < x.shape[0]:
+            raise BadRequest(f"channel {ch} is out of range 0..{x.shape[0] - 1}")
+        oi, oj = divmod(int(out[ch].argmax()), out.shape[2])
+        oi, oj = min(oi, max(out.shape[1] - 2, 0)), min(oj, max(out.shape[2] - 2, 0))
+        return {"name": c.name, "channel": ch, **pool_windows(
+            x[ch], out[ch], mod, rows=range(oi, min(oi + 2, out.shape[1])),
+            cols=range(oj, min(oj + 2, out.shape[2])))}
+
+    def compare(self, a: str, b: str, pid: str) -> list[dict[str, Any]]:
+        """Two models on one image: parameters, MACs, batch-1 latency (median of 5), top-5."""
+        from ..analysis.bench import median_seconds
+
+        out = []
+        for model_id in (a, b):
+            m, _, p = self.trace(model_id, pid)
+            pred = self.predict(model_id, pid)
+            net = m.loaded.model
+            with self._lock, torch.no_grad():
+                secs = median_seconds(lambda net=net, x=p.x: net(x[None]), warmup=1, repeats=5)
+            pred.pop("model")
+            out.append({**m.entry.to_dict(), "params": m.summary.params, "macs": m.summary.macs,
+                        "input": m.summary.input_shape[1:], "latency_ms": 1000 * secs, **pred})
+        return out
+
+
+def pool_windows(x: torch.Tensor, out: torch.Tensor, mod: nn.MaxPool2d, *, rows: range,
+                 cols: range) -> dict[str, Any]:
+    """Max-pool windows of map ``x`` (H, W) for output positions ``rows`` x ``cols``: each
+    window's values (None where it reads padding), the argmax kept, and the layer's output."""
+    from ..scratch.im2col import pair
+
+    k, s, d, pd = (pair(mod.kernel_size), pair(mod.stride or mod.kernel_size), pair(mod.dilation),
+                   pair(mod.padding))
+    windows = []
+    for i in rows:
+        for j in cols:
+            top, left = i * s[0] - pd[0], j * s[1] - pd[1]
+            vals = [[float(x[r, q]) if 0 <= r < x.shape[0] and 0 <= q < x.shape[1] else None
+                     for q in range(left, left + d[1] * (k[1] - 1) + 1, d[1])]
+                    for r in range(top, top + d[0] * (k[0] - 1) + 1, d[0])]
+            flat = [(v, a, b) for a, row in enumerate(vals) for b, v in enumerate(row)
+                    if v is not None]
+            best = max(flat)
+            windows.append({"out": [i, j], "top": top, "left": left, "values": vals,
+                            "kept": [best[1], best[2]], "max": best[0],
+                            "output": float(out[i, j])})
+    r0 = min(w["top"] for w in windows)
+    c0 = min(w["left"] for w in windows)
+    r1 = max(w["top"] + len(w["values"]) for w in windows)
+    c1 = max(w["left"] + len(w["values"][0]) for w in windows)
+    region = [[float(x[r, q]) if 0 <= r < x.shape[0] and 0 <= q < x.shape[1] else None
+               for q in range(c0, c1)] for r in range(r0, r1)]
+    return {"kernel": list(k), "stride": list(s), "padding": list(pd), "region_top": r0,
+            "region_left": c0, "region": region, "windows": windows}
+
+
+def slide_pool_example() -> dict[str, Any]:
+    """The slide's 4x4 input through a 2x2, stride-2 max-pool (torch computes the output)."""
+    x = torch.tensor(SLIDE_POOL_INPUT, dtype=torch.float32)
+    mod = nn.MaxPool2d(2, 2)
+    out = mod(x[None, None])[0, 0]
+    return {"name": "slide example: 4x4 input, 2x2 max-pool, stride 2", "channel": 0,
+            **pool_windows(x, out, mod, rows=range(2), cols=range(2))}

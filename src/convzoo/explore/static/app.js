@@ -1,0 +1,336 @@
+// convzoo explore: the page. Plain JavaScript, no build step, no network beyond this server.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { model: null, info: null, image: null, layer: null, top: null, patch: null };
+
+function q(params) {
+  return new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined)
+    ).toString();
+}
+
+async function api(path, params, options) {
+  const res = await fetch(params ? `${path}?${q(params)}` : path, options);
+  if (!res.ok) {
+    let msg = `${res.status}`;
+    try { msg = (await res.json()).error || msg; } catch (e) { /* not JSON */ }
+    throw new Error(msg);
+  }
+  return res;
+}
+
+function status(text) { $("status").textContent = text || ""; }
+
+async function guard(fn) {
+  try { status(""); return await fn(); } catch (e) { status(e.message); return null; }
+}
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  Object.entries(attrs || {}).forEach(([k, v]) => {
+    if (k === "class") node.className = v; else if (k.startsWith("on")) node[k] = v;
+    else node.setAttribute(k, v);
+  });
+  children.flat().forEach((c) => node.append(c instanceof Node ? c : String(c)));
+  return node;
+}
+
+const fmt = (n) => n.toLocaleString("en-US");
+function si(n) {
+  if (n >= 1e9) return (n / 1e9).toFixed(2) + " G";
+  if (n >= 1e6) return (n / 1e6).toFixed(2) + " M";
+  if (n >= 1e3) return (n / 1e3).toFixed(1) + " k";
+  return String(n);
+}
+const shape = (s) => (s && s.length ? s.join("×") : "-");
+
+// --- models -------------------------------------------------------------------------------
+
+const GROUPS = { file: "command line", run: "runs", shipped: "trained weights",
+                 random: "random weights" };
+
+function fillSelect(select, models, chosen) {
+  select.innerHTML = "";
+  Object.entries(GROUPS).forEach(([kind, title]) => {
+    const items = models.filter((m) => m.kind === kind);
+    if (!items.length) return;
+    const group = el("optgroup", { label: title });
+    items.forEach((m) => group.append(el("option", { value: m.id }, m.label)));
+    select.append(group);
+  });
+  select.value = chosen;
+}
+
+async function loadModels() {
+  const res = await (await api("/api/models")).json();
+  fillSelect($("model"), res.models, res.default);
+  const other = res.models.find((m) => m.kind === "shipped" && m.id !== res.default);
+  fillSelect($("compare-model"), res.models, other ? other.id : res.default);
+  await selectModel(res.default);
+}
+
+async function selectModel(id) {
+  state.model = id;
+  status("loading " + id + " …");
+  const info = await (await api("/api/model", { model: id })).json();
+  state.info = info;
+  status("");
+  $("badge").hidden = info.trained;
+  $("card").textContent = `${info.model} · ${info.info.paper} · input ${shape(info.input)} · ` +
+    `${fmt(info.params)} params · ${si(info.macs)}MACs` + (info.data ? ` · trained on ${info.data}` : "");
+  renderLayers(info.layers);
+  $("draw-box").hidden = info.input[0] !== 1;
+  const cls = $("cam-class");
+  cls.innerHTML = "";
+  cls.append(el("option", { value: "" }, "top class"));
+  (info.classes || []).forEach((c, i) => cls.append(el("option", { value: i }, `${i}: ${c}`)));
+  state.layer = null;
+  $("layer-title").textContent = "Layer";
+  ["maps-box", "filters-box", "cam-box", "im2col-box", "pool-box"].forEach((b) => { $(b).hidden = true; });
+  await loadSamples();
+  if (state.image) await predict();
+}
+
+function renderLayers(rows) {
+  const body = $("layers").tBodies[0];
+  body.innerHTML = "";
+  rows.forEach((r) => {
+    const tr = el("tr", { class: "layer", "data-index": r.index, "data-type": r.type,
+                          "data-name": r.name, title: `jump ${shape(r.jump)}` },
+      el("td", {}, r.index), el("td", {}, r.name), el("td", {}, r.type), el("td", {}, shape(r.shape)),
+      el("td", {}, fmt(r.params)), el("td", {}, si(r.macs)), el("td", {}, r.rf ? r.rf[0] : "-"));
+    tr.onclick = () => guard(() => selectLayer(r.index));
+    body.append(tr);
+  });
+}
+
+// --- images -------------------------------------------------------------------------------
+
+async function loadSamples() {
+  const box = $("samples");
+  box.innerHTML = "";
+  const res = await (await api("/api/samples", { model: state.model })).json();
+  $("samples-title").textContent = res.samples.length ?
+    `test images of ${state.info.data} (click one)` : "no test images for this network's data here";
+  res.samples.forEach((s) => {
+    const b = el("button", { class: "sample", "data-id": s.id, "data-label": s.class,
+                             title: `label: ${s.class}` },
+      el("img", { src: `/api/image.png?${q({ image: s.id })}`, alt: s.class }));
+    b.onclick = () => guard(() => pickImage(s.id));
+    box.append(b);
+  });
+}
+
+async function pickImage(id) {
+  state.image = id;
+  document.querySelectorAll(".sample").forEach((b) => b.classList.toggle("on", b.dataset.id === id));
+  const img = $("preview");
+  img.src = `/api/image.png?${q({ image: id })}`;
+  img.hidden = false;
+  await predict();
+}
+
+async function upload(blob, name) {
+  const form = new FormData();
+  form.append("image", blob, name);
+  const res = await (await api("/api/upload", null, { method: "POST", body: form })).json();
+  await pickImage(res.image);
+}
+
+async function predict() {
+  const res = await (await api("/api/predict", { model: state.model, image: state.image },
+                               { method: "POST" })).json();
+  state.top = res.top5;
+  const list = $("top5");
+  list.innerHTML = "";
+  res.top5.forEach((t) => list.append(el("li", { class: "top-row", "data-class": t.class },
+    el("span", { class: "bar", style: `width:${Math.max(1, Math.round(t.prob * 160))}px` }),
+    el("span", { class: "cls" }, t.class), ` ${(100 * t.prob).toFixed(1)}%`)));
+  const truth = $("truth");
+  if (res.truth !== undefined) {
+    const errs = [1, 2, 3, 4, 5].map((k) => `top-${k} ${res.errors["top" + k]}`).join(", ");
+    truth.textContent = `true class ${res.truth}: rank ${res.rank} (p = ${res.prob.toFixed(3)}); ` +
+      `error of this image: ${errs}`;
+  } else {
+    truth.textContent = res.trained ? "" : "random weights: the answer means nothing yet";
+  }
+  if (state.layer !== null) await selectLayer(state.layer);
+}
+
+function setupImageInputs() {
+  const drop = $("drop");
+  drop.ondragover = (e) => { e.preventDefault(); drop.classList.add("over"); };
+  drop.ondragleave = () => drop.classList.remove("over");
+  drop.ondrop = (e) => {
+    e.preventDefault();
+    drop.classList.remove("over");
+    const f = e.dataTransfer.files[0];
+    if (f) guard(() => upload(f, f.name));
+  };
+  $("file").onchange = (e) => { const f = e.target.files[0]; if (f) guard(() => upload(f, f.name)); };
+  const pad = $("draw");
+  const ctx = pad.getContext("2d");
+  const clear = () => { ctx.fillStyle = "#000"; ctx.fillRect(0, 0, pad.width, pad.height); };
+  clear();
+  let down = false;
+  const at = (e) => { const r = pad.getBoundingClientRect(); return [e.clientX - r.left, e.clientY - r.top]; };
+  pad.onpointerdown = (e) => { down = true; ctx.beginPath(); ctx.moveTo(...at(e)); };
+  pad.onpointermove = (e) => {
+    if (!down) return;
+    ctx.lineWidth = 11; ctx.lineCap = "round"; ctx.strokeStyle = "#fff";
+    ctx.lineTo(...at(e)); ctx.stroke();
+  };
+  window.addEventListener("pointerup", () => { down = false; });
+  $("draw-clear").onclick = clear;
+  $("draw-use").onclick = () => pad.toBlob((b) => guard(() => upload(b, "drawing.png")), "image/png");
+}
+
+// --- one layer ----------------------------------------------------------------------------
+
+async function drawMaps(box, params, scaleTo) {
+  const res = await api("/api/maps.png", params);
+  const layout = JSON.parse(res.headers.get("X-Layout"));
+  const bitmap = await createImageBitmap(await res.blob());
+  box.innerHTML = "";
+  const scale = Math.max(1, Math.floor(scaleTo / Math.max(layout.h, layout.w)));
+  for (let i = 0; i < layout.n; i++) {
+    const r = Math.floor(i / layout.cols), c = i % layout.cols;
+    const canvas = el("canvas", { class: "map", width: layout.w, height: layout.h,
+                                  title: `channel ${i}` });
+    canvas.style.width = `${layout.w * scale}px`;
+    canvas.style.height = `${layout.h * scale}px`;
+    canvas.getContext("2d").drawImage(bitmap, layout.pad + c * (layout.w + layout.pad),
+      layout.pad + r * (layout.h + layout.pad), layout.w, layout.h, 0, 0, layout.w, layout.h);
+    box.append(canvas);
+  }
+  return { layout, scale };
+}
+
+async function selectLayer(index) {
+  state.layer = index;
+  const row = state.info.layers.find((r) => r.index === index);
+  document.querySelectorAll("tr.layer").forEach((tr) => tr.classList.toggle("on", +tr.dataset.index === index));
+  $("layer-title").textContent = `Layer ${index}: ${row.name} (${row.type})`;
+  $("layer-info").textContent = `output ${shape(row.shape)} · ${fmt(row.params)} params · ` +
+    `${fmt(row.macs)} MACs · receptive field ${row.rf ? shape(row.rf) : "-"}, jump ${row.jump ? shape(row.jump) : "-"}`;
+  $("filters-box").hidden = row.name !== state.info.first_conv;
+  if (!$("filters-box").hidden) $("filters").src = `/api/filters.png?${q({ model: state.model })}`;
+  if (!state.image) { $("layer-info").textContent += " · pick an image to see its maps"; return; }
+  const spatial = row.shape.length === 3;
+  $("maps-box").hidden = false;
+  const { layout } = await drawMaps($("maps"), { model: state.model, image: state.image, layer: index },
+                                    spatial ? 84 : 600);
+  $("maps-note").textContent = spatial ? `${layout.n} of ${layout.total} maps, ${layout.h}×${layout.w}` :
+    `a vector of ${layout.w} values`;
+  $("cam-box").hidden = false;
+  $("cam").hidden = true;
+  $("cam-note").textContent = spatial ? `at ${row.name}` : "at the last convolution";
+  $("im2col-box").hidden = row.type !== "Conv2d";
+  if (row.type === "Conv2d") { state.patch = null; await showIm2col(); }
+  $("pool-box").hidden = row.type !== "MaxPool2d";
+  if (row.type === "MaxPool2d") await showPool(false);
+}
+
+async function showCam() {
+  const row = state.info.layers.find((r) => r.index === state.layer);
+  const res = await api("/api/gradcam.png", { model: state.model, image: state.image,
+    class: $("cam-class").value || null, layer: row && row.shape.length === 3 ? state.layer : null });
+  const info = JSON.parse(res.headers.get("X-Info"));
+  const img = $("cam");
+  img.src = URL.createObjectURL(await res.blob());
+  img.hidden = false;
+  $("cam-note").textContent = `class ${info.class_name} at ${info.layer || "the last convolution"}`;
+}
+
+function grid(values, cls) {
+  return el("table", { class: "grid" }, values.map((row, i) => el("tr", {},
+    row.map((v, j) => el("td", { class: cls ? cls(i, j, v) : "" },
+                         v === null ? "pad" : (+v).toFixed(2))))));
+}
+
+async function showIm2col() {
+  const d = await (await api("/api/im2col", { model: state.model, image: state.image,
+                                              layer: state.layer, patch: state.patch })).json();
+  state.patch = d.patch;
+  const [ckk, L] = d.cols_shape;
+  const box = $("im2col");
+  box.innerHTML = "";
+  box.append(
+    el("p", {}, `input ${shape(d.in_shape)}, kernel ${shape(d.kernel)}, stride ${shape(d.stride)}, ` +
+      `padding ${d.padding.join("/")} (top/bottom/left/right)` + (d.groups > 1 ? `, ${d.groups} groups (group 0 shown)` : "")),
+    el("p", { class: "eq" }, `im2col(input) = cols ${ckk}×${L}   (C·kh·kw = ${ckk} rows, ` +
+      `one column per output position: ${d.out_shape[1]}×${d.out_shape[2]} = ${L})`),
+    el("p", { class: "eq" }, `W ${d.weight_shape[0]}×${d.weight_shape[1]}  ·  cols ${ckk}×${L}  =  ` +
+      `Y ${d.result_shape[0]}×${d.result_shape[1]}  →  reshaped to ${shape(d.out_shape)}`));
+  const slider = el("input", { type: "range", min: 0, max: L - 1, value: d.patch, id: "patch" });
+  slider.onchange = () => { state.patch = +slider.value; guard(showIm2col); };
+  box.append(el("p", {}, `patch ${d.patch} = column ${d.patch} of cols (output row ${d.row}, col ${d.col}) `, slider));
+  const view = el("div", { class: "flex" });
+  const input = el("div", {});
+  view.append(input,
+    el("div", {}, el("div", { class: "hint" }, "its values, channel 0"), grid(d.patch_values)),
+    el("div", {}, el("div", { class: "hint" }, "filter 0, channel 0"), grid(d.filter0)));
+  box.append(view);
+  box.append(el("p", {}, `GEMM column ${d.patch} (first outputs): ${d.gemm_column.map((v) => v.toFixed(3)).join(", ")}`),
+    el("p", {}, `the layer's output there: ${d.layer_output.map((v) => v.toFixed(3)).join(", ")} ` +
+      `(largest difference ${d.max_abs_diff.toExponential(1)})`));
+  const { layout, scale } = await drawMaps(input, { model: state.model, image: state.image,
+                                                   layer: state.layer, which: "input", limit: 1 }, 168);
+  const canvas = input.querySelector("canvas");
+  const overlay = el("canvas", { class: "map", width: layout.w * scale, height: layout.h * scale });
+  const ctx = overlay.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(canvas, 0, 0, layout.w * scale, layout.h * scale);
+  ctx.strokeStyle = "#ff2d55";
+  ctx.lineWidth = 2;
+  ctx.strokeRect(d.window.left * scale, d.window.top * scale, d.window.width * scale, d.window.height * scale);
+  input.innerHTML = "";
+  input.append(el("div", { class: "hint" }, "the layer's input, channel 0, patch outlined"), overlay);
+}
+
+async function showPool(example) {
+  const d = example ? await (await api("/api/pool/example")).json() :
+    await (await api("/api/pool", { model: state.model, image: state.image, layer: state.layer })).json();
+  const box = $("pool");
+  box.innerHTML = "";
+  const owner = (r, c) => d.windows.findIndex((w) => r >= w.top && r < w.top + w.values.length &&
+                                                    c >= w.left && c < w.left + w.values[0].length);
+  const cls = (i, j, v) => {
+    const r = d.region_top + i, c = d.region_left + j;
+    const k = owner(r, c);
+    const kept = d.windows.some((w) => w.top + w.kept[0] === r && w.left + w.kept[1] === c);
+    return [k >= 0 ? `w${k % 4}` : "", kept ? "kept" : "", v === null ? "pad" : ""].join(" ");
+  };
+  const out = [[d.windows[0], d.windows[1]], [d.windows[2], d.windows[3]]]
+    .map((row) => row.filter(Boolean).map((w) => w.output)).filter((r) => r.length);
+  box.append(el("p", {}, `${d.name}` + (example ? "" : `, channel ${d.channel}`) +
+      `: kernel ${shape(d.kernel)}, stride ${shape(d.stride)}; each colour is one window, the bold cell is what it keeps`),
+    el("div", { class: "flex" }, el("div", {}, el("div", { class: "hint" }, "input"), grid(d.region, cls)),
+       el("div", {}, el("div", { class: "hint" }, "output"), grid(out, (i, j) => `w${(2 * i + j) % 4} kept`))));
+}
+
+async function compare() {
+  if (!state.image) { status("pick an image first"); return; }
+  const res = await (await api("/api/compare", { a: state.model, b: $("compare-model").value,
+                                                 image: state.image })).json();
+  const [a, b] = res.models;
+  const line = (name, f) => el("tr", {}, el("th", {}, name), el("td", {}, f(a)), el("td", {}, f(b)));
+  const top = (m) => el("ol", {}, m.top5.map((t) => el("li", {}, `${t.class} ${(100 * t.prob).toFixed(1)}%`)));
+  const box = $("compare");
+  box.innerHTML = "";
+  box.append(el("table", {},
+    line("network", (m) => m.label + (m.trained ? "" : " (random weights)")),
+    line("input", (m) => shape(m.input)), line("parameters", (m) => fmt(m.params)),
+    line("MACs", (m) => si(m.macs)), line("latency (batch 1)", (m) => `${m.latency_ms.toFixed(1)} ms`),
+    line("top-5", top), line("true class rank", (m) => (m.rank === undefined ? "-" : m.rank))));
+}
+
+window.addEventListener("DOMContentLoaded", () => {
+  setupImageInputs();
+  $("model").onchange = (e) => guard(() => selectModel(e.target.value));
+  $("cam-go").onclick = () => guard(showCam);
+  $("pool-example").onclick = () => guard(() => showPool(true));
+  $("pool-here").onclick = () => guard(() => showPool(false));
+  $("compare-go").onclick = () => guard(compare);
+  guard(loadModels);
+});

@@ -1,0 +1,270 @@
+"""`convzoo explore`'s JSON/PNG API through Starlette's in-process client, and its safety: upload
+caps (bytes, decoded pixels, image types), run directories only under --runs, 4xx answers after
+which the server keeps serving. Numbers are checked against the library (predict_images, summary)
+and PyTorch (unfold, max_pool2d) as oracles."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import struct
+import zlib
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+pytest.importorskip("starlette")
+pytest.importorskip("httpx2")
+
+from starlette.testclient import TestClient  # noqa: E402
+
+from convzoo.explore import Explorer, create_app  # noqa: E402
+from convzoo.explore.service import MAX_UPLOAD_BYTES  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def explorer(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    run = runs / "lenet5-copy"
+    run.mkdir()
+    from convzoo.weights import shipped_weights_path
+
+    shutil.copy(shipped_weights_path("lenet5:mnist"), run / "model.safetensors")
+    (run / "config.json").write_text(json.dumps({"model": "lenet5", "data": "mnist"}))
+    (runs / "unfinished").mkdir()  # no weights: not offered
+    return Explorer(runs=runs)
+
+
+@pytest.fixture(scope="module")
+def client(explorer):
+    with TestClient(create_app(explorer), raise_server_exceptions=False) as c:
+        yield c
+
+
+def png(array: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims width x height (1-bit grey) with one tiny IDAT: refused on the
+    header, it would take 50 MB to decode."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0"))
+            + chunk(b"IEND", b""))
+
+
+def mnist_digit():
+    from convzoo.data import load_dataset
+
+    ds = load_dataset("mnist", None, "test")
+    return ds.images[0, 0].numpy(), int(ds.labels[0])
+
+
+def test_models_lists_shipped_runs_and_random(client):
+    res = client.get("/api/models").json()
+    by_id = {m["id"]: m for m in res["models"]}
+    assert by_id["lenet5:mnist"]["kind"] == "shipped" and by_id["lenet5:mnist"]["trained"]
+    assert "resnet20:cifar10" in by_id
+    assert by_id["resnet50"]["kind"] == "random" and not by_id["resnet50"]["trained"]
+    assert by_id["run:lenet5-copy"]["kind"] == "run"
+    assert not any(i.startswith("run:unfinished") for i in by_id)
+    assert res["default"] == "lenet5:mnist"
+
+
+def test_predict_upload_matches_the_library(client, tmp_path):
+    from convzoo import load_trained
+    from convzoo.analysis.predict import predict_images
+
+    digit, label = mnist_digit()
+    data = png(digit)
+    res = client.post("/api/predict", params={"model": "lenet5:mnist"},
+                      files={"image": ("digit.png", data, "image/png")})
+    assert res.status_code == 200, res.text
+    top5 = res.json()["top5"]
+    assert len(top5) == 5 and top5[0]["class"] == str(label)
+    (tmp_path / "digit.png").write_bytes(data)
+    want = predict_images(load_trained("lenet5:mnist"), [tmp_path / "digit.png"]).predictions[0]
+    assert [t["class"] for t in top5] == [c for c, _ in want.top]
+    assert [t["prob"] for t in top5] == pytest.approx([p for _, p in want.top], abs=1e-6)
+
+
+def test_test_image_answer_has_rank_and_topk_errors(client):
+    samples = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"]
+    assert len(samples) == 24 and {s["class"] for s in samples} >= {"0", "7"}
+    s = samples[0]
+    res = client.post("/api/predict", params={"model": "lenet5:mnist", "image": s["id"]}).json()
+    assert res["truth"] == s["class"]
+    probs = [t["prob"] for t in res["top5"]]
+    assert probs == sorted(probs, reverse=True)
+    rank = res["rank"]
+    assert res["errors"] == {f"top{k}": int(rank > k) for k in range(1, 6)}
+    img = client.get("/api/image.png", params={"image": s["id"]})
+    assert img.headers["content-type"] == "image/png" and img.content.startswith(b"\x89PNG")
+
+
+def test_layer_table_is_the_summary(client):
+    from convzoo.analysis.summary import summarize
+
+    info = client.get("/api/model", params={"model": "resnet20:cifar10"}).json()
+    want = summarize("resnet20", (3, 32, 32))
+    assert [r["name"] for r in info["layers"]] == [r.name for r in want.rows]
+    assert [r["macs"] for r in info["layers"]] == [r.macs for r in want.rows]
+    assert info["params"] == want.params and info["rf"] == want.rf
+    assert info["first_conv"] == "conv1" or info["layers"][0]["type"] == "Conv2d"
+
+
+def test_feature_maps_are_the_layer_output(client, explorer):
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][3]
+    res = client.get("/api/maps.png", params={"model": "lenet5:mnist", "image": s["id"],
+                                              "layer": 0})
+    assert res.status_code == 200 and res.content.startswith(b"\x89PNG")
+    layout = json.loads(res.headers["X-Layout"])
+    assert layout["n"] == 6 and layout["shape"] == [6, 28, 28] and layout["name"] == "features.0"
+    # The cached pass is the model's own forward: its first conv output equals running it again.
+    _, _, p = explorer.trace("lenet5:mnist", s["id"])
+    net = explorer.model("lenet5:mnist").loaded.model
+    with torch.no_grad():
+        logits = net(p.x[None])
+    assert torch.equal(p.logits, logits)
+    vec = client.get("/api/maps.png", params={"model": "lenet5:mnist", "image": s["id"],
+                                              "layer": 11})
+    assert json.loads(vec.headers["X-Layout"])["shape"] == [10]
+
+
+def test_im2col_view_matches_unfold_and_the_layer(client, explorer):
+    s = client.get("/api/samples", params={"model": "resnet20:cifar10"}).json()["samples"]
+    if not s:  # no CIFAR-10 here: an upload instead
+        up = client.post("/api/upload", files={"image": ("x.png", png(
+            np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)), "image/png")})
+        image = up.json()["image"]
+    else:
+        image = s[0]["id"]
+    info = client.get("/api/model", params={"model": "resnet20:cifar10"}).json()
+    conv = next(r for r in info["layers"] if r["type"] == "Conv2d" and r["index"] > 2)
+    d = client.get("/api/im2col", params={"model": "resnet20:cifar10", "image": image,
+                                          "layer": conv["index"], "patch": 37}).json()
+    call = explorer.trace("resnet20:cifar10", image)[2].calls[conv["index"]]
+    cols = F.unfold(call.input.double(), call.module.kernel_size, padding=call.module.padding,
+                    stride=call.module.stride)  # (1, C*kh*kw, L)
+    assert d["cols_shape"] == list(cols.shape[1:])
+    assert d["weight_shape"] == [call.module.out_channels, cols.shape[1]]
+    assert d["patch"] == 37 and d["row"] * d["out_shape"][2] + d["col"] == 37
+    k = d["kernel"]
+    want = cols[0, :k[0] * k[1], 37].reshape(k).numpy()
+    np.testing.assert_allclose(d["patch_values"], want, atol=1e-4)
+    assert d["max_abs_diff"] < 1e-4
+    bad = client.get("/api/im2col", params={"model": "resnet20:cifar10", "image": image,
+                                            "layer": conv["index"] + 1})
+    assert bad.status_code == 400 and "not a Conv2d" in bad.json()["error"]
+
+
+def test_maxpool_windows_keep_what_max_pool2d_keeps(client):
+    ex = client.get("/api/pool/example").json()
+    assert [w["output"] for w in ex["windows"]] == [6, 8, 3, 4]
+    x = torch.tensor(ex["region"])[None, None]
+    assert F.max_pool2d(x, 2).flatten().tolist() == [w["max"] for w in ex["windows"]]
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][1]
+    d = client.get("/api/pool", params={"model": "lenet5:mnist", "image": s["id"],
+                                        "layer": 2}).json()
+    assert len(d["windows"]) == 4
+    for w in d["windows"]:
+        vals = [v for row in w["values"] for v in row if v is not None]
+        assert w["max"] == max(vals) == pytest.approx(w["output"])
+        assert w["values"][w["kept"][0]][w["kept"][1]] == w["max"]
+
+
+def test_filters_gradcam_and_compare(client):
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][2]
+    f = client.get("/api/filters.png", params={"model": "lenet5:mnist"})
+    assert f.status_code == 200 and f.content.startswith(b"\x89PNG")
+    cam = client.get("/api/gradcam.png", params={"model": "lenet5:mnist", "image": s["id"],
+                                                 "class": 3, "layer": 0})
+    assert cam.status_code == 200
+    assert json.loads(cam.headers["X-Info"]) == {"class": 3, "class_name": "3",
+                                                 "layer": "features.0"}
+    res = client.get("/api/compare", params={"a": "lenet5:mnist", "b": "resnet20:cifar10",
+                                             "image": s["id"]}).json()["models"]
+    assert [m["id"] for m in res] == ["lenet5:mnist", "resnet20:cifar10"]
+    assert res[0]["params"] == 61706 and res[1]["params"] > res[0]["params"]
+    assert all(m["latency_ms"] > 0 and len(m["top5"]) == 5 for m in res)
+    assert res[0]["truth"] == s["class"] and "truth" not in res[1]  # digits are not CIFAR classes
+
+
+def test_random_weights_are_marked(client):
+    up = client.post("/api/upload", files={"image": ("d.png", png(mnist_digit()[0]),
+                                                     "image/png")}).json()
+    res = client.post("/api/predict", params={"model": "lenet5", "image": up["image"]}).json()
+    assert res["trained"] is False and len(res["top5"]) == 5
+
+
+@pytest.mark.parametrize("data,ctype,status,message", ids=["text", "garbage", "bomb", "25mp",
+                                                           "empty"], argvalues=[
+    (b"hello", "text/plain", 415, "not an image type"),
+    (b"hello, not a png", "image/png", 400, "not an image"),
+    (png_header_only(20000, 20000), "image/png", 400, "pixels than the limit"),
+    (png_header_only(5000, 5000), "image/png", 400, "5000x5000 = 25,000,000 pixels"),
+    (b"", "image/png", 400, "empty"),
+])
+def test_bad_uploads_answer_4xx_and_the_server_keeps_serving(client, data, ctype, status,
+                                                             message):
+    res = client.post("/api/upload", files={"image": ("x", data, ctype)})
+    assert res.status_code == status and message in res.json()["error"]
+    assert client.get("/api/models").status_code == 200
+
+
+def test_oversized_upload_refused_before_reading(client):
+    big = b"\0" * (MAX_UPLOAD_BYTES + 100_000)
+    res = client.post("/api/upload", files={"image": ("big.png", big, "image/png")})
+    assert res.status_code == 413 and "limit" in res.json()["error"]
+
+
+@pytest.mark.parametrize("model", ["run:../etc", "run:/etc", "run:lenet5-copy/../../x",
+                                   "run:unfinished", "arg:0", "nosuchnet", "lenet5:imagenet"])
+def test_models_outside_the_offer_are_404(client, model):
+    res = client.get("/api/model", params={"model": model})
+    assert res.status_code == 404, res.text
+    assert res.json()["error"]
+
+
+def test_run_symlinked_out_of_runs_is_refused(explorer, tmp_path):
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(explorer.runs / "lenet5-copy", outside)
+    (explorer.runs / "sneaky").symlink_to(outside)
+    try:
+        with TestClient(create_app(explorer), raise_server_exceptions=False) as c:
+            assert c.get("/api/model", params={"model": "run:sneaky"}).status_code == 404
+            assert c.get("/api/model", params={"model": "run:lenet5-copy"}).status_code == 200
+    finally:
+        (explorer.runs / "sneaky").unlink()
+
+
+def test_bad_query_values_are_400(client):
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][0]
+    for params in ({"model": "lenet5:mnist", "image": s["id"], "layer": "x"},
+                   {"model": "lenet5:mnist", "image": s["id"], "layer": 99},
+                   {"model": "lenet5:mnist", "image": "nope", "layer": 0},
+                   {"model": "lenet5:mnist"}):
+        res = client.get("/api/maps.png", params=params)
+        assert 400 <= res.status_code < 500 and res.json()["error"], params
+
+
+def test_page_and_assets_are_served_and_offline(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "convzoo explore" in page.text
+    for asset in re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text):
+        res = client.get(asset)
+        assert res.status_code == 200
+        assert not re.search(r"https?://", res.text), asset  # nothing fetched from elsewhere
+    assert not re.search(r"(?:src|href)=\"https?://", page.text)

@@ -1,0 +1,125 @@
+"""`convzoo explore` in a real browser: Debian's chromium, headless, driven by selenium through
+chromedriver. Starts the real command (`python -m convzoo explore --port 0`), picks lenet5:mnist,
+takes a test digit, checks the top-1 shown is its label, opens the first conv layer and checks its
+6 feature maps are drawn and not blank, and saves a screenshot. Skips only without chromium.
+
+``CONVZOO_EXPLORE_SCREENSHOT=docs/explore.png`` also writes the screenshot there (for the README).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = next((shutil.which(b) for b in ("chromium", "chromium-browser") if shutil.which(b)),
+                None)
+DRIVER = shutil.which("chromedriver")
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
+                                reason="no chromium + chromedriver (CI installs Debian's "
+                                "chromium and chromium-driver with apt-get)")
+
+
+@pytest.fixture
+def server(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "convzoo", "explore", "--port", "0",
+                             "--runs", str(tmp_path / "runs")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
+    url, seen = None, []
+    deadline = time.monotonic() + 120
+    while url is None and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        m = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)
+        url = m.group(1) if m else None
+    if url is None:
+        proc.kill()
+        pytest.fail("convzoo explore did not print its URL:\n" + "".join(seen))
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000", "--hide-scrollbars"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver.set_script_timeout(60)
+    yield driver
+    driver.quit()
+
+
+def _wait(driver, what, timeout=90):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: what(d))
+
+
+def test_explore_lenet5_digit_and_first_conv_maps(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    d = browser
+    d.get(server)
+    _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#model option[value='lenet5:mnist']"))
+    select = Select(d.find_element(By.ID, "model"))
+    if select.first_selected_option.get_attribute("value") != "lenet5:mnist":
+        select.select_by_value("lenet5:mnist")
+    _wait(d, lambda d: "lenet5" in d.find_element(By.ID, "card").text)
+    samples = _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#samples .sample"))
+    sample = samples[0]
+    label = sample.get_attribute("data-label")
+    sample.click()
+    rows = _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#top5 li.top-row"))
+    assert len(rows) == 5
+    assert rows[0].get_attribute("data-class") == label
+    assert f"true class {label}: rank 1" in d.find_element(By.ID, "truth").text
+
+    conv = d.find_element(By.CSS_SELECTOR, "tr.layer[data-type='Conv2d']")
+    assert conv.get_attribute("data-index") == "0"
+    conv.click()
+    maps = _wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#maps canvas.map")) == 6
+                 and d.find_elements(By.CSS_SELECTOR, "#im2col canvas"))
+    assert maps
+    # Each map's pixels, read back from its canvas: a drawn, non-blank map has more than one colour.
+    spread = d.execute_script("""
+        return [...document.querySelectorAll('#maps canvas.map')].map((c) => {
+          const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let lo = 255, hi = 0;
+          for (let i = 0; i < px.length; i += 4) {
+            if (px[i + 3] === 0) return -1;  // a transparent pixel: not drawn
+            const v = px[i] + px[i + 1] + px[i + 2];
+            lo = Math.min(lo, v); hi = Math.max(hi, v);
+          }
+          return hi - lo;
+        });""")
+    assert len(spread) == 6 and all(s > 30 for s in spread), spread
+    assert "im2col(input) = cols 25×784" in d.find_element(By.ID, "im2col").text
+    assert not d.find_element(By.ID, "status").text
+
+    shot = tmp_path / "explore.png"
+    d.save_screenshot(str(shot))
+    assert shot.stat().st_size > 10_000
+    target = os.environ.get("CONVZOO_EXPLORE_SCREENSHOT")
+    if target:
+        from PIL import Image
+
+        img = Image.open(shot).convert("RGB").quantize(colors=128)
+        img.save(Path(target), optimize=True)
