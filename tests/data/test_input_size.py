@@ -178,15 +178,6 @@ def test_small_streamed_input_keeps_the_whole_image():
     assert names == ["RandomResizedCrop", "RandomHorizontalFlip"]
 
 
-def test_model_size_is_a_deprecated_alias():
-    with pytest.warns(DeprecationWarning, match="input_size"):
-        p = preset_for("mnist", in_chans=1, image_size=28, model_size=32, model="lenet")
-    assert p.resize_to == 32
-    with pytest.warns(DeprecationWarning):
-        p = preset_for("cifar10", in_chans=3, image_size=32, model_size=224, model="resnet18")
-    assert p.resize_to is None  # the new rule: the images' own size
-
-
 # --- DataPreset.from_dict --------------------------------------------------------------------
 
 def test_from_dict_round_trip_through_json():

@@ -14,7 +14,6 @@ The side the model sees is chosen by :func:`resolve_input_size` (the rule is in 
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -83,11 +82,6 @@ class DataPreset:
     def input_side(self) -> int | None:
         """The side the model sees (pixels); None: the in-memory images' own size."""
         return self.crop_size if self.streamed else self.resize_to
-
-    @property
-    def pad_to(self) -> None:
-        """Deprecated (until the callers move to ``resize_to``/``input_side``): always None."""
-        return None
 
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -184,8 +178,7 @@ def resolve_input_size(model: str, *, image_size: int | None, requested: int | N
 def preset_for(data: str, *, in_chans: int, image_size: int | None,
                input_size: int | None = None, model: str | None = None,
                weights: str | None = None, lighting: float = 0.0,
-               scale_jitter: tuple[int, int] | None = None,
-               model_size: int | None = None) -> DataPreset:
+               scale_jitter: tuple[int, int] | None = None) -> DataPreset:
     """The preset of data set ``data``, adapted to the model's channels and input size.
 
     ``image_size`` is the side of the decoded in-memory images, or None for a streamed folder.
@@ -198,19 +191,8 @@ def preset_for(data: str, *, in_chans: int, image_size: int | None,
     inputs the whole image resized to the input (shorter side + center crop), and for training
     the CIFAR-style shift by 1/8 of the side + flip. ``lighting`` (AlexNet PCA noise std, e.g.
     0.1) and ``scale_jitter`` (VGG's (S_min, S_max), e.g. (256, 512)) only apply to streamed
-    folders. ``model_size`` is the
-    deprecated name of the model's default size (padded to before); use ``input_size``.
+    folders.
     """
-    if model_size is not None and input_size is None:
-        warnings.warn("preset_for(model_size=...) is deprecated: pass input_size (see "
-                      "resolve_input_size)", DeprecationWarning, stacklevel=2)
-        if image_size is None or image_size > SMALL_IMAGE:
-            input_size = model_size
-        elif model is not None:
-            input_size = resolve_input_size(model, image_size=image_size, requested=None,
-                                            weights_size=None)[0]
-        else:
-            input_size = max(model_size, image_size)
     base = PRESETS.get(data, DataPreset(mean=(0.5,), std=(0.5,)))
     mean, std = base.mean, base.std
     if len(mean) != in_chans:  # e.g. a 1-channel preset feeding a model built for 3 channels
