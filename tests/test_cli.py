@@ -33,7 +33,7 @@ def test_list_shows_params(capsys):
     assert main(["list", "lenet5", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows == [{"name": "lenet5", "family": "lenet", "form": "small", "input": "1x28x28",
-                     "params": 61706, "paper": "LeCun et al. 1998"}]
+                     "params": 61706, "weights": ["mnist"], "paper": "LeCun et al. 1998"}]
 
 
 @pytest.mark.parametrize("argv,needle", [

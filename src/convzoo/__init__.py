@@ -1,19 +1,58 @@
 """convzoo: the classic convolutional networks of image classification, LeNet to DenseNet.
 
     >>> import convzoo
-    >>> model = convzoo.create_model("lenet5")
+    >>> model = convzoo.create_model("resnet20:cifar10")  # shipped weights; or "lenet5" untrained
     >>> result = convzoo.fit(convzoo.TrainConfig(model="lenet5", epochs=1))
+
+Names are imported on first use (PEP 562), so that ``convzoo list`` or ``create_model`` does not
+pay for the data and training machinery (torchvision's image io among it).
 """
 
-from .engine import Loaded, TrainConfig, evaluate, fit, load_trained, topk_accuracy
-from .errors import ConvzooError, DataError
-from .registry import ModelInfo, create_model, list_models, model_info, register_model
-from .weights import read_weights, save_weights
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "TrainConfig", "evaluate", "fit", "load_trained", "Loaded", "topk_accuracy", "ConvzooError",
-    "DataError", "ModelInfo", "create_model", "list_models", "model_info", "register_model",
-    "read_weights", "save_weights",
-]
+# public name -> module that defines it
+_EXPORTS = {
+    # evaluate from its module: `convzoo.engine.evaluate` is also that module's name
+    "TrainConfig": ".engine", "evaluate": ".engine.evaluate", "fit": ".engine",
+    "load_trained": ".engine",
+    "Loaded": ".engine", "topk_accuracy": ".engine",
+    "ConvzooError": ".errors", "DataError": ".errors",
+    "ModelInfo": ".registry", "create_model": ".registry", "list_models": ".registry",
+    "model_info": ".registry", "register_model": ".registry",
+    "read_weights": ".weights", "save_weights": ".weights",
+    "resolve_data_config": ".analysis.loading", "create_transform": ".analysis.loading",
+}
+
+_SUBPACKAGES = ("analysis", "data", "engine", "experiments", "models", "registry", "scratch",
+                "weights", "errors", "cli")
+
+__all__ = ["TrainConfig", "evaluate", "fit", "load_trained", "Loaded", "topk_accuracy",
+    "ConvzooError", "DataError", "ModelInfo", "create_model", "list_models", "model_info",
+    "register_model", "read_weights", "save_weights", "resolve_data_config", "create_transform"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value  # once
+        return value
+    if name in _SUBPACKAGES:  # `import convzoo; convzoo.data.preset_for(...)` as before
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'convzoo' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from .analysis.loading import create_transform, resolve_data_config
+    from .engine import Loaded, TrainConfig, evaluate, fit, load_trained, topk_accuracy
+    from .errors import ConvzooError, DataError
+    from .registry import ModelInfo, create_model, list_models, model_info, register_model
+    from .weights import read_weights, save_weights

@@ -210,8 +210,9 @@ def run_eval(args: argparse.Namespace) -> int:
 def add_list(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("list", help="the registered models",
                        description="List registered models with family, input size, parameter "
-                       "count and paper.")
+                       "count, shipped weights (load them as MODEL:TAG) and paper.")
     p.add_argument("pattern", nargs="?", help="glob pattern, e.g. 'resnet*'")
+    p.add_argument("--pretrained", action="store_true", help="only models with shipped weights")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_list)
 
@@ -220,18 +221,23 @@ def run_list(args: argparse.Namespace) -> int:
     from .registry import list_models, model_info
 
     rows = []
-    for name in list_models(args.pattern):
+    for name in list_models(args.pattern, pretrained=args.pretrained):
         info = model_info(name)
         rows.append({"name": name, "family": info.family, "form": info.form,
                      "input": "x".join(map(str, info.input_size)),
-                     "params": info.num_params(), "paper": info.paper})
+                     "params": info.num_params(), "weights": sorted(info.weights),
+                     "paper": info.paper})
+    if not rows:
+        which = "models with shipped weights" if args.pretrained else "models"
+        raise ConvzooError(f"no registered {which} match {args.pattern!r}; see `convzoo list`")
     if args.json:
         _print_json(rows)
         return 0
-    print(f"{'model':<22} {'family':<10} {'form':<8} {'input':<10} {'params':>13}  paper")
+    print(f"{'model':<22} {'family':<10} {'form':<8} {'input':<10} {'params':>13}  "
+          f"{'weights':<9} paper")
     for r in rows:
         print(f"{r['name']:<22} {r['family']:<10} {r['form']:<8} {r['input']:<10} "
-              f"{r['params']:>13,}  {r['paper']}")
+              f"{r['params']:>13,}  {','.join(r['weights']) or '-':<9} {r['paper']}")
     return 0
 
 
@@ -302,6 +308,21 @@ def run_data_download(args: argparse.Namespace) -> int:
 
 def _source_help(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="model name, for weights files that do not name theirs")
+
+
+def _random_weights_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--random-weights", action="store_true", help="allow a bare model name: "
+                   "its weights are random (untrained), and the command says so")
+
+
+def _check_weights(args: argparse.Namespace) -> None:
+    """A bare model name has random weights: refused without --random-weights, said loudly with."""
+    from .weights import check_has_weights, is_bare_model_name
+
+    check_has_weights(args.source, random_weights=args.random_weights, command=args.command)
+    if is_bare_model_name(args.source):
+        print(f"convzoo {args.command}: warning: RANDOM WEIGHTS: {args.source} is untrained "
+              f"(--random-weights); its outputs mean nothing", file=sys.stderr)
 
 
 def add_summary(sub: argparse._SubParsersAction) -> None:
@@ -415,8 +436,11 @@ def add_export(sub: argparse._SubParsersAction) -> None:
                        "random inputs (onnxruntime for ONNX).")
     p.add_argument("source", help="run directory, weights file, or model name (model:tag)")
     _source_help(p)
-    p.add_argument("--format", choices=["onnx", "export"], default="onnx")
-    p.add_argument("--out", required=True, help="output file (.onnx or .pt2)")
+    p.add_argument("--format", choices=["onnx", "export"],
+                   help="onnx or export (torch.export); default: from --out's extension")
+    p.add_argument("--out", required=True, help="output file: .onnx (ONNX, with class names, "
+                   "mean/std and input size in its metadata) or .pt2 (torch.export)")
+    _random_weights_flag(p)
     p.add_argument("--input", help="input size CxHxW (default: the model's own)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17, default 18)")
     p.add_argument("--atol", type=float, default=1e-4)
@@ -428,6 +452,7 @@ def add_export(sub: argparse._SubParsersAction) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from .analysis.export import export_source
 
+    _check_weights(args)
     r = export_source(args.source, args.out, format=args.format, model=args.model,
                       input_size=args.input, opset=args.opset, check=args.check, atol=args.atol)
     if args.json:
@@ -450,15 +475,20 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--topk", type=int, default=5)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
+    _random_weights_flag(p)
     p.set_defaults(run=run_predict)
 
 
 def run_predict(args: argparse.Namespace) -> int:
     from .analysis.predict import predict
 
+    _check_weights(args)
     r = predict(args.source, args.images, model=args.model, topk=args.topk, device=args.device)
-    for path in r.skipped:
-        print(f"convzoo predict: warning: skipped {path}: not a readable image", file=sys.stderr)
+    if r.skipped:
+        shown = ", ".join(r.skipped[:5]) + (f" and {len(r.skipped) - 5} more"
+                                            if len(r.skipped) > 5 else "")
+        print(f"convzoo predict: warning: skipped {len(r.skipped)} files that are not readable "
+              f"images: {shown}", file=sys.stderr)
     if args.json:
         _print_json(r.to_dict())
     else:
@@ -479,12 +509,14 @@ def add_visualize(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--layer", help="module name (see `convzoo summary`)")
     p.add_argument("--class", dest="target", help="class index or name (gradcam)")
     _source_help(p)
+    _random_weights_flag(p)
     p.set_defaults(run=run_visualize)
 
 
 def run_visualize(args: argparse.Namespace) -> int:
     from .analysis.visualize import visualize
 
+    _check_weights(args)
     r = visualize(args.source, args.kind, args.out, image=args.image, layer=args.layer,
                   target=args.target, model=args.model)
     extra = f" (class {r['class']}: {r['class_name']})" if "class" in r else ""
@@ -604,6 +636,9 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate, inspect.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"convzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
@@ -615,14 +650,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    from .engine.trainer import TrainingInterrupted
-
     try:
         return args.run(args)
-    except TrainingInterrupted as e:  # a checkpoint was written; the message says how to resume
-        print(f"convzoo {args.command}: {e}", file=sys.stderr)
-        return 128 + e.signum
     except ConvzooError as e:
+        # TrainingInterrupted (engine.epoch; not imported here, `list` stays light) carries the
+        # signal: a checkpoint was written and the message says how to resume.
+        if isinstance(getattr(e, "signum", None), int):
+            print(f"convzoo {args.command}: {e}", file=sys.stderr)
+            return 128 + e.signum
         print(f"convzoo {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

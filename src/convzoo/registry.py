@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from .errors import ConvzooError
 
@@ -39,10 +40,25 @@ class ModelInfo:
 
     def num_params(self, **kwargs: Any) -> int:
         """Parameters of the model built with ``kwargs``, counted on the ``meta`` device (shapes
-        only: nothing is allocated or initialised, so every model counts in milliseconds)."""
-        with torch.device("meta"):
+        only: nothing is allocated, and the initialisers are skipped)."""
+        with torch.device("meta"), _SkipInPlace():
             model = self.builder(**kwargs)
         return sum(p.numel() for p in model.parameters())
+
+
+class _SkipInPlace(TorchFunctionMode):
+    """In-place ops (the initialisers' ``normal_``, ``uniform_``, ``zero_``) do nothing: on the
+    meta device they compute nothing anyway, but their reference implementations import
+    torch._dynamo (a second on a busy CPU, for `convzoo list`)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        target = args[0] if args else next(iter(kwargs.values()), None)  # nn.init passes tensor=
+        if (name.endswith("_") and not name.endswith("__") and isinstance(target, torch.Tensor)
+                and target.is_meta):
+            return target
+        return func(*args, **kwargs)
 
 
 _REGISTRY: dict[str, ModelInfo] = {}
@@ -74,6 +90,7 @@ def register_model(
 
             model = fn(**kwargs)
             add_classifier_api(type(model))  # num_classes, get_classifier, reset_classifier
+            model.convzoo_name = key  # for resolve_data_config(model)
             return model
 
         _REGISTRY[key] = ModelInfo(
@@ -123,9 +140,9 @@ def shipped_tags() -> list[str]:
 
 def no_weights_hint() -> str:
     """What to use instead of random weights: the shipped tags and the torchvision route."""
-    return (f"shipped weights: {', '.join(shipped_tags())} (as MODEL:TAG); torchvision's ImageNet "
-            f"weights: download the .pth file (e.g. torchvision's resnet18-f37072fd.pth) and pass "
-            f"its path (weights=PATH, or the path with --model NAME)")
+    return (f"all shipped weights: {', '.join(shipped_tags())} (as MODEL:TAG); torchvision's "
+            f"ImageNet weights: download the .pth file (e.g. torchvision's resnet18-f37072fd.pth) "
+            f"and pass its path (weights=PATH, or the path with --model NAME)")
 
 
 def model_info(name: str) -> ModelInfo:

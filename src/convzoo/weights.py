@@ -20,7 +20,7 @@ from torch import nn
 
 from ._io import atomic_write
 from .errors import ConvzooError
-from .registry import ModelInfo
+from .registry import ModelInfo, no_weights_hint
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
@@ -105,12 +105,10 @@ def resolve_weights(info: ModelInfo, weights: str) -> Path:
     path = Path(weights)
     if path.is_file():
         return path
-    from .registry import no_weights_hint
-
     tags = ", ".join(sorted(info.weights)) or "none"
     raise ConvzooError(
         f"weights {weights!r} for model {info.name!r} is neither a file nor a shipped tag "
-        f"(its tags: {tags}); {no_weights_hint()}"
+        f"(shipped tags: {tags}); {no_weights_hint()}"
     )
 
 
@@ -124,6 +122,24 @@ def shipped_weights_path(source: str | os.PathLike) -> Path | None:
     from .registry import model_info
 
     return resolve_weights(model_info(name), tag)
+
+
+def is_bare_model_name(source: str | os.PathLike) -> bool:
+    """True when ``source`` is a registered model name alone: no file, no ``model:tag``."""
+    from .registry import list_models
+
+    text = str(source)
+    return not Path(text).exists() and text in list_models()
+
+
+def check_has_weights(source: str | os.PathLike, *, random_weights: bool, command: str) -> None:
+    """Refuse a bare model name (its weights would be random) unless ``random_weights``."""
+    if random_weights or not is_bare_model_name(source):
+        return
+    raise ConvzooError(
+        f"{command}: {source!r} is a model name without weights (its outputs would be random); "
+        f"give a run directory, a weights file or MODEL:TAG -- {no_weights_hint()}; or pass "
+        f"--random-weights to {command} the untrained model on purpose")
 
 
 def _is_head_key(key: str, model: nn.Module) -> bool:

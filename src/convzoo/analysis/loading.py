@@ -71,18 +71,24 @@ def image_transform(loaded: Loaded):
     (:func:`convzoo.data.stream.stream_transform`), otherwise the image resized to the side the
     model was trained at; then normalised by the preset.
     """
+    return preset_transform(image_preset(loaded), loaded.side, loaded.in_chans)
+
+
+def preset_transform(preset, side: int, chans: int):
+    """:func:`image_transform` of a preset: a function PIL image (or uint8 tensor (C, H, W)) ->
+    float tensor (C, ``side``, ``side``)."""
     from torchvision.transforms import v2
 
     from ..data import apply_preset, finish_batch
     from ..data.stream import stream_transform
 
-    chans = loaded.in_chans
-    preset = image_preset(loaded)
-    side = loaded.side
     mode = "L" if chans == 1 else "RGB"
 
     def transform(img) -> torch.Tensor:
-        x = v2.functional.pil_to_tensor(img.convert(mode))  # uint8 (C, H, W)
+        if isinstance(img, torch.Tensor):
+            x = img if img.shape[0] == chans else img[:1].expand(chans, -1, -1).contiguous()
+        else:
+            x = v2.functional.pil_to_tensor(img.convert(mode))  # uint8 (C, H, W)
         if preset.streamed:
             x = stream_transform(preset, train=False)(x)
             return finish_batch(x[None], preset, train=False, in_chans=chans)[0]
@@ -93,8 +99,73 @@ def image_transform(loaded: Loaded):
     return transform
 
 
+def resolve_data_config(model, *, data: str | None = None) -> dict:
+    """What ``model`` expects as input (timm's ``resolve_data_config``): ``input_size`` (C, H, W),
+    per-channel ``mean`` and ``std``, ``interpolation``, ``crop_pct`` (eval crop / resize of
+    streamed images; 1.0: the whole image resized), the data set and the full ``preset``.
+
+    ``model``: a registered name, ``model:tag``, run directory or weights file (see
+    :func:`~convzoo.engine.loaded.load_trained`), a :class:`Loaded`, or a module made by
+    ``create_model``. The values are the ones ``convzoo eval`` and ``predict`` use: the run's
+    preset, else the data set's (``data``; default the one it was trained on, else ImageNet) at
+    the side it was trained at.
+    """
+    from dataclasses import replace
+
+    from torch import nn
+
+    from ..engine.loaded import load_trained
+    from ..registry import model_info
+
+    if isinstance(model, nn.Module):
+        name = getattr(model, "convzoo_name", None)
+        if name is None:
+            raise ConvzooError(f"resolve_data_config: {type(model).__name__} was not made by "
+                               f"convzoo.create_model; pass its name")
+        info = model_info(name)
+        loaded = Loaded(model, name, info, {"in_chans": _in_chans(model, info)}, None, None)
+    elif isinstance(model, Loaded):
+        loaded = model
+    else:
+        loaded = load_trained(model)
+    if data is not None and data != loaded.data:
+        loaded = replace(loaded, data=data, preset=None)
+    preset = image_preset(loaded)
+    side = loaded.side
+    crop_pct = (preset.crop_size / preset.resize_size
+                if preset.streamed and preset.resize_size else 1.0)
+    return {"model": loaded.name, "input_size": (loaded.in_chans, side, side),
+            "mean": tuple(preset.mean), "std": tuple(preset.std),
+            "interpolation": preset.interpolation, "crop_pct": crop_pct,
+            "data": loaded.data or data or "imagenet", "preset": preset.to_dict()}
+
+
+def _in_chans(model, info) -> int:
+    from torch import nn
+
+    conv = next((m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))), None)
+    if isinstance(conv, nn.Conv2d):
+        return conv.in_channels
+    return info.input_size[0]
+
+
+def create_transform(config: dict):
+    """The eval transform of a :func:`resolve_data_config` dict (timm's ``create_transform``):
+    a function PIL image (or uint8 tensor) -> float tensor (C, H, W), the preprocessing
+    ``convzoo predict`` applies."""
+    from ..data import DataPreset
+
+    try:
+        chans, side, _ = config["input_size"]
+        preset = DataPreset.from_dict(config["preset"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConvzooError(f"create_transform: expected a resolve_data_config() dict ({e})"
+                           ) from None
+    return preset_transform(preset, int(side), int(chans))
+
+
 def open_image(path: str | Path):
-    """A PIL image, or None (with a warning naming the file) when it is not a readable image."""
+    """A PIL image, or None when it is not a readable image (the caller says so, once)."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -102,5 +173,5 @@ def open_image(path: str | Path):
         img.load()
         return img
     except (UnidentifiedImageError, OSError, ValueError) as e:
-        log.warning("skipping %s: not a readable image (%s)", path, e)
+        log.debug("%s: not a readable image (%s)", path, e)  # the caller reports it
         return None

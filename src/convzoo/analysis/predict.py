@@ -5,7 +5,8 @@
 Class names come from the weights' metadata (ImageNet weights: the ILSVRC-2012 names, a name two
 classes share shown with its WordNet id); the preprocessing is the model's eval preset (see
 :func:`convzoo.analysis.loading.image_transform`). Files that are not readable images are skipped
-with a warning naming them.
+and listed in the result's ``skipped`` (the command line warns once, naming them); when no
+file is an image, nothing could be predicted and that is an error.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ log = logging.getLogger(__name__)
 class Prediction:
     path: str
     top: list[tuple[str, float]]  # (class name, probability), best first
+    name: str | None = None  # what to show: the path relative to the folder given, else the name
 
     def format(self) -> str:
-        name = Path(self.path).name
-        return f"{name}: " + ", ".join(f"{c} ({p:.2f})" for c, p in self.top)
+        return f"{self.name or self.path}: " + ", ".join(f"{c} ({p:.2f})" for c, p in self.top)
 
     def to_dict(self) -> dict:
         return {"path": self.path, "top": [{"class": c, "prob": p} for c, p in self.top]}
@@ -46,15 +47,18 @@ class PredictResult:
         return {"predictions": [p.to_dict() for p in self.predictions], "skipped": self.skipped}
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> list[Path]:
-    """Files as given, and the files of folders (sorted, recursively)."""
-    files: list[Path] = []
+def expand_inputs(inputs: Iterable[str | Path]) -> list[tuple[Path, str]]:
+    """(file, name to show): files as given (shown by name), and the files of folders (sorted,
+    recursively) shown by their paths relative to the folder (``cat/0001.jpg``, not twenty lines
+    of ``0001.jpg``)."""
+    files: list[tuple[Path, str]] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            files.extend(sorted(f for f in p.rglob("*") if f.is_file()))
+            files.extend((f, f.relative_to(p).as_posix())
+                         for f in sorted(p.rglob("*")) if f.is_file())
         elif p.is_file():
-            files.append(p)
+            files.append((p, p.name))
         else:
             raise ConvzooError(f"image {p} does not exist")
     return files
@@ -79,7 +83,7 @@ def predict_images(loaded: Loaded, inputs: Iterable[str | Path], *, topk: int = 
     model = loaded.model.to(device).eval()
     classes = display_classes(loaded.classes, loaded.num_classes)
     result = PredictResult([])
-    batch: list[tuple[Path, torch.Tensor]] = []
+    batch: list[tuple[tuple[Path, str], torch.Tensor]] = []
 
     def flush() -> None:
         if not batch:
@@ -87,19 +91,24 @@ def predict_images(loaded: Loaded, inputs: Iterable[str | Path], *, topk: int = 
         x = torch.stack([t for _, t in batch]).to(device)
         out = model(x)
         logits = out if isinstance(out, torch.Tensor) else out[0]
-        for (path, _), top in zip(batch, top_classes(logits, classes, topk), strict=True):
-            result.predictions.append(Prediction(str(path), top))
+        for ((path, shown), _), top in zip(batch, top_classes(logits, classes, topk),
+                                           strict=True):
+            result.predictions.append(Prediction(str(path), top, shown))
         batch.clear()
 
     for f in files:
-        img = open_image(f)
+        img = open_image(f[0])
         if img is None:
-            result.skipped.append(str(f))
+            result.skipped.append(str(f[0]))
             continue
         batch.append((f, transform(img)))
         if len(batch) >= batch_size:
             flush()
     flush()
+    if not result.predictions:
+        what = (f"none of the {len(files)} files is a readable image (e.g. {result.skipped[0]})"
+                if files else "the folders given hold no files")
+        raise ConvzooError(f"nothing to predict: {what}")
     return result
 
 

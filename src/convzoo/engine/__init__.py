@@ -1,15 +1,47 @@
-"""Training and evaluation: config, trainer, metrics, progress."""
+"""Training and evaluation: config, trainer, metrics, progress.
 
-from .config import TrainConfig
-from .evaluate import EvalResult, evaluate, evaluate_model
-from .loaded import Loaded, load_trained
-from .metrics import per_class_accuracy, topk_accuracy, topk_correct
-from .progress import Reporter, StepInfo
-from .recipes import RECIPES, Recipe, recipe_config
-from .trainer import FitResult, TrainingInterrupted, fit
+Names are imported on first use (PEP 562): ``convzoo.engine.config`` alone (the CLI's train flags)
+does not load the trainer and the data machinery. ``evaluate`` is also a submodule's name: once
+``convzoo.engine.evaluate`` is imported as a module, ``from convzoo.engine import evaluate`` is
+that module, so import the function as ``convzoo.evaluate`` or from ``convzoo.engine.evaluate``.
+"""
 
-__all__ = [
-    "TrainConfig", "EvalResult", "evaluate", "evaluate_model", "load_trained", "Loaded",
-    "per_class_accuracy", "topk_accuracy", "topk_correct", "FitResult", "fit", "RECIPES",
-    "Recipe", "recipe_config", "TrainingInterrupted", "Reporter", "StepInfo",
-]
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_EXPORTS = {
+    "TrainConfig": ".config", "EvalResult": ".evaluate", "evaluate": ".evaluate",
+    "evaluate_model": ".evaluate", "Loaded": ".loaded", "load_trained": ".loaded",
+    "per_class_accuracy": ".metrics", "topk_accuracy": ".metrics", "topk_correct": ".metrics",
+    "Reporter": ".progress", "StepInfo": ".progress", "RECIPES": ".recipes", "Recipe": ".recipes",
+    "recipe_config": ".recipes", "FitResult": ".trainer", "TrainingInterrupted": ".trainer",
+    "fit": ".trainer",
+}
+
+__all__ = ["TrainConfig", "EvalResult", "evaluate", "evaluate_model", "Loaded", "load_trained",
+    "per_class_accuracy", "topk_accuracy", "topk_correct", "Reporter", "StepInfo", "RECIPES",
+    "Recipe", "recipe_config", "FitResult", "TrainingInterrupted", "fit"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'convzoo.engine' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+    from .evaluate import EvalResult, evaluate, evaluate_model
+    from .loaded import Loaded, load_trained
+    from .metrics import per_class_accuracy, topk_accuracy, topk_correct
+    from .progress import Reporter, StepInfo
+    from .recipes import RECIPES, Recipe, recipe_config
+    from .trainer import FitResult, TrainingInterrupted, fit

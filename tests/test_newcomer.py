@@ -1,0 +1,179 @@
+"""A newcomer's first hour (issue 13): what a user of torchvision and timm reaches for, and the
+commands that must never be silently wrong (random weights, a file format other than the name)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import convzoo
+from convzoo.cli import main
+from convzoo.registry import ModelInfo
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:  # argparse's --version and usage errors
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def digits(tmp_path: Path) -> Path:
+    """A folder of two class folders of 28 px PNGs, and a text file among them."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "digits"
+    for cls in ("three", "seven"):
+        (root / cls).mkdir(parents=True)
+        for i in range(2):
+            img = rng.integers(0, 255, (28, 28), dtype=np.uint8)
+            Image.fromarray(img).save(root / cls / f"{i:04d}.png")
+    (root / "notes.txt").write_text("not an image")
+    return root
+
+
+# --- --version, list -------------------------------------------------------------------------
+
+def test_version(capsys):
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"convzoo {convzoo.__version__}"
+
+
+def test_num_params_builds_on_the_meta_device():
+    seen = []
+
+    def builder(**kwargs):
+        seen.append(torch.empty(1).device)
+        return torch.nn.Linear(3, 4)
+
+    info = ModelInfo("probe", builder, "x", "x", (3, 8, 8))
+    assert info.num_params() == 16 and seen == [torch.device("meta")]
+    assert convzoo.model_info("lenet5").num_params() == 61_706
+
+
+def test_list_natural_order_weights_column_and_no_match(capsys):
+    code, out, _ = run_cli(capsys, "list", "resnet*")
+    names = [line.split()[0] for line in out.splitlines()[1:]]
+    assert code == 0 and names.index("resnet18") < names.index("resnet34") < names.index(
+        "resnet101")
+    assert "weights" in out.splitlines()[0]
+    row = next(line for line in out.splitlines() if line.startswith("resnet20 "))
+    assert "cifar10" in row and "269,722" in row
+    code, out, _ = run_cli(capsys, "list", "--pretrained", "--json")
+    assert code == 0 and [(r["name"], r["weights"]) for r in json.loads(out)] == [
+        ("lenet5", ["mnist"]), ("resnet20", ["cifar10"])]
+    code, out, err = run_cli(capsys, "list", "nosuchnet*")
+    assert code == 2 and out == "" and "nosuchnet*" in err and len(err.splitlines()) == 1
+
+
+# --- random weights are never used silently ----------------------------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ("predict", "lenet5", "{img}"),
+    ("visualize", "lenet5", "filters", "--out", "{tmp}/f.png"),
+    ("export", "lenet5", "--out", "{tmp}/x.onnx"),
+])
+def test_bare_model_name_is_refused(capsys, tmp_path, digits, argv):
+    args = [a.format(img=digits / "three" / "0000.png", tmp=tmp_path) for a in argv]
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    for needed in ("lenet5:mnist", "resnet20:cifar10", "MODEL:TAG", ".pth", "--random-weights"):
+        assert needed in err, needed
+    assert list(tmp_path.glob("*.onnx")) == [] and list(tmp_path.glob("*.png")) == []
+
+
+def test_random_weights_flag_says_so(capsys, digits):
+    code, out, err = run_cli(capsys, "predict", "lenet5", digits / "three" / "0000.png",
+                             "--random-weights")
+    assert code == 0 and "RANDOM WEIGHTS" in err and out.startswith("0000.png: ")
+
+
+# --- export: format from the extension, metadata in the file ---------------------------------
+
+def test_export_format_follows_the_extension(capsys, tmp_path):
+    out = tmp_path / "r20.pt2"
+    code, stdout, err = run_cli(capsys, "export", "resnet20:cifar10", "--out", out, "--no-check")
+    assert code == 0, err
+    assert zipfile.is_zipfile(out) and "(export," in stdout  # a torch.export archive, not ONNX
+    meta = json.loads(zipfile.ZipFile(out).read(
+        next(n for n in zipfile.ZipFile(out).namelist() if n.endswith("metadata.json"))))
+    assert meta["model"] == "resnet20" and json.loads(meta["input_size"]) == [3, 32, 32]
+
+    code, _, err = run_cli(capsys, "export", "resnet20:cifar10", "--out", tmp_path / "x.onnx",
+                           "--format", "export")
+    assert code == 2 and "--format export disagrees" in err and not (tmp_path / "x.onnx").exists()
+    code, _, err = run_cli(capsys, "export", "resnet20:cifar10", "--out", tmp_path / "x.bin")
+    assert code == 2 and ".onnx" in err and ".pt2" in err
+
+
+def test_onnx_carries_classes_normalisation_and_input_size(capsys, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    out = tmp_path / "r20.onnx"
+    code, _, err = run_cli(capsys, "export", "resnet20:cifar10", "--out", out)
+    assert code == 0, err
+    props = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    loaded = convzoo.load_trained("resnet20:cifar10")
+    assert json.loads(props["classes"]) == loaded.classes
+    assert json.loads(props["input_size"]) == [3, 32, 32]
+    preset = convzoo.data.preset_for("cifar10", in_chans=3, image_size=32)  # what it trained on
+    assert loaded.data == "cifar10"
+    assert json.loads(props["mean"]) == pytest.approx(list(preset.mean))
+    assert json.loads(props["std"]) == pytest.approx(list(preset.std))
+    assert props["model"] == "resnet20"
+
+
+# --- predict on a folder ------------------------------------------------------------------------
+
+def test_predict_folder_relative_paths_and_one_warning(capsys, digits):
+    code, out, err = run_cli(capsys, "predict", "lenet5:mnist", digits)
+    assert code == 0
+    shown = [line.split(":")[0] for line in out.splitlines()]
+    assert shown == ["seven/0000.png", "seven/0001.png", "three/0000.png", "three/0001.png"]
+    assert err.count("notes.txt") == 1 and len(err.strip().splitlines()) == 1
+
+
+def test_predict_nothing_readable_exits_2(capsys, tmp_path):
+    (tmp_path / "a.txt").write_text("x")
+    (tmp_path / "b.csv").write_text("y")
+    code, out, err = run_cli(capsys, "predict", "lenet5:mnist", tmp_path)
+    assert code == 2 and out == "" and "nothing to predict" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+# --- timm-style data config -------------------------------------------------------------------
+
+def test_resolve_data_config_and_create_transform_match_predict():
+    from convzoo.analysis.loading import image_transform
+
+    cfg = convzoo.resolve_data_config("resnet20:cifar10")
+    preset = convzoo.data.preset_for("cifar10", in_chans=3, image_size=32)
+    assert cfg["input_size"] == (3, 32, 32) and cfg["data"] == "cifar10"
+    assert cfg["mean"] == pytest.approx(preset.mean) and cfg["std"] == pytest.approx(preset.std)
+    img = Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), np.uint8))
+    x = convzoo.create_transform(cfg)(img)
+    want = (torch.from_numpy(np.asarray(img, np.float64) / 255).permute(2, 0, 1)
+            - torch.tensor(preset.mean, dtype=torch.float64)[:, None, None]) / torch.tensor(
+                preset.std, dtype=torch.float64)[:, None, None]
+    assert x.shape == (3, 32, 32) and torch.allclose(x.double(), want, atol=1e-5)
+    assert torch.equal(x, image_transform(convzoo.load_trained("resnet20:cifar10"))(img))
+
+
+def test_resolve_data_config_of_a_module_is_imagenets():
+    with torch.device("meta"):
+        model = convzoo.create_model("resnet50")
+    cfg = convzoo.resolve_data_config(model)
+    assert cfg["input_size"] == (3, 224, 224) and cfg["crop_pct"] == pytest.approx(224 / 256)
+    assert cfg["mean"] == pytest.approx((0.485, 0.456, 0.406))
+    img = Image.fromarray(np.zeros((300, 400, 3), np.uint8))
+    assert convzoo.create_transform(cfg)(img).shape == (3, 224, 224)
+    with pytest.raises(convzoo.ConvzooError, match="create_model"):
+        convzoo.resolve_data_config(torch.nn.Linear(2, 2))
