@@ -6,8 +6,9 @@ metrics, the metric rows so far and the best held-out result. A checkpoint
 (:mod:`convzoo.engine.checkpoint`) is :meth:`TrainState.to_checkpoint` plus the RNG states;
 :meth:`TrainState.from_checkpoint` puts one back, so a resumed run continues bit for bit.
 
-:func:`resume_conflicts` compares a checkpoint with the run about to continue it, before anything
-is written: a resume that would not be the same run is refused in one line.
+:func:`resume_conflicts` (the config) and :func:`resolved_conflicts` (what the data decided: model
+arguments, classes, input size) compare a checkpoint with the run about to continue it, before
+anything is written: a resume that would not be the same run is refused in one line.
 """
 
 from __future__ import annotations
