@@ -337,6 +337,8 @@ def add_summary(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-classes", type=int)
     p.add_argument("--model-arg", type=_model_arg, action="append", default=[],
                    metavar="KEY=VALUE", help="extra model argument")
+    p.add_argument("--depth", type=int, metavar="N", help="one row per module N names deep "
+                   "(1: layer1, inception3a, ...; 2: layer1.0, ...) instead of every layer")
     p.add_argument("--json", action="store_true", help="print JSON (top-level params and macs)")
     p.set_defaults(run=run_summary)
 
@@ -349,9 +351,9 @@ def run_summary(args: argparse.Namespace) -> int:
         kwargs["num_classes"] = args.num_classes
     s = summarize(args.model, args.input, batch_size=args.batch_size, **kwargs)
     if args.json:
-        _print_json(s.to_dict())
+        _print_json(s.to_dict(args.depth))
     else:
-        print(s.format_table())
+        print(s.format_table(args.depth))
     return 0
 
 

@@ -147,3 +147,32 @@ def test_cli_summary_json_and_errors(capsys):
     assert "416,520" in capsys.readouterr().out
     assert main(["summary", "lenet5", "--input", "1x8x8"]) == 2
     assert "minimum input size is 28x28" in capsys.readouterr().err
+
+
+def test_depth_rows_sum_to_the_blocks(capsys):
+    s = summarize("resnet18")
+    rows = s.rows_at_depth(1)
+    assert [r.name for r in rows] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2",
+                                      "layer3", "layer4", "avgpool", "fc"]
+    assert sum(r.params for r in rows) == s.params and sum(r.macs for r in rows) == s.macs
+    layer1 = rows[4]
+    assert layer1.type == "Sequential" and layer1.output_shape == [1, 64, 56, 56]
+    assert layer1.params == sum(p.numel() for p in torchvision.models.resnet18().layer1
+                                .parameters())
+    assert [r.name for r in s.rows_at_depth(2)][4:7] == ["layer1.0", "layer1.1", "layer2.0"]
+    # The Inception modules concatenate in forward: a block's output is its own, not a branch's.
+    inc = next(r for r in summarize("googlenet").rows_at_depth(1) if r.name == "inception3a")
+    assert inc.output_shape == [1, 256, 28, 28]
+    assert main(["summary", "googlenet", "--depth", "1"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) < 30
+    assert main(["summary", "lenet5", "--depth", "0"]) == 2
+
+
+def test_notes_where_torchvision_departs_from_the_paper(capsys):
+    assert main(["summary", "googlenet", "--depth", "1"]) == 0
+    out = capsys.readouterr().out
+    assert '"5x5" branch is a 3x3' in out
+    assert "6,624,904 without" in out and "13,004,888 with" in out
+    notes = summarize("inception_v3").notes
+    assert any("23,834,568 without" in n and "27,161,264 with" in n for n in notes)
+    assert summarize("resnet20").notes == []

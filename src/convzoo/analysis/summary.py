@@ -158,14 +158,45 @@ class ModelSummary:
     param_bytes: int
     rf: list[int] | None  # receptive field of the output
     macs_by_module: dict[str, int] = field(default_factory=dict)  # every module, nested totals
+    # Every module's first call: its class and output (the rows of ``summary --depth N``).
+    modules: dict[str, LayerRow] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # where the torchvision form departs
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, depth: int | None = None) -> dict[str, Any]:
         d = asdict(self)
+        del d["modules"]
+        if depth is not None:
+            d["rows"] = [asdict(r) for r in self.rows_at_depth(depth)]
         d["gmacs"] = self.macs / 1e9
         return d
 
-    def format_table(self) -> str:
-        return format_summary(self)
+    def format_table(self, depth: int | None = None) -> str:
+        return format_summary(self, depth)
+
+    def rows_at_depth(self, depth: int) -> list[LayerRow]:
+        """One row per module ``depth`` names deep (``layer1`` at 1, ``layer1.0`` at 2): the
+        leaf rows under it summed (params, MACs, activation memory), with the module's own
+        output shape and receptive field."""
+        if depth < 1:
+            raise ConvzooError(f"--depth must be >= 1, got {depth}")
+        out: list[LayerRow] = []
+        keys: list[str] = []
+        for r in self.rows:
+            key = ".".join(r.name.split(".")[:depth]) if r.name in self.modules else r.name
+            if keys and keys[-1] == key:
+                last = out[-1]
+                last.params += r.params
+                last.macs += r.macs
+                last.act_bytes += r.act_bytes
+                if key not in self.modules:  # no output of its own: the last row's
+                    last.output_shape, last.rf, last.jump = r.output_shape, r.rf, r.jump
+                continue
+            own = self.modules.get(key)
+            shape = own if own is not None else r
+            keys.append(key)
+            out.append(LayerRow(key, shape.type, list(shape.output_shape), r.params, r.macs,
+                                shape.rf, shape.jump, r.act_bytes))
+        return out
 
 
 def parse_input_size(text: str, default_chans: int = 3) -> tuple[int, int, int]:
@@ -246,7 +277,39 @@ def summarize(
     first_param = next(iter(net.parameters()), None)
     dev = first_param.device if first_param is not None else torch.device("cpu")
     x = torch.randn(batch_size, *size, device=dev, dtype=dtype)
-    return _run(net, x, label)
+    result = _run(net, x, label)
+    if isinstance(model, str):
+        result.notes = torchvision_notes(model, model_args)
+    return result
+
+
+def torchvision_notes(name: str, model_args: dict[str, Any]) -> list[str]:
+    """Sentences on where ``name`` (as built with ``model_args``) departs from its paper because
+    it follows torchvision (whose weights it loads), and what its auxiliary heads weigh."""
+    from ..registry import model_info
+
+    info = model_info(name)
+    notes = []
+    if info.torchvision_name == "googlenet":
+        notes.append("torchvision form: each Inception module's \"5x5\" branch is a 3x3 "
+                     "convolution (pytorch/vision#906, kept so that torchvision's weights load); "
+                     "googlenet_cifar has the paper's 5x5")
+    if info.torchvision_name in ("googlenet", "inception_v3"):
+        args = {k: v for k, v in model_args.items() if k != "aux_logits"}
+        without, with_aux = info.num_params(**args), info.num_params(**args, aux_logits=True)
+        heads, them = (("two auxiliary classifiers", "them") if info.torchvision_name ==
+                       "googlenet" else ("auxiliary classifier", "it"))
+        notes.append(f"parameters: {without:,} without the {heads} (convzoo's default), "
+                     f"{with_aux:,} with {them} (aux_logits=True; torchvision's default)")
+    if info.torchvision_name == "inception_v3":
+        notes.append("torchvision form: the stem and the 35x35 modules follow the TensorFlow "
+                     "release of the weights, not the paper's Table 1 (see "
+                     "convzoo.models.inception)")
+    if (info.torchvision_name in ("resnet50", "resnet101", "resnet152")
+            and not model_args.get("stride_in_1x1")):
+        notes.append("torchvision form (\"ResNet v1.5\"): a bottleneck's stride is on its 3x3 "
+                     "conv; the paper puts it on the first 1x1 (stride_in_1x1=True)")
+    return notes
 
 
 def _run(net: nn.Module, x: torch.Tensor, label: str) -> ModelSummary:
@@ -280,8 +343,21 @@ def _run(net: nn.Module, x: torch.Tensor, label: str) -> ModelSummary:
             act_bytes=sum(t.numel() * t.element_size() for t in tensors),
         ))
 
+    modules: dict[str, LayerRow] = {}
+
+    def block_hook(module: nn.Module, _inputs: Any, output: Any) -> None:
+        name = names.get(module, "")
+        tensors = [t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
+        if not name or name in modules or not tensors:
+            return
+        rf = rfm.info.get(tensors[0])
+        modules[name] = LayerRow(name, type(module).__name__, list(tensors[0].shape), 0, 0,
+                                 list(rf.size) if rf is not None else None,
+                                 list(rf.jump) if rf is not None else None, 0)
+
     leaves = [m for m in net.modules() if not list(m.children())] or [net]
     handles = [m.register_forward_hook(hook) for m in leaves]
+    handles += [m.register_forward_hook(block_hook) for m in net.modules()]
     was_training = net.training
     net.eval()
     try:
@@ -322,6 +398,7 @@ def _run(net: nn.Module, x: torch.Tensor, label: str) -> ModelSummary:
         param_bytes=sum(p.numel() * p.element_size() for p in params),
         rf=list(final_rf.size) if final_rf is not None else None,
         macs_by_module=by_module,
+        modules=modules,
     )
 
 
@@ -339,12 +416,13 @@ def _fmt_pair(v: list[int] | None) -> str:
     return str(v[0]) if v[0] == v[1] else f"{v[0]}x{v[1]}"
 
 
-def format_summary(s: ModelSummary) -> str:
-    """The table as text, one line per leaf-module call, totals at the bottom."""
+def format_summary(s: ModelSummary, depth: int | None = None) -> str:
+    """The table as text, one line per leaf-module call (``depth``: per module that many names
+    deep, see :meth:`ModelSummary.rows_at_depth`), totals and notes at the bottom."""
     head = (f"{'layer':<34} {'type':<18} {'output shape':<20} {'params':>12} {'MACs':>15} "
             f"{'RF':>7} {'jump':>5} {'act mem':>10}")
     lines = [f"{s.model}: input {'x'.join(map(str, s.input_shape))}", head, "-" * len(head)]
-    for r in s.rows:
+    for r in (s.rows if depth is None else s.rows_at_depth(depth)):
         shape = "x".join(map(str, r.output_shape)) or "-"
         name = r.name if len(r.name) <= 34 else "…" + r.name[-33:]
         lines.append(f"{name:<34} {r.type[:18]:<18} {shape:<20} {r.params:>12,} {r.macs:>15,} "
@@ -355,4 +433,5 @@ def format_summary(s: ModelSummary) -> str:
     lines.append(f"params {s.params:,} ({human_bytes(s.param_bytes)}), trainable "
                  f"{s.trainable_params:,}; multiply-adds {s.macs / 1e9:.3f} G "
                  f"(= {s.flops / 1e9:.3f} GFLOPs); activations {human_bytes(s.activation_bytes)}")
+    lines.extend(f"note: {n}" for n in s.notes)
     return "\n".join(lines)
