@@ -268,3 +268,14 @@ def test_page_and_assets_are_served_and_offline(client):
         assert res.status_code == 200
         assert not re.search(r"https?://", res.text), asset  # nothing fetched from elsewhere
     assert not re.search(r"(?:src|href)=\"https?://", page.text)
+
+
+def test_a_source_given_on_the_command_line_is_offered_first(explorer):
+    src = str(explorer.runs / "lenet5-copy")
+    with TestClient(create_app(Explorer(runs=explorer.runs, sources=[src]), default="arg:0"),
+                    raise_server_exceptions=False) as c:
+        res = c.get("/api/models").json()
+        assert res["default"] == "arg:0" and res["models"][0]["kind"] == "file"
+        info = c.get("/api/model", params={"model": "arg:0"}).json()
+        assert info["model"] == "lenet5" and info["data"] == "mnist" and info["trained"]
+        assert c.get("/api/model", params={"model": "arg:1"}).status_code == 404

@@ -10,6 +10,7 @@ them for the page (:mod:`convzoo.explore.app` serves it).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import logging
@@ -163,30 +164,44 @@ def png_bytes(array: np.ndarray) -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
+    Image.fromarray(array).save(buf, format="PNG", compress_level=1)  # fast: a click waits
     return buf.getvalue()
 
 
-def _colour(maps: torch.Tensor, cmap: str = "viridis") -> np.ndarray:
-    """(N, H, W) floats -> (N, H, W, 3) uint8, each map scaled to its own min..max."""
+@functools.cache
+def _palette(cmap: str) -> np.ndarray:
+    """matplotlib's colour map ``cmap`` as a (256, 3) uint8 table."""
     import matplotlib
 
+    return (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(
+        np.uint8)
+
+
+def _levels(maps: torch.Tensor) -> np.ndarray:
+    """(N, H, W) floats -> (N, H, W) uint8 0..255, each map scaled to its own min..max."""
     lo = maps.amin((1, 2), keepdim=True)
     hi = maps.amax((1, 2), keepdim=True)
-    unit = ((maps - lo) / (hi - lo).clamp(min=1e-12)).numpy()
-    return (matplotlib.colormaps[cmap](unit)[..., :3] * 255).astype(np.uint8)
+    return ((maps - lo) / (hi - lo).clamp(min=1e-12) * 255).round().to(torch.uint8).numpy()
 
 
-def mosaic(maps: torch.Tensor, *, pad: int = 1) -> tuple[np.ndarray, dict[str, int]]:
-    """Maps (N, H, W) as one image of ``cols`` tiles a row, and its layout for the page."""
+def _colour(maps: torch.Tensor, cmap: str = "viridis") -> np.ndarray:
+    """(N, H, W) floats -> (N, H, W, 3) uint8 through the colour map, each map scaled alone."""
+    return _palette(cmap)[_levels(maps)]
+
+
+def mosaic(maps: torch.Tensor, *, pad: int = 1) -> tuple[np.ndarray, dict[str, Any]]:
+    """Maps (N, H, W) as one grey image of ``cols`` tiles a row (each map scaled to 0..255 on
+    its own), and its layout for the page, which colours the tiles with ``palette`` (viridis as
+    hex RGB): a third of the bytes of a colour PNG, so a click on a big layer answers sooner."""
     n, h, w = maps.shape
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, 3), 255, np.uint8)
-    for i, tile in enumerate(_colour(maps)):
+    out = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), np.uint8)
+    for i, tile in enumerate(_levels(maps)):
         y, x = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
         out[y:y + h, x:x + w] = tile
-    return out, {"n": n, "h": h, "w": w, "cols": cols, "rows": rows, "pad": pad}
+    return out, {"n": n, "h": h, "w": w, "cols": cols, "rows": rows, "pad": pad,
+                 "palette": _palette("viridis").tobytes().hex()}
 
 
 class Explorer:

@@ -85,6 +85,7 @@ async function selectModel(id) {
   cls.append(el("option", { value: "" }, "top class"));
   (info.classes || []).forEach((c, i) => cls.append(el("option", { value: i }, `${i}: ${c}`)));
   state.layer = null;
+  $("compare").innerHTML = "";
   $("layer-title").textContent = "Layer";
   ["maps-box", "filters-box", "cam-box", "im2col-box", "pool-box"].forEach((b) => { $(b).hidden = true; });
   await loadSamples();
@@ -193,14 +194,22 @@ async function drawMaps(box, params, scaleTo) {
   const bitmap = await createImageBitmap(await res.blob());
   box.innerHTML = "";
   const scale = Math.max(1, Math.floor(scaleTo / Math.max(layout.h, layout.w)));
+  const palette = layout.palette.match(/../g).map((h) => parseInt(h, 16));  // 256 RGB triples
   for (let i = 0; i < layout.n; i++) {
     const r = Math.floor(i / layout.cols), c = i % layout.cols;
     const canvas = el("canvas", { class: "map", width: layout.w, height: layout.h,
                                   title: `channel ${i}` });
     canvas.style.width = `${layout.w * scale}px`;
     canvas.style.height = `${layout.h * scale}px`;
-    canvas.getContext("2d").drawImage(bitmap, layout.pad + c * (layout.w + layout.pad),
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(bitmap, layout.pad + c * (layout.w + layout.pad),
       layout.pad + r * (layout.h + layout.pad), layout.w, layout.h, 0, 0, layout.w, layout.h);
+    const px = ctx.getImageData(0, 0, layout.w, layout.h);  // grey levels -> colour map
+    for (let k = 0; k < px.data.length; k += 4) {
+      const v = 3 * px.data[k];
+      px.data[k] = palette[v]; px.data[k + 1] = palette[v + 1]; px.data[k + 2] = palette[v + 2];
+    }
+    ctx.putImageData(px, 0, 0);
     box.append(canvas);
   }
   return { layout, scale };
@@ -214,12 +223,16 @@ async function selectLayer(index) {
   $("layer-info").textContent = `output ${shape(row.shape)} · ${fmt(row.params)} params · ` +
     `${fmt(row.macs)} MACs · receptive field ${row.rf ? shape(row.rf) : "-"}, jump ${row.jump ? shape(row.jump) : "-"}`;
   $("filters-box").hidden = row.name !== state.info.first_conv;
-  if (!$("filters-box").hidden) $("filters").src = `/api/filters.png?${q({ model: state.model })}`;
+  if (!$("filters-box").hidden) {
+    const img = $("filters");
+    img.onload = () => { img.style.width = `${img.naturalWidth * Math.max(1, Math.floor(200 / img.naturalWidth))}px`; };
+    img.src = `/api/filters.png?${q({ model: state.model })}`;
+  }
   if (!state.image) { $("layer-info").textContent += " · pick an image to see its maps"; return; }
   const spatial = row.shape.length === 3;
   $("maps-box").hidden = false;
   const { layout } = await drawMaps($("maps"), { model: state.model, image: state.image, layer: index },
-                                    spatial ? 84 : 600);
+                                    spatial ? 76 : 600);
   $("maps-note").textContent = spatial ? `${layout.n} of ${layout.total} maps, ${layout.h}×${layout.w}` :
     `a vector of ${layout.w} values`;
   $("cam-box").hidden = false;
@@ -282,7 +295,7 @@ async function showIm2col() {
   ctx.imageSmoothingEnabled = false;
   ctx.drawImage(canvas, 0, 0, layout.w * scale, layout.h * scale);
   ctx.strokeStyle = "#ff2d55";
-  ctx.lineWidth = 2;
+  ctx.lineWidth = 3;
   ctx.strokeRect(d.window.left * scale, d.window.top * scale, d.window.width * scale, d.window.height * scale);
   input.innerHTML = "";
   input.append(el("div", { class: "hint" }, "the layer's input, channel 0, patch outlined"), overlay);
