@@ -177,3 +177,62 @@ def test_resolve_data_config_of_a_module_is_imagenets():
     assert convzoo.create_transform(cfg)(img).shape == (3, 224, 224)
     with pytest.raises(convzoo.ConvzooError, match="create_model"):
         convzoo.resolve_data_config(torch.nn.Linear(2, 2))
+
+
+# --- threads, bench ---------------------------------------------------------------------------
+
+def test_train_threads_field_flag_and_fit(monkeypatch, tmp_path):
+    from convzoo.cli import build_parser
+
+    args = build_parser().parse_args(["train", "lenet5", "--threads", "1"])
+    assert args.threads == 1
+    with pytest.raises(convzoo.ConvzooError, match="--threads must be >= 1"):
+        convzoo.TrainConfig(model="lenet5", threads=0).validate()
+    calls = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (calls.append(n), real(n)))
+    before = torch.get_num_threads()
+    cfg = convzoo.TrainConfig(model="lenet5", max_steps=1, batch_size=8, threads=1,
+                              out=str(tmp_path / "run"), device="cpu", tensorboard=False)
+    convzoo.fit(cfg)
+    assert calls == [1, before] and torch.get_num_threads() == before
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["threads"] == 1
+
+
+def test_bench_threads_repeats_and_spread(capsys):
+    from convzoo.analysis.bench import bench_model, format_bench
+
+    before = torch.get_num_threads()
+    r = bench_model("lenet5", batch_size=4, repeats=3, threads=1)
+    assert r.threads == 1 and torch.get_num_threads() == before
+    assert set(r.spread) == {"infer", "train", "latency"}
+    assert all(v >= 0 for v in r.spread.values())
+    r.spread = {"infer": 0.05, "train": 0.1, "latency": 0.02}  # repeats that agree
+    table = format_bench([r])
+    assert "1 threads" in table and "median of 3 runs" in table
+    r.spread["train"] = 0.8  # repeats that disagree by 80%
+    noisy = format_bench([r])
+    assert "warning" in noisy and "lenet5 (80%)" in noisy and "warning" not in table
+    code, out, _ = run_cli(capsys, "bench", "lenet5", "--threads", "1", "--repeats", "2",
+                           "--batch-size", "2")
+    assert code == 0 and "1 threads" in out
+
+
+def test_experiment_threads(monkeypatch, capsys):
+    from convzoo import experiments
+
+    seen = []
+    before = torch.get_num_threads()
+
+    def fake(name, **kwargs):
+        seen.append(torch.get_num_threads())
+        return {"verdict": "stub"}
+
+    monkeypatch.setattr(experiments, "run_experiment", fake)
+    try:
+        code, out, _ = run_cli(capsys, "experiment", "relu_tanh", "--threads", "1")
+    finally:
+        torch.set_num_threads(before)
+    assert code == 0 and seen == [1]
+    code, _, err = run_cli(capsys, "experiment", "relu_tanh", "--threads", "0")
+    assert code == 2 and "--threads" in err

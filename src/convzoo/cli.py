@@ -369,6 +369,8 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--amp", action="store_true", help="autocast: bf16 on CPU, fp16 on CUDA")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads torch computes with "
+                   "(default: torch's own, one per core); printed in the footer")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_bench)
 
@@ -381,7 +383,8 @@ def run_bench(args: argparse.Namespace) -> int:
         raise ConvzooError(f"--repeats must be >= 1, got {args.repeats}")
     size = parse_input_size(args.input) if args.input else None
     results = [bench_model(m, input_size=size, batch_size=args.batch_size, device=args.device,
-                           amp=args.amp, channels_last=args.channels_last, repeats=args.repeats)
+                           amp=args.amp, channels_last=args.channels_last, repeats=args.repeats,
+                           threads=args.threads)
                for m in (args.models or ["lenet5"])]
     if args.json:
         _print_json([r.to_dict() for r in results])
@@ -553,6 +556,8 @@ def add_experiment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rerun", action="store_true", help="retrain even where a finished run "
                    "directory with the same config exists")
     p.add_argument("--note", help="a sentence added to the page (e.g. what else ran meanwhile)")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads torch computes with "
+                   "(default: torch's own, one per core)")
     p.set_defaults(run=run_experiment)
 
 
@@ -565,6 +570,12 @@ def run_experiment(args: argparse.Namespace) -> int:
         return 0
     if not args.name:
         raise ConvzooError("experiment: name an experiment (see `convzoo experiment --list`)")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConvzooError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)  # this process: every run of the experiment
     if args.profile not in experiments.PROFILES and args.profile != "tiny":
         raise ConvzooError(f"--profile must be quick or full, got {args.profile!r}")
     record = experiments.run_experiment(

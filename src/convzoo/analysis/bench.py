@@ -1,9 +1,13 @@
 """``bench``: parameters, GMACs, inference and training images/s, batch-1 latency, peak memory.
 
-Timings are medians over ``repeats`` timed runs after ``warmup`` untimed ones, with CUDA
-synchronised around each. Peak memory is ``torch.cuda.max_memory_allocated`` on CUDA; on the CPU
-it is the rise of the process's resident set size over the training steps, sampled every 2 ms by
-a background thread (an upper-bound-ish figure: it includes the allocator's slack).
+Timings are medians over ``repeats`` timed runs after a warm-up (at least ``warmup`` untimed runs
+and :data:`WARMUP_S` seconds: the first calls pay for allocation and kernel selection), with CUDA
+synchronised around each; a run of a fast model repeats the call until it lasts
+:data:`MIN_RUN_S`. The spread, (slowest - fastest) / median, says how far the repeats disagree: on
+a busy machine it is large, and the table says so. Peak memory is
+``torch.cuda.max_memory_allocated`` on CUDA; on the CPU it is the rise of the process's resident
+set size over the training steps, sampled every 2 ms by a background thread (an upper-bound-ish
+figure: it includes the allocator's slack).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -39,6 +43,10 @@ class BenchResult:
     train_images_per_s: float
     latency_ms: float  # batch 1, median
     peak_memory_mb: float  # training step; see the module docstring
+    threads: int = 1  # torch.get_num_threads() during the timing
+    repeats: int = 5
+    # (slowest - fastest) / median of the repeats, per timing
+    spread: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -49,17 +57,38 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+WARMUP_S = 0.3  # seconds of untimed calls, at least
+MIN_RUN_S = 0.02  # a timed run repeats a fast call until it lasts this long
+LARGE_SPREAD = 0.25  # a spread above this is reported as unreliable
+
+
+def _timed(fn: Callable[[], Any], device: torch.device, calls: int) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    _sync(device)
+    return (time.perf_counter() - t0) / calls
+
+
+def _times(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int
+           ) -> list[float]:
+    """Seconds per call of ``repeats`` timed runs, after the warm-up."""
+    start, n, one = time.perf_counter(), 0, 0.0
+    while n < warmup or (time.perf_counter() - start < WARMUP_S and n < 1000):
+        one = _timed(fn, device, 1)
+        n += 1
+    calls = max(1, min(1000, int(MIN_RUN_S / one))) if one > 0 else 1
+    return [_timed(fn, device, calls) for _ in range(repeats)]
+
+
+def spread(times: list[float]) -> float:
+    """(slowest - fastest) / median."""
+    return (max(times) - min(times)) / statistics.median(times)
+
+
 def _median_time(fn: Callable[[], Any], device: torch.device, warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(_times(fn, device, warmup, repeats))
 
 
 def median_seconds(fn: Callable[[], Any], *, device: torch.device | str = "cpu", warmup: int = 1,
@@ -112,9 +141,27 @@ def bench_model(
     channels_last: bool = False,
     warmup: int = 2,
     repeats: int = 5,
+    threads: int | None = None,
     **model_args: Any,
 ) -> BenchResult:
-    """Benchmark a registered model (freshly initialised) or a module on ``device``."""
+    """Benchmark a registered model (freshly initialised) or a module on ``device``; ``threads``
+    sets torch's CPU threads for the measurement (default: as they are)."""
+    if threads is not None and threads < 1:
+        raise ConvzooError(f"--threads must be >= 1, got {threads}")
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        return _bench(model, input_size=input_size, batch_size=batch_size, device=device,
+                      amp=amp, channels_last=channels_last, warmup=warmup, repeats=repeats,
+                      **model_args)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _bench(model: str | nn.Module, *, input_size: tuple[int, int, int] | None, batch_size: int,
+           device: str, amp: bool, channels_last: bool, warmup: int, repeats: int,
+           **model_args: Any) -> BenchResult:
     from ..engine.device import resolve_device
     from .summary import summarize
 
@@ -156,8 +203,8 @@ def bench_model(
         with autocast():
             net(inp)
 
-    t_infer = _median_time(lambda: infer(x), dev, warmup, repeats)
-    t_lat = _median_time(lambda: infer(x1), dev, warmup, max(repeats, 10))
+    t_infer = _times(lambda: infer(x), dev, warmup, repeats)
+    t_lat = _times(lambda: infer(x1), dev, warmup, max(repeats, 10))
 
     net.train()
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
@@ -174,31 +221,44 @@ def bench_model(
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
         base = torch.cuda.memory_allocated(dev)
-        t_train = _median_time(train_step, dev, warmup, repeats)
+        t_train = _times(train_step, dev, warmup, repeats)
         peak = torch.cuda.max_memory_allocated(dev) - base
     else:
         with _RssSampler() as sampler:
-            t_train = _median_time(train_step, dev, warmup, repeats)
+            t_train = _times(train_step, dev, warmup, repeats)
         peak = sampler.peak - sampler.base
+    med = statistics.median
     return BenchResult(
         model=name, device=str(dev), input_shape=list(size), batch_size=batch_size, amp=amp,
         channels_last=channels_last, params=summary.params,
         gmacs=summary.macs / summary.input_shape[0] / 1e9,
-        infer_images_per_s=batch_size / t_infer, train_images_per_s=batch_size / t_train,
-        latency_ms=1000 * t_lat, peak_memory_mb=peak / 2**20,
+        infer_images_per_s=batch_size / med(t_infer), train_images_per_s=batch_size / med(t_train),
+        latency_ms=1000 * med(t_lat), peak_memory_mb=peak / 2**20,
+        threads=torch.get_num_threads(), repeats=repeats,
+        spread={"infer": spread(t_infer), "train": spread(t_train), "latency": spread(t_lat)},
     )
 
 
 def format_bench(results: list[BenchResult]) -> str:
     head = (f"{'model':<20} {'params':>13} {'GMACs':>8} {'infer img/s':>12} {'train img/s':>12} "
-            f"{'b1 latency ms':>14} {'peak MB':>9}")
+            f"{'b1 latency ms':>14} {'peak MB':>9} {'spread':>7}")
     lines = [head, "-" * len(head)]
+    noisy = []
     for r in results:
+        worst = max(r.spread.values(), default=0.0)
+        if worst > LARGE_SPREAD:
+            noisy.append(f"{r.model} ({worst:.0%})")
         lines.append(f"{r.model:<20} {r.params:>13,} {r.gmacs:>8.3f} {r.infer_images_per_s:>12.1f} "
                      f"{r.train_images_per_s:>12.1f} {r.latency_ms:>14.2f} "
-                     f"{r.peak_memory_mb:>9.1f}")
+                     f"{r.peak_memory_mb:>9.1f} {worst:>7.0%}")
     if results:
         r = results[0]
-        lines.append(f"device {r.device}, batch {r.batch_size}, amp {r.amp}, channels_last "
-                     f"{r.channels_last}, torch {torch.__version__}")
+        lines.append(f"device {r.device}, {r.threads} threads, batch {r.batch_size}, amp {r.amp}, "
+                     f"channels_last {r.channels_last}, torch {torch.__version__}; median of "
+                     f"{r.repeats} runs after a warm-up; spread = (slowest - fastest) / median, "
+                     f"the largest of the three timings")
+    if noisy:
+        lines.append(f"warning: the repeats disagree by more than {LARGE_SPREAD:.0%} for "
+                     f"{', '.join(noisy)}: the machine is busy or the runs too short; the figures "
+                     f"are unreliable (try more --repeats, or a quieter machine)")
     return "\n".join(lines)

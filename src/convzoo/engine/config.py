@@ -158,6 +158,8 @@ class TrainConfig:
     eval_batch_size: int = _opt(500, "images per evaluation batch")
     workers: int = _opt(4, "DataLoader processes decoding a streamed image folder, for training "
                         "and evaluation (0: in the main process; at most the CPUs available)")
+    threads: int | None = _opt(None, "CPU threads torch computes with (torch.set_num_threads; "
+                               "default: torch's own, one per core)")
     conv: str = _opt("native", "native nn.Conv2d, or convzoo.gemm's im2col + matmul "
                      "convolution", choices=CONVS)
 
@@ -279,6 +281,7 @@ class TrainConfig:
                 f"--eval-batch-size must be >= 1, got {self.eval_batch_size}",
             ),
             (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
+            (at_least_1(self.threads), f"--threads must be >= 1, got {self.threads}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -107,12 +107,16 @@ def fit(
     :class:`ConvzooError` on bad input (before anything is written).
     """
     cfg = cfg.validate()
+    threads = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)  # --threads, for this run only
     ctx, device_name = dist_.setup(cfg.device)
     try:
         with _deterministic(cfg.deterministic):
             return _fit(cfg, reporter or Reporter(), ctx, device_name, source)
     finally:
         dist_.cleanup(ctx)
+        torch.set_num_threads(threads)
 
 
 def _fit(
