@@ -55,7 +55,8 @@ def imagenet_run(ilsvrc_dir: Tree, tmp_path_factory) -> Path:
     """convzoo train resnet18 --data imagenet --data-dir <ILSVRC layout>, two steps of four."""
     out = tmp_path_factory.mktemp("imagenet") / "run"
     r = run_cli("train", "resnet18", "--data", "imagenet", "--data-dir", ilsvrc_dir.root,
-                "--max-steps", "2", "--batch-size", "4", "--device", "cpu", "--out", out)
+                "--max-steps", "2", "--batch-size", "4", "--device", "cpu", "--workers", "1",
+                "--out", out)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
 
@@ -124,7 +125,8 @@ def resume_args(tree: Tree, out: Path) -> list:
     # 12 training images, batch 4: 3 steps in the epoch; a checkpoint after every step.
     return ["train", "resnet18", "--data", tree.data, "--data-dir", tree.root, "--epochs", "1",
             "--batch-size", "4", "--device", "cpu", "--deterministic",
-            "--checkpoint-every-steps", "1", "--keep-checkpoints", "2", "--no-tensorboard",
+            "--checkpoint-every-steps", "1", "--keep-checkpoints", "2", "--workers", "2",
+            "--no-tensorboard",
             "--input-size", "128", "--out", out]
 
 

@@ -46,7 +46,7 @@ def runs(tmp_path_factory, request):
             r = run_cli("train", model, "--data", tree.data, "--data-dir", tree.root,
                         "--max-steps", "2", "--batch-size", "4", "--device", "cpu",
                         "--num-classes", str(tree.num_classes), "--input-size", str(size),
-                        "--no-tensorboard", "--out", out)
+                        "--workers", "1", "--no-tensorboard", "--out", out)
             assert r.returncode == 0, f"train {model}: {r.stderr[-3000:]}"
             done[model] = (out, tree)
         return done[model]
