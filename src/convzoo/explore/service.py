@@ -102,21 +102,26 @@ class Model:
 
 
 class _LRU(OrderedDict):
+    """The ``size`` most recently used entries; safe to use from the server's worker threads."""
+
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
+        self.guard = threading.Lock()
 
     def put(self, key, value) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
+        with self.guard:
+            self[key] = value
+            self.move_to_end(key)
+            while len(self) > self.size:
+                self.popitem(last=False)
 
     def take(self, key):
-        if key in self:
-            self.move_to_end(key)
-            return self[key]
-        return None
+        with self.guard:
+            if key in self:
+                self.move_to_end(key)
+                return self[key]
+            return None
 
 
 def safe_run_dir(root: Path, rel: str) -> Path:

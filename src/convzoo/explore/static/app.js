@@ -235,7 +235,7 @@ async function selectLayer(index) {
                                     spatial ? 76 : 600);
   $("maps-note").textContent = spatial ? `${layout.n} of ${layout.total} maps, ${layout.h}×${layout.w}` :
     `a vector of ${layout.w} values`;
-  $("cam-box").hidden = false;
+  $("cam-box").hidden = !state.info.first_conv;  // Grad-CAM needs a convolution
   $("cam").hidden = true;
   $("cam-note").textContent = spatial ? `at ${row.name}` : "at the last convolution";
   $("im2col-box").hidden = row.type !== "Conv2d";
