@@ -80,43 +80,65 @@ class StopSignals:
 
 
 class PendingSteps:
-    """Optimizer steps whose loss and hits are still on the device, and a device-side flag of a
-    non-finite loss; :meth:`flush` reads them all back at once for the reporter."""
+    """The numbers the host has not read yet. Each micro-batch's mean loss and top-1 hits stay
+    device tensors as they come off the model (adding them up would launch kernels every step);
+    :meth:`read` fetches them all in one wait for the device, every ``sync_every`` steps and
+    before a checkpoint, an evaluation or a stop, into the state's running sums, and
+    :meth:`flush` hands the optimizer steps taken since to the reporter."""
 
-    def __init__(self, sync_every: int, step: int, device: torch.device) -> None:
+    def __init__(self, sync_every: int, step: int) -> None:
         self.sync_every = sync_every  # steps between the host's reads (1: read every step)
+        self.loss: list[torch.Tensor] = []  # unread micro-batches: mean loss (device)
+        self.hits: list[torch.Tensor] = []  # unread micro-batches: top-1 hits (device)
+        self.n: list[int] = []  # unread micro-batches: images
+        self.values: list[tuple[float, int, int]] = []  # read, not reported: (loss x n, hits, n)
+        # Steps not reported: (step, epoch, batch, end, lr, seen, seconds), ``end`` counting
+        # the micro-batches up to the step's last among ``values`` and the unread ones.
         self.steps: list[tuple] = []
         self.correct = 0  # the epoch's running top-1 hits, as reported so far
         self.reported = step  # the last step handed to the reporter
-        self.nonfinite = torch.zeros((), dtype=torch.bool, device=device)
 
-    def check(self, loss: torch.Tensor) -> bool:
-        """True when ``loss`` is known to be non-finite now. With ``sync_every`` 1 it is read at
-        once (free on the CPU); otherwise a flag is kept on the device for the next read."""
-        if self.sync_every == 1:
-            return not math.isfinite(float(loss))
-        self.nonfinite |= ~torch.isfinite(loss)
-        return False
+    def add_batch(self, loss: torch.Tensor, hits: torch.Tensor, n: int) -> bool:
+        """Keep one micro-batch's numbers; True when its loss is known to be non-finite now
+        (with ``sync_every`` 1 it is read at once: free on the CPU)."""
+        self.loss.append(loss)
+        self.hits.append(hits)
+        self.n.append(n)
+        return self.sync_every == 1 and not math.isfinite(float(loss))
 
-    def add(self, state: TrainState, sums: StepSums, lr: float) -> None:
-        self.steps.append((state.step, state.epoch, state.batch, sums.loss, sums.correct,
-                           sums.n, lr, state.seen, state.train_time))
+    def add_step(self, state: TrainState, lr: float) -> None:
+        self.steps.append((state.step, state.epoch, state.batch,
+                           len(self.values) + len(self.loss), lr, state.seen, state.train_time))
 
-    def flush(self, reporter: Reporter) -> None:
-        """Hand the steps not yet reported to the reporter: one wait for the device."""
-        if not self.steps:
-            return
-        # (loss sum, hits) of every pending step, read back in one go.
-        values = torch.stack([torch.stack([p[3], p[4].double()]) for p in self.steps]).tolist()
-        for (step, epoch, batch, _, _, n, lr, seen, secs), (loss_total, hits) in zip(
-            self.steps, values, strict=True
-        ):
-            self.correct += int(hits)
+    def read(self, state: TrainState) -> bool:
+        """Fetch the unread micro-batches into ``state``'s running sums (one wait for the
+        device); True when a loss was not finite."""
+        if not self.loss:
+            return False
+        losses, hits = torch.stack([torch.stack(self.loss).double(),
+                                    torch.stack(self.hits).double()]).tolist()
+        bad = False
+        for loss, h, n in zip(losses, hits, self.n, strict=True):
+            bad |= not math.isfinite(loss)
+            self.values.append((loss * n, int(h), n))
+            state.add_sums(loss * n, int(h))
+        self.loss, self.hits, self.n = [], [], []
+        return bad
+
+    def flush(self, state: TrainState, reporter: Reporter) -> None:
+        """Read what is unread and hand the steps not yet reported to the reporter."""
+        self.read(state)
+        start = 0
+        for step, epoch, batch, end, lr, seen, secs in self.steps:
+            part, start = self.values[start:end], end
+            loss_total, hits, n = (sum(v[i] for v in part) for i in range(3))
+            self.correct += hits
             reporter.step(StepInfo(step=step, epoch=epoch, batch=batch, loss=loss_total / n,
-                                   correct=int(hits), images=n, lr=lr,
+                                   correct=hits, images=n, lr=lr,
                                    acc=self.correct / max(seen, 1),
                                    images_per_s=seen / max(secs, 1e-9)))
-        self.reported = self.steps[-1][0]
+            self.reported = step
+        self.values = self.values[start:]
         self.steps.clear()
 
 
@@ -128,20 +150,6 @@ class EpochClock:
 
     def seconds(self) -> float:
         return self.before + time.perf_counter() - self.t0
-
-
-@dataclass
-class StepSums:
-    """The micro-batches of the optimizer step in progress (device tensors once added)."""
-
-    loss: Any = 0.0  # sum of per-image cross-entropy
-    correct: Any = 0  # top-1 hits
-    n: int = 0  # images
-
-    def add(self, loss: torch.Tensor, hits: torch.Tensor, n: int) -> None:
-        self.loss = self.loss + loss.double() * n
-        self.correct = self.correct + hits
-        self.n += n
 
 
 @dataclass
@@ -192,31 +200,28 @@ def train_epoch(run: Run, state: TrainState) -> None:
     run.train_model.train()
     run.reporter.start_epoch(state.epoch, cfg.epochs, run.steps_per_epoch)
     clock = EpochClock(state.train_time)
-    run.pending.correct = int(state.correct)  # resumed mid-epoch: the hits so far
+    run.pending.correct = state.correct  # resumed mid-epoch: the hits so far
     if state.batch == 0 or state.epoch_lr is None:
         state.epoch_lr = state.schedule.lr_at(state.step)
-    sums = StepSums()
     for x, y in run.loader.batches(state.epoch, state.batch):
         group_start = (state.batch // accum) * accum
         group_len = min(accum, nb - group_start)
         last_of_step = state.batch + 1 == group_start + group_len
         loss, hits = forward_backward(run, state, x, y, group_len, sync=last_of_step)
-        state.add_batch(loss, hits, len(y))
-        sums.add(loss, hits, len(y))
-        bad = run.pending.check(loss)
+        state.add_batch(len(y))
+        bad = run.pending.add_batch(loss, hits, len(y))
         if not last_of_step and not bad:
             continue
-        optimizer_step(run, state, sums, loss, clock, bad=bad)
-        sums = StepSums()
+        optimizer_step(run, state, loss, clock, bad=bad)
         every = cfg.checkpoint_every_steps
         if state.step >= run.total_steps:
             break
         if every and state.step % every == 0 and state.batch < nb:
             save_checkpoint(run, state)
-    if bool(run.pending.nonfinite):  # a streamed epoch can end early (unreadable files skipped)
+    if run.pending.read(state):  # a streamed epoch can end early (unreadable files skipped)
         raise diverged(run, state, f"the loss is not finite in a step of "
                                    f"{run.pending.reported + 1}-{state.step}")
-    run.pending.flush(run.reporter)
+    run.pending.flush(state, run.reporter)
 
 
 def forward_backward(
@@ -254,15 +259,14 @@ def _read_due(run: Run, state: TrainState, signum: int) -> bool:
 
 
 def optimizer_step(
-    run: Run, state: TrainState, sums: StepSums, loss: torch.Tensor, clock: EpochClock, *,
-    bad: bool,
+    run: Run, state: TrainState, loss: torch.Tensor, clock: EpochClock, *, bad: bool,
 ) -> None:
     """Agree across processes on a non-finite loss or a stop signal, then take one step."""
     cfg, pending = run.cfg, run.pending
     signum_now = run.stop.signum or 0
     due = _read_due(run, state, signum_now)
     if due and pending.sync_every > 1:
-        bad = bool(pending.nonfinite)
+        bad = pending.read(state)
     flags = torch.tensor([float(bad), float(signum_now)])
     dist_.all_reduce_sum(flags, run.ctx)
     if flags[0] > 0:
@@ -286,9 +290,9 @@ def optimizer_step(
     if state.ema is not None and state.step % cfg.ema_steps == 0:
         state.ema.update()
     state.train_time = clock.seconds()
-    pending.add(state, sums, lr_used)
+    pending.add_step(state, lr_used)
     if due:
-        pending.flush(run.reporter)
+        pending.flush(state, run.reporter)
     if flags[1]:
         save_checkpoint(run, state)
         name = signal.Signals(int(flags[1])).name
@@ -314,6 +318,7 @@ def diverged(run: Run, state: TrainState, what: str) -> TrainingDiverged:
 def save_checkpoint(run: Run, state: TrainState) -> None:
     """Checkpoint the state (every process's RNG states and epoch sums gathered; process 0
     writes)."""
+    run.pending.read(state)  # (already read wherever a checkpoint is due)
     rng = {**ckpt.rng_state(run.loader.generator), "order": run.loader.order_state()}
     every = dist_.all_gather_object((rng, state.epoch_sums()), run.ctx)
     if not run.ctx.is_main:
@@ -334,7 +339,7 @@ def end_epoch(run: Run, state: TrainState) -> None:
     """Close the epoch: its training numbers, a checkpoint before the evaluation (so that a
     failed evaluation loses no training), the evaluation and records, the checkpoint again."""
     run.loader.end_epoch()
-    sums = torch.tensor([float(state.loss_sum), float(state.correct), float(state.seen)],
+    sums = torch.tensor([state.loss_sum, float(state.correct), float(state.seen)],
                         dtype=torch.float64)
     dist_.all_reduce_sum(sums, run.ctx)
     state.unevaluated = {

@@ -38,14 +38,14 @@ class TrainState:
     schedule: LRSchedule
     scaler: torch.amp.GradScaler | None
     ema: EMA | None
-    device: torch.device
     epoch: int = 1  # 1-based; cfg.epochs + 1 once the last epoch ended
     batch: int = 0  # micro-batches done in this epoch (this process's)
     step: int = 0  # optimizer steps done in the run
-    # The epoch's training sums so far (this process's): kept on the device, read when reported.
-    loss_sum: torch.Tensor | None = None  # float64, sum of per-image cross-entropy
-    correct: torch.Tensor | None = None  # int64, top-1 hits
-    seen: int = 0  # images
+    # The epoch's training sums so far (this process's), as far as the host has read them
+    # (epoch.PendingSteps holds the rest on the device).
+    loss_sum: float = 0.0  # sum of per-image cross-entropy
+    correct: int = 0  # top-1 hits
+    seen: int = 0  # images trained on
     train_time: float = 0.0  # seconds of training in this epoch (across resumes)
     elapsed: float = 0.0  # seconds of the run before this process started (resumes)
     epoch_lr: float | None = None  # the lr the epoch started with (metrics' "lr")
@@ -56,33 +56,28 @@ class TrainState:
     unevaluated: dict[str, Any] | None = None
     last_checkpoint: Path | None = None  # the latest written (or resumed from); not saved
 
-    def __post_init__(self) -> None:
-        if self.loss_sum is None:
-            self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
-        if self.correct is None:
-            self.correct = torch.zeros((), dtype=torch.long, device=self.device)
-
     @property
     def eval_model(self) -> torch.nn.Module:
         """The weights that are evaluated and saved: the EMA's when there is one."""
         return self.ema.module if self.ema is not None else self.model
 
-    def add_batch(self, loss: torch.Tensor, hits: torch.Tensor, n: int) -> None:
-        """Count one micro-batch of ``n`` images (mean ``loss``, ``hits`` top-1 right)."""
-        self.loss_sum += loss.double() * n
-        self.correct += hits
+    def add_batch(self, n: int) -> None:
+        """Count one micro-batch of ``n`` images."""
         self.seen += n
         self.batch += 1
 
+    def add_sums(self, loss_total: float, hits: int) -> None:
+        """Add a micro-batch's loss x images and top-1 hits, once the host has read them."""
+        self.loss_sum += loss_total
+        self.correct += hits
+
     def start_next_epoch(self) -> None:
         self.epoch, self.batch = self.epoch + 1, 0
-        self.loss_sum.zero_()
-        self.correct.zero_()
-        self.seen, self.train_time = 0, 0.0
+        self.loss_sum, self.correct, self.seen, self.train_time = 0.0, 0, 0, 0.0
 
     def epoch_sums(self) -> dict[str, Any]:
-        """This process's running sums of the epoch (one read from the device)."""
-        return {"loss_sum": float(self.loss_sum), "correct": int(self.correct), "seen": self.seen}
+        """This process's running sums of the epoch."""
+        return {"loss_sum": self.loss_sum, "correct": self.correct, "seen": self.seen}
 
     def to_checkpoint(
         self, *, config: dict[str, Any], world_size: int, rng: list[dict[str, Any]],
@@ -122,7 +117,7 @@ class TrainState:
     def from_checkpoint(cls, blob: dict[str, Any], path: Path, *, rank: int = 0,
                         **parts: Any) -> TrainState:
         """The state a checkpoint holds, put back into ``parts`` (model, optimizer, schedule,
-        scaler, ema, device: built as for a fresh run), with process ``rank``'s own running
+        scaler, ema: built as for a fresh run), with process ``rank``'s own running
         sums. The RNG states are the loader's business (:func:`~.checkpoint.set_rng_state`)."""
         state = cls(**parts)
         state._load(blob, path, rank)
@@ -145,8 +140,7 @@ class TrainState:
         running = blob["running"]
         every = running.get("per_process", [running])  # older checkpoints: process 0's only
         mine = every[rank] if rank < len(every) else {"loss_sum": 0.0, "correct": 0, "seen": 0}
-        self.loss_sum.fill_(mine["loss_sum"])
-        self.correct.fill_(mine["correct"])
+        self.loss_sum, self.correct = float(mine["loss_sum"]), int(mine["correct"])
         self.seen, self.train_time = mine["seen"], running["train_time"]
         self.elapsed, self.epoch_lr = running["elapsed"], running["epoch_lr"]
         self.rows = list(blob["rows"])

@@ -286,7 +286,7 @@ def build_state(
     parts = dict(
         model=model, optimizer=optimizer, schedule=LRSchedule(cfg, optimizer, steps_per_epoch),
         scaler=torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None,
-        ema=EMA(model, cfg.ema_decay) if cfg.ema else None, device=inputs.device,
+        ema=EMA(model, cfg.ema_decay) if cfg.ema else None,
     )
     blob = inputs.resume_blob
     if blob is None:
@@ -337,7 +337,7 @@ def _train(
 ) -> FitResult:
     """Epochs until the run's last, then the final evaluation and the run's results."""
     sync_every = SYNC_EVERY_CUDA if inputs.device.type == "cuda" else SYNC_EVERY_CPU
-    pending = PendingSteps(sync_every, state.step, inputs.device)
+    pending = PendingSteps(sync_every, state.step)
     with StopSignals() as stop:
         run = Run(
             cfg=cfg, ctx=ctx, device=inputs.device, reporter=reporter, out=inputs.out,
