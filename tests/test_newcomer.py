@@ -236,3 +236,90 @@ def test_experiment_threads(monkeypatch, capsys):
     assert code == 0 and seen == [1]
     code, _, err = run_cli(capsys, "experiment", "relu_tanh", "--threads", "0")
     assert code == 2 and "--threads" in err
+
+
+# --- eval: which test set, folder splits, class names from the weights; archives ------------
+
+CIFAR_JPG = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10-jpg.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def cifar_jpg(tmp_path_factory) -> Path:
+    """50 test and 4 training images per class of the CIFAR-10 JPEG copy, extracted to a tmp
+    dir: test/ + train/ class folders (a folder data set with --val-split test)."""
+    import tarfile
+
+    if not CIFAR_JPG.is_file():
+        pytest.skip(f"the CIFAR-10 JPEG copy is not at {CIFAR_JPG} (../shared is absent)")
+    root = tmp_path_factory.mktemp("cifar10-jpg")
+    keep = {f"{i:04d}.jpg" for i in range(50)}
+    with tarfile.open(CIFAR_JPG) as tar:
+        members = [m for m in tar if m.isfile() and (
+            (m.name.startswith("test/") and m.name.rsplit("/", 1)[1] in keep)
+            or (m.name.startswith("train/") and m.name.rsplit("/", 1)[1] < "0004.jpg"))]
+        tar.extractall(root, members=members, filter="data")
+    return root
+
+
+def test_eval_names_the_embedded_subset(capsys):
+    code, out, _ = run_cli(capsys, "eval", "lenet5:mnist")
+    assert code == 0
+    assert out.splitlines()[0] == ("lenet5 on mnist (embedded 2,000-image subset of the "
+                                   "10,000-image test set; for the full set pass --data-dir "
+                                   "with the MNIST files)")
+
+
+def test_eval_shipped_weights_on_a_jpeg_folder_with_val_split(capsys, cifar_jpg, tmp_path):
+    import shutil
+
+    only_test = tmp_path / "only-test"  # no train/: the class names come from the weights
+    shutil.copytree(cifar_jpg / "test", only_test / "test")
+    code, out, err = run_cli(capsys, "eval", "resnet20:cifar10", "--data", "folder",
+                             "--data-dir", only_test, "--val-split", "test", "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["n"] == 500 and r["test_set"].startswith("folder test split from")
+    assert list(r["per_class_acc"]) == convzoo.load_trained("resnet20:cifar10").classes
+    # The model card's 91-92% on the CIFAR-10 test set (JPEG copy: a little lower); normalised
+    # as CIFAR-10, not as a folder of unknown images (ImageNet's mean/std gives far less).
+    assert r["top1_acc"] > 0.8
+
+
+def test_archives_are_accepted_by_data_info_eval_and_train(capsys, cifar_jpg, tmp_path,
+                                                           monkeypatch):
+    import tarfile
+
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    archive = tmp_path / "small-cifar.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(cifar_jpg / "train", arcname="small-cifar/train")
+        tar.add(cifar_jpg / "test", arcname="small-cifar/test")
+    code, out, err = run_cli(capsys, "data", "info", archive, "--json")
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["splits"]["train"]["images"] == 40 and info["splits"]["test"]["images"] == 500
+    code, out, err = run_cli(capsys, "eval", "resnet20:cifar10", "--data", "folder",
+                             "--data-dir", archive, "--val-split", "test", "--json")
+    assert code == 0, err and json.loads(out)["n"] == 500
+    run = tmp_path / "run"
+    code, out, err = run_cli(capsys, "train", "lenet", "--data", "folder", "--data-dir", archive,
+                             "--val-split", "test", "--max-steps", "1", "--batch-size", "8",
+                             "--out", run, "--device", "cpu", "--no-tensorboard")
+    assert code == 0, err
+    assert json.loads((run / "final.json").read_text())
+    assert archive.is_file()  # read, never changed
+
+
+def test_alexnet_on_28px_mnist_says_the_input_is_resized(capsys, monkeypatch, tmp_path):
+    from convzoo.data import datasets
+
+    original = datasets.SOURCES["mnist"]  # the embedded subset, cut to 8 + 4 images
+    monkeypatch.setitem(datasets.SOURCES, "mnist", lambda d, split, **kw: original(
+        d, split, **kw).subset(torch.arange(8 if split == "train" else 4)))
+    code, out, err = run_cli(capsys, "train", "alexnet", "--max-steps", "1", "--batch-size", "4",
+                             "--out", tmp_path / "run", "--device", "cpu", "--no-tensorboard")
+    assert code == 0, err
+    said = "input 63 px: images are 28 px, below alexnet's minimum of 63 px; resized up"
+    assert (out + err).count(said) == 1
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["input_size"] == 63 and config["input_size_reason"] == said

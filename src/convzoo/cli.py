@@ -155,7 +155,12 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("source", help="run directory, .safetensors/.pth weights file or model:tag")
     p.add_argument("--model", help="model name, for weights files that do not name theirs")
     p.add_argument("--data", help="data set (default: the one the weights were trained on)")
-    p.add_argument("--data-dir", help="folder holding the data set's files")
+    p.add_argument("--data-dir", help="folder holding the data set's files (or a .tar.gz/.zip "
+                   "of it)")
+    p.add_argument("--train-split", help="training sub-folder of a folder data set (default "
+                   "train; not needed when the weights name their classes)")
+    p.add_argument("--val-split", help="test sub-folder of a folder data set (default val; "
+                   "the CIFAR-10 JPEG copy: test)")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--engine", choices=["torch", "numpy"], default="torch",
                    help="compute with torch (default) or the NumPy layers of convzoo.scratch")
@@ -184,11 +189,12 @@ def run_eval(args: argparse.Namespace) -> int:
                             data_dir=args.data_dir, batch_size=args.batch_size,
                             device=args.device, engine=args.engine, amp=args.amp,
                             channels_last=args.channels_last, crops=crops, mirror=args.mirror,
-                            confusion=args.confusion, ece=args.ece)
+                            confusion=args.confusion, ece=args.ece, train_split=args.train_split,
+                            val_split=args.val_split)
     if args.json:
         _print_json(result)
         return 0
-    print(f"{result['model']} on {result['data']} ({result['n']} test images)")
+    print(f"{result['model']} on {result['test_set']}")
     for k in range(1, 6):
         print(f"  top-{k} accuracy {result[f'top{k}_acc']:.4f}  error {result[f'top{k}_err']:.4f}")
     print("  per-class accuracy:")
@@ -251,7 +257,8 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     info = dsub.add_parser("info", help="counts per split and class, image sizes, mean/std",
                            description="Counts per split and class, image sizes and per-channel "
                            "mean/std of a data set name or an ImageNet-layout folder.")
-    info.add_argument("source", metavar="NAME|DIR", help="data set name or folder")
+    info.add_argument("source", metavar="NAME|DIR", help="data set name, or a folder (or a "
+                      ".tar.gz/.zip of one)")
     info.add_argument("--data-dir", help="folder holding the data set's files")
     info.add_argument("--train-split", help="training sub-folder of a folder data set")
     info.add_argument("--val-split", help="validation/test sub-folder of a folder data set")

@@ -197,6 +197,8 @@ def evaluate_extra(
     mirror: bool | None = None,
     confusion: str | Path | None = None,
     ece: bool = False,
+    train_split: str | None = None,
+    val_split: str | None = None,
 ) -> dict[str, Any]:
     """:func:`convzoo.engine.evaluate` (top-1 … top-5, loss, per-class accuracy) and what is
     asked for: confusion matrix files (``confusion``: a path prefix; ``PREFIX.csv`` and
@@ -205,7 +207,8 @@ def evaluate_extra(
     from ..engine.loaded import amp_mode, prepare_eval
 
     job = prepare_eval(source, model=model, data=data, data_dir=data_dir, device=device,
-                       engine=engine, channels_last=channels_last)
+                       engine=engine, channels_last=channels_last, train_split=train_split,
+                       val_split=val_split)
     mode = amp_mode(amp, job.device)
     keep = ece or confusion is not None
     ev = job.run(batch_size=batch_size, amp=mode, workers=workers, keep_outputs=keep)

@@ -67,3 +67,53 @@ def save_cached(path: Path, images: torch.Tensor, labels: torch.Tensor, meta: di
         atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=strmeta))
     except Exception as e:  # a read-only or full disk must not stop training
         log.warning("could not write cache entry %s: %s", path, e)
+
+
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip")
+
+
+def is_archive(path: str | os.PathLike) -> bool:
+    p = Path(path)
+    return p.is_file() and p.name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def extract_archive(archive: str | os.PathLike) -> Path:
+    """The folder a ``.tar.gz``/``.tgz``/``.tar``/``.zip`` of a data set is extracted into, once
+    (``$CONVZOO_CACHE/<archive name>``; again when the archive's size or time changes); an
+    archive holding one top folder gives that folder. tar members pass tarfile's ``data`` filter
+    (no absolute paths, links out of the folder or device files); zipfile drops such paths too."""
+    import shutil
+    import tarfile
+    import zipfile
+
+    from ..errors import DataError
+
+    archive = Path(archive).expanduser()
+    name = archive.name
+    stem = next(name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s))
+    dest = cache_dir() / stem
+    st = archive.stat()
+    stamp = f"{archive.resolve()}\n{st.st_size}\n{st.st_mtime_ns}"
+    done = dest / ".extracted"
+    if not (done.is_file() and done.read_text() == stamp):
+        log.info("extracting %s to %s (once)", archive, dest)
+        tmp = dest.with_name(f"{stem}.tmp-{os.getpid()}")
+        try:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            if name.lower().endswith(".zip"):
+                with zipfile.ZipFile(archive) as z:
+                    z.extractall(tmp)
+            else:
+                with tarfile.open(archive) as tar:
+                    tar.extractall(tmp, filter="data")
+            (tmp / ".extracted").write_text(stamp)
+            shutil.rmtree(dest, ignore_errors=True)
+            tmp.rename(dest)
+        except (OSError, tarfile.TarError, zipfile.BadZipFile) as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise DataError(f"cannot extract {archive} into {dest}: {e}") from None
+    entries = [p for p in dest.iterdir() if p.name != ".extracted"]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return dest

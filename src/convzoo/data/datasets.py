@@ -170,15 +170,17 @@ def _folder_dataset(name: str, root: Path, classes: list[str], entries: list, *,
 
 def _folder(data_dir: Path | None, split: str, *, train_split: str | None = None,
             val_split: str | None = None, on_bad_file: str = "error",
-            in_memory: bool | None = None, workers: int | None = None, **_: Any):
+            in_memory: bool | None = None, workers: int | None = None,
+            classes: list[str] | None = None, **_: Any):
     from .folder import scan_class_folders
 
     root = _need_dir("folder", data_dir)
     path = _split_dir(root, split, train_split, val_split)
     skipped: list = []
-    # Labels follow the training split's class folders, so both splits agree on them.
-    train_classes = None
-    if split != "train":
+    # Labels follow the training split's class folders, so both splits agree on them (or the
+    # class names given, e.g. a trained model's).
+    train_classes = classes
+    if split != "train" and train_classes is None:
         from .folder import class_folders
 
         train_classes = class_folders(_split_dir(root, "train", train_split, val_split))
@@ -253,7 +255,7 @@ SOURCES: dict[str, SourceLoader] = {
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, split: str = "train", *,
                  train_split: str | None = None, val_split: str | None = None,
                  on_bad_file: str = "error", in_memory: bool | None = None,
-                 workers: int | None = None):
+                 workers: int | None = None, classes: list[str] | None = None):
     """Load split ``train`` or ``test`` of data set ``name`` (see ``SOURCES``).
 
     Returns an in-memory :class:`ImageDataset`, or for folders of large images (``imagenet``, or
@@ -263,7 +265,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, split: st
     ``train``) and ``test`` reads ``val_split`` (default ``val``; the CIFAR-10 JPEG copy uses
     ``test``). ``on_bad_file`` is ``error`` (a DataError naming the file) or ``skip`` (the file is
     left out and listed in the result's ``skipped``). ``workers``: decoding processes for a folder
-    decoded into memory (default: the CPU count, at most 8).
+    decoded into memory (default: the CPU count, at most 8). ``data_dir`` may be a ``.tar.gz``,
+    ``.tgz``, ``.tar`` or ``.zip`` of the folder (extracted once into the cache). ``classes``
+    (``folder``'s test split): the class names in label order, e.g. from a model's weights,
+    instead of the training split's folders (which then need not exist).
     """
     from .folder import check_on_bad_file
 
@@ -272,13 +277,19 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, split: st
     check_on_bad_file(on_bad_file)
     path = None
     if data_dir is not None:
+        from .cache import extract_archive, is_archive
+
         path = Path(data_dir).expanduser()
+        if is_archive(path):  # a .tar.gz / .zip of the data set: extracted once into the cache
+            path = extract_archive(path)
         if not path.is_dir():
-            raise DataError(f"data dir {path} does not exist or is not a folder")
+            raise DataError(f"data dir {path} does not exist or is not a folder (or a .tar.gz, "
+                            f".tgz, .tar or .zip of one)")
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; expected 'train' or 'test'")
+    opts: dict[str, Any] = {"classes": classes} if classes is not None else {}
     ds = SOURCES[name](path, split, train_split=train_split, val_split=val_split,
-                       on_bad_file=on_bad_file, in_memory=in_memory, workers=workers)
+                       on_bad_file=on_bad_file, in_memory=in_memory, workers=workers, **opts)
     log.info("loaded %s %s: %d images of shape %s from %s (%d files skipped)", name, split,
              len(ds), ds.shape, ds.source, len(ds.skipped))
     return ds

@@ -74,8 +74,13 @@ def dataset_info(name_or_dir: str, data_dir: str | os.PathLike | None = None, *,
     """Per split: image count, per-class counts, image sizes, mean/std per channel in [0, 1].
 
     ``name_or_dir`` is a data set name or an ImageNet-layout folder (``folder`` with its split
-    names detected). Streamed folders are measured on ``sample`` files spread over each split.
+    names detected), or a ``.tar.gz``/``.zip`` of one. Streamed folders are measured on
+    ``sample`` files spread over each split.
     """
+    from .cache import extract_archive, is_archive
+
+    if name_or_dir not in SOURCES and is_archive(name_or_dir):  # a .tar.gz / .zip of a folder
+        name_or_dir = str(extract_archive(name_or_dir))
     if name_or_dir not in SOURCES and Path(name_or_dir).is_dir():
         name, data_dir = "folder", Path(name_or_dir)
         if train_split is None and val_split is None:

@@ -152,15 +152,20 @@ class EvalSplit:
     preset: DataPreset
 
 
-def eval_split(loaded: Loaded, *, data: str | None = None, data_dir: str | None = None
-               ) -> EvalSplit:
+def eval_split(loaded: Loaded, *, data: str | None = None, data_dir: str | None = None,
+               train_split: str | None = None, val_split: str | None = None) -> EvalSplit:
     """The test split to score ``loaded`` on, and the preset that turns it into model input.
 
     ``data`` defaults to the set it was trained on; on that set the run's data dir and split
     folder names are reused unless others are given, and the run's own preset is used (when its
     kind, in memory or streamed, fits the split). Other data get the data set's preset at the
-    size the model was trained at (``loaded.side``), resized to it where needed.
+    size the model was trained at (``loaded.side``), resized to it where needed. A ``folder``
+    (say the JPEG copy of CIFAR-10, ``val_split="test"``) is labelled by the class names in the
+    weights (its folders must be among them; no training split is needed) and normalised as
+    the data the weights were trained on, which is what the model expects.
     """
+    from dataclasses import replace
+
     from ..data import load_dataset, preset_for
     from ..data.folder import FolderDataset
 
@@ -170,11 +175,15 @@ def eval_split(loaded: Loaded, *, data: str | None = None, data_dir: str | None 
     if data is None:
         where = loaded.run_dir or loaded.path or loaded.name
         raise ConvzooError(f"{where}: cannot tell which data set to evaluate on; pass --data NAME")
-    splits = {}
+    splits: dict[str, Any] = {}
     same = data == trained
     if same and data == saved.get("data"):
         data_dir = data_dir if data_dir is not None else saved.get("data_dir")
         splits = {k: saved.get(k) for k in ("train_split", "val_split")}
+    splits.update({k: v for k, v in (("train_split", train_split), ("val_split", val_split))
+                   if v is not None})
+    if data == "folder" and not same and loaded.classes is not None:
+        splits["classes"] = list(loaded.classes)
     test_set = load_dataset(data, data_dir, "test", **splits)
     streamed = isinstance(test_set, FolderDataset)
     if same and loaded.preset is not None and loaded.preset.streamed == streamed:
@@ -182,7 +191,21 @@ def eval_split(loaded: Loaded, *, data: str | None = None, data_dir: str | None 
     preset = preset_for(data, in_chans=loaded.in_chans,
                         image_size=None if streamed else test_set.shape[1],
                         input_size=loaded.side, model=loaded.name)
+    if data == "folder" and not same and trained is not None:
+        own = preset_for(trained, in_chans=loaded.in_chans, image_size=loaded.side)
+        preset = replace(preset, mean=own.mean, std=own.std)
     return EvalSplit(data, test_set, preset)
+
+
+def describe_test_set(data: str, dataset: Any) -> str:
+    """Which test set was scored, in words: ``mnist (embedded 2,000-image subset ...)`` or
+    ``cifar10 test split from DIR (10000 test images)``."""
+    n = len(dataset)
+    source = getattr(dataset, "source", None)
+    if data == "mnist" and source == "embedded MNIST subset":
+        return (f"mnist (embedded {n:,}-image subset of the 10,000-image test set; for the full "
+                f"set pass --data-dir with the MNIST files)")
+    return f"{data} test split" + (f" from {source}" if source else "") + f" ({n} test images)"
 
 
 @dataclass
@@ -197,7 +220,8 @@ class EvalJob:
     channels_last: bool = False
 
     def header(self, source: str | Path) -> dict[str, Any]:
-        out = {"model": self.loaded.name, "data": self.split.data, "source": str(source)}
+        out = {"model": self.loaded.name, "data": self.split.data, "source": str(source),
+               "test_set": describe_test_set(self.split.data, self.split.dataset)}
         return {**out, "engine": self.engine} if self.engine != "torch" else out
 
     def run(self, *, batch_size: int = 500, amp: str = "none", workers: int = 4,
@@ -224,7 +248,8 @@ def amp_mode(amp: bool | str, device: torch.device) -> str:
 
 def prepare_eval(source: str | Path, *, model: str | None = None, data: str | None = None,
                  data_dir: str | None = None, device: str | torch.device = "auto",
-                 engine: str = "torch", channels_last: bool = False) -> EvalJob:
+                 engine: str = "torch", channels_last: bool = False,
+                 train_split: str | None = None, val_split: str | None = None) -> EvalJob:
     """Load ``source``, pick its test split (:func:`eval_split`) and put the model on ``device``;
     ``engine="numpy"`` scores with the NumPy build of the model (convzoo.scratch) on the CPU."""
     from .device import resolve_device
@@ -232,7 +257,8 @@ def prepare_eval(source: str | Path, *, model: str | None = None, data: str | No
     if engine not in ("torch", "numpy"):
         raise ConvzooError(f"--engine must be 'torch' or 'numpy', got {engine!r}")
     loaded = load_trained(source, model=model)
-    split = eval_split(loaded, data=data, data_dir=data_dir)
+    split = eval_split(loaded, data=data, data_dir=data_dir, train_split=train_split,
+                       val_split=val_split)
     if engine == "numpy":
         from .numpy_engine import numpy_model
 

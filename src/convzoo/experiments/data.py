@@ -14,14 +14,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tarfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..data import DataSource, load_dataset
-from ..data.cache import cache_dir
+from ..data.cache import extract_archive, is_archive
 from ..errors import ConvzooError
 
 log = logging.getLogger(__name__)
@@ -70,30 +69,14 @@ def find_cifar10(data_dir: str | os.PathLike | None) -> tuple[str, Path, str | N
             raise ConvzooError("this experiment needs CIFAR-10: pass --data-dir DIR (the python or "
                                f"binary batches, a train/ + test/ JPEG folder, or {CIFAR_TARBALL})")
     path = Path(data_dir).expanduser()
-    if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
-        path = _extract(path)
+    if is_archive(path):
+        path = extract_archive(path)
     if not path.is_dir():
         raise ConvzooError(f"--data-dir {path}: not a folder or a .tar.gz of CIFAR-10")
     for sub in (path, *[p for p in path.iterdir() if p.is_dir()]):
         if (sub / "train").is_dir() and (sub / "test").is_dir():
             return "folder", sub, "test"
     return "cifar10", path, None
-
-
-def _extract(tarball: Path) -> Path:
-    dest = cache_dir() / "cifar10-jpg"
-    done = dest / ".extracted"
-    if done.is_file() and done.read_text() == str(tarball.stat().st_size):
-        return dest
-    log.info("extracting %s to %s (once)", tarball, dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        with tarfile.open(tarball) as tar:
-            tar.extractall(dest, filter="data")
-    except (OSError, tarfile.TarError) as e:
-        raise ConvzooError(f"cannot extract {tarball} into {dest}: {e}") from None
-    done.write_text(str(tarball.stat().st_size))
-    return dest
 
 
 def _load(base: str, data_dir: Path | None, split: str, val_split: str | None):
