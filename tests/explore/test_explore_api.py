@@ -279,3 +279,30 @@ def test_a_source_given_on_the_command_line_is_offered_first(explorer):
         info = c.get("/api/model", params={"model": "arg:0"}).json()
         assert info["model"] == "lenet5" and info["data"] == "mnist" and info["trained"]
         assert c.get("/api/model", params={"model": "arg:1"}).status_code == 404
+
+
+def test_blocks_at_a_depth_are_summary_depth_rows_with_their_own_maps(client, explorer):
+    from convzoo.analysis.summary import summarize
+
+    info = client.get("/api/model", params={"model": "resnet20:cifar10", "depth": 1}).json()
+    want = summarize("resnet20", (3, 32, 32)).rows_at_depth(1)
+    assert [r["block"] for r in info["layers"]] == [r.name for r in want]
+    assert "layer2" in [r["block"] for r in info["layers"]]
+    assert sum(r["params"] for r in info["layers"]) == info["params"]
+    image = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][0]["id"]
+    res = client.get("/api/maps.png", params={"model": "resnet20:cifar10", "image": image,
+                                              "block": "layer2"})
+    layout = json.loads(res.headers["X-Layout"])
+    assert layout["name"] == "layer2" and layout["shape"] == next(
+        r["shape"] for r in info["layers"] if r["block"] == "layer2")
+    # A block's output is its last layer's: the pass keeps both, and they are the same maps.
+    p = explorer.trace("resnet20:cifar10", image)[2]
+    last = [c for c in p.calls if c.name.startswith("layer2.")][-1]
+    assert torch.equal(p.modules["layer2"].output, last.output)
+    cam = client.get("/api/gradcam.png", params={"model": "resnet20:cifar10", "image": image,
+                                                 "block": "layer3"})
+    assert json.loads(cam.headers["X-Info"])["layer"] == "layer3"
+    assert client.get("/api/maps.png", params={"model": "resnet20:cifar10", "image": image,
+                                               "block": "layer9"}).status_code == 404
+    assert client.get("/api/model", params={"model": "resnet20:cifar10",
+                                            "depth": 0}).status_code == 400

@@ -123,3 +123,11 @@ def test_explore_lenet5_digit_and_first_conv_maps(server, browser, tmp_path):
 
         img = Image.open(shot).convert("RGB").quantize(colors=128)
         img.save(Path(target), optimize=True)
+
+    # Blocks (convzoo summary --depth 1): lenet5's `features` ends in the second pool, 16 maps.
+    Select(d.find_element(By.ID, "depth")).select_by_value("1")
+    _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "tr.layer[data-block='features']"))
+    d.find_element(By.CSS_SELECTOR, "tr.layer[data-block='features']").click()
+    _wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#maps canvas.map")) == 16)
+    assert d.find_element(By.ID, "layer-title").text == "Block features (Sequential)"
+    assert not d.find_element(By.ID, "status").text

@@ -120,10 +120,13 @@ class LayerCall:
 
 
 @torch.no_grad()
-def trace_layers(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[LayerCall]]:
+def trace_layers(model: nn.Module, x: torch.Tensor, *, blocks: bool = False
+                 ) -> tuple[torch.Tensor, list[LayerCall]]:
     """One forward pass of one image ``x`` (C, H, W) with a hook on every leaf module: the logits
     (1, classes) and every call's input and output, in the order of `convzoo summary`'s rows.
-    In-place activations are switched off for the pass, so that no kept output is overwritten."""
+    ``blocks``: the calls of every module below the root too (``layer1``, ``layer1.0``; a block
+    is listed after its layers, when its forward returns). In-place activations are switched off
+    for the pass, so that no kept output is overwritten."""
     calls: list[LayerCall] = []
 
     def first(v):
@@ -137,8 +140,9 @@ def trace_layers(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[
         return lambda m, i, o: calls.append(LayerCall(name, m, first(i), first(o)))
 
     leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    hooked = ([(n, m) for n, m in model.named_modules() if n] or leaves) if blocks else leaves
     inplace = [m for _, m in leaves if getattr(m, "inplace", False) is True]
-    handles = [m.register_forward_hook(hook(n)) for n, m in leaves]
+    handles = [m.register_forward_hook(hook(n)) for n, m in hooked]
     for m in inplace:
         m.inplace = False
     model.eval()

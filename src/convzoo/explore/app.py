@@ -3,10 +3,11 @@ calls. Every answer comes from :class:`~convzoo.explore.service.Explorer`; this 
 HTTP into calls and errors into 4xx answers with a message.
 
 API (``model``: an id from ``/api/models``; ``image``: an id from ``/api/upload``,
-``/api/samples`` or ``/api/predict``; ``layer``: a row index of ``/api/model``'s ``layers``):
+``/api/samples`` or ``/api/predict``; ``layer``: a row index of ``/api/model``'s ``layers``, or
+``block``: a module name, the rows of ``/api/model?depth=N``):
 
 - ``GET /api/models`` -- ``{"models": [...], "default": id}``
-- ``GET /api/model?model=`` -- the model's card and its layer table
+- ``GET /api/model?model=&depth=`` -- the model's card and its layer (or block) table
 - ``GET /api/samples?model=`` -- labelled test images of its data set
 - ``POST /api/upload`` (multipart field ``image``) -- ``{"image": id, ...}``
 - ``POST /api/predict?model=`` (multipart field ``image``, or ``&image=id``) -- ``{"top5": [...]}``
@@ -52,6 +53,12 @@ def _arg(request: Request, name: str, kind: type = str, *, required: bool = True
         except ValueError:
             raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
     return raw
+
+
+def _layer(request: Request, *, required: bool = True) -> int | str | None:
+    """``block=NAME`` (a module of the table at a depth) or ``layer=INDEX`` (a leaf row)."""
+    block = request.query_params.get("block")
+    return block if block else _arg(request, "layer", int, required=required)
 
 
 async def _upload_bytes(request: Request) -> tuple[bytes, str]:
@@ -101,7 +108,8 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
         return json_ok({"models": [e.to_dict() for e in entries], "default": first})
 
     async def model(request: Request) -> Response:
-        return json_ok(await call(explorer.describe, _arg(request, "model")))
+        return json_ok(await call(explorer.describe, _arg(request, "model"),
+                                  depth=_arg(request, "depth", int, required=False)))
 
     async def samples(request: Request) -> Response:
         return json_ok({"samples": await call(explorer.samples, _arg(request, "model"))})
@@ -125,7 +133,7 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
 
     async def maps_png(request: Request) -> Response:
         png, layout = await call(explorer.maps, _arg(request, "model"), _arg(request, "image"),
-                                 _arg(request, "layer", int),
+                                 _layer(request),
                                  which=_arg(request, "which", required=False) or "output",
                                  limit=_arg(request, "limit", int, required=False) or 64)
         return Response(png, media_type="image/png", headers={"X-Layout": json.dumps(layout)})
@@ -138,17 +146,17 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
         png, info = await call(explorer.gradcam_png, _arg(request, "model"),
                                _arg(request, "image"),
                                target=_arg(request, "class", int, required=False),
-                               layer=_arg(request, "layer", int, required=False))
+                               layer=_layer(request, required=False))
         return Response(png, media_type="image/png", headers={"X-Info": json.dumps(info)})
 
     async def im2col(request: Request) -> Response:
         return json_ok(await call(explorer.im2col, _arg(request, "model"), _arg(request, "image"),
-                                  _arg(request, "layer", int),
+                                  _layer(request),
                                   patch=_arg(request, "patch", int, required=False)))
 
     async def pool(request: Request) -> Response:
         return json_ok(await call(explorer.pool, _arg(request, "model"), _arg(request, "image"),
-                                  _arg(request, "layer", int),
+                                  _layer(request),
                                   channel=_arg(request, "channel", int, required=False)))
 
     async def pool_example(request: Request) -> Response:

@@ -88,7 +88,8 @@ class Pass:
 
     x: torch.Tensor  # (C, H, W), the model's input after its preprocessing
     logits: torch.Tensor  # (1, classes)
-    calls: list  # analysis.visualize.LayerCall, forward order = the summary's rows
+    calls: list  # analysis.visualize.LayerCall of every leaf, forward order = the summary's rows
+    modules: dict  # module name -> its first LayerCall, for every module (blocks too)
 
 
 @dataclass
@@ -303,15 +304,21 @@ class Explorer:
             self._models.put(model_id, m)
             return m
 
-    def describe(self, model_id: str) -> dict[str, Any]:
-        """The model's card and its layer table (the rows of `convzoo summary`)."""
+    def describe(self, model_id: str, *, depth: int | None = None) -> dict[str, Any]:
+        """The model's card and its layer table: the rows of `convzoo summary` (every leaf call,
+        ``index`` its position), or with ``depth`` of `convzoo summary --depth` (one row per
+        module that many names deep, ``block`` its name)."""
         m = self.model(model_id)
         s = m.summary
         first = next((n for n, mod in m.loaded.model.named_modules()
                       if isinstance(mod, nn.Conv2d)), None)
-        rows = [{"index": i, "name": r.name, "type": r.type, "shape": r.output_shape[1:],
+        if depth is None:
+            pairs = [({"index": i}, r) for i, r in enumerate(s.rows)]
+        else:
+            pairs = [({"block": r.name}, r) for r in s.rows_at_depth(depth)]
+        rows = [{**key, "name": r.name, "type": r.type, "shape": r.output_shape[1:],
                  "params": r.params, "macs": r.macs, "rf": r.rf, "jump": r.jump}
-                for i, r in enumerate(s.rows) if r.name != "(outside leaf modules)"]
+                for key, r in pairs if r.name != "(outside leaf modules)"]
         return {**m.entry.to_dict(), "info": {"family": m.loaded.info.family,
                                               "paper": m.loaded.info.paper},
                 "input": s.input_shape[1:], "classes": m.classes, "params": s.params,
@@ -416,8 +423,13 @@ class Explorer:
             hit = self._passes.take((model_id, pid))
             if hit is None:
                 x = m.transform(pic.image)
-                logits, calls = trace_layers(m.loaded.model, x)
-                hit = Pass(x, logits, calls)
+                logits, calls = trace_layers(m.loaded.model, x, blocks=True)
+                leaves = {n for n, mod in m.loaded.model.named_modules()
+                          if not list(mod.children())}
+                firsts: dict[str, Any] = {}
+                for c in calls:
+                    firsts.setdefault(c.name, c)
+                hit = Pass(x, logits, [c for c in calls if c.name in leaves], firsts)
                 self._passes.put((model_id, pid), hit)
         return m, pic, hit
 
@@ -440,13 +452,19 @@ class Explorer:
                            errors={f"top{k}": int(rank > k) for k in range(1, 6)})
         return out
 
-    def call(self, model_id: str, pid: str, layer: int):
+    def call(self, model_id: str, pid: str, layer: int | str):
+        """The pass's call of ``layer``: a row index of the layer table (every leaf call), or a
+        module's name (a block of the table at a depth: its first call)."""
         m, pic, p = self.trace(model_id, pid)
+        if isinstance(layer, str):
+            if layer not in p.modules:
+                raise NotFound(f"{model_id} has no module {layer!r}")
+            return m, pic, p, p.modules[layer]
         if not 0 <= layer < len(p.calls):
             raise NotFound(f"{model_id} has layers 0..{len(p.calls) - 1}, not {layer}")
         return m, pic, p, p.calls[layer]
 
-    def maps(self, model_id: str, pid: str, layer: int, *, which: str = "output",
+    def maps(self, model_id: str, pid: str, layer: int | str, *, which: str = "output",
              limit: int = MAX_MAPS) -> tuple[bytes, dict[str, Any]]:
         """The layer's output (or input) maps as one PNG mosaic and its layout."""
         if which not in ("output", "input"):
@@ -473,9 +491,10 @@ class Explorer:
         return png_bytes((grid.numpy() * 255).round().astype(np.uint8))
 
     def gradcam_png(self, model_id: str, pid: str, *, target: int | None = None,
-                    layer: int | None = None) -> tuple[bytes, dict[str, Any]]:
-        """Grad-CAM for class ``target`` (default: the top class) at ``layer`` (a conv layer's
-        index; default the last conv), over the model's input image."""
+                    layer: int | str | None = None) -> tuple[bytes, dict[str, Any]]:
+        """Grad-CAM for class ``target`` (default: the top class) at ``layer`` (a row index or
+        a module name whose output is feature maps; default the last conv), over the model's
+        input image."""
         from ..analysis.visualize import gradcam
 
         m, pic, p = self.trace(model_id, pid)
@@ -498,7 +517,7 @@ class Explorer:
         return png_bytes(blend.round().astype(np.uint8)), {
             "class": cls, "class_name": names[cls] if names else str(cls), "layer": name}
 
-    def im2col(self, model_id: str, pid: str, layer: int, *, patch: int | None = None
+    def im2col(self, model_id: str, pid: str, layer: int | str, *, patch: int | None = None
                ) -> dict[str, Any]:
         """A conv layer as one matrix product on this image: convzoo.scratch's im2col of the
         layer's real input, the GEMM's shapes, and one patch (column) checked against the
@@ -545,7 +564,7 @@ class Explorer:
             "max_abs_diff": float(np.abs(y - actual).max()),
         }
 
-    def pool(self, model_id: str, pid: str, layer: int, *, channel: int | None = None
+    def pool(self, model_id: str, pid: str, layer: int | str, *, channel: int | None = None
              ) -> dict[str, Any]:
         """A max-pool on this image: a 2x2 block of its windows (at the strongest output of
         ``channel``, default the most active channel), their values and what each keeps."""

@@ -2,7 +2,9 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { model: null, info: null, image: null, layer: null, top: null, patch: null };
+const state = { model: null, info: null, image: null, row: null, top: null, patch: null };
+// A row of the table: a leaf layer (its index in the forward pass) or a block (a module's name).
+const rowKey = (row) => (row.block !== undefined ? { block: row.block } : { layer: row.index });
 
 function q(params) {
   return new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined)
@@ -78,13 +80,14 @@ async function selectModel(id) {
   $("badge").hidden = info.trained;
   $("card").textContent = `${info.model} · ${info.info.paper} · input ${shape(info.input)} · ` +
     `${fmt(info.params)} params · ${si(info.macs)}MACs` + (info.data ? ` · trained on ${info.data}` : "");
+  $("depth").value = "";
   renderLayers(info.layers);
   $("draw-box").hidden = info.input[0] !== 1;
   const cls = $("cam-class");
   cls.innerHTML = "";
   cls.append(el("option", { value: "" }, "top class"));
   (info.classes || []).forEach((c, i) => cls.append(el("option", { value: i }, `${i}: ${c}`)));
-  state.layer = null;
+  state.row = null;
   $("compare").innerHTML = "";
   $("layer-title").textContent = "Layer";
   ["maps-box", "filters-box", "cam-box", "im2col-box", "pool-box"].forEach((b) => { $(b).hidden = true; });
@@ -95,14 +98,26 @@ async function selectModel(id) {
 function renderLayers(rows) {
   const body = $("layers").tBodies[0];
   body.innerHTML = "";
-  rows.forEach((r) => {
-    const tr = el("tr", { class: "layer", "data-index": r.index, "data-type": r.type,
-                          "data-name": r.name, title: `jump ${shape(r.jump)}` },
-      el("td", {}, r.index), el("td", {}, r.name), el("td", {}, r.type), el("td", {}, shape(r.shape)),
-      el("td", {}, fmt(r.params)), el("td", {}, si(r.macs)), el("td", {}, r.rf ? r.rf[0] : "-"));
-    tr.onclick = () => guard(() => selectLayer(r.index));
+  rows.forEach((r, i) => {
+    const attrs = { class: "layer", "data-type": r.type, "data-name": r.name,
+                    title: `jump ${shape(r.jump)}` };
+    if (r.block !== undefined) attrs["data-block"] = r.block; else attrs["data-index"] = r.index;
+    const tr = el("tr", attrs,
+      el("td", {}, r.block !== undefined ? i : r.index), el("td", {}, r.name), el("td", {}, r.type),
+      el("td", {}, shape(r.shape)), el("td", {}, fmt(r.params)), el("td", {}, si(r.macs)),
+      el("td", {}, r.rf ? r.rf[0] : "-"));
+    tr.onclick = () => guard(() => selectLayer(r));
+    r.tr = tr;
     body.append(tr);
   });
+}
+
+async function changeDepth() {
+  const depth = $("depth").value || null;
+  const info = await (await api("/api/model", { model: state.model, depth })).json();
+  state.info.layers = info.layers;
+  state.row = null;
+  renderLayers(info.layers);
 }
 
 // --- images -------------------------------------------------------------------------------
@@ -155,7 +170,7 @@ async function predict() {
   } else {
     truth.textContent = res.trained ? "" : "random weights: the answer means nothing yet";
   }
-  if (state.layer !== null) await selectLayer(state.layer);
+  if (state.row !== null) await selectLayer(state.row);
 }
 
 function setupImageInputs() {
@@ -215,11 +230,11 @@ async function drawMaps(box, params, scaleTo) {
   return { layout, scale };
 }
 
-async function selectLayer(index) {
-  state.layer = index;
-  const row = state.info.layers.find((r) => r.index === index);
-  document.querySelectorAll("tr.layer").forEach((tr) => tr.classList.toggle("on", +tr.dataset.index === index));
-  $("layer-title").textContent = `Layer ${index}: ${row.name} (${row.type})`;
+async function selectLayer(row) {
+  state.row = row;
+  document.querySelectorAll("tr.layer").forEach((tr) => tr.classList.toggle("on", tr === row.tr));
+  $("layer-title").textContent = row.block !== undefined ? `Block ${row.name} (${row.type})` :
+    `Layer ${row.index}: ${row.name} (${row.type})`;
   $("layer-info").textContent = `output ${shape(row.shape)} · ${fmt(row.params)} params · ` +
     `${fmt(row.macs)} MACs · receptive field ${row.rf ? shape(row.rf) : "-"}, jump ${row.jump ? shape(row.jump) : "-"}`;
   $("filters-box").hidden = row.name !== state.info.first_conv;
@@ -231,7 +246,7 @@ async function selectLayer(index) {
   if (!state.image) { $("layer-info").textContent += " · pick an image to see its maps"; return; }
   const spatial = row.shape.length === 3;
   $("maps-box").hidden = false;
-  const { layout } = await drawMaps($("maps"), { model: state.model, image: state.image, layer: index },
+  const { layout } = await drawMaps($("maps"), { model: state.model, image: state.image, ...rowKey(row) },
                                     spatial ? 76 : 600);
   $("maps-note").textContent = spatial ? `${layout.n} of ${layout.total} maps, ${layout.h}×${layout.w}` :
     `a vector of ${layout.w} values`;
@@ -245,9 +260,10 @@ async function selectLayer(index) {
 }
 
 async function showCam() {
-  const row = state.info.layers.find((r) => r.index === state.layer);
+  const row = state.row;
+  const at = row && row.shape.length === 3 ? rowKey(row) : {};
   const res = await api("/api/gradcam.png", { model: state.model, image: state.image,
-    class: $("cam-class").value || null, layer: row && row.shape.length === 3 ? state.layer : null });
+    class: $("cam-class").value || null, ...at });
   const info = JSON.parse(res.headers.get("X-Info"));
   const img = $("cam");
   img.src = URL.createObjectURL(await res.blob());
@@ -263,7 +279,7 @@ function grid(values, cls) {
 
 async function showIm2col() {
   const d = await (await api("/api/im2col", { model: state.model, image: state.image,
-                                              layer: state.layer, patch: state.patch })).json();
+                                              ...rowKey(state.row), patch: state.patch })).json();
   state.patch = d.patch;
   const [ckk, L] = d.cols_shape;
   const box = $("im2col");
@@ -288,7 +304,7 @@ async function showIm2col() {
     el("p", {}, `the layer's output there: ${d.layer_output.map((v) => v.toFixed(3)).join(", ")} ` +
       `(largest difference ${d.max_abs_diff.toExponential(1)})`));
   const { layout, scale } = await drawMaps(input, { model: state.model, image: state.image,
-                                                   layer: state.layer, which: "input", limit: 1 }, 168);
+                                                   ...rowKey(state.row), which: "input", limit: 1 }, 168);
   const canvas = input.querySelector("canvas");
   const overlay = el("canvas", { class: "map", width: layout.w * scale, height: layout.h * scale });
   const ctx = overlay.getContext("2d");
@@ -303,7 +319,7 @@ async function showIm2col() {
 
 async function showPool(example) {
   const d = example ? await (await api("/api/pool/example")).json() :
-    await (await api("/api/pool", { model: state.model, image: state.image, layer: state.layer })).json();
+    await (await api("/api/pool", { model: state.model, image: state.image, ...rowKey(state.row) })).json();
   const box = $("pool");
   box.innerHTML = "";
   const owner = (r, c) => d.windows.findIndex((w) => r >= w.top && r < w.top + w.values.length &&
@@ -345,5 +361,6 @@ window.addEventListener("DOMContentLoaded", () => {
   $("pool-example").onclick = () => guard(() => showPool(true));
   $("pool-here").onclick = () => guard(() => showPool(false));
   $("compare-go").onclick = () => guard(compare);
+  $("depth").onchange = () => guard(changeDepth);
   guard(loadModels);
 });
