@@ -306,3 +306,11 @@ def test_blocks_at_a_depth_are_summary_depth_rows_with_their_own_maps(client, ex
                                                "block": "layer9"}).status_code == 404
     assert client.get("/api/model", params={"model": "resnet20:cifar10",
                                             "depth": 0}).status_code == 400
+
+
+def test_a_bare_name_on_the_command_line_is_marked_random(explorer):
+    with TestClient(create_app(Explorer(runs=explorer.runs, sources=["lenet5"]), default="arg:0"),
+                    raise_server_exceptions=False) as c:
+        first = c.get("/api/models").json()["models"][0]
+        assert (first["id"], first["kind"], first["trained"]) == ("arg:0", "file", False)
+        assert c.get("/api/model", params={"model": "arg:0"}).json()["trained"] is False

@@ -60,10 +60,7 @@ class Entry:
     kind: str  # "shipped", "run", "file" (given on the command line), "random"
     source: str  # what load_trained gets
     data: str | None = None  # the data set it was trained on
-
-    @property
-    def trained(self) -> bool:
-        return self.kind != "random"
+    trained: bool = True  # False: random weights (a registered name without weights)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "model": self.model, "label": self.label, "kind": self.kind,
@@ -223,8 +220,10 @@ class Explorer:
         self._pictures: _LRU = _LRU(256)
         self._test_sets: dict[str, Any] = {}
         self._lock = threading.Lock()  # one computation at a time: 2 CPU cores, shared hooks
+        self._given = []  # (model, has weights, data) of each source, read at start-up
         for src in self.sources:  # fail at start-up, not on the page
-            load_trained(src)
+            loaded = load_trained(src)
+            self._given.append((loaded.name, loaded.path is not None, loaded.data))
 
     # --- models ---------------------------------------------------------------------------
 
@@ -232,8 +231,9 @@ class Explorer:
         from ..registry import list_models, model_info
 
         out = []
-        for i, src in enumerate(self.sources):
-            out.append(Entry(f"arg:{i}", "", src, "file", src))
+        for i, (src, (name, weights, data)) in enumerate(zip(self.sources, self._given,
+                                                             strict=True)):
+            out.append(Entry(f"arg:{i}", name, src, "file", src, data, weights))
         for rel, cfg in self._runs():
             out.append(Entry(f"run:{rel}", str(cfg.get("model", "?")), f"{rel}", "run",
                              str(self.runs / rel), cfg.get("data")))
@@ -243,7 +243,7 @@ class Explorer:
                 out.append(Entry(f"{name}:{tag}", name, f"{name}:{tag}", "shipped",
                                  f"{name}:{tag}", tag))
         for name in list_models():
-            out.append(Entry(name, name, name, "random", name))
+            out.append(Entry(name, name, name, "random", name, trained=False))
         return out
 
     def _runs(self) -> list[tuple[str, dict]]:
@@ -281,7 +281,7 @@ class Explorer:
             raise NotFound(f"model {name!r} has no shipped weights {tag!r} "
                            f"(it has: {', '.join(sorted(info.weights)) or 'none'})")
         return Entry(model_id, name, model_id, "shipped" if tag else "random", model_id,
-                     tag or None)
+                     tag or None, trained=bool(tag))
 
     def model(self, model_id: str) -> Model:
         from ..analysis.loading import display_classes, image_transform
@@ -295,6 +295,7 @@ class Explorer:
             loaded = load_trained(entry.source)
             entry.model = loaded.name
             entry.data = loaded.data
+            entry.trained = loaded.path is not None
             if entry.kind in ("run", "file"):
                 entry.label = f"{loaded.name} ({Path(entry.label).name or entry.label})"
             side = loaded.side

@@ -57,7 +57,8 @@ function fillSelect(select, models, chosen) {
     const items = models.filter((m) => m.kind === kind);
     if (!items.length) return;
     const group = el("optgroup", { label: title });
-    items.forEach((m) => group.append(el("option", { value: m.id }, m.label)));
+    items.forEach((m) => group.append(el("option", { value: m.id },
+      m.label + (m.trained || kind === "random" ? "" : " (random weights)"))));
     select.append(group);
   });
   select.value = chosen;
