@@ -323,3 +323,29 @@ def test_alexnet_on_28px_mnist_says_the_input_is_resized(capsys, monkeypatch, tm
     assert (out + err).count(said) == 1
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["input_size"] == 63 and config["input_size_reason"] == said
+
+
+def test_extract_archive_zip_top_folder_and_change(tmp_path, monkeypatch):
+    import os
+
+    from convzoo.data.cache import extract_archive
+
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    archive = tmp_path / "set.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("set/train/a/1.txt", "one")
+        z.writestr("set/train/a/old.txt", "old")
+    root = extract_archive(archive)
+    assert root == tmp_path / "cache" / "set" / "set"  # the one top folder
+    assert (root / "train" / "a" / "1.txt").read_text() == "one"
+    assert extract_archive(archive) == root  # once
+    with zipfile.ZipFile(archive, "w") as z:  # a changed archive is extracted again, afresh
+        z.writestr("set/train/a/1.txt", "two")
+    os.utime(archive, ns=(1, 10**18))
+    root = extract_archive(archive)
+    assert (root / "train" / "a" / "1.txt").read_text() == "two"
+    assert not (root / "train" / "a" / "old.txt").exists()
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(b"not a tar")
+    with pytest.raises(convzoo.DataError, match="cannot extract"):
+        extract_archive(bad)
