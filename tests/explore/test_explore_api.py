@@ -314,3 +314,10 @@ def test_a_bare_name_on_the_command_line_is_marked_random(explorer):
         first = c.get("/api/models").json()["models"][0]
         assert (first["id"], first["kind"], first["trained"]) == ("arg:0", "file", False)
         assert c.get("/api/model", params={"model": "arg:0"}).json()["trained"] is False
+
+
+def test_a_large_upload_is_kept_scaled_down(client):
+    big = np.zeros((1500, 3000, 3), np.uint8)
+    big[:, :1500] = 255
+    res = client.post("/api/upload", files={"image": ("wide.png", png(big), "image/png")})
+    assert res.status_code == 200 and res.json()["size"] == [1024, 512]

@@ -34,6 +34,7 @@ MAX_UPLOAD_BYTES = 8 * 2**20  # an upload's size cap
 MAX_PIXELS = 4096 * 4096  # decoded pixels cap, checked on the header before decoding
 IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif",
                  "BMP": "image/bmp", "WEBP": "image/webp"}
+MAX_SIDE = 1024  # pixels: a larger upload is kept scaled down to this longer side
 SAMPLES = 24  # test images offered per data set
 MAX_MAPS = 64  # feature maps drawn per layer
 # The lecture slide's 4x4 max-pool example (CS231n): 2x2 windows, stride 2 keep 6, 8, 3, 4.
@@ -217,7 +218,7 @@ class Explorer:
         self.data_dir = data_dir
         self._models: _LRU = _LRU(models)
         self._passes: _LRU = _LRU(passes)
-        self._pictures: _LRU = _LRU(256)
+        self._pictures: _LRU = _LRU(64)  # at most 64 x 3 MB: uploads are kept <= MAX_SIDE
         self._test_sets: dict[str, Any] = {}
         self._lock = threading.Lock()  # one computation at a time: 2 CPU cores, shared hooks
         self._given = []  # (model, has weights, data) of each source, read at start-up
@@ -328,7 +329,11 @@ class Explorer:
     # --- images ---------------------------------------------------------------------------
 
     def add_upload(self, data: bytes, name: str = "upload") -> Picture:
+        """Hold an uploaded image (decoded by :func:`open_upload`); one larger than
+        ``MAX_SIDE`` is kept scaled down to it (the models see at most 299 px)."""
         img = open_upload(data)
+        if max(img.size) > MAX_SIDE:
+            img.thumbnail((MAX_SIDE, MAX_SIDE))
         pid = "u" + hashlib.sha256(data).hexdigest()[:16]
         pic = Picture(pid, img, Path(name).name or "upload")
         self._pictures.put(pid, pic)
