@@ -1,7 +1,8 @@
 """`convzoo explore` in a real browser: Debian's chromium, headless, driven by selenium through
 chromedriver. Starts the real command (`python -m convzoo explore --port 0`), picks lenet5:mnist,
 takes a test digit, checks the top-1 shown is its label, opens the first conv layer and checks its
-6 feature maps are drawn and not blank, and saves a screenshot. Skips only without chromium.
+6 feature maps are drawn and not blank, and saves a screenshot; then a block (depth 1) and an
+uploaded digit. Skips only without chromium.
 
 ``CONVZOO_EXPLORE_SCREENSHOT=docs/explore.png`` also writes the screenshot there (for the README).
 """
@@ -131,3 +132,16 @@ def test_explore_lenet5_digit_and_first_conv_maps(server, browser, tmp_path):
     _wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#maps canvas.map")) == 16)
     assert d.find_element(By.ID, "layer-title").text == "Block features (Sequential)"
     assert not d.find_element(By.ID, "status").text
+
+    # An upload through the page's file input (what a drop hands over too): another test digit.
+    from PIL import Image
+
+    from convzoo.data import load_dataset
+
+    ds = load_dataset("mnist", None, "test")
+    Image.fromarray(ds.images[5, 0].numpy()).save(tmp_path / "digit.png")
+    d.find_element(By.ID, "file").send_keys(str(tmp_path / "digit.png"))
+    _wait(d, lambda d: d.find_element(By.ID, "preview").get_attribute("src").find("image=u") > 0
+          and d.find_element(By.CSS_SELECTOR, "#top5 li.top-row").get_attribute("data-class")
+          == str(int(ds.labels[5])))
+    assert not d.find_element(By.ID, "truth").text  # an upload has no label
