@@ -349,3 +349,11 @@ def test_extract_archive_zip_top_folder_and_change(tmp_path, monkeypatch):
     bad.write_bytes(b"not a tar")
     with pytest.raises(convzoo.DataError, match="cannot extract"):
         extract_archive(bad)
+
+
+def test_resolve_data_config_of_an_untrained_small_form():
+    cfg = convzoo.resolve_data_config(convzoo.create_model("vgg11_cifar"))
+    cifar = convzoo.data.preset_for("cifar10", in_chans=3, image_size=32)
+    assert cfg["data"] == "cifar10" and cfg["input_size"] == (3, 32, 32)
+    assert cfg["mean"] == pytest.approx(cifar.mean)
+    assert convzoo.resolve_data_config("mlp3_mnist")["data"] == "mnist"

@@ -107,8 +107,8 @@ def resolve_data_config(model, *, data: str | None = None) -> dict:
     ``model``: a registered name, ``model:tag``, run directory or weights file (see
     :func:`~convzoo.engine.loaded.load_trained`), a :class:`Loaded`, or a module made by
     ``create_model``. The values are the ones ``convzoo eval`` and ``predict`` use: the run's
-    preset, else the data set's (``data``; default the one it was trained on, else ImageNet) at
-    the side it was trained at.
+    preset, else the data set's (``data``; default the one it was trained on, else ImageNet for
+    the ImageNet forms, CIFAR-10 or MNIST for the small ones) at the side it was trained at.
     """
     from dataclasses import replace
 
@@ -128,6 +128,11 @@ def resolve_data_config(model, *, data: str | None = None) -> dict:
         loaded = model
     else:
         loaded = load_trained(model)
+    if data is None and loaded.data is None and loaded.info.form == "small":
+        # An untrained small form: the data it is built for (its shipped weights' set, else
+        # MNIST for one channel and CIFAR-10 for three), not ImageNet.
+        tags = sorted(loaded.info.weights)
+        data = tags[0] if tags else ("mnist" if loaded.in_chans == 1 else "cifar10")
     if data is not None and data != loaded.data:
         loaded = replace(loaded, data=data, preset=None)
     preset = image_preset(loaded)
