@@ -10,8 +10,9 @@ pay for the data and training machinery (torchvision's image io among it).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -36,18 +37,7 @@ __all__ = ["TrainConfig", "evaluate", "fit", "load_trained", "Loaded", "topk_acc
     "register_model", "read_weights", "save_weights", "resolve_data_config", "create_transform"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value  # once
-        return value
-    if name in _SUBPACKAGES:  # `import convzoo; convzoo.data.preset_for(...)` as before
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module 'convzoo' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS, _SUBPACKAGES)
 
 
 if TYPE_CHECKING:

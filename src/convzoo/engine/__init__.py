@@ -8,8 +8,9 @@ that module, so import the function as ``convzoo.evaluate`` or from ``convzoo.en
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": ".config", "EvalResult": ".evaluate", "evaluate": ".evaluate",
@@ -25,16 +26,7 @@ __all__ = ["TrainConfig", "EvalResult", "evaluate", "evaluate_model", "Loaded", 
     "Recipe", "recipe_config", "FitResult", "TrainingInterrupted", "fit"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'convzoo.engine' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
 
 
 if TYPE_CHECKING:
