@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,13 @@ def read_weights(path: str | os.PathLike) -> WeightsFile:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:  # torch raises many types for a bad pickle
-            raise ConvzooError(f"cannot read {path} as a PyTorch state dict: {e}") from None
+            # One line, and never torch's advice to retry with weights_only=False: that would
+            # run whatever code the pickle names.
+            found = re.search(r"GLOBAL ([\w.]+)", str(e))
+            why = (f"it needs {found.group(1)}, which is not a tensor or plain container (only "
+                   "weights are loaded; code in a pickle never runs)" if found
+                   else (str(e).strip().splitlines() or [type(e).__name__])[0])
+            raise ConvzooError(f"cannot read {path} as a PyTorch state dict: {why}") from None
         if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
             state = state["model"]  # a torchvision reference training checkpoint
         if not isinstance(state, dict):
@@ -89,13 +96,30 @@ def read_weights(path: str | os.PathLike) -> WeightsFile:
             extra[k] = json.loads(v)
         except json.JSONDecodeError:
             extra[k] = v
+    model_args = _meta_json(path, meta, "model_args", dict, "a JSON object")
+    classes = _meta_json(path, meta, "classes", list, "a JSON list of class names")
+    if classes is not None and not all(isinstance(c, str) for c in classes):
+        raise ConvzooError(f"{path}: metadata 'classes' must be a JSON list of class names")
     return WeightsFile(
         state_dict=state,
         model=meta.get("model"),
-        model_args=json.loads(meta.get("model_args", "{}")),
-        classes=json.loads(meta["classes"]) if "classes" in meta else None,
+        model_args=model_args or {},
+        classes=classes,
         extra=extra,
     )
+
+
+def _meta_json(path: Path, meta: dict[str, str], key: str, kind: type, expected: str) -> Any:
+    """Metadata ``key`` parsed as JSON of type ``kind`` (None when absent)."""
+    if key not in meta:
+        return None
+    try:
+        value = json.loads(meta[key])
+    except (json.JSONDecodeError, RecursionError):
+        value = ...
+    if not isinstance(value, kind):
+        raise ConvzooError(f"{path}: metadata {key!r} must be {expected}, got {meta[key][:60]!r}")
+    return value
 
 
 def resolve_weights(info: ModelInfo, weights: str) -> Path:
@@ -137,7 +161,7 @@ def check_has_weights(source: str | os.PathLike, *, random_weights: bool, comman
     if random_weights or not is_bare_model_name(source):
         return
     raise ConvzooError(
-        f"{command}: {source!r} is a model name without weights (its outputs would be random); "
+        f"{source!r} is a model name without weights (its outputs would be random); "
         f"give a run directory, a weights file or MODEL:TAG -- {no_weights_hint()}; or pass "
         f"--random-weights to {command} the untrained model on purpose")
 
