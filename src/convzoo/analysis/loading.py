@@ -90,6 +90,11 @@ def preset_transform(preset, side: int, chans: int):
         else:
             x = v2.functional.pil_to_tensor(img.convert(mode))  # uint8 (C, H, W)
         if preset.streamed:
+            # Resizing the shorter side of a 1x10000 strip to 256 would make 2.6 Mpx rows; only
+            # the center square is kept, so first cut the long side to twice the short one.
+            h, w = x.shape[-2:]
+            if max(h, w) > 2 * min(h, w):
+                x = v2.functional.center_crop(x, [min(h, 2 * w), min(w, 2 * h)])
             x = stream_transform(preset, train=False)(x)
             return finish_batch(x[None], preset, train=False, in_chans=chans)[0]
         if tuple(x.shape[-2:]) != (side, side):
@@ -169,12 +174,27 @@ def create_transform(config: dict):
     return preset_transform(preset, int(side), int(chans))
 
 
+MAX_IMAGE_PIXELS = 8192 * 8192  # decoded pixels (192 MB as RGB), checked on the header
+
+
 def open_image(path: str | Path):
-    """A PIL image, or None when it is not a readable image (the caller says so, once)."""
+    """A PIL image, or None when it is not a readable image (the caller says so, once).
+
+    An image of more than :data:`MAX_IMAGE_PIXELS` (known from its header, before decoding) is
+    refused with a ConvzooError: a 20000x20000 PNG would decode to 1.2 GB.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
-        img = Image.open(path)
+        try:
+            img = Image.open(path)  # reads the header only
+            w, h = img.size
+            size = f"is {w}x{h} = {w * h:,} pixels"
+        except Image.DecompressionBombError:  # PIL's own check, far above ours
+            w, h, size = MAX_IMAGE_PIXELS + 1, 1, "has too many pixels"
+        if w * h > MAX_IMAGE_PIXELS:
+            raise ConvzooError(f"{path}: image {size}, more than the limit of "
+                               f"{MAX_IMAGE_PIXELS:,} (resize it first)")
         img.load()
         return img
     except (UnidentifiedImageError, OSError, ValueError) as e:

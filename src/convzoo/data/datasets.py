@@ -79,7 +79,8 @@ def load_idx_pair(data_dir: Path, split: str, *, name: str, classes: list[str]) 
     """Images and labels of an MNIST-layout split (``train`` or ``test``) from ``data_dir``."""
     img_stem, lbl_stem = MNIST_FILES[split]
     img_path, lbl_path = _find(data_dir, img_stem), _find(data_dir, lbl_stem)
-    images, labels = read_idx(img_path), read_idx(lbl_path)
+    images = read_idx(img_path, unsigned_bytes=True)
+    labels = read_idx(lbl_path, unsigned_bytes=True)
     if images.ndim != 3:
         raise DataError(f"{img_path}: expected (N, H, W) images, got shape {images.shape}")
     if labels.ndim != 1:

@@ -23,6 +23,7 @@ import io
 import logging
 import multiprocessing
 import os
+import stat
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -45,6 +46,9 @@ warnings.filterwarnings("ignore", message="The image decoding and encoding capab
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
                               ".ppm", ".pgm", ".pbm"})
 BAD_FILE_MODES = ("error", "skip")
+# The labels files read_val_labels looks for in a flat val folder (never images).
+LABEL_FILES = frozenset({"val_labels.txt", "val.txt", "LOC_val_solution.csv", "map_clsloc.txt",
+                         "ILSVRC2012_validation_ground_truth.txt", "meta.mat"})
 
 Skipped = list[tuple[str, str]]  # (path, reason)
 
@@ -89,8 +93,12 @@ def _visible(name: str) -> bool:
 
 def class_folders(root: Path) -> list[str]:
     """Sorted names of the class sub-folders of ``root`` (hidden ones ignored)."""
-    if not root.is_dir():
-        raise DataError(f"{root} does not exist or is not a folder")
+    try:
+        st = os.stat(root)
+    except OSError as e:  # "No such file" only when there is none: EACCES etc. say so
+        raise DataError(f"cannot open {root}: {e.strerror or e}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise DataError(f"{root} is not a folder")
     try:
         names = sorted(e.name for e in os.scandir(root) if e.is_dir() and _visible(e.name))
     except OSError as e:
@@ -98,15 +106,38 @@ def class_folders(root: Path) -> list[str]:
     return names
 
 
-def scan_files(folder: Path, label: int, *, on_bad_file: str, skipped: Skipped
-               ) -> list[FileEntry]:
-    """The image files under ``folder`` (recursively, sorted), checked for extension and size."""
+def scan_files(folder: Path, label: int, *, on_bad_file: str, skipped: Skipped,
+               seen: set[str] | None = None) -> list[FileEntry]:
+    """The image files under ``folder`` (recursively, sorted), checked for extension and size.
+
+    ``seen``: real paths of folders scanned (or to be scanned) by others, e.g. the other class
+    folders of the split; a link to one of them is not followed (and is added to)."""
     out: list[FileEntry] = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if _visible(d))
+
+    def unreadable(e: OSError) -> None:  # os.walk would skip the folder: an "empty" class
+        raise DataError(f"cannot list {e.filename}: {e.strerror or e}")
+
+    # Links to folders are followed, but no folder twice: a link to an ancestor (a loop) or to a
+    # folder already scanned would count, and label, the same images again.
+    seen = set() if seen is None else seen
+    seen.add(os.path.realpath(folder))
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=True):
+        here = os.path.realpath(dirpath)
+        keep = []
+        for d in sorted(d for d in dirnames if _visible(d)):
+            real = os.path.realpath(os.path.join(dirpath, d))
+            if real in seen or (here + os.sep).startswith(real.rstrip(os.sep) + os.sep):
+                bad_file(os.path.join(dirpath, d), f"link to a folder already scanned or above "
+                         f"it ({real}): a loop, followed no further", on_bad_file, skipped)
+                continue
+            seen.add(real)
+            keep.append(d)
+        dirnames[:] = keep
         for name in sorted(filenames):
             if not _visible(name):
                 continue  # .DS_Store, ._foo.jpg and the like: never data
+            if name in LABEL_FILES and dirpath == str(folder):
+                continue  # read by read_val_labels, not an image to refuse
             path = os.path.join(dirpath, name)
             ext = os.path.splitext(name)[1].lower()
             if ext not in IMAGE_EXTENSIONS:
@@ -147,9 +178,10 @@ def scan_class_folders(root: Path, classes: list[str] | None = None, *, on_bad_f
         raise DataError(f"{root} has class folders {unknown[:5]} that the training split "
                         f"({len(classes)} classes) does not have")
     entries: list[FileEntry] = []
+    seen = {os.path.realpath(root / name) for name in found}  # a link into another class: no
     for name in found:
         files = scan_files(root / name, class_to_label[name], on_bad_file=on_bad_file,
-                           skipped=skipped)
+                           skipped=skipped, seen=seen)
         if not files:
             bad_file(root / name, "empty class folder (no image files)", on_bad_file, skipped)
         entries.extend(files)

@@ -46,8 +46,12 @@ def parse_idx(data: bytes, *, name: str = "<bytes>") -> np.ndarray:
     return values.astype(dtype.newbyteorder("="))
 
 
-def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read an IDX file; ``.gz`` files (or any gzip stream) are decompressed first."""
+def read_idx(path: str | os.PathLike, *, unsigned_bytes: bool = False) -> np.ndarray:
+    """Read an IDX file; ``.gz`` files (or any gzip stream) are decompressed first.
+
+    ``unsigned_bytes``: refuse any type but 0x08 (what MNIST's images and labels are): float
+    images or signed labels would pass the shape checks and fail deep inside training.
+    """
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -58,4 +62,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
             raw = gzip.decompress(raw)
         except (OSError, EOFError, zlib.error, MemoryError) as e:
             raise DataError(f"{path}: corrupt or truncated gzip stream ({e})") from None
+    if unsigned_bytes and len(raw) >= 3 and raw[:2] == b"\0\0" and raw[2] != 0x08:
+        kind = np.dtype(_DTYPES[raw[2]]).name if raw[2] in _DTYPES else f"type 0x{raw[2]:02x}"
+        raise DataError(f"{path}: IDX values are {kind} (type code 0x{raw[2]:02x}), expected "
+                        "unsigned bytes (0x08) as in MNIST")
     return parse_idx(raw, name=str(path))

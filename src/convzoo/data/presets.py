@@ -14,6 +14,7 @@ The side the model sees is chosen by :func:`resolve_input_size` (the rule is in 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,39 @@ from ..errors import ConvzooError
 
 if TYPE_CHECKING:
     from ..registry import ModelInfo
+
+
+def _check_preset_types(d: dict[str, Any]) -> None:
+    """A preset read back from JSON has the field types the transforms rely on."""
+
+    def numbers(v: Any, n: tuple[int, ...]) -> bool:
+        return (isinstance(v, tuple) and len(v) in n and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+            for x in v))
+
+    def side(v: Any) -> bool:
+        return v is None or (isinstance(v, int) and not isinstance(v, bool) and v > 0)
+
+    checks = {
+        "mean": (lambda v: numbers(v, (1, 3)), "1 or 3 numbers"),
+        "std": (lambda v: numbers(v, (1, 3)) and min(v) > 0, "1 or 3 positive numbers"),
+        "crop_padding": (lambda v: v is not None and (side(v) or v == 0), "an integer >= 0"),
+        "hflip": (lambda v: isinstance(v, bool), "true or false"),
+        "resize_to": (side, "null or a positive integer"),
+        "crop_size": (side, "null or a positive integer"),
+        "resize_size": (side, "null or a positive integer"),
+        "interpolation": (lambda v: v in ("bilinear", "bicubic"), "'bilinear' or 'bicubic'"),
+        "rrc_scale": (lambda v: numbers(v, (2,)), "2 numbers"),
+        "scale_jitter": (lambda v: v is None or numbers(v, (2,)), "null or 2 numbers"),
+        "lighting": (lambda v: numbers((v,), (1,)), "a number"),
+    }
+    missing = [k for k in ("mean", "std") if k not in d]
+    if missing:
+        raise ConvzooError(f"data preset lacks {' and '.join(missing)}")
+    for key, value in d.items():
+        ok, expected = checks[key]
+        if not ok(value):
+            raise ConvzooError(f"data preset field {key!r} must be {expected}, got {value!r:.60}")
 
 
 @dataclass(frozen=True)
@@ -62,6 +96,8 @@ class DataPreset:
         ``pad_to`` (zero padding up to the model's size): it becomes ``resize_to``, so such a run
         is now evaluated with its images resized to that size instead of padded.
         """
+        if not isinstance(d, Mapping):
+            raise ConvzooError(f"data preset must be a JSON object, got {type(d).__name__}")
         d = dict(d)
         if "pad_to" in d:
             pad_to = d.pop("pad_to")
@@ -71,7 +107,9 @@ class DataPreset:
         if unknown:
             raise ConvzooError(f"data preset has unknown field(s) {', '.join(unknown)}; expected "
                                f"some of {', '.join(sorted(known))}")
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        _check_preset_types(d)
+        return cls(**d)
 
     @property
     def streamed(self) -> bool:

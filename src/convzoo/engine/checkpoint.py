@@ -108,4 +108,13 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise ConvzooError(f"cannot read checkpoint {path}: {e}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise ConvzooError(f"{path} is not a convzoo training checkpoint ({FORMAT})")
+    missing = [k for k in REQUIRED_KEYS if k not in state]
+    if missing:
+        raise ConvzooError(f"checkpoint {path} lacks {', '.join(missing)} (damaged, or not "
+                           f"written by convzoo's trainer)")
     return state
+
+
+# What resuming reads from every checkpoint (TrainState.from_checkpoint, resume_conflicts).
+REQUIRED_KEYS = ("model", "optimizer", "schedule", "scaler", "ema", "rng", "epoch", "batch",
+                 "step", "running", "rows", "best", "world_size")

@@ -10,6 +10,7 @@ its share of the images and the sums are all-reduced, so every process gets the 
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,12 +43,23 @@ class EvalResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason), this process
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: accuracies are counts / n, so 10 significant digits hold them exactly
+        (``1 - 0.971`` would be stored as 0.029000000000000026). Per-class keys are the class
+        names, made unique as ``"name (index)"`` where two classes share a name (ImageNet's two
+        "crane" classes) so that neither overwrites the other."""
         out: dict[str, Any] = {"n": self.n, "loss": self.loss}
         for k, acc in self.topk_acc.items():
-            out[f"top{k}_acc"] = acc
-            out[f"top{k}_err"] = 1.0 - acc
-        out["per_class_acc"] = dict(zip(self.classes, self.per_class_acc, strict=False))
+            out[f"top{k}_acc"] = _measured(acc)
+            out[f"top{k}_err"] = _measured(1.0 - acc)
+        twice = {c for c, m in Counter(self.classes).items() if m > 1}
+        keys = [f"{c} ({i})" if c in twice else c for i, c in enumerate(self.classes)]
+        out["per_class_acc"] = {key: None if acc is None else _measured(acc)
+                                for key, acc in zip(keys, self.per_class_acc, strict=False)}
         return out
+
+
+def _measured(x: float) -> float:
+    return float(f"{x:.10g}")
 
 
 @contextlib.contextmanager

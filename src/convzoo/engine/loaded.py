@@ -133,10 +133,14 @@ def load_trained(source: str | Path, *, model: str | None = None,
     if run_dir is not None and (run_dir / "config.json").is_file():
         config = read_json(run_dir / "config.json", what="run config")
     preset = None
-    if run_dir is not None and (run_dir / "preset.json").is_file():
-        preset = DataPreset.from_dict(read_json(run_dir / "preset.json", what="run preset"))
-    elif isinstance(wf.extra.get("preset"), dict):
-        preset = DataPreset.from_dict(wf.extra["preset"])
+    try:
+        if run_dir is not None and (run_dir / "preset.json").is_file():
+            preset = DataPreset.from_dict(read_json(run_dir / "preset.json", what="run preset"))
+        elif isinstance(wf.extra.get("preset"), dict):
+            preset = DataPreset.from_dict(wf.extra["preset"])
+    except ConvzooError as e:
+        where = run_dir / "preset.json" if run_dir is not None else f"{path} metadata"
+        raise ConvzooError(f"{where}: {e}") from None
     size = wf.extra.get("input_size") or config.get("input_size")
     return Loaded(net.eval(), name, info, args, wf.classes, path, run_dir, dict(wf.extra),
                   data=wf.extra.get("data") or config.get("data"), preset=preset,
@@ -186,6 +190,12 @@ def eval_split(loaded: Loaded, *, data: str | None = None, data_dir: str | None 
         splits["classes"] = list(loaded.classes)
     test_set = load_dataset(data, data_dir, "test", **splits)
     streamed = isinstance(test_set, FolderDataset)
+    chans = test_set.channels if streamed else test_set.shape[0]
+    if chans not in (1, loaded.in_chans) or len(test_set.classes) > loaded.num_classes:
+        raise ConvzooError(
+            f"{loaded.run_dir or loaded.path or loaded.name} was trained for {loaded.in_chans}-"
+            f"channel images and {loaded.num_classes} classes; data {data!r} has {chans} channels "
+            f"and {len(test_set.classes)} classes")
     if same and loaded.preset is not None and loaded.preset.streamed == streamed:
         return EvalSplit(data, test_set, loaded.preset)
     preset = preset_for(data, in_chans=loaded.in_chans,

@@ -178,7 +178,7 @@ def finish_run(
         "recipe": cfg.recipe,
         "epochs": cfg.epochs,
         "steps": rows[-1].get("step") if rows else None,
-        "train_time_s": sum(r["epoch_time_s"] for r in rows),
+        "train_time_s": round(sum(r["epoch_time_s"] for r in rows), 3),  # a clock: ms
         **(extra or {}),
         **ev.to_dict(),
     }

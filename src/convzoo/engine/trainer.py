@@ -164,6 +164,9 @@ def check_inputs(
         raise ConvzooError(
             f"--amp fp16 needs a CUDA device (GradScaler); on {device} use --amp bf16"
         )
+    if cfg.sync_bn and device.type != "cuda":
+        raise ConvzooError(f"--sync-bn needs CUDA devices: torch's SyncBatchNorm only works with "
+                           f"GPU modules (this run is on {device})")
     if cfg.engine == "numpy":
         from .numpy_engine import check_numpy_config
 
@@ -182,7 +185,10 @@ def check_inputs(
         val_split=cfg.val_split,
     )
     in_chans = cfg.in_chans or splits.channels
-    num_classes = cfg.num_classes or len(splits.classes)
+    num_classes = cfg.model_args.get("num_classes", cfg.num_classes or len(splits.classes))
+    if isinstance(num_classes, int) and num_classes < len(splits.classes):  # labels index logits
+        raise ConvzooError(f"--num-classes {num_classes} is fewer than the {len(splits.classes)} "
+                           f"classes of data {cfg.data!r}; leave it out to use the data's count")
     size, reason = resolve_input_size(cfg.model, image_size=splits.image_size,
                                       requested=cfg.input_size, weights_size=_weights_size(cfg))
     preset = splits.preset(in_chans=in_chans, input_size=size, model=cfg.model,
@@ -251,12 +257,7 @@ def build_model(cfg: TrainConfig, inputs: Inputs, ctx: dist_.DistContext) -> tor
         model = gemm.convert(model)
     if cfg.freeze_backbone:
         _freeze_backbone(model)
-    if cfg.sync_bn and ctx.enabled:
-        if inputs.device.type != "cuda":
-            raise ConvzooError(
-                f"--sync-bn needs CUDA devices: torch's SyncBatchNorm only works "
-                f"with GPU modules (this run is on {inputs.device})"
-            )
+    if cfg.sync_bn and ctx.enabled:  # CUDA only: refused by check_inputs
         model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     model = model.to(inputs.device)
     if cfg.channels_last:

@@ -1,0 +1,341 @@
+"""Bad input (issue 13): one line naming the thing and what was expected, exit status 2, no
+traceback, and nothing in the run directory or the data changed.
+
+One table: each case is the argv (placeholders filled from the ``world`` of files below), a
+fragment its message must contain, and what it must not say. Every case runs in-process through
+``convzoo.cli.main``; those marked ``real=True`` also through the ``convzoo`` console script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import shutil
+import struct
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from convzoo.cli import main
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    argv: tuple[str, ...]
+    says: str  # fragment of the one-line message
+    never: tuple[str, ...] = ()  # fragments it must not contain
+    real: bool = False  # also through the console script in a subprocess
+
+
+CASES = [
+    Case("num-classes below the data's", ("train", "lenet5", "--num-classes", "5",
+                                          "--max-steps", "2", "--out", "{out}"),
+         "--num-classes 5 is fewer than the 10 classes", real=True),
+    Case("lr-warmup-epochs inf", ("train", "lenet5", "--lr-warmup-epochs", "inf", "--out", "{out}"),
+         "--lr-warmup-epochs must be a finite number"),
+    Case("lr 1e308", ("train", "lenet5", "--lr", "1e308", "--out", "{out}"),
+         "--lr must be a finite"),
+    Case("seed too big", ("train", "lenet5", "--seed", "100000000000000000000000",
+                          "--out", "{out}"), "--seed must be an integer"),
+    Case("eval a 1-channel run on cifar10", ("eval", "{run}", "--data", "cifar10", "--data-dir",
+                                             "{cifar}"),
+         "trained for 1-channel images"),
+    Case("config epochs a string", ("train", "--config", "{cfg_epochs_str}", "--out", "{out}"),
+         "key 'epochs' (--epochs) must be an integer, got the string '3'"),
+    Case("config null", ("train", "--config", "{cfg_null}", "--out", "{out}"), "got null"),
+    Case("config bool", ("train", "--config", "{cfg_bool}", "--out", "{out}"), "got true"),
+    Case("config model a list", ("train", "--config", "{cfg_list_model}", "--out", "{out}"),
+         "key 'model' must be a string"),
+    Case("config model_args a string", ("train", "--config", "{cfg_str_args}", "--out", "{out}"),
+         "key 'model_args' must be a JSON object"),
+    Case("config milestones an int", ("train", "--config", "{cfg_int_milestones}", "--out",
+                                      "{out}"), "lr_milestones"),
+    Case("config Infinity", ("train", "--config", "{cfg_infinity}", "--out", "{out}"),
+         "key 'lr' (--lr) must be a finite number"),
+    Case("config not UTF-8", ("train", "--config", "{cfg_not_utf8}", "--out", "{out}"),
+         "is not valid JSON", real=True),
+    Case("config nested deep", ("train", "--config", "{cfg_deep}", "--out", "{out}"),
+         "nests its JSON too deeply"),
+    Case("safetensors model_args not JSON", ("eval", "{bad_model_args}"),
+         "metadata 'model_args' must be a JSON object"),
+    Case("safetensors classes not JSON", ("eval", "{bad_classes}"),
+         "metadata 'classes' must be a JSON list"),
+    Case("predict reads a bad preset.json", ("predict", "{bad_preset_run}", "{digit}"),
+         "preset.json: data preset field 'mean' must be 1 or 3 numbers"),
+    Case("checkpoint lacks keys", ("train", "--resume", "{bad_ckpt_run}"), "lacks optimizer"),
+    Case("IDX float images", ("train", "lenet5", "--data-dir", "{idx_float}", "--out", "{out}"),
+         "IDX values are float32 (type code 0x0d), expected unsigned bytes", real=True),
+    Case("IDX signed labels", ("train", "lenet5", "--data-dir", "{idx_signed}", "--out", "{out}"),
+         "IDX values are int8 (type code 0x09), expected unsigned bytes"),
+    Case("malicious .pth", ("eval", "{evil_pth}", "--model", "resnet18"),
+         "it needs posix.system", never=("weights_only", "trusted"), real=True),
+    Case("unreadable class folder", ("train", "lenet5", "--data", "folder", "--data-dir",
+                                     "{unreadable}", "--out", "{out}"),
+         "Permission denied", never=("empty class folder", "No such file")),
+    Case("missing .safetensors", ("eval", "{missing_safetensors}"), "does not exist",
+         never=("unknown model",)),
+    Case("symlink loop in a class folder", ("train", "lenet5", "--data", "folder", "--data-dir",
+                                            "{loop}", "--out", "{out}"), "a loop"),
+    Case("--sync-bn in one CPU process", ("train", "lenet5", "--sync-bn", "--out", "{out}"),
+         "--sync-bn needs CUDA devices"),
+    Case("predict a 20000x20000 PNG", ("predict", "{run}", "{huge_png}"),
+         "more than the limit of 67,108,864", real=True),
+]
+
+
+def _idx(array: np.ndarray, code: int) -> bytes:
+    header = bytes([0, 0, code, array.ndim]) + b"".join(struct.pack(">I", s) for s in array.shape)
+    return header + array.astype(array.dtype.newbyteorder(">")).tobytes()
+
+
+def _mnist_dir(root: Path, images: tuple[np.ndarray, int], labels: tuple[np.ndarray, int]) -> Path:
+    root.mkdir()
+    for split in ("train", "t10k"):
+        (root / f"{split}-images-idx3-ubyte").write_bytes(_idx(*images))
+        (root / f"{split}-labels-idx1-ubyte").write_bytes(_idx(*labels))
+    return root
+
+
+def _folder(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (root / split / cls).mkdir(parents=True)
+            for i in range(2):
+                img = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
+                Image.fromarray(img).save(root / split / cls / f"{i}.png")
+    return root
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo never run",))
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Every file the cases read: a tiny lenet5 run, broken copies of it, bad data sets."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    import convzoo
+    from convzoo.data.cifar import CIFAR10_CLASSES, write_cifar_python
+
+    root = tmp_path_factory.mktemp("bad-inputs")
+    w: dict[str, Path] = {}
+    run = w["run"] = root / "run"
+    convzoo.fit(convzoo.TrainConfig(model="lenet5", epochs=1, max_steps=2, batch_size=16,
+                                    out=str(run), device="cpu", tensorboard=False))
+    rng = np.random.default_rng(0)
+    w["digit"] = root / "digit.png"
+    Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(w["digit"])
+
+    cifar = root / "cifar" / "cifar-10-batches-py"
+    cifar.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        write_cifar_python(cifar / name, rng.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8),
+                           {"labels": rng.integers(0, 10, 4)})
+    (cifar / "batches.meta").write_bytes(pickle.dumps(
+        {b"label_names": [c.encode() for c in CIFAR10_CLASSES]}, protocol=2))
+    w["cifar"] = cifar.parent
+
+    configs = {"cfg_epochs_str": '{"model": "lenet5", "epochs": "3"}',
+               "cfg_null": '{"model": "lenet5", "epochs": null}',
+               "cfg_bool": '{"model": "lenet5", "epochs": true}',
+               "cfg_list_model": '{"model": ["lenet5"]}',
+               "cfg_str_args": '{"model": "lenet5", "model_args": "x"}',
+               "cfg_int_milestones": '{"model": "lenet5", "lr_milestones": 3}',
+               "cfg_infinity": '{"model": "lenet5", "lr": Infinity}',
+               "cfg_not_utf8": b'{"model": "lenet5\xff"}',
+               "cfg_deep": "[" * 100_000 + "]" * 100_000}
+    for key, text in configs.items():
+        w[key] = root / f"{key}.json"
+        w[key].write_bytes(text if isinstance(text, bytes) else text.encode())
+
+    with safe_open(str(run / "model.safetensors"), "pt") as f:
+        meta = f.metadata()
+    state = load_file(run / "model.safetensors")
+    for key in ("model_args", "classes"):
+        w[f"bad_{key}"] = root / f"bad_{key}.safetensors"
+        save_file(state, w[f"bad_{key}"], metadata={**meta, key: "{not json"})
+
+    w["bad_preset_run"] = root / "bad-preset-run"
+    shutil.copytree(run, w["bad_preset_run"])
+    (w["bad_preset_run"] / "preset.json").write_text('{"mean": "grey", "std": [0.3]}')
+
+    w["bad_ckpt_run"] = root / "bad-ckpt-run"
+    shutil.copytree(run, w["bad_ckpt_run"])
+    for path in (w["bad_ckpt_run"] / "checkpoints").glob("*.pt"):
+        blob = torch.load(path, weights_only=True)
+        del blob["optimizer"]
+        torch.save(blob, path)
+
+    w["idx_float"] = _mnist_dir(root / "idx-float", (rng.random((4, 28, 28), np.float32), 0x0D),
+                                (np.arange(4, dtype=np.uint8), 0x08))
+    w["idx_signed"] = _mnist_dir(root / "idx-signed", (np.zeros((4, 28, 28), np.uint8), 0x08),
+                                 (np.array([-1, 2, 3, 4], np.int8), 0x09))
+    w["evil_pth"] = root / "evil.pth"
+    torch.save({"x": _Evil()}, w["evil_pth"])
+    w["unreadable"] = _folder(root / "unreadable")
+    w["missing_safetensors"] = root / "nope.safetensors"
+    w["loop"] = _folder(root / "loop")
+    os.symlink("..", w["loop"] / "train" / "a" / "up")  # train/a/up -> train: a loop
+    w["huge_png"] = root / "huge.png"
+    Image.new("L", (20000, 20000)).save(w["huge_png"])  # 400 Mpx, a 400 kB file
+    blocked = w["unreadable"] / "train" / "b"
+    os.chmod(blocked, 0)
+    yield w
+    os.chmod(blocked, 0o755)
+
+
+@pytest.fixture
+def unreadable_for_root(world, monkeypatch):
+    """chmod 000 does not stop root: then listing the folder fails as it would for anyone else."""
+    if os.geteuid() != 0:
+        return
+    blocked = str(world["unreadable"] / "train" / "b")
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == blocked:
+            raise PermissionError(13, "Permission denied", blocked)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+
+
+def _fill(argv: tuple[str, ...], world: dict[str, Path], out: Path) -> list[str]:
+    names = {k: str(v) for k, v in world.items()} | {"out": str(out)}
+    return [a.format(**names) for a in argv]
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """sha256 of every file under ``root`` (links not followed, unreadable folders left out)."""
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            p = os.path.join(dirpath, name)
+            if os.path.isfile(p) and not os.path.islink(p):
+                out[p] = hashlib.sha256(Path(p).read_bytes()).hexdigest()
+    return out
+
+
+def _check(case: Case, code, err: str, before: dict, world, out: Path) -> None:
+    root = world["run"].parent
+    assert code == 2, f"exit {code}: {err}"
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert case.says in err, err
+    for bad in case.never:
+        assert bad not in err, err
+    assert _snapshot(root) == before, "a file of the run or the data changed"
+    assert not out.exists(), f"{out} was created"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_in_process(case, world, tmp_path, capsys, monkeypatch, unreadable_for_root):
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "out"
+    before = _snapshot(world["run"].parent)
+    try:
+        code = main(_fill(case.argv, world, out))
+    except SystemExit as e:
+        code = e.code
+    _check(case, code, capsys.readouterr().err, before, world, out)
+
+
+def _console_script() -> list[str]:
+    script = Path(sys.executable).parent / "convzoo"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "convzoo"]
+
+
+REAL = [c for c in CASES if c.real]
+
+
+@pytest.mark.parametrize("case", REAL, ids=[c.id for c in REAL])
+def test_bad_input_console_script(case, world, tmp_path):
+    out = tmp_path / "out"
+    before = _snapshot(world["run"].parent)
+    env = {**os.environ, "CONVZOO_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(_console_script() + _fill(case.argv, world, out), capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.stdout == ""
+    _check(case, proc.returncode, proc.stderr, before, world, out)
+
+
+@pytest.mark.parametrize("argv", [("list", "--json"), ("summary", "googlenet")])
+def test_closed_pipe_stops_quietly(argv):
+    """`convzoo list --json | head`: the reader goes away; no BrokenPipeError traceback."""
+    proc = subprocess.Popen(_console_script() + list(argv), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc.stdout.close()  # before the command has written anything
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and err == "", err
+
+
+# --- the other defects: wrong answers rather than tracebacks ----------------------------------
+
+def test_a_symlink_loop_is_followed_no_further(tmp_path, monkeypatch):
+    """train/a/up -> train: os.walk followed it 40 levels deep and counted b's images as a's."""
+    from convzoo.data import load_dataset
+
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    root = _folder(tmp_path / "loop")
+    os.symlink("..", root / "train" / "a" / "up")
+    os.symlink(root / "train" / "b", root / "train" / "a" / "b-again")  # b's files, labelled a
+    ds = load_dataset("folder", root, "train", on_bad_file="skip")
+    assert sorted(np.bincount(np.asarray(ds.labels)).tolist()) == [2, 2]
+    assert sorted(Path(p).name for p, _ in ds.skipped) == ["b-again", "up"]
+
+
+def test_labels_file_inside_a_flat_val_folder_is_read_not_refused(tmp_path, monkeypatch):
+    from convzoo.data import load_dataset
+
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    val = tmp_path / "imagenet" / "val"
+    val.mkdir(parents=True)
+    for name in ("ILSVRC2012_val_00000001.JPEG", "ILSVRC2012_val_00000002.JPEG"):
+        Image.new("RGB", (40, 30), (90, 20, 200)).save(val / name, format="JPEG")
+    (val / "val_labels.txt").write_text("ILSVRC2012_val_00000001.JPEG n01440764\n"
+                                        "ILSVRC2012_val_00000002.JPEG 2\n")
+    ds = load_dataset("imagenet", tmp_path / "imagenet", "test")
+    assert ds.labels.tolist() == [0, 2]
+
+
+def test_duplicate_class_names_keep_their_own_accuracy_and_no_float_noise():
+    from convzoo.engine.evaluate import EvalResult
+
+    ev = EvalResult(n=1000, loss=0.1, topk_acc={1: 0.971, 5: 0.9999}, per_class_acc=[
+        0.5, 1.0, 0.25], classes=["crane", "dog", "crane"])  # ImageNet's classes 134 and 517
+    d = ev.to_dict()
+    assert d["per_class_acc"] == {"crane (0)": 0.5, "dog": 1.0, "crane (2)": 0.25}
+    assert d["top1_err"] == 0.029 and d["top5_err"] == 0.0001  # not 0.029000000000000026
+    assert repr(d["top1_err"]) == "0.029"
+
+
+def test_a_1x10000_strip_is_cut_before_the_resize(monkeypatch):
+    """Resizing the shorter side (1 px) of a 1x10000 strip to 256 makes 256x2,560,000 pixels
+    (3.4 GB in predict); the long side is cut to twice the short one first."""
+    from convzoo.analysis.loading import preset_transform
+    from convzoo.data import preset_for, stream
+
+    seen = []
+    real = stream.stream_transform
+
+    def spy(preset, *, train):
+        t = real(preset, train=train)
+        return lambda x: (seen.append(tuple(x.shape)), t(x))[1]
+
+    monkeypatch.setattr(stream, "stream_transform", spy)
+    preset = preset_for("imagenet", in_chans=3, image_size=None, input_size=224, model="resnet18")
+    x = preset_transform(preset, 224, 3)(Image.new("RGB", (10000, 1)))
+    assert x.shape == (3, 224, 224) and seen == [(3, 1, 2)]
+    x = preset_transform(preset, 224, 3)(Image.new("RGB", (300, 200)))  # ordinary: untouched
+    assert seen[-1] == (3, 200, 300)
