@@ -8,15 +8,21 @@ from typing import Any
 from .._io import atomic_write
 
 
-def plot_curves(rows: list[dict[str, Any]], path: str | Path, *, title: str = "") -> None:
-    """Loss (left) and top-1 error (right) against epoch, train and test."""
+def curves_figure(rows: list[dict[str, Any]], *, title: str = ""):
+    """Loss, top-1/top-5 error and the learning rate against epoch (one row of metrics per
+    epoch, as in metrics.jsonl / metrics.csv). The learning-rate panel is left out when no row
+    records one. Epoch ticks are whole numbers."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in rows]
-    fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 4))
+    lrs = [r.get("lr") for r in rows]
+    has_lr = any(v is not None for v in lrs)
+    fig, axes = plt.subplots(1, 3 if has_lr else 2, figsize=(14 if has_lr else 10, 4))
+    ax_loss, ax_err = axes[0], axes[1]
     ax_loss.plot(epochs, [r["train_loss"] for r in rows], "o-", label="train")
     ax_loss.plot(epochs, [r["test_loss"] for r in rows], "s-", label="test")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
@@ -25,10 +31,24 @@ def plot_curves(rows: list[dict[str, Any]], path: str | Path, *, title: str = ""
     ax_err.plot(epochs, [100 * r["test_top5_err"] for r in rows], "^--", label="test top-5")
     ax_err.set(xlabel="epoch", ylabel="error (%)", title="error")
     for ax in (ax_loss, ax_err):
-        ax.grid(alpha=0.3)
         ax.legend()
+    if has_lr:
+        ax_lr = axes[2]
+        ax_lr.plot(epochs, lrs, "o-", color="#555")
+        ax_lr.set(xlabel="epoch", ylabel="learning rate (end of epoch)", title="learning rate")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    return fig
+
+
+def plot_curves(rows: list[dict[str, Any]], path: str | Path, *, title: str = "") -> None:
+    """:func:`curves_figure` written to ``path`` as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = curves_figure(rows, title=title)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)

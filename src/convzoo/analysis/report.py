@@ -1,7 +1,9 @@
 """``convzoo report RUN_DIR``: one self-contained HTML file about a training run.
 
-It holds the training curves, the confusion matrix, per-class accuracy, and a grid of
-test images with their top-5 predictions. Every image is a base64 ``data:`` URI and the styling is
+It holds the command line, the settings that differ from the defaults, the training curves
+with the learning rate, the confusion matrix, per-class accuracy (axis zoomed to the data), a
+gallery of misclassified test images (true and predicted class, confidence), and a grid of test
+images with their top-5 predictions. Every image is a base64 ``data:`` URI and the styling is
 inline, so the file opens offline in any browser and can be mailed as it is.
 """
 
@@ -81,22 +83,69 @@ def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _per_class_plot(classes: list[str], acc: list[float | None]):
+def per_class_figure(classes: list[str], acc: list[float | None]):
+    """Bar chart of per-class top-1 accuracy, the y axis zoomed to the data's range (classes at
+    94.5-99% are told apart, which a 0-100% axis hides); classes without test images are left
+    out of the range."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     vals = [100 * (a or 0) for a in acc]
+    seen = [100 * a for a in acc if a is not None] or [0.0, 100.0]
+    lo, hi = min(seen), max(seen)
+    pad = max(0.5, 0.15 * (hi - lo))
     fig, ax = plt.subplots(figsize=(min(12, 1 + 0.4 * len(classes)), 3.2))
     ax.bar(range(len(classes)), vals, color="#4c72b0")
     if len(classes) <= 40:
         ax.set_xticks(range(len(classes)), classes, rotation=45 if len(classes) > 10 else 0,
                       ha="right" if len(classes) > 10 else "center", fontsize=8)
-    ax.set(ylabel="top-1 accuracy (%)", ylim=(0, 100), title="per-class accuracy")
+    ax.set(ylabel="top-1 accuracy (%)", ylim=(max(0.0, lo - pad), min(100.0, hi + pad)),
+           title=f"per-class accuracy ({lo:.1f}-{hi:.1f}%; axis zoomed to that range)")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def config_changes(config: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """The settings of a run's config.json that differ from TrainConfig's defaults:
+    key -> (default, value). Derived keys (world size, version, ...), ``out`` and the command
+    line are left out: they are shown elsewhere or say nothing about the training."""
+    from dataclasses import MISSING, fields
+
+    from ..engine.config import DERIVED_KEYS, TrainConfig
+
+    out = {}
+    for f in fields(TrainConfig):
+        if f.name not in config or f.name in ("out",) or f.name in DERIVED_KEYS:
+            continue
+        default = (f.default_factory() if f.default_factory is not MISSING
+                   else None if f.default is MISSING else f.default)
+        default = json.loads(json.dumps(default))  # tuples as the lists config.json holds
+        if config[f.name] != default:
+            out[f.name] = (default, config[f.name])
+    return out
+
+
+def command_line(config: dict[str, Any]) -> str | None:
+    """The command that made the run (config.json ``argv``), as one shell line."""
+    import shlex
+
+    argv = config.get("argv")
+    if not isinstance(argv, list) or not argv:
+        return None
+    first = Path(str(argv[0])).name
+    head = ["convzoo"] if first in ("convzoo", "__main__.py") else [str(argv[0])]
+    return shlex.join(head + [str(a) for a in argv[1:]])
+
+
+def misclassified(probs: torch.Tensor, labels: torch.Tensor, n: int) -> list[int]:
+    """Indices of up to ``n`` misclassified test images, the most confident mistakes first."""
+    conf, pred = probs.max(1)
+    wrong = (pred != labels).nonzero().flatten()
+    order = conf[wrong].argsort(descending=True, stable=True)
+    return wrong[order][:n].tolist()
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images: int = 24,
@@ -129,30 +178,41 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
                     f"<code>{html.escape(str(run_dir))}</code>; test set: {len(targets)} images. "
                     f"Top-1 accuracy <b>{100 * top1:.2f}%</b> (error {100 * (1 - top1):.2f}%), "
                     f"top-5 accuracy <b>{100 * top5:.2f}%</b>.</p>")
-    rows = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(json.dumps(v))}</td>"
+    command = command_line(config)
+    if command:
+        sections.append(f"<p>command: <code>{html.escape(command)}</code></p>")
+    changes = config_changes(config)
+    rows = "".join(f"<tr><th>{html.escape(key)}</th><td>{html.escape(json.dumps(v))}</td>"
+                   f"<td>{html.escape(json.dumps(d))}</td></tr>"
+                   for key, (d, v) in changes.items())
+    full = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{html.escape(json.dumps(v))}</td>"
                    f"</tr>" for key, v in config.items())
-    tail = [f"<h2>Config (config.json)</h2><table>{rows}</table>"]
+    tail = [f"<h2>Config: what differs from the defaults</h2><table class='changes'><tr>"
+            f"<th>setting</th><th>this run</th><th>default</th></tr>{rows}</table>"
+            f"<details><summary>all {len(config)} keys of config.json</summary><table>{full}"
+            f"</table></details>"]
     if final:
         keep = {key: v for key, v in final.items() if not isinstance(v, dict)}
         rows = "".join(f"<tr><th>{html.escape(key)}</th><td>{html.escape(str(v))}</td></tr>"
                        for key, v in keep.items())
         tail.insert(0, f"<h2>Final metrics (final.json)</h2><table>{rows}</table>")
 
-    curves = run_dir / "curves.png"
+    # Drawn again from metrics.csv (loss, error and the learning rate over training), so that
+    # a run written before curves.png had a learning-rate panel gets one; else its curves.png.
+    curves_uri = None
     metrics = _read_metrics(run_dir)
-    if not curves.is_file() and metrics:
-        from .plots import plot_curves
+    if metrics:
+        from .plots import curves_figure
 
-        curves = out.with_name(out.stem + ".curves.png")
         try:
-            plot_curves(metrics, curves, title=title)
+            curves_uri = _fig_uri(curves_figure(metrics, title=title))
         except (KeyError, TypeError) as e:
             log.warning("cannot plot metrics.csv of %s: %s", run_dir, e)
-    if curves.is_file():
-        sections.append(f"<h2>Training curves</h2><img class='plot' alt='training curves' "
-                        f"src='{_png_uri(curves.read_bytes())}'>")
-        if curves.parent == out.parent and curves.name.startswith(out.stem + "."):
-            curves.unlink()
+    if curves_uri is None and (run_dir / "curves.png").is_file():
+        curves_uri = _png_uri((run_dir / "curves.png").read_bytes())
+    if curves_uri is not None:
+        sections.append(f"<h2>Training curves and learning rate</h2><img class='plot' "
+                        f"alt='training curves' src='{curves_uri}'>")
 
     cm = confusion_matrix(pred1, targets, k)
     cm_png = out.with_name(out.stem + ".confusion.png")
@@ -166,9 +226,24 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
                    f"</td><td>{int(cm[i].sum())}</td></tr>"
                    for i, (c, a) in enumerate(zip(classes, per_class, strict=False)))
     sections.append(f"<h2>Per-class accuracy</h2><img class='plot' alt='per-class accuracy' "
-                    f"src='{_fig_uri(_per_class_plot(classes, per_class))}'>"
+                    f"src='{_fig_uri(per_class_figure(classes, per_class))}'>"
                     f"<table><tr><th>class</th><th>top-1 accuracy</th><th>test images</th></tr>"
                     f"{rows}</table>")
+
+    wrong = misclassified(probs, targets, n_images)
+    n_wrong = int((pred1 != targets).sum())
+    cells = []
+    for i in wrong:
+        p = int(pred1[i])
+        cells.append(f"<div class='cell wrong'><img alt='misclassified test image {i}' "
+                     f"src='{_image_uri(_thumbnail(test_set, i))}'>true: "
+                     f"<b>{html.escape(classes[int(targets[i])])}</b><br>predicted: "
+                     f"<b class='bad'>{html.escape(classes[p])}</b> ({float(probs[i, p]):.2f})"
+                     f"<br><span style='color:#888'>#{i}</span></div>")
+    sections.append(f"<h2>Misclassified test images</h2><p>{n_wrong} of {len(targets)} test "
+                    f"images are misclassified; {len(wrong)} shown, the most confident mistakes "
+                    f"first (confidence: the predicted class's softmax probability).</p>"
+                    f"<div class='grid'>{''.join(cells)}</div>")
 
     # A fixed, evenly spread sample of test images with their top-5 predictions.
     n = min(n_images, len(targets))

@@ -35,7 +35,7 @@ CONVS = ("native", "gemm")
 
 # Keys a run adds to config.json for the record (derived, not settable); reading a saved
 # config.json back drops them.
-DERIVED_KEYS = ("world_size", "global_batch_size", "recipe_source", "convzoo_version",
+DERIVED_KEYS = ("world_size", "global_batch_size", "recipe_source", "convzoo_version", "argv",
                 "input_size_reason")
 
 # Every float reaches torch as a float32 scalar (an optimizer's alpha, a loss weight): a larger

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -317,6 +318,7 @@ def start_run_dir(
         "world_size": ctx.world,
         "global_batch_size": cfg.batch_size * ctx.world * cfg.accum_steps,
         "convzoo_version": __version__,
+        "argv": sys.argv,  # the command line, for the record (convzoo report shows it)
     })
     out.write_json("classes.json", splits.classes)
     out.write_json("preset.json", inputs.preset.to_dict())
