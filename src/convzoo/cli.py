@@ -402,11 +402,14 @@ def run_bench(args: argparse.Namespace) -> int:
 
 
 def add_compare(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="runs side by side, accuracy vs compute plot",
-                       description="A side-by-side table of run directories and a scatter plot "
-                       "of top-1 accuracy against multiply-adds.")
+    p = sub.add_parser("compare", help="runs side by side: table, differing settings, curves",
+                       description="A side-by-side table of run directories, the settings in "
+                       "which they differ, and under --out: their training curves overlaid "
+                       "(curves.png), top-1 accuracy against multiply-adds with one axis per "
+                       "data set (accuracy.png) and compare.json.")
     p.add_argument("runs", nargs="+", help="run directories")
-    p.add_argument("--plot", default="compare.png", help="scatter plot PNG (default compare.png)")
+    p.add_argument("--out", help="folder for the figures and compare.json (default: a "
+                   "'compare' folder beside the first run)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run_compare)
 
@@ -414,12 +417,11 @@ def add_compare(sub: argparse._SubParsersAction) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     from .analysis.compare import compare_runs, format_compare
 
-    rows = compare_runs(args.runs, plot=args.plot)
+    result = compare_runs(args.runs, args.out)
     if args.json:
-        _print_json(rows)
+        _print_json(result.to_dict())
     else:
-        print(format_compare(rows))
-        print(f"plot: {args.plot}")
+        print(format_compare(result))
     return 0
 
 

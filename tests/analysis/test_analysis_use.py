@@ -147,8 +147,8 @@ def test_bench_and_compare(tiny_run, tmp_path, capsys):
     r = json.loads(capsys.readouterr().out)[0]
     assert r["params"] == 61_706 and r["gmacs"] == pytest.approx(416_520 / 1e9)
     assert r["infer_images_per_s"] > 0 and r["train_images_per_s"] > 0 and r["latency_ms"] > 0
-    assert main(["compare", str(tiny_run), str(tiny_run), "--plot", str(tmp_path / "c.png"),
+    assert main(["compare", str(tiny_run), str(tiny_run), "--out", str(tmp_path / "c"),
                  "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = json.loads(capsys.readouterr().out)["runs"]
     assert len(rows) == 2 and rows[0]["model"] == "lenet5" and rows[0]["params"] == 61_706
-    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert (tmp_path / "c" / "accuracy.png").stat().st_size > 1000

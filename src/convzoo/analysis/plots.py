@@ -8,6 +8,19 @@ from typing import Any
 from .._io import atomic_write
 
 
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The rows of a run's metrics.csv (one per epoch) as floats (None where empty); [] when
+    the run has none."""
+    import csv
+
+    path = Path(run_dir) / "metrics.csv"
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [{k: float(v) if v not in ("", None) else None for k, v in r.items()}
+                for r in csv.DictReader(f)]
+
+
 def curves_figure(rows: list[dict[str, Any]], *, title: str = ""):
     """Loss, top-1/top-5 error and the learning rate against epoch (one row of metrics per
     epoch, as in metrics.jsonl / metrics.csv). The learning-rate panel is left out when no row

@@ -10,7 +10,6 @@ inline, so the file opens offline in any browser and can be mailed as it is.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import io
 import json
@@ -22,6 +21,7 @@ import torch
 
 from .._io import atomic_write
 from ..errors import ConvzooError
+from .plots import read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -70,17 +70,6 @@ def _thumbnail(dataset, i: int, side: int = 96) -> torch.Tensor:
     img = decode_file(dataset.paths[i], dataset.channels)
     img = v2.functional.resize(img, side, antialias=True)
     return v2.functional.center_crop(img, [side, side])
-
-
-def _read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.csv"
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        rows = []
-        for r in csv.DictReader(f):
-            rows.append({k: float(v) if v not in ("", None) else None for k, v in r.items()})
-    return rows
 
 
 def per_class_figure(classes: list[str], acc: list[float | None]):
@@ -200,7 +189,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
     # Drawn again from metrics.csv (loss, error and the learning rate over training), so that
     # a run written before curves.png had a learning-rate panel gets one; else its curves.png.
     curves_uri = None
-    metrics = _read_metrics(run_dir)
+    metrics = read_metrics(run_dir)
     if metrics:
         from .plots import curves_figure
 
