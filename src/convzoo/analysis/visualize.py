@@ -166,11 +166,13 @@ def last_conv_name(model: nn.Module) -> str:
 
 def gradcam(model: nn.Module, x: torch.Tensor, *, target: int | None = None,
             layer: str | None = None, path: str | Path | None = None,
-            image: torch.Tensor | None = None) -> tuple[torch.Tensor, int]:
+            image: torch.Tensor | None = None, class_name: str | None = None
+            ) -> tuple[torch.Tensor, int]:
     """Grad-CAM of one image ``x`` (C, H, W): ``relu(sum_k alpha_k A^k)`` with ``alpha_k`` the
     spatial mean of d score / d A^k at ``layer`` (default: the last Conv2d), upsampled to the
     input and scaled to [0, 1]. ``target`` defaults to the predicted class. Returns (map, class).
-    ``image`` (H, W, 3 in [0, 1]) is what the heat map is drawn over."""
+    With ``path``, :func:`gradcam_figure` is written there: ``image`` (H, W, 3 in [0, 1]) is
+    what the heat map is drawn over, ``class_name`` the class's name for the title."""
     layer = layer or last_conv_name(model)
     acts: list[torch.Tensor] = []
 
@@ -200,15 +202,37 @@ def gradcam(model: nn.Module, x: torch.Tensor, *, target: int | None = None,
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     cam = (cam / cam.max().clamp(min=1e-12)).detach().cpu()
     if path is not None:
-        plt = _plt()
-        fig, ax = plt.subplots(figsize=(4, 4))
-        if image is not None:
-            ax.imshow(image.numpy())
-        ax.imshow(cam.numpy(), cmap="jet", alpha=0.5 if image is not None else 1.0)
-        ax.set_axis_off()
-        ax.set_title(f"Grad-CAM class {cls} at {layer}")
-        _save(fig, path)
+        label = f"{class_name} (class {cls})" if class_name else f"class {cls}"
+        _save(gradcam_figure(cam, image, title=f"Grad-CAM: {label} at {layer}"), path)
     return cam, cls
+
+
+GRADCAM_CMAP = "YlOrRd"  # light where the map is low, so the image shows through
+
+
+def gradcam_figure(cam: torch.Tensor, image: torch.Tensor | None, *, title: str):
+    """The image as it is (left) beside it with the Grad-CAM map (H, W in [0, 1]) laid over it
+    (right): a light colour map whose opacity follows the map, so the regions that do not count
+    stay visible. Without ``image`` only the map is drawn."""
+    plt = _plt()
+    cmap = plt.get_cmap(GRADCAM_CMAP)
+    if image is None:
+        fig, ax = plt.subplots(figsize=(4.2, 4.2))
+        ax.imshow(cam.numpy(), cmap=cmap, vmin=0, vmax=1)
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=9)
+        return fig
+    fig, (ax_img, ax_cam) = plt.subplots(1, 2, figsize=(8, 4.3))
+    ax_img.imshow(image.numpy())
+    ax_img.set_title("input", fontsize=9)
+    heat = cmap(cam.numpy())  # (H, W, 4) RGBA
+    heat[..., 3] = 0.15 + 0.6 * cam.numpy()
+    ax_cam.imshow(image.numpy())
+    ax_cam.imshow(heat)
+    ax_cam.set_title(title, fontsize=9)
+    for ax in (ax_img, ax_cam):
+        ax.set_axis_off()
+    return fig
 
 
 def visualize(source: str, kind: str, out: str | Path, *, image: str | None = None,
@@ -244,8 +268,9 @@ def visualize(source: str, kind: str, out: str | Path, *, image: str | None = No
     shown = x - x.amin()
     shown = (shown / shown.amax().clamp(min=1e-12)).permute(1, 2, 0)
     shown = shown.expand(-1, -1, 3) if shown.shape[-1] == 1 else shown[..., :3]
-    cam, c = gradcam(loaded.model, x, target=None if cls is None else int(cls), layer=layer,
-                     path=out, image=shown)
+    cam, c = gradcam(loaded.model, x, target=None if cls is None else int(cls), layer=layer)
     name = names[c] if names else str(c)
+    layer = layer or last_conv_name(loaded.model)
+    _save(gradcam_figure(cam, shown, title=f"Grad-CAM: {name} (class {c}) at {layer}"), out)
     return {"kind": kind, "out": str(out), "layer": layer or last_conv_name(loaded.model),
             "class": c, "class_name": name}
