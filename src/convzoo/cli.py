@@ -546,11 +546,13 @@ def add_experiment(sub: argparse._SubParsersAction) -> None:
                        description="Run one of the lecture's experiments (see --list): train or "
                        "measure over seeds, then write NAME.png, NAME.csv, NAME-table.md, "
                        "NAME.json and the page NAME.md (the paper's claim, what was measured, "
-                       "whether it agrees) into --out, and refresh --out/index.md.")
+                       "whether it agrees) into --out, and refresh --out/index.md. Finished "
+                       "runs are reused; an interrupted one resumes when the command runs again.")
     p.add_argument("name", nargs="?", help="experiment name (see --list)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
-    p.add_argument("--profile", default="quick", help="quick (about 15 min on a 2-core CPU, "
-                   "the default) or full (the paper's setting, for a GPU)")
+    p.add_argument("--profile", default="quick", help="smoke (a few steps: does it run? under "
+                   "a minute on a 2-core CPU), quick (about 15 min on a 2-core CPU, the default) "
+                   "or full (the paper's setting, for a GPU)")
     p.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the profile's, 3 for quick)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] | mps")
     p.add_argument("--out", default="runs/experiments", help="folder for the page, plot and "
@@ -586,8 +588,9 @@ def run_experiment(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)  # this process: every run of the experiment
-    if args.profile not in experiments.PROFILES and args.profile != "tiny":
-        raise ConvzooError(f"--profile must be quick or full, got {args.profile!r}")
+    if args.profile not in experiments.PROFILES:
+        raise ConvzooError(f"--profile must be one of {', '.join(experiments.PROFILES)}, got "
+                           f"{args.profile!r}")
     record = experiments.run_experiment(
         args.name, profile=args.profile, seeds=args.seeds, device=args.device, out=args.out,
         runs=args.runs, data_dir=args.data_dir, mnist_dir=args.mnist_dir, rerun=args.rerun,

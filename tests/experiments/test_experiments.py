@@ -1,4 +1,4 @@
-"""Every experiment end to end at the hidden ``tiny`` profile: a few steps, one seed.
+"""Every experiment end to end at the ``smoke`` profile (--profile smoke): a few steps, one seed.
 
 CIFAR-10 is replaced by a small folder of random 32x32 PNGs in the JPEG copy's layout
 (``train/<class>/``, ``test/<class>/``), so the tests need nothing from ../shared; MNIST is the full
@@ -49,7 +49,7 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 def _tiny(name: str, tmp_path, data_dir=None, **kw):
     out = tmp_path / "out"
-    record = run_experiment(name, profile="tiny", device="cpu", out=out, runs=tmp_path / "runs",
+    record = run_experiment(name, profile="smoke", device="cpu", out=out, runs=tmp_path / "runs",
                             data_dir=None if data_dir is None else str(data_dir), **kw)
     for suffix in (".png", ".csv", "-table.md", ".md", ".json"):
         path = out / f"{name}{suffix}"
@@ -81,7 +81,7 @@ def test_every_experiment_is_listed():
     assert names == ["relu-vs-tanh", "lenet-1998-vs-modern", "batchnorm", "im2col", "dropout",
                      "degradation", "architectures"]
     for e in list_experiments():
-        assert {"tiny", "quick", "full"} <= set(e.profiles)
+        assert {"smoke", "quick", "full"} <= set(e.profiles)
 
 
 def test_lenet_1998_vs_modern(tmp_path):
@@ -98,7 +98,7 @@ def test_lenet_1998_vs_modern(tmp_path):
 def test_lenet_reuses_finished_runs(tmp_path):
     first, _ = _tiny("lenet-1998-vs-modern", tmp_path)
     messages: list[str] = []
-    second = run_experiment("lenet-1998-vs-modern", profile="tiny", device="cpu",
+    second = run_experiment("lenet-1998-vs-modern", profile="smoke", device="cpu",
                             out=tmp_path / "out", runs=tmp_path / "runs", progress=messages.append)
     assert sum("reusing" in m for m in messages) == 2
     assert second["raw"] == first["raw"]
@@ -183,9 +183,9 @@ def test_cli_list_and_errors(capsys, tmp_path):
     assert main(["experiment", "im2col", "--profile", "huge"]) == 2
 
 
-def test_cli_runs_tiny_im2col(capsys, tmp_path):
+def test_cli_runs_smoke_im2col(capsys, tmp_path):
     out = tmp_path / "o"
-    assert main(["experiment", "im2col", "--profile", "tiny", "--device", "cpu", "--out",
+    assert main(["experiment", "im2col", "--profile", "smoke", "--device", "cpu", "--out",
                  str(out), "--runs", str(tmp_path / "r")]) == 0
     assert "verdict:" in capsys.readouterr().out
     assert os.path.isfile(out / "im2col.md")

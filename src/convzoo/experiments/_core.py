@@ -34,7 +34,11 @@ from ..errors import ConvzooError, TrainingDiverged
 
 log = logging.getLogger(__name__)
 
-PROFILES = ("quick", "full")  # public; "tiny" is the tests' hidden profile
+# smoke: a few steps on small subsets, under a minute each on a 2-core CPU (all seven: ~2 min),
+# to check that an experiment runs end to end; quick: ~15 min on a 2-core CPU; full: a GPU.
+PROFILES = ("smoke", "quick", "full")
+SMOKE_NOTE = ("Smoke profile: a few steps on small subsets, to check that the experiment runs "
+              "end to end; its numbers do not test the claim (use --profile quick or full).")
 Progress = Callable[[str], None]
 
 
@@ -45,9 +49,9 @@ class Experiment:
     paper: str  # citation with the figure or table, e.g. "Krizhevsky et al. 2012, Fig. 1"
     claim: str  # the paper's claim, in one or two sentences
     run: Callable[[Context, Any], Outcome]
-    profiles: dict[str, Any]  # "tiny" | "quick" | "full" -> a frozen params dataclass
+    profiles: dict[str, Any]  # "smoke" | "quick" | "full" -> a frozen params dataclass
     data: str  # what it needs: "mnist", "cifar10", "mnist+cifar10" or "none"
-    default_seeds: dict[str, int] = field(default_factory=lambda: {"tiny": 1, "quick": 3,
+    default_seeds: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "quick": 3,
                                                                     "full": 3})
     quick_note: str = ""  # how the quick profile departs from the paper, for the page
 
@@ -99,6 +103,7 @@ class Context:
     mnist_dir: str | None
     progress: Progress
     rerun: bool = False  # retrain even where a finished run directory with the same config exists
+    command: str = ""  # the command that runs this experiment again (and resumes it)
     notes: list[str] = field(default_factory=list)
     train_seconds: float = 0.0  # wall time of every training run used, reused ones included
     # This run's own data sources (subsets, no augmentation) by name: TrainConfig.data names one
@@ -129,11 +134,14 @@ class Context:
     def train(self, cfg: Any, *, arm: str, seed: int) -> TrainRecord:
         """``convzoo.fit`` one configuration into ``runs/ARM-sSEED`` and record its curves.
 
-        A finished run directory of the same configuration is reused (``rerun`` retrains). A run
-        whose loss becomes non-finite is recorded with ``diverged`` set, not raised: diverging is
-        a result (Ioffe & Szegedy 2015, §4.2.1: without BN, high learning rates diverge).
+        A finished run directory of the same configuration is reused (``rerun`` retrains); an
+        interrupted one (Ctrl-C, SIGTERM: the engine checkpoints and stops) is resumed from its
+        checkpoint, with the per-step curve recorded before the interruption. A run whose loss
+        becomes non-finite is recorded with ``diverged`` set, not raised: diverging is a result
+        (Ioffe & Szegedy 2015, §4.2.1: without BN, high learning rates diverge).
         """
         from ..engine import fit
+        from ..engine.epoch import TrainingInterrupted
 
         run_dir = self.runs / f"{arm}-s{seed}"
         cfg = cfg.replace(seed=seed, device=self.device, out=str(run_dir), tensorboard=False,
@@ -144,22 +152,37 @@ class Context:
             self.say(f"  {arm} seed {seed}: reusing {run_dir}")
             self.train_seconds += cached.wall_s
             return cached
-        self.say(f"  {arm} seed {seed}: training {cfg.model} -> {run_dir}")
-        recorder = StepRecorder()
+        recorder, done_wall = StepRecorder(), 0.0
+        resume = None if self.rerun else _resumable(run_dir, cfg)
+        if resume is not None:
+            step, done_wall = _load_partial(run_dir, cfg, recorder, resume)
+            self.say(f"  {arm} seed {seed}: resuming {run_dir} from step {step}")
+        else:
+            self.say(f"  {arm} seed {seed}: training {cfg.model} -> {run_dir}")
         t0 = time.perf_counter()
         diverged = None
         final: dict[str, Any] = {}
         try:
-            result = fit(cfg, recorder, source=self.sources.get(cfg.data))
+            result = fit(cfg if resume is None else cfg.replace(resume=str(resume)), recorder,
+                         source=self.sources.get(cfg.data))
             final = result.final
         except TrainingDiverged as e:
             diverged = str(e)
             self.say(f"  {arm} seed {seed}: diverged ({e})")
-        wall = time.perf_counter() - t0
+        except TrainingInterrupted as e:
+            _save_partial(run_dir, cfg, recorder, done_wall + time.perf_counter() - t0)
+            what = str(e).split("; continue with:")[0]
+            again = f"`{self.command}`" if self.command else "the same command"
+            raise TrainingInterrupted(
+                f"experiment {self.experiment.name}, {arm} seed {seed}: {what}; run {again} "
+                f"again to resume where it stopped (finished runs are reused)", e.signum
+            ) from None
+        wall = done_wall + time.perf_counter() - t0
         rows = _read_rows(run_dir)
         rec = TrainRecord(arm, seed, run_dir, rows, recorder.steps, recorder.loss, recorder.err,
                           final, wall, diverged)
         _save_record(rec, cfg)
+        (run_dir / _PARTIAL_FILE).unlink(missing_ok=True)
         self.train_seconds += wall
         if not diverged:
             self.say(f"  {arm} seed {seed}: test error {100 * final['top1_err']:.2f}% "
@@ -213,6 +236,59 @@ def _save_record(rec: TrainRecord, cfg: Any) -> None:
             "diverged": rec.diverged}
     rec.run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(rec.run_dir / _STEPS_FILE, lambda tmp: Path(tmp).write_text(json.dumps(blob)))
+
+
+_PARTIAL_FILE = "experiment-steps.partial.json"  # the curve up to an interruption
+_NOT_COMPARED = ("resume", "overwrite")  # differ between the first run and its resumption
+
+
+def _same_config(saved: Any, cfg: Any) -> bool:
+    mine = json.loads(json.dumps(cfg.to_dict()))
+    return isinstance(saved, dict) and all(
+        saved.get(k) == v for k, v in mine.items() if k not in _NOT_COMPARED)
+
+
+def _resumable(run_dir: Path, cfg: Any) -> Path | None:
+    """The latest checkpoint of an unfinished run of this same configuration in ``run_dir``."""
+    from ..engine.checkpoint import list_checkpoints, load_checkpoint
+
+    found = list_checkpoints(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else []
+    if not found:
+        return None
+    try:
+        blob = load_checkpoint(found[-1])
+    except ConvzooError:
+        return None
+    return found[-1] if _same_config(blob.get("config"), cfg) else None
+
+
+def _save_partial(run_dir: Path, cfg: Any, recorder: StepRecorder, wall: float) -> None:
+    blob = {"config": cfg.to_dict(), "steps": recorder.steps, "loss": recorder.loss,
+            "err": recorder.err, "wall_s": wall}
+    if run_dir.is_dir():
+        atomic_write(run_dir / _PARTIAL_FILE, lambda tmp: Path(tmp).write_text(json.dumps(blob)))
+
+
+def _load_partial(run_dir: Path, cfg: Any, recorder: StepRecorder, checkpoint: Path
+                  ) -> tuple[int, float]:
+    """Fill ``recorder`` with the per-step curve recorded before the interruption, up to the
+    checkpoint's step; (that step, the wall time spent before)."""
+    from ..engine.checkpoint import load_checkpoint
+
+    step = int(load_checkpoint(checkpoint)["step"])
+    path = run_dir / _PARTIAL_FILE
+    try:
+        blob = json.loads(path.read_text()) if path.is_file() else {}
+    except (json.JSONDecodeError, OSError):
+        blob = {}
+    if _same_config(blob.get("config"), cfg):
+        for s, loss, err in zip(blob["steps"], blob["loss"], blob["err"], strict=False):
+            if s <= step:
+                recorder.steps.append(s)
+                recorder.loss.append(loss)
+                recorder.err.append(err)
+        return step, float(blob.get("wall_s", 0.0))
+    return step, 0.0
 
 
 def _load_record(run_dir: Path, cfg: Any, arm: str, seed: int) -> TrainRecord | None:
@@ -273,8 +349,11 @@ def machine() -> str:
 
 
 def command_line(name: str, profile: str, seeds: int | None, out: Path | None = None,
-                 data_dir: str | None = None, overrides: dict[str, Any] | None = None) -> str:
+                 data_dir: str | None = None, overrides: dict[str, Any] | None = None, *,
+                 runs: str | os.PathLike | None = None) -> str:
     parts = ["convzoo", "experiment", name, "--profile", profile]
+    if runs is not None:
+        parts += ["--runs", str(runs)]
     if seeds is not None:
         parts += ["--seeds", str(seeds)]
     for key, value in (overrides or {}).items():
@@ -320,7 +399,9 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
     runs_dir = Path(runs) if runs is not None else Path("runs") / "experiments" / name
     out_dir.mkdir(parents=True, exist_ok=True)
     ctx = Context(exp, profile, list(range(n_seeds)), dev, out_dir, runs_dir, data_dir, mnist_dir,
-                  progress or (lambda _m: None), rerun)
+                  progress or (lambda _m: None), rerun,
+                  command=command_line(name, profile, seeds, out_dir, data_dir, overrides,
+                                       runs=runs))
     ctx.say(f"experiment {name} ({profile} profile, {n_seeds} seed(s), {dev})")
     load0 = _load_average()
     t0 = time.perf_counter()
@@ -336,7 +417,8 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
         "params": asdict(params) if is_dataclass(params) else dict(params),
         "verdict": outcome.verdict, "columns": outcome.columns, "rows": outcome.rows,
         "raw": outcome.raw, "load_average": load,
-        "notes": ([note] if note else []) + ctx.notes + outcome.notes,
+        "notes": ([SMOKE_NOTE] if profile == "smoke" else []) + ([note] if note else [])
+        + ctx.notes + outcome.notes,
     }
     write_outputs(exp, record, outcome, out_dir)
     ctx.say(f"experiment {name}: {outcome.verdict}; wrote {out_dir / (name + '.md')} in "
@@ -449,11 +531,14 @@ def write_index(out: Path) -> None:
         "# Experiments: the lecture's claims, measured",
         "",
         "Each page states a paper's claim (with its figure or table), what was measured here, and "
-        "whether the two agree. Run one with `convzoo experiment NAME [--profile quick|full] "
-        "[--seeds N] [--device DEV] [--out DIR]`; `convzoo experiment --list` lists them. The "
-        "`quick` profile is sized for about 15 minutes on a 2-core CPU; `full` follows the paper "
-        "as closely as the data allows and is meant for a GPU. Each page names the machine, "
-        "the load average while it ran and its departures from the profile.",
+        "whether the two agree. Run one with `convzoo experiment NAME [--profile "
+        "smoke|quick|full] [--seeds N] [--device DEV] [--out DIR]`; `convzoo experiment --list` "
+        "lists them. The `smoke` profile checks in under a minute (a few steps) that an "
+        "experiment runs end to end; `quick` is sized for about 15 minutes on a 2-core CPU; "
+        "`full` follows the paper as closely as the data allows and is meant for a GPU. An "
+        "interrupted experiment (Ctrl-C) resumes where it stopped when the same command runs "
+        "again. Each page names the machine, the load average while it ran and its departures "
+        "from the profile.",
         "",
         "| experiment | paper | verdict | profile, machine, time, command |",
         "| --- | --- | --- | --- |",

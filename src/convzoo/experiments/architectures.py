@@ -149,7 +149,7 @@ register_experiment(Experiment(
            "rise with it: VGG-16 spends about 15.5 GMACs for 71.6% top-1, ResNet-50 about 4.1 "
            "for 76.1%, GoogLeNet 1.5 for 69.8%."),
     run=run,
-    profiles={"tiny": Params(models=("resnet18",), repeats=1, cifar_models=("lenet",),
+    profiles={"smoke": Params(models=("resnet18",), repeats=1, cifar_models=("lenet",),
                              n_train=100, n_test=50, epochs=1, batch_size=50, max_steps=1,
                              input_size=64),
               "quick": Params(),
@@ -158,6 +158,6 @@ register_experiment(Experiment(
                                            "resnet56", "densenet_bc100"),
                              n_train=None, n_test=None, epochs=30)},
     data="cifar10",
-    default_seeds={"tiny": 1, "quick": 1, "full": 3},
+    default_seeds={"smoke": 1, "quick": 1, "full": 3},
     quick_note="latency on batch 1 only; lenet and resnet20 trained 3 epochs on 5,000 images.",
 ))

@@ -196,7 +196,7 @@ register_experiment(Experiment(
            "without (Fig. 1a); BN lets a network train at much higher learning rates (BN-x5, "
            "BN-x30 in §4.2.1) where it would otherwise train badly or diverge."),
     run=run,
-    profiles={"tiny": Params(mnist_steps=4, mnist_batch=20, eval_every=2, n_train=100,
+    profiles={"smoke": Params(mnist_steps=4, mnist_batch=20, eval_every=2, n_train=100,
                              n_test=100, acc_threshold=0.2, width=4, cifar_n_train=100,
                              cifar_n_test=50, cifar_epochs=1, cifar_batch=50, max_steps=2,
                              multipliers=(1.0, 30.0)),

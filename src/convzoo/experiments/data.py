@@ -105,7 +105,7 @@ def subset_source(base: str, data_dir: Path | None, *, n_train: int | None = Non
     """``base`` with at most ``n_train`` balanced training images and, with ``augment=False``, no
     random crop/flip (normalisation kept), as a data source of its own name.
 
-    The test split is the whole official one unless ``n_test`` cuts it (the tests' tiny
+    The test split is the whole official one unless ``n_test`` cuts it (the smoke
     profiles only). ``preset_of`` names the preset whose normalisation is used (default
     ``base``; ``cifar10`` for the JPEG folder copy).
     """

@@ -90,13 +90,13 @@ register_experiment(Experiment(
            "20-layer one — degradation, not overfitting — while with identity shortcuts the "
            "deeper network is the better one."),
     run=run,
-    profiles={"tiny": Params(n_train=100, n_test=50, epochs=1, batch_size=50, max_steps=1,
+    profiles={"smoke": Params(n_train=100, n_test=50, epochs=1, batch_size=50, max_steps=1,
                              depths=(20, 32)),
               "quick": Params(),
               "full": Params(depths=(20, 32, 44, 56), n_train=None, n_test=None,
                              epochs=164)},
     data="cifar10",
-    default_seeds={"tiny": 1, "quick": 1, "full": 3},
+    default_seeds={"smoke": 1, "quick": 1, "full": 3},
     quick_note=("one seed, 3 epochs on 2,500 images, test error on 2,000 test images "
                 "(ResNet-56 is about 125M multiply-adds per image; on a 2-core CPU this is "
                 "what fits in 15 minutes). The paper trains 64k iterations on 50k images."),

@@ -110,7 +110,7 @@ register_experiment(Experiment(
            "connected layers reduces overfitting (a smaller train–test gap, lower test error), at "
            "the price of roughly twice as many iterations to converge."),
     run=run,
-    profiles={"tiny": Params(model_args=(("width", 4), ("fc", 32)), n_train=100, n_test=50,
+    profiles={"smoke": Params(model_args=(("width", 4), ("fc", 32)), n_train=100, n_test=50,
                              epochs=1, batch_size=50, max_steps=2),
               # lr 0.05 on 1,000 images for 30 epochs: without dropout the net fits its training
               # images (95% in a trial run) -- the overfitting the claim is about. At lr 0.01 on

@@ -237,9 +237,9 @@ register_experiment(Experiment(
            "column (im2col) and multiply by the filter matrix; this trades memory (about "
            "kh*kw/stride^2 times the input) for running at the speed of the machine's GEMM."),
     run=run,
-    profiles={"tiny": Params(models=("lenet5",), repeats=1, naive_channels=1, gemm_size=128),
+    profiles={"smoke": Params(models=("lenet5",), repeats=1, naive_channels=1, gemm_size=128),
               "quick": Params(),
               "full": Params(repeats=20, naive_channels=16)},
     data="none",
-    default_seeds={"tiny": 1, "quick": 3, "full": 5},
+    default_seeds={"smoke": 1, "quick": 3, "full": 5},
 ))

@@ -26,7 +26,7 @@ class Params:
     epochs: int = 4  # passes over the training split
     batch_size: int = 128  # images per step (the lenet5-mnist recipe)
     n_train: int | None = None  # training images (None: all)
-    n_test: int | None = None  # test images (None: all; the tests' tiny profile only)
+    n_test: int | None = None  # test images (None: all; the smoke profile only)
     train_err_threshold: float = 0.03  # "training speed": steps until the smoothed error <= this
     window: int = 50  # steps in the trailing mean of the per-step training error
     max_steps: int | None = None  # cut each run short (tests)
@@ -113,7 +113,7 @@ register_experiment(Experiment(
            "subsampling; the lecture's modern replacements, ReLU and max-pooling, train faster "
            "and do at least as well."),
     run=run,
-    profiles={"tiny": Params(epochs=1, n_train=256, n_test=200, max_steps=4, window=2,
+    profiles={"smoke": Params(epochs=1, n_train=256, n_test=200, max_steps=4, window=2,
                              train_err_threshold=0.9),
               "quick": Params(epochs=4),
               "full": Params(epochs=20)},

@@ -147,7 +147,7 @@ register_experiment(Experiment(
            "than the same network with tanh units (learning rates chosen independently, no "
            "regularisation)."),
     run=run,
-    profiles={"tiny": Params(epochs=1, n_train=200, n_test=100, width=4, batch_size=50,
+    profiles={"smoke": Params(epochs=1, n_train=200, n_test=100, width=4, batch_size=50,
                              max_steps=4, window=2, threshold=0.95),
               "quick": Params(),
               "full": Params(epochs=30, n_train=None, n_test=None, width=32,
