@@ -80,6 +80,9 @@ CASES = [
     Case("unreadable class folder", ("train", "lenet5", "--data", "folder", "--data-dir",
                                      "{unreadable}", "--out", "{out}"),
          "Permission denied", never=("empty class folder", "No such file")),
+    Case("data dir inside an unreadable folder", ("train", "lenet5", "--data", "folder",
+                                                  "--data-dir", "{locked}/data", "--out", "{out}"),
+         "cannot open data dir", never=("does not exist", "No such file")),
     Case("missing .safetensors", ("eval", "{missing_safetensors}"), "does not exist",
          never=("unknown model",)),
     Case("symlink loop in a class folder", ("train", "lenet5", "--data", "folder", "--data-dir",
@@ -190,26 +193,38 @@ def world(tmp_path_factory):
     os.symlink("..", w["loop"] / "train" / "a" / "up")  # train/a/up -> train: a loop
     w["huge_png"] = root / "huge.png"
     Image.new("L", (20000, 20000)).save(w["huge_png"])  # 400 Mpx, a 400 kB file
-    blocked = w["unreadable"] / "train" / "b"
-    os.chmod(blocked, 0)
+    w["locked"] = root / "locked"
+    _folder(w["locked"] / "data")
+    blocked = [w["unreadable"] / "train" / "b", w["locked"]]
+    for path in blocked:
+        os.chmod(path, 0)
     yield w
-    os.chmod(blocked, 0o755)
+    for path in blocked:
+        os.chmod(path, 0o755)
 
 
 @pytest.fixture
 def unreadable_for_root(world, monkeypatch):
-    """chmod 000 does not stop root: then listing the folder fails as it would for anyone else."""
+    """chmod 000 does not stop root: then listing the class folder, or reaching into the locked
+    one, fails as it would for anyone else."""
     if os.geteuid() != 0:
         return
     blocked = str(world["unreadable"] / "train" / "b")
-    real = os.scandir
+    locked = str(world["locked"]) + os.sep
+    real_scandir, real_stat = os.scandir, os.stat
 
     def scandir(path="."):
         if os.fspath(path) == blocked:
             raise PermissionError(13, "Permission denied", blocked)
-        return real(path)
+        return real_scandir(path)
+
+    def stat(path, *args, **kwargs):
+        if isinstance(path, (str, os.PathLike)) and os.fspath(path).startswith(locked):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "stat", stat)
 
 
 def _fill(argv: tuple[str, ...], world: dict[str, Path], out: Path) -> list[str]:

@@ -281,11 +281,17 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, split: st
         from .cache import extract_archive, is_archive
 
         path = Path(data_dir).expanduser()
+        expected = "expected a folder (or a .tar.gz, .tgz, .tar or .zip of one)"
+        try:
+            path.stat()
+        except FileNotFoundError:
+            raise DataError(f"data dir {path} does not exist; {expected}") from None
+        except OSError as e:  # EACCES on a parent folder is not "does not exist"
+            raise DataError(f"cannot open data dir {path}: {e.strerror or e}") from None
         if is_archive(path):  # a .tar.gz / .zip of the data set: extracted once into the cache
             path = extract_archive(path)
         if not path.is_dir():
-            raise DataError(f"data dir {path} does not exist or is not a folder (or a .tar.gz, "
-                            f".tgz, .tar or .zip of one)")
+            raise DataError(f"data dir {path} is not a folder; {expected}")
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; expected 'train' or 'test'")
     opts: dict[str, Any] = {"classes": classes} if classes is not None else {}
