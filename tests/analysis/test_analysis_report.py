@@ -136,3 +136,5 @@ def test_curves_have_a_learning_rate_panel_and_whole_epoch_ticks():
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
     no_lr = curves_figure([{k: v for k, v in r.items() if k != "lr"} for r in rows])
     assert len(no_lr.axes) == 2
+    one = curves_figure(rows[:1])  # one epoch: one tick, 1 (not 0.95, 0.975, ...)
+    assert all(list(ax.get_xticks()) == [1] for ax in one.axes)

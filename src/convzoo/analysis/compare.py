@@ -16,7 +16,7 @@ from typing import Any
 
 from .._io import atomic_write, read_json, write_json
 from ..errors import ConvzooError
-from .plots import read_metrics
+from .plots import epoch_ticks, read_metrics
 
 # config.json keys that differ between any two runs without saying anything about the training.
 _NOT_SETTINGS = ("out", "argv", "resume", "convzoo_version", "input_size_reason", "overwrite")
@@ -120,7 +120,6 @@ def curves_overlay_figure(labels: list[str], metrics: list[list[dict[str, Any]]]
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     fig, (ax_err, ax_loss, ax_lr) = plt.subplots(1, 3, figsize=(15, 4.3))
     for i, (label, rows) in enumerate(zip(labels, metrics, strict=True)):
@@ -143,9 +142,10 @@ def curves_overlay_figure(labels: list[str], metrics: list[list[dict[str, Any]]]
     ax_err.set(xlabel="epoch", ylabel="test top-1 error (%)", title="test error")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (train -, test --)")
     ax_lr.set(xlabel="epoch", ylabel="learning rate (end of epoch)", title="learning rate")
+    every_epoch = [r["epoch"] for rows in metrics for r in rows]
     for ax in (ax_err, ax_loss, ax_lr):
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_ticks(ax, every_epoch)
     if ax_err.lines:
         ax_err.legend(fontsize=8)
     fig.tight_layout()

@@ -29,7 +29,6 @@ def curves_figure(rows: list[dict[str, Any]], *, title: str = ""):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in rows]
     lrs = [r.get("lr") for r in rows]
@@ -51,11 +50,25 @@ def curves_figure(rows: list[dict[str, Any]], *, title: str = ""):
         ax_lr.set(xlabel="epoch", ylabel="learning rate (end of epoch)", title="learning rate")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_ticks(ax, epochs)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def epoch_ticks(ax, epochs: list[float]) -> None:
+    """Whole-number epoch ticks: at each epoch when there are few (matplotlib's integer locator
+    falls back to 0.95, 0.975, ... for a single epoch), else integers chosen by matplotlib."""
+    from matplotlib.ticker import MaxNLocator
+
+    whole = sorted({int(e) for e in epochs if e is not None and float(e).is_integer()})
+    if 0 < len(whole) <= 12:
+        ax.set_xticks(whole)
+        if len(whole) == 1:
+            ax.set_xlim(whole[0] - 0.5, whole[0] + 0.5)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def plot_curves(rows: list[dict[str, Any]], path: str | Path, *, title: str = "") -> None:

@@ -90,8 +90,8 @@ def per_class_figure(classes: list[str], acc: list[float | None]):
     if len(classes) <= 40:
         ax.set_xticks(range(len(classes)), classes, rotation=45 if len(classes) > 10 else 0,
                       ha="right" if len(classes) > 10 else "center", fontsize=8)
-    ax.set(ylabel="top-1 accuracy (%)", ylim=(max(0.0, lo - pad), min(100.0, hi + pad)),
-           title=f"per-class accuracy ({lo:.1f}-{hi:.1f}%; axis zoomed to that range)")
+    ax.set(ylabel="top-1 accuracy (%)", ylim=(max(0.0, lo - pad), min(100.0, hi + pad)))
+    ax.set_title(f"per-class accuracy: {lo:.1f}-{hi:.1f}% (axis zoomed)", fontsize=9)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     return fig
