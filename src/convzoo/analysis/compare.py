@@ -163,18 +163,42 @@ def accuracy_figure(labels: list[str], rows: list[dict[str, Any]]):
     fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.5), squeeze=False)
     for ax, data in zip(axes[0], datasets, strict=True):
         pts = [(lab, r["gmacs"], r["top1_acc"]) for lab, r in zip(labels, rows, strict=True)
-               if str(r["data"]) == data and r["top1_acc"] is not None]
-        for i, (lab, x, y) in enumerate(pts):
-            ax.scatter([x], [100 * y], s=40, alpha=0.8, color=f"C{i % 10}")
-            ax.annotate(lab, (x, 100 * y), textcoords="offset points", xytext=(5, 4), fontsize=8)
-        if pts and min(p[1] for p in pts) > 0 and max(p[1] for p in pts) > 3 * min(
-                p[1] for p in pts):
-            ax.set_xscale("log")
-        ax.set(xlabel="multiply-adds per image (G)", ylabel="test top-1 accuracy (%)",
-               title=data)
-        ax.grid(alpha=0.3, which="both")
+               if str(r["data"]) == data]
+        xs = [p[1] for p in pts]
+        _scatter(ax, pts, logx=bool(xs) and min(xs) > 0 and max(xs) > 3 * min(xs))
+        ax.set(ylabel="test top-1 accuracy (%)", title=data)
     fig.tight_layout()
     return fig
+
+
+def plot_accuracy_vs_macs(points: list[tuple[str, float, float | None]], path: str | Path, *,
+                          title: str, ylabel: str, logx: bool = True,
+                          sizes: list[float] | None = None) -> None:
+    """Scatter of (label, GMACs, accuracy in [0, 1]) with each point labelled, on one axis
+    (benchmarks/zoo_table.py: published ImageNet accuracies)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    _scatter(ax, points, logx=logx, sizes=sizes)
+    ax.set(ylabel=ylabel, title=title)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    plt.close(fig)
+
+
+def _scatter(ax, points: list[tuple[str, float, float | None]], *, logx: bool,
+             sizes: list[float] | None = None) -> None:
+    pts = [(lab, x, y) for lab, x, y in points if y is not None]
+    for i, (label, x, y) in enumerate(pts):
+        ax.scatter([x], [100 * y], s=sizes[i] if sizes else 40, alpha=0.7, color=f"C{i % 10}")
+        ax.annotate(label, (x, 100 * y), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    if logx and pts and min(p[1] for p in pts) > 0:
+        ax.set_xscale("log")
+    ax.set(xlabel="multiply-adds per image (G)")
+    ax.grid(alpha=0.3, which="both")
 
 
 def format_compare(result: Comparison) -> str:
