@@ -29,6 +29,8 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     from .summary import summarize
 
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConvzooError(f"run directory {run_dir} does not exist")
     final_path = run_dir / "final.json"
     if not final_path.is_file():
         raise ConvzooError(f"run directory {run_dir} has no final.json (unfinished run?)")
@@ -98,7 +100,11 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path | None = None, *,
     result.out = Path(out) if out is not None else default_out(run_dirs)
     if result.out.exists() and not result.out.is_dir():
         raise ConvzooError(f"--out {result.out} is a file; expected a folder for the figures")
-    result.out.mkdir(parents=True, exist_ok=True)
+    try:
+        result.out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConvzooError(f"--out {result.out}: cannot make the folder ({e.strerror or e})"
+                           ) from None
     import matplotlib.pyplot as plt
 
     figures = {"curves.png": curves_overlay_figure(labels, [read_metrics(d) for d in run_dirs]),

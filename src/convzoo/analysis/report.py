@@ -146,6 +146,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConvzooError(f"run directory {run_dir} does not exist")
+    if n_images < 0:
+        raise ConvzooError(f"--images must be >= 0, got {n_images}")
     out = Path(out) if out else run_dir / "report.html"
     # The same test split and preset as `convzoo eval RUN_DIR` (a folder run's --val-split too).
     job = prepare_eval(run_dir, device=device)

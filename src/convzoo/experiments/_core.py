@@ -397,7 +397,11 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
     dev = str(resolve_device(device))
     out_dir = Path(out)
     runs_dir = Path(runs) if runs is not None else Path("runs") / "experiments" / name
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConvzooError(f"--out {out_dir}: cannot make the folder ({e.strerror or e})"
+                           ) from None
     ctx = Context(exp, profile, list(range(n_seeds)), dev, out_dir, runs_dir, data_dir, mnist_dir,
                   progress or (lambda _m: None), rerun,
                   command=command_line(name, profile, seeds, out_dir, data_dir, overrides,
