@@ -362,3 +362,20 @@ def test_a_1x10000_strip_is_cut_before_the_resize(monkeypatch):
     assert x.shape == (3, 224, 224) and seen == [(3, 1, 2)]
     x = preset_transform(preset, 224, 3)(Image.new("RGB", (300, 200)))  # ordinary: untouched
     assert seen[-1] == (3, 200, 300)
+
+
+def test_run_files_hold_what_was_measured_not_float_noise(world):
+    """final.json and metrics.jsonl: accuracies are counts / n; 1 - 0.5135 is stored as 0.4865,
+    not 0.48650000000000004."""
+    import json
+
+    final = json.loads((world["run"] / "final.json").read_text())
+    rows = [json.loads(line) for line in (world["run"] / "metrics.jsonl").read_text().splitlines()]
+    values = [v for k, v in final.items() if k.endswith(("_acc", "_err")) and v is not None
+              and not isinstance(v, dict)]
+    values += list(final["per_class_acc"].values())
+    values += [v for r in rows for k, v in r.items() if k.startswith("test_top")]
+    assert len(values) > 20
+    for v in values:
+        assert len(repr(v)) <= 12, v  # counts / 2000 need at most 4 decimals
+    assert final["top1_err"] == round(1 - final["top1_acc"], 10)

@@ -49,16 +49,17 @@ class EvalResult:
         "crane" classes) so that neither overwrites the other."""
         out: dict[str, Any] = {"n": self.n, "loss": self.loss}
         for k, acc in self.topk_acc.items():
-            out[f"top{k}_acc"] = _measured(acc)
-            out[f"top{k}_err"] = _measured(1.0 - acc)
+            out[f"top{k}_acc"] = measured(acc)
+            out[f"top{k}_err"] = measured(1.0 - acc)
         twice = {c for c, m in Counter(self.classes).items() if m > 1}
         keys = [f"{c} ({i})" if c in twice else c for i, c in enumerate(self.classes)]
-        out["per_class_acc"] = {key: None if acc is None else _measured(acc)
+        out["per_class_acc"] = {key: None if acc is None else measured(acc)
                                 for key, acc in zip(keys, self.per_class_acc, strict=False)}
         return out
 
 
-def _measured(x: float) -> float:
+def measured(x: float) -> float:
+    """A fraction of counts (hits / n) as stored: 10 significant digits, no float noise."""
     return float(f"{x:.10g}")
 
 
