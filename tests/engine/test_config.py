@@ -213,3 +213,42 @@ def test_numpy_numbers_count_as_ints_and_floats():
                                  "lr_milestones": [np.int32(2)]})
     assert (type(cfg.epochs), type(cfg.lr), type(cfg.lr_milestones[0])) == (int, float, int)
     assert TrainConfig(model="lenet5", epochs=np.int64(3)).validate().epochs == 3
+
+
+def _just_outside(o) -> list:
+    """Values just past each declared bound of option ``o`` (ints step by 1, floats by a hair)."""
+    step = 1 if o.kind is int else 1e-9
+    b = o.bounds
+    out = []
+    if "ge" in b:
+        out.append(b["ge"] - step)
+    if "gt" in b:
+        out.append(b["gt"])
+    if "le" in b:
+        out.append(b["le"] + step)
+    if "lt" in b:
+        out.append(b["lt"])
+    return [o.kind(v) for v in out]
+
+
+RANGED = [o for o in options() if o.bounds]
+
+
+@pytest.mark.parametrize("o", RANGED, ids=[o.name for o in RANGED])
+def test_every_declared_range_is_enforced_at_its_edges(o):
+    base = TrainConfig(model="lenet5")
+    inside = o.default if o.default not in (None, ()) else None
+    if inside is not None:
+        base.replace(**{o.name: inside}).validate()  # the default lies in its own range
+    for bad in _just_outside(o):
+        value = (bad,) if o.sequence else bad
+        with pytest.raises(ConvzooError, match=rf"^{o.label} must be .*got"):
+            base.replace(**{o.name: value}).validate()
+
+
+def test_ranges_are_declared_in_the_fields_not_a_second_list():
+    assert len(RANGED) >= 30
+    assert OPTIONS["momentum"].bounds_text() == "in [0, 1)"
+    assert OPTIONS["lr"].bounds_text() == "> 0"
+    assert OPTIONS["seed"].bounds_text() == "in [0, 2**32)"
+    assert OPTIONS["lr_gamma"].bounds_text() == "in (0, 1]"

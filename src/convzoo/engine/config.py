@@ -55,10 +55,17 @@ def _opt(
     choices: tuple[str, ...] | None = None,
     cli: bool = True,
     factory: Any = dataclasses.MISSING,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
 ) -> Any:
     """A TrainConfig field: default, help (with unit), CLI flags (default ``--field-name``; none
-    when ``cli`` is False) and choices."""
-    meta = {"help": help, "flags": flags, "choices": choices, "cli": cli}
+    when ``cli`` is False), choices, and the range of its values (``ge``/``gt`` below,
+    ``le``/``lt`` above; None is always allowed for an optional field, and every element of a
+    tuple field is checked)."""
+    bounds = {k: v for k, v in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)) if v is not None}
+    meta = {"help": help, "flags": flags, "choices": choices, "cli": cli, "bounds": bounds}
     if factory is not dataclasses.MISSING:
         return field(default_factory=factory, metadata=meta)
     return field(default=default, metadata=meta)
@@ -73,51 +80,57 @@ class TrainConfig:
                                 "embedded MNIST subset)")
     recipe: str | None = _opt(None, "name of the recipe the values came from (a label only; "
                               "the --recipe flag loads one)", cli=False)
-    epochs: int = _opt(12, "passes over the training split")
-    max_steps: int | None = _opt(None, "stop after this many optimizer steps (ResNet §4.2: 64k)")
-    batch_size: int = _opt(64, "images per step per process (global = batch size x processes)")
-    accum_steps: int = _opt(1, "micro-batches whose gradients are summed into one optimizer step")
+    epochs: int = _opt(12, "passes over the training split", ge=1)
+    max_steps: int | None = _opt(None, "stop after this many optimizer steps (ResNet §4.2: 64k)",
+                                 ge=1)
+    batch_size: int = _opt(64, "images per step per process (global = batch size x processes)",
+                           ge=1)
+    accum_steps: int = _opt(1, "micro-batches whose gradients are summed into one optimizer step",
+                            ge=1)
     optimizer: str = _opt("sgd", "SGD (with momentum), RMSProp or AdamW", flags=("--opt",),
                            choices=OPTIMIZERS)
-    lr: float = _opt(0.05, "peak learning rate, per optimizer step (not scaled by batch size)")
-    momentum: float = _opt(0.9, "SGD / RMSProp momentum (AlexNet §5)")
+    lr: float = _opt(0.05, "peak learning rate, per optimizer step (not scaled by batch size)",
+                     gt=0)
+    momentum: float = _opt(0.9, "SGD / RMSProp momentum (AlexNet §5)", ge=0, lt=1)
     nesterov: bool = _opt(False, "SGD with Nesterov momentum (DenseNet §4)")
     wd: float = _opt(5e-4, "L2 weight decay (AlexNet §5); decoupled for AdamW",
-                     flags=("--wd", "--weight-decay"))
+                     flags=("--wd", "--weight-decay"), ge=0)
     rmsprop_alpha: float = _opt(0.9, "RMSProp decay of the squared-gradient average "
-                                "(Inception v3 §8)")
+                                "(Inception v3 §8)", gt=0, lt=1)
     opt_eps: float | None = _opt(None, "optimizer epsilon (default: 1.0 for RMSProp, "
-                                 "Inception v3 §8; 1e-8 for AdamW)")
+                                 "Inception v3 §8; 1e-8 for AdamW)", gt=0)
     lr_scheduler: str = _opt("cosine", "learning-rate schedule", choices=SCHEDULERS)
     lr_step_epochs: int = _opt(10, "step: epochs between multiplications by --lr-gamma",
-                               flags=("--lr-step-size",))
+                               flags=("--lr-step-size",), ge=1)
     lr_gamma: float = _opt(0.1, "step / multistep / plateau / exponential (per epoch): the lr "
-                           "factor")
+                           "factor", gt=0, le=1)
     lr_milestones: tuple[int, ...] = _opt((), "multistep: epochs (or optimizer steps, with "
                                           "--lr-milestone-unit step) where lr is multiplied by "
-                                          "--lr-gamma")
+                                          "--lr-gamma", ge=0)
     lr_milestone_unit: str = _opt("epoch", "unit of --lr-milestones: epochs, or optimizer steps "
                                   "(ResNet §4.2's 32k/48k)", choices=MILESTONE_UNITS)
-    lr_min: float = _opt(0.0, "cosine: the lr it decays to")
-    lr_warmup_epochs: float = _opt(0.0, "linear warmup length in epochs (may be fractional)")
+    lr_min: float = _opt(0.0, "cosine: the lr it decays to", ge=0)
+    lr_warmup_epochs: float = _opt(0.0, "linear warmup length in epochs (may be fractional)", ge=0)
     lr_warmup_decay: float = _opt(0.01, "warmup starts at lr x this (torchvision's reference "
-                                  "default)")
-    onecycle_pct: float = _opt(0.25, "one-cycle: fraction of the run spent rising to lr")
+                                  "default)", gt=0, le=1)
+    onecycle_pct: float = _opt(0.25, "one-cycle: fraction of the run spent rising to lr",
+                               gt=0, lt=1)
     plateau_patience: int = _opt(3, "plateau: epochs without a better held-out error before a "
-                                 "drop")
+                                 "drop", ge=0)
     plateau_threshold: float = _opt(1e-3, "plateau: an improvement of the held-out error smaller "
-                                    "than this (absolute) is none")
+                                    "than this (absolute) is none", ge=0)
     plateau_max_drops: int | None = _opt(None, "plateau: stop dropping after this many drops "
-                                         "(AlexNet: 3; default: no limit)")
-    label_smoothing: float = _opt(0.0, "cross-entropy label smoothing (Inception v3 §7: 0.1)")
+                                         "(AlexNet: 3; default: no limit)", ge=0)
+    label_smoothing: float = _opt(0.0, "cross-entropy label smoothing (Inception v3 §7: 0.1)",
+                                  ge=0, lt=1)
     clip_grad_norm: float | None = _opt(None, "clip the global gradient L2 norm to this "
-                                        "(Inception v3 §8: 2.0; default: no clipping)")
+                                        "(Inception v3 §8: 2.0; default: no clipping)", gt=0)
     aux_loss_weight: float = _opt(0.3, "weight of each auxiliary classifier's loss "
-                                  "(GoogLeNet §5: 0.3)")
+                                  "(GoogLeNet §5: 0.3)", ge=0)
     ema: bool = _opt(False, "keep an exponential moving average of the weights; "
                      "model.safetensors holds the average")
-    ema_decay: float = _opt(0.9998, "EMA decay per update")
-    ema_steps: int = _opt(1, "optimizer steps between EMA updates")
+    ema_decay: float = _opt(0.9998, "EMA decay per update", gt=0, lt=1)
+    ema_steps: int = _opt(1, "optimizer steps between EMA updates", ge=1)
     amp: str = _opt("none", "mixed precision: bf16 autocast (CPU or CUDA) or fp16 autocast + "
                     "GradScaler (CUDA)", choices=AMP_MODES)
     channels_last: bool = _opt(False, "NHWC memory format for model and inputs")
@@ -129,37 +142,39 @@ class TrainConfig:
     freeze_backbone: bool = _opt(False, "train only the classifier")
     sync_bn: bool = _opt(False, "DDP: batch-norm statistics over all processes (SyncBatchNorm)")
     holdout: float = _opt(0.0, "fraction of the training split held out for validation (best "
-                          "checkpoint, plateau schedules; 0: none)")
+                          "checkpoint, plateau schedules; 0: none)", ge=0, lt=1)
     on_bad_file: str = _opt("error", "what an unreadable image file does",
                             choices=BAD_FILE_POLICIES)
     train_split: str | None = _opt(None, "folder data: the training sub-folder (default train)")
     val_split: str | None = _opt(None, "folder data: the test sub-folder (default val; the "
                                  "CIFAR-10 JPEG copy uses test)")
-    checkpoint_every_steps: int | None = _opt(None, "also checkpoint every N optimizer steps")
+    checkpoint_every_steps: int | None = _opt(None, "also checkpoint every N optimizer steps", ge=1)
     keep_checkpoints: int = _opt(2, "how many of the latest checkpoints to keep (the best is "
-                                 "kept too)")
+                                 "kept too)", ge=1)
     resume: str | None = _opt(None, "run directory or checkpoint file to continue exactly")
     test_only: bool = _opt(False, "only evaluate the --weights or --resume model on the test "
                            "split")
     tensorboard: bool = _opt(True, "write TensorBoard event files when tensorboard is installed")
-    seed: int = _opt(0, "seeds model initialisation, data order and augmentation, in [0, 2**32)")
+    seed: int = _opt(0, "seeds model initialisation, data order and augmentation, in [0, 2**32)",
+                     ge=0, lt=SEED_LIMIT)
     device: str = _opt("auto", "auto | cpu | cuda | cuda:N | mps")
     out: str | None = _opt(None, "run directory (default runs/<model>-<data>-<timestamp>)")
     overwrite: bool = _opt(False, "let --out name an existing run directory and replace its "
                            "files")
     input_size: int | None = _opt(None, "pixels, the side the model sees (default: the images' "
                                   "own size when the model accepts it, else the model's "
-                                  "minimum; with --weights, the size they were trained at)")
-    num_classes: int | None = _opt(None, "classifier outputs (default: the data's class count)")
-    in_chans: int | None = _opt(None, "input channels (default: the data's channel count)")
+                                  "minimum; with --weights, the size they were trained at)", ge=1)
+    num_classes: int | None = _opt(None, "classifier outputs (default: the data's class count)",
+                                   ge=1)
+    in_chans: int | None = _opt(None, "input channels (default: the data's channel count)", ge=1)
     model_args: dict[str, Any] = _opt(help="extra model builder arguments (the --model-arg "
                                       "KEY=VALUE flag)", cli=False, factory=dict)
     engine: str = _opt("torch", "torch, or the NumPy layers of convzoo.scratch", choices=ENGINES)
-    eval_batch_size: int = _opt(500, "images per evaluation batch")
+    eval_batch_size: int = _opt(500, "images per evaluation batch", ge=1)
     workers: int = _opt(4, "DataLoader processes decoding a streamed image folder, for training "
-                        "and evaluation (0: in the main process; at most the CPUs available)")
+                        "and evaluation (0: in the main process; at most the CPUs available)", ge=0)
     threads: int | None = _opt(None, "CPU threads torch computes with (torch.set_num_threads; "
-                               "default: torch's own, one per core)")
+                               "default: torch's own, one per core)", ge=1)
     conv: str = _opt("native", "native nn.Conv2d, or convzoo.gemm's im2col + matmul "
                      "convolution", choices=CONVS)
 
@@ -178,34 +193,18 @@ class TrainConfig:
         return self
 
     def _check_ranges(self) -> None:
-        def pos(v: float | None) -> bool:
-            return v is None or v > 0
-
-        def at_least_1(v: int | None) -> bool:
-            return v is None or v >= 1
-
+        for o in options():
+            value = getattr(self, o.name)
+            if o.bounds and value is not None:
+                values = value if o.sequence else (value,)
+                if not all(o.in_bounds(v) for v in values):
+                    shown = list(value) if o.sequence else value
+                    raise ConvzooError(f"{o.label} must be {o.bounds_text()}, got {shown}")
+        # Rules that join two fields.
         checks = [
-            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (at_least_1(self.max_steps), f"--max-steps must be >= 1, got {self.max_steps}"),
-            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
-            (self.accum_steps >= 1, f"--accum-steps must be >= 1, got {self.accum_steps}"),
-            (self.lr > 0, f"--lr must be > 0, got {self.lr}"),
-            (0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}"),
             (
                 not self.nesterov or (self.optimizer == "sgd" and self.momentum > 0),
                 "--nesterov needs --opt sgd and --momentum > 0",
-            ),
-            (self.wd >= 0, f"--wd must be >= 0, got {self.wd}"),
-            (
-                0 < self.rmsprop_alpha < 1,
-                f"--rmsprop-alpha must be in (0, 1), got {self.rmsprop_alpha}",
-            ),
-            (pos(self.opt_eps), f"--opt-eps must be > 0, got {self.opt_eps}"),
-            (self.lr_step_epochs >= 1, f"--lr-step-size must be >= 1, got {self.lr_step_epochs}"),
-            (0 < self.lr_gamma <= 1, f"--lr-gamma must be in (0, 1], got {self.lr_gamma}"),
-            (
-                all(m >= 0 for m in self.lr_milestones),
-                f"--lr-milestones must be >= 0, got {list(self.lr_milestones)}",
             ),
             (
                 list(self.lr_milestones) == sorted(self.lr_milestones),
@@ -215,73 +214,13 @@ class TrainConfig:
                 self.lr_scheduler != "multistep" or len(self.lr_milestones) > 0,
                 "--lr-scheduler multistep needs --lr-milestones",
             ),
-            (0 <= self.lr_min < self.lr, f"--lr-min must be in [0, lr), got {self.lr_min}"),
-            (
-                self.lr_warmup_epochs >= 0,
-                f"--lr-warmup-epochs must be >= 0, got {self.lr_warmup_epochs}",
-            ),
-            (
-                0 < self.lr_warmup_decay <= 1,
-                f"--lr-warmup-decay must be in (0, 1], got {self.lr_warmup_decay}",
-            ),
-            (
-                0 < self.onecycle_pct < 1,
-                f"--onecycle-pct must be in (0, 1), got {self.onecycle_pct}",
-            ),
-            (
-                self.plateau_patience >= 0,
-                f"--plateau-patience must be >= 0, got {self.plateau_patience}",
-            ),
-            (
-                self.plateau_threshold >= 0,
-                f"--plateau-threshold must be >= 0, got {self.plateau_threshold}",
-            ),
-            (
-                self.plateau_max_drops is None or self.plateau_max_drops >= 0,
-                f"--plateau-max-drops must be >= 0, got {self.plateau_max_drops}",
-            ),
+            (self.lr_min < self.lr, f"--lr-min must be in [0, lr), got {self.lr_min}"),
             (
                 self.lr_scheduler != "plateau" or self.holdout > 0,
                 "--lr-scheduler plateau watches the held-out validation error (never the test "
                 "split): pass --holdout FRACTION, e.g. --holdout 0.05",
             ),
-            (
-                0 <= self.label_smoothing < 1,
-                f"--label-smoothing must be in [0, 1), got {self.label_smoothing}",
-            ),
-            (pos(self.clip_grad_norm), f"--clip-grad-norm must be > 0, got {self.clip_grad_norm}"),
-            (
-                self.aux_loss_weight >= 0,
-                f"--aux-loss-weight must be >= 0, got {self.aux_loss_weight}",
-            ),
-            (0 < self.ema_decay < 1, f"--ema-decay must be in (0, 1), got {self.ema_decay}"),
-            (self.ema_steps >= 1, f"--ema-steps must be >= 1, got {self.ema_steps}"),
             (not self.reset_head or self.weights is not None, "--reset-head needs --weights"),
-            (0 <= self.holdout < 1, f"--holdout must be in [0, 1), got {self.holdout}"),
-            (
-                at_least_1(self.checkpoint_every_steps),
-                f"--checkpoint-every-steps must be >= 1, got {self.checkpoint_every_steps}",
-            ),
-            (
-                self.keep_checkpoints >= 1,
-                f"--keep-checkpoints must be >= 1, got {self.keep_checkpoints}",
-            ),
-            (
-                0 <= self.seed < SEED_LIMIT,
-                f"--seed must be in [0, 2**32), got {self.seed}",
-            ),
-            (
-                at_least_1(self.input_size),
-                f"--input-size must be >= 1 pixel, got {self.input_size}",
-            ),
-            (at_least_1(self.num_classes), f"--num-classes must be >= 1, got {self.num_classes}"),
-            (at_least_1(self.in_chans), f"--in-chans must be >= 1, got {self.in_chans}"),
-            (
-                self.eval_batch_size >= 1,
-                f"--eval-batch-size must be >= 1, got {self.eval_batch_size}",
-            ),
-            (self.workers >= 0, f"--workers must be >= 0, got {self.workers}"),
-            (at_least_1(self.threads), f"--threads must be >= 1, got {self.threads}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -337,6 +276,28 @@ class Option:
     help: str
     flags: tuple[str, ...]  # CLI flags; () when the field is no flag
     choices: tuple[str, ...] | None
+    bounds: dict[str, float] = field(default_factory=dict)  # ge / gt / le / lt
+
+    def in_bounds(self, v: float) -> bool:
+        b = self.bounds
+        return (("ge" not in b or v >= b["ge"]) and ("gt" not in b or v > b["gt"])
+                and ("le" not in b or v <= b["le"]) and ("lt" not in b or v < b["lt"]))
+
+    def bounds_text(self) -> str:
+        """The range in words: ">= 1", "> 0", "in [0, 1)"."""
+        b = self.bounds
+
+        def num(x: float) -> str:
+            return "2**32" if x == SEED_LIMIT else (str(int(x)) if float(x).is_integer()
+                                                     else repr(x))
+
+        low = ("[", b["ge"]) if "ge" in b else ("(", b["gt"]) if "gt" in b else None
+        high = ("]", b["le"]) if "le" in b else (")", b["lt"]) if "lt" in b else None
+        if low and high:
+            return f"in {low[0]}{num(low[1])}, {num(high[1])}{high[0]}"
+        if low:
+            return f"{'>=' if low[0] == '[' else '>'} {num(low[1])}"
+        return f"{'<=' if high[0] == ']' else '<'} {num(high[1])}"
 
     @property
     def label(self) -> str:
@@ -370,7 +331,7 @@ def options() -> tuple[Option, ...]:
         if meta["cli"]:
             flags = meta["flags"] or ("--" + f.name.replace("_", "-"),)
         out.append(Option(f.name, kind, optional, sequence, default, meta["help"], flags,
-                          meta["choices"]))
+                          meta["choices"], dict(meta["bounds"])))
     return tuple(out)
 
 
