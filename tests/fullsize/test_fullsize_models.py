@@ -104,8 +104,8 @@ def test_eval(runs, capsys, model, layout, size):
     assert result["top1_acc"] == pytest.approx(final["top1_acc"])
     assert result["top5_acc"] == pytest.approx(final["top5_acc"])
     per_class = result["per_class_acc"]
-    classes = json.loads((run / "classes.json").read_text())
-    assert set(per_class) == set(classes)
+    # one entry per class, also where ImageNet's short names repeat (crane, maillot)
+    assert len(per_class) == tree.num_classes
     assert all(per_class[c] is not None and 0 <= per_class[c] <= 1 for c in tree.classes)
     # per-class accuracies weighted by the class counts (equal here) give top-1
     mean = sum(per_class[c] for c in tree.classes) / len(tree.classes)
@@ -137,7 +137,8 @@ def test_eval_ten_crop(runs, capsys, model, layout, size):
     for k in (1, 5):
         assert 0.0 <= m[f"top{k}_acc"] <= 1.0
         assert m[f"top{k}_acc"] * tree.n_val == pytest.approx(round(m[f"top{k}_acc"] * tree.n_val))
-        assert m[f"top{k}_gain"] == pytest.approx(m[f"top{k}_acc"] - result[f"top{k}_acc"])
+        gain = m[f"top{k}_acc"] - result[f"top{k}_acc"]
+        assert m[f"top{k}_gain"] == pytest.approx(gain, abs=1e-9)  # printed to 10 digits
     plain = eval_json(capsys, run)
     assert result["top1_acc"] == pytest.approx(plain["top1_acc"])  # the center crop's
 
