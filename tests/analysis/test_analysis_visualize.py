@@ -15,7 +15,7 @@ def test_gradcam_figure_image_beside_overlay():
     image = torch.rand(16, 16, 3)
     fig = vis.gradcam_figure(cam, image, title="Grad-CAM: horse (class 7) at layer3")
     left, right = fig.axes
-    assert left.get_title() == "input" and "horse (class 7)" in right.get_title()
+    assert left.get_title().startswith("input (16x16") and "horse (class 7)" in right.get_title()
     assert len(left.images) == 1 and len(right.images) == 2
     np.testing.assert_allclose(left.images[0].get_array(), image.numpy())
     heat = np.asarray(right.images[1].get_array())  # RGBA: opacity follows the map
@@ -36,5 +36,7 @@ def test_visualize_gradcam_names_the_class(tmp_path, monkeypatch):
                       target="horse")
     assert r["class"] == 7 and r["class_name"] == "horse" and (tmp_path / "cam.png").is_file()
     (fig,) = figures
-    assert [ax.get_title() for ax in fig.axes] == ["input", "Grad-CAM: horse (class 7) at "
-                                                   f"{r['layer']}"]
+    assert [ax.get_title() for ax in fig.axes] == [
+        "input (32x32, as the model sees it)", f"Grad-CAM: horse (class 7) at {r['layer']}"]
+    shown = fig.axes[0].images[0].get_array()  # the file's own pixels: normalisation undone
+    np.testing.assert_allclose(shown, np.asarray(Image.open(img)) / 255, atol=1e-5)

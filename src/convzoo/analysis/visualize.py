@@ -224,7 +224,8 @@ def gradcam_figure(cam: torch.Tensor, image: torch.Tensor | None, *, title: str)
         return fig
     fig, (ax_img, ax_cam) = plt.subplots(1, 2, figsize=(8, 4.3))
     ax_img.imshow(image.numpy())
-    ax_img.set_title("input", fontsize=9)
+    ax_img.set_title(f"input ({image.shape[1]}x{image.shape[0]}, as the model sees it)",
+                     fontsize=9)
     heat = cmap(cam.numpy())  # (H, W, 4) RGBA
     heat[..., 3] = 0.15 + 0.6 * cam.numpy()
     ax_cam.imshow(image.numpy())
@@ -240,7 +241,7 @@ def visualize(source: str, kind: str, out: str | Path, *, image: str | None = No
               model: str | None = None) -> dict:
     """The CLI's entry: ``kind`` is ``filters``, ``features`` or ``gradcam``."""
     from ..engine.loaded import load_trained
-    from .loading import display_classes, image_transform, open_image
+    from .loading import display_classes, image_preset, image_transform, open_image
 
     loaded = load_trained(source, model=model)
     names = display_classes(loaded.classes, loaded.num_classes)
@@ -265,8 +266,11 @@ def visualize(source: str, kind: str, out: str | Path, *, image: str | None = No
         if target not in (names or []):
             raise ConvzooError(f"--class {target!r} is not a class name of {loaded.name}")
         cls = names.index(target)
-    shown = x - x.amin()
-    shown = (shown / shown.amax().clamp(min=1e-12)).permute(1, 2, 0)
+    # The image as the model sees it (resized/cropped), in its own colours: normalisation undone.
+    preset = image_preset(loaded)
+    mean = torch.tensor(preset.mean, dtype=x.dtype).view(-1, 1, 1)
+    std = torch.tensor(preset.std, dtype=x.dtype).view(-1, 1, 1)
+    shown = (x * std + mean).clamp(0, 1).permute(1, 2, 0)
     shown = shown.expand(-1, -1, 3) if shown.shape[-1] == 1 else shown[..., :3]
     cam, c = gradcam(loaded.model, x, target=None if cls is None else int(cls), layer=layer)
     name = names[c] if names else str(c)
