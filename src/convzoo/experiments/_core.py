@@ -169,6 +169,9 @@ class Context:
         except TrainingDiverged as e:
             diverged = str(e)
             self.say(f"  {arm} seed {seed}: diverged ({e})")
+        except KeyboardInterrupt:  # a second Ctrl-C: no checkpoint now, maybe an earlier one
+            _save_partial(run_dir, cfg, recorder, done_wall + time.perf_counter() - t0)
+            raise
         except TrainingInterrupted as e:
             _save_partial(run_dir, cfg, recorder, done_wall + time.perf_counter() - t0)
             what = str(e).split("; continue with:")[0]
