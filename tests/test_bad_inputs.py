@@ -93,6 +93,9 @@ CASES = [
                                      "{digit}", "--runs", "{out}"), "cannot make the folder"),
     Case("report --images -3", ("report", "{run}", "--images", "-3", "--out", "{out}"),
          "--images must be >= 0"),
+    Case("a 20000x20000 PNG in a training folder", ("train", "lenet5", "--data", "folder",
+                                                    "--data-dir", "{bomb}", "--out", "{out}"),
+         "huge.png: image is 20000x20000 = 400,000,000 pixels, more than the limit"),
     Case("symlink loop in a class folder", ("train", "lenet5", "--data", "folder", "--data-dir",
                                             "{loop}", "--out", "{out}"), "a loop"),
     Case("--sync-bn in one CPU process", ("train", "lenet5", "--sync-bn", "--out", "{out}"),
@@ -201,6 +204,8 @@ def world(tmp_path_factory):
     os.symlink("..", w["loop"] / "train" / "a" / "up")  # train/a/up -> train: a loop
     w["huge_png"] = root / "huge.png"
     Image.new("L", (20000, 20000)).save(w["huge_png"])  # 400 Mpx, a 400 kB file
+    w["bomb"] = _folder(root / "bomb")
+    shutil.copy(w["huge_png"], w["bomb"] / "train" / "a" / "huge.png")
     w["locked"] = root / "locked"
     _folder(w["locked"] / "data")
     blocked = [w["unreadable"] / "train" / "b", w["locked"]]

@@ -174,16 +174,15 @@ def create_transform(config: dict):
     return preset_transform(preset, int(side), int(chans))
 
 
-MAX_IMAGE_PIXELS = 8192 * 8192  # decoded pixels (192 MB as RGB), checked on the header
-
-
 def open_image(path: str | Path):
     """A PIL image, or None when it is not a readable image (the caller says so, once).
 
-    An image of more than :data:`MAX_IMAGE_PIXELS` (known from its header, before decoding) is
+    An image of more than ``convzoo.data.folder.MAX_IMAGE_PIXELS`` (known from its header) is
     refused with a ConvzooError: a 20000x20000 PNG would decode to 1.2 GB.
     """
     from PIL import Image, UnidentifiedImageError
+
+    from ..data.folder import MAX_IMAGE_PIXELS
 
     try:
         try:

@@ -211,10 +211,47 @@ def _pil_decode(data: bytes, channels: int) -> torch.Tensor:
     return t.unsqueeze(0) if channels == 1 else t.permute(2, 0, 1).contiguous()
 
 
+# Decoded pixels an image may have (192 MB as RGB), read from its header before decoding: a
+# 20000x20000 PNG of 400 kB would decode to 1.2 GB.
+MAX_IMAGE_PIXELS = 8192 * 8192
+
+
+def check_pixels(data: bytes | torch.Tensor, limit: int = MAX_IMAGE_PIXELS) -> None:
+    """Raise DataError when the header of encoded ``data`` declares more than ``limit`` pixels;
+    formats that cannot be read are left to the decoder to refuse.
+
+    PNG (where the bombs are: deflate packs a blank 20000x20000 into 400 kB): its IHDR, at a
+    fixed offset. A JPEG under 64 kB is let through unread: each 8x8 block costs at least ~2
+    bits, so 64 Mpx take 256 kB or more (and PIL's header parse would add a third to the ~60 us
+    decode of a CIFAR-size JPEG). Anything else: PIL reads the header only.
+    """
+    head = bytes(data[:24].numpy()) if isinstance(data, torch.Tensor) else bytes(data[:24])
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    elif head[:2] == b"\xff\xd8" and len(data) < 64 * 1024:
+        return
+    else:
+        from PIL import Image
+
+        raw = data.numpy().tobytes() if isinstance(data, torch.Tensor) else data
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                w, h = Image.open(io.BytesIO(raw)).size
+        except Image.DecompressionBombError:  # PIL's own check, far above ours
+            raise DataError(f"image has more pixels than the limit of {limit:,}") from None
+        except Exception:  # not a format PIL knows, or a broken header: the decoder says why
+            return
+    if w * h > limit:
+        raise DataError(f"image is {w}x{h} = {w * h:,} pixels, more than the limit of {limit:,}")
+
+
 def decode_bytes(data: bytes | torch.Tensor, channels: int = 3) -> torch.Tensor:
-    """Encoded image -> uint8 (channels, H, W); raises DataError with the reason."""
+    """Encoded image -> uint8 (channels, H, W); raises DataError with the reason (also for more
+    than :data:`MAX_IMAGE_PIXELS` pixels)."""
     if len(data) == 0:
         raise DataError("empty file (0 bytes)")
+    check_pixels(data)
     buf = data if isinstance(data, torch.Tensor) else torch.frombuffer(bytearray(data),
                                                                        dtype=torch.uint8)
     mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
