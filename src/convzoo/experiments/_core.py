@@ -400,11 +400,7 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
     dev = str(resolve_device(device))
     out_dir = Path(out)
     runs_dir = Path(runs) if runs is not None else Path("runs") / "experiments" / name
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConvzooError(f"--out {out_dir}: cannot make the folder ({e.strerror or e})"
-                           ) from None
+    _check_out(out_dir)  # made when the first file is written: a refused run leaves nothing
     ctx = Context(exp, profile, list(range(n_seeds)), dev, out_dir, runs_dir, data_dir, mnist_dir,
                   progress or (lambda _m: None), rerun,
                   command=command_line(name, profile, seeds, out_dir, data_dir, overrides,
@@ -431,6 +427,18 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
     ctx.say(f"experiment {name}: {outcome.verdict}; wrote {out_dir / (name + '.md')} in "
             f"{wall:.0f} s")
     return record
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` can take the pages: a folder, or to be made in a writable one."""
+    if out.exists() and not out.is_dir():
+        raise ConvzooError(f"--out {out} is a file; expected a folder for the pages")
+    place = out
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if not place.is_dir() or not os.access(place, os.W_OK | os.X_OK):
+        raise ConvzooError(f"--out {out}: cannot make or write the folder ({place} is not a "
+                           "writable folder)")
 
 
 def _load_average() -> str:
