@@ -142,8 +142,8 @@ def curves_overlay_figure(labels: list[str], metrics: list[list[dict[str, Any]]]
                         color=colour, label=label + tag)
 
         line(ax_err, "test_top1_err", "o-", 100)
-        line(ax_loss, "train_loss", "-", tag=" (train)")
-        line(ax_loss, "test_loss", "--", tag=" (test)")
+        line(ax_loss, "train_loss", ".-", tag=" (train)")
+        line(ax_loss, "test_loss", "x--", tag=" (test)")
         line(ax_lr, "lr", "o-")
     ax_err.set(xlabel="epoch", ylabel="test top-1 error (%)", title="test error")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (train -, test --)")
