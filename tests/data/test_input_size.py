@@ -40,12 +40,19 @@ RULE = [
     ("vgg11", 32, None, None, 32, "own size"),
     ("googlenet", 8, None, None, 15, "below googlenet's minimum of 15 px"),
     ("densenet121", 28, None, None, 29, "below densenet121's minimum of 29 px"),
-    # Streamed folders (image_size None) and large images: the model's default input.
-    ("resnet18", None, None, None, 224, "resnet18's default input"),
+    # Images of mixed sizes (image_size None): the model's default input.
+    ("resnet18", None, None, None, 224, "resnet18's default input (images of mixed sizes"),
     ("inception_v3", None, None, None, 299, "inception_v3's default input"),
     ("lenet", None, None, None, 32, "lenet's default input"),
     ("resnet20", None, None, None, 32, "resnet20's default input"),
-    ("resnet18", 96, None, None, 224, "images are 96 px, above the 64 px small-image limit"),
+    # Larger square photos of one size (streamed): their own size up to the model's default
+    # input, which larger ones are cropped and resized to (as ImageNet training does).
+    ("resnet18", 96, None, None, 96, "the images' own size (resnet18 accepts >= 1 px)"),
+    ("inception_v3", 96, None, None, 96, "the images' own size"),
+    ("alexnet", 224, None, None, 224, "the images' own size"),
+    ("resnet18", 500, None, None, 224, "images are 500 px, larger than it; cropped and resized"),
+    ("inception_v3", 320, None, None, 299, "inception_v3's default input (images are 320 px"),
+    ("resnet20", 96, None, None, 32, "resnet20's default input (images are 96 px, larger"),
     # The weights' own training size beats the images; --input-size beats both.
     ("resnet18", 32, None, 224, 224, "the size its weights were trained at"),
     ("lenet5", 28, None, 28, 28, "weights"),

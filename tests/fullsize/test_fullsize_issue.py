@@ -34,11 +34,13 @@ def test_issue_catdog_96px_folder_trains(catdog96_dir: Tree, tmp_path):
     assert final["n"] == catdog96_dir.n_val
     assert 0.0 <= final["top1_acc"] <= 1.0 and final["top2_acc"] == 1.0  # 2 classes
     cfg = json.loads((out / "config.json").read_text())
-    # A streamed folder (96 px is over the 64 px in-memory limit) trains at the model's default
-    # input (docs/data.md, "How the input size is chosen"), said in one line and recorded.
-    assert cfg["input_size"] == 224 and cfg.get("input_size_reason")
-    said = [line for line in r.stdout.splitlines() if line.startswith("input 224 px")]
+    # Streamed (96 px is over the 64 px in-memory limit), at the images' own size, which
+    # resnet18 accepts (docs/data.md, "How the input size is chosen"), said in one line and
+    # recorded; the preset crops to it.
+    assert cfg["input_size"] == 96 and "the images' own size" in cfg["input_size_reason"]
+    said = [line for line in r.stdout.splitlines() if line.startswith("input 96 px")]
     assert said == [cfg["input_size_reason"]]
+    assert json.loads((out / "preset.json").read_text())["crop_size"] == 96
     assert json.loads((out / "classes.json").read_text()) == ["cat", "dog"]
 
 

@@ -150,11 +150,13 @@ def _folder_dataset(name: str, root: Path, classes: list[str], entries: list, *,
     from .presets import SMALL_IMAGE
 
     auto = in_memory is None
+    common = None  # the side of square images all of one size, as far as the probe saw
     if auto:  # small square images all of one size: decode once and cache
         sizes = probe_sizes(entries, channels)
         (h, w), _ = sizes.most_common(1)[0] if sizes else ((0, 1), 0)
+        common = h if len(sizes) == 1 and h == w else None
         # Mixed sizes or non-square images are streamed: resized per image to the model's input.
-        in_memory = len(sizes) == 1 and h == w <= SMALL_IMAGE
+        in_memory = common is not None and h <= SMALL_IMAGE
         size = (h, w) if in_memory else None
     if in_memory:
         try:
@@ -166,7 +168,8 @@ def _folder_dataset(name: str, root: Path, classes: list[str], entries: list, *,
             log.info("%s: streamed, its images are not all one size (%s)", root, e)
     labels = torch.tensor([e.label for e in entries], dtype=torch.int64)
     return FolderDataset([e.path for e in entries], labels, classes, name=name, source=source,
-                         channels=channels, on_bad_file=on_bad_file, skipped=list(skipped))
+                         channels=channels, on_bad_file=on_bad_file, skipped=list(skipped),
+                         common_size=common)
 
 
 def _folder(data_dir: Path | None, split: str, *, train_split: str | None = None,

@@ -413,8 +413,11 @@ class FolderDataset(torch.utils.data.Dataset):
     def __init__(self, paths: list[str], labels: torch.Tensor, classes: list[str], *, name: str,
                  source: str, channels: int = 3, on_bad_file: str = "error",
                  transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 skipped: Skipped | None = None) -> None:
+                 skipped: Skipped | None = None, common_size: int | None = None) -> None:
         self.paths = list(paths)
+        # The side of the images when a probe found them all square and of one size (a folder
+        # of 96x96 photos), else None: the input size rule uses it (presets.resolve_input_size).
+        self.common_size = common_size
         self.labels = labels
         self.classes = classes
         self.name = name
@@ -436,7 +439,8 @@ class FolderDataset(torch.utils.data.Dataset):
         idx = index.tolist()
         return FolderDataset([self.paths[i] for i in idx], self.labels[index], self.classes,
                              name=self.name, source=self.source, channels=self.channels,
-                             on_bad_file=self.on_bad_file, transform=self.transform)
+                             on_bad_file=self.on_bad_file, transform=self.transform,
+                             common_size=self.common_size)
 
     def with_transform(self, transform: Callable[[torch.Tensor], torch.Tensor] | None
                        ) -> FolderDataset:

@@ -180,10 +180,11 @@ def resolve_input_size(model: str, *, image_size: int | None, requested: int | N
 
     In order: ``requested`` (``--input-size``) wins, refused with a ConvzooError outside the
     model's range; else ``weights_size``, the size the loaded weights were trained at; else, for
-    in-memory images of side ``image_size`` (at most :data:`SMALL_IMAGE`), the images' own size
-    when the model accepts it, otherwise the nearest size it accepts (resized, never padded);
-    else (streamed folders: ``image_size`` None, or larger images) the model's default input
-    (224, 299 for inception_v3, 32 for the CIFAR forms).
+    square images all of side ``image_size``, the images' own size when the model accepts it,
+    otherwise the nearest size it accepts (resized, never padded) -- except that photos larger
+    than both :data:`SMALL_IMAGE` and the model's default input are cropped and resized to that
+    default, as ImageNet training does; else (``image_size`` None: images of mixed sizes) the
+    model's default input (224, 299 for inception_v3, 32 for the CIFAR forms).
     """
     from ..registry import model_info
 
@@ -198,11 +199,13 @@ def resolve_input_size(model: str, *, image_size: int | None, requested: int | N
         return requested, f"input {requested} px: asked for with --input-size"
     if weights_size is not None:
         return weights_size, f"input {weights_size} px: the size its weights were trained at"
-    if image_size is None or image_size > SMALL_IMAGE:
-        default = info.input_size[1]
-        why = ("images of mixed or large sizes, streamed" if image_size is None
-               else f"images are {image_size} px, above the {SMALL_IMAGE} px small-image limit")
-        return default, f"input {default} px: {model}'s default input ({why}; resized to it)"
+    default = info.input_size[1]
+    if image_size is None:
+        return default, (f"input {default} px: {model}'s default input (images of mixed sizes, "
+                         "streamed; resized to it)")
+    if image_size > max(SMALL_IMAGE, default):
+        return default, (f"input {default} px: {model}'s default input (images are "
+                         f"{image_size} px, larger than it; cropped and resized to it)")
     if image_size < lo:
         return lo, (f"input {lo} px: images are {image_size} px, below {model}'s minimum of "
                     f"{lo} px; resized up")

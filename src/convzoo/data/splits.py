@@ -91,6 +91,14 @@ class Splits:
         return None if self.streamed else self.train.shape[1]
 
     @property
+    def common_size(self) -> int | None:
+        """Side of the training images when they are all square and of one size, in memory or
+        streamed (a folder of 96x96 photos: 96); None for images of mixed sizes."""
+        if not self.streamed:
+            return self.train.shape[1]
+        return getattr(self.train, "common_size", None)
+
+    @property
     def channels(self) -> int:
         return self.train.shape[0]
 

@@ -190,7 +190,7 @@ def check_inputs(
     if isinstance(num_classes, int) and num_classes < len(splits.classes):  # labels index logits
         raise ConvzooError(f"--num-classes {num_classes} is fewer than the {len(splits.classes)} "
                            f"classes of data {cfg.data!r}; leave it out to use the data's count")
-    size, reason = resolve_input_size(cfg.model, image_size=splits.image_size,
+    size, reason = resolve_input_size(cfg.model, image_size=splits.common_size,
                                       requested=cfg.input_size, weights_size=_weights_size(cfg))
     preset = splits.preset(in_chans=in_chans, input_size=size, model=cfg.model,
                            weights=cfg.weights)
