@@ -59,6 +59,12 @@ CIFAR_JPG = SHARED / "data" / "cifar10-jpg.tar.gz"
 REFERENCE = SHARED / "peers" / "torchvision-reference"
 CONVZOO = Path(sys.executable).with_name("convzoo")
 
+
+def convzoo_cmd() -> list[str]:
+    """The console script of this python's environment, else ``python -m convzoo`` (a machine
+    with the source tree on PYTHONPATH and no install, e.g. a lent GPU)."""
+    return [str(CONVZOO)] if CONVZOO.exists() else [sys.executable, "-m", "convzoo"]
+
 # The reference prints "Epoch: [0]  [ 12/80]  eta: ..." after each step (--print-freq 1).
 REF_STEP = re.compile(r"Epoch: \[0\]\s+\[\s*(\d+)/(\d+)\]")
 # convzoo's tqdm bar: "epoch 1/1:  40%|####      | 32/80 [00:05<00:07, ...]".
@@ -189,10 +195,12 @@ def run_reference(data: Path, size: int, args: argparse.Namespace, work: Path, e
     out = work / f"ref-{case}-{rnd}"
     resize = size if size <= 64 else round(size * 256 / 224)
     cmd = [sys.executable, "-u", str(REFERENCE / "train.py"), "--data-path", str(data),
-           "--model", "resnet18", "--device", "cpu", "--epochs", "1",
+           "--model", args.model, "--device", args.device, "--epochs", "1",
            "--batch-size", str(args.batch_size), "--workers", str(args.workers),
            "--train-crop-size", str(size), "--val-resize-size", str(resize),
            "--val-crop-size", str(size), "--print-freq", "1", "--output-dir", str(out)]
+    if args.amp == "fp16":
+        cmd.append("--amp")  # the reference's AMP: float16 autocast + GradScaler
     seen, total, code = timed_run(cmd, env, REFERENCE, REF_STEP, work / f"{out.name}.log",
                                   args.timeout)
     if code != 0:
@@ -207,9 +215,10 @@ def run_convzoo(data: Path, size: int, args: argparse.Namespace, work: Path, env
                 case: str, rnd: int) -> Run:
     out = work / f"cz-{case}-{rnd}"
     cache = work / f"cache-{case}-{rnd}"  # empty: start-up includes decoding the folder
-    cmd = [str(CONVZOO), "train", "resnet18", "--data", "folder", "--data-dir", str(data),
+    cmd = [*convzoo_cmd(), "train", args.model, "--data", "folder", "--data-dir", str(data),
            "--val-split", "test", "--epochs", "1", "--batch-size", str(args.batch_size),
-           "--device", "cpu", "--input-size", str(size), "--no-tensorboard", "--out", str(out)]
+           "--device", args.device, "--amp", args.amp, "--input-size", str(size),
+           "--no-tensorboard", "--out", str(out)]
     if args.convzoo_workers_flag:
         cmd += ["--workers", str(args.workers)]
     seen, total, code = timed_run(cmd, {**env, "CONVZOO_CACHE": str(cache)}, REPO, CZ_STEP,
@@ -224,7 +233,7 @@ def run_convzoo(data: Path, size: int, args: argparse.Namespace, work: Path, env
 
 
 def convzoo_has_workers_flag() -> bool:
-    r = subprocess.run([str(CONVZOO), "train", "--help"], capture_output=True, text=True,
+    r = subprocess.run([*convzoo_cmd(), "train", "--help"], capture_output=True, text=True,
                        check=True)
     return "--workers" in r.stdout
 
@@ -232,6 +241,13 @@ def convzoo_has_workers_flag() -> bool:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--model", default="resnet18", help="a model both trainers know by name")
+    p.add_argument("--device", default="cpu", help="cpu | cuda (both trainers)")
+    p.add_argument("--amp", choices=("none", "fp16"), default="none",
+                   help="fp16: float16 autocast + GradScaler in both trainers")
+    p.add_argument("--large-range", type=int, nargs=2, metavar=("LO", "HI"),
+                   help="sides (px) of the written JPEGs of the large case (default 144-200 "
+                   "for 128 px, else size+16..size+72)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of both trainers "
                    "(if convzoo train has no --workers flag, its fixed count is used for both)")
@@ -260,6 +276,8 @@ def main() -> None:
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
     env["HOME"] = str(work)  # the reference's --cache-dataset path and any ~/.cache stay here
+    if args.device.startswith("cuda"):
+        print(f"device {torch.cuda.get_device_name(0)}; model {args.model}; amp {args.amp}")
     print(f"python {sys.executable}; torch {torch.__version__}; {platform.machine()}, "
           f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}; threads "
           f"{args.threads or 'default'}; batch "
@@ -273,7 +291,7 @@ def main() -> None:
             data = cifar_subset(work / "cifar32", args.per_class, max(10, args.per_class // 5))
             n = 10 * args.per_class
         else:
-            lo, hi = (144, 200) if size == 128 else (size + 16, size + 72)
+            lo, hi = args.large_range or ((144, 200) if size == 128 else (size + 16, size + 72))
             data = write_large_folder(work / f"large{size}", 10, args.large_per_class,
                                       max(2, args.large_per_class // 4), lo, hi)
             n = 10 * args.large_per_class

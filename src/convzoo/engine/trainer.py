@@ -423,14 +423,15 @@ def _freeze_backbone(model: torch.nn.Module) -> int:
 
 @contextlib.contextmanager
 def _deterministic(on: bool):
-    if not on:
-        yield
-        return
+    """Deterministic kernels for the run when ``on``; otherwise cuDNN's autotuner (each conv
+    shape times its algorithms once, as torchvision's reference trainer does: the input size is
+    fixed for a run). Both settings are restored afterwards."""
     before = torch.are_deterministic_algorithms_enabled()
     bench = torch.backends.cudnn.benchmark
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True)
-    torch.backends.cudnn.benchmark = False
+    if on:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = not on
     try:
         yield
     finally:
