@@ -23,7 +23,7 @@ from torch import nn
 from ..data import DataPreset, make_loader
 from ..errors import ConvzooError, DataError
 from .distributed import DistContext, all_gather_object, all_reduce_sum, shard_indices
-from .metrics import topk_correct
+from .metrics import topk_hits
 
 KS = (1, 2, 3, 4, 5)
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -127,13 +127,7 @@ def evaluate_model(
         part = dataset.subset(shard_indices(torch.arange(len(dataset)), ctx, pad=False))
     loader = make_loader(part, preset, batch_size=batch_size, train=False, device=device,
                          in_chans=in_chans, workers=workers, channels_last=channels_last)
-    c = len(dataset.classes)
-    # Sums as float64 on the device, read back once at the end: no wait for the GPU per batch
-    # beyond topk_correct's counts.
-    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-    class_total = torch.zeros(c, dtype=torch.float64, device=device)
-    class_correct = torch.zeros(c, dtype=torch.float64, device=device)
-    correct = dict.fromkeys(KS, 0)
+    tally = _Tally(len(dataset.classes), device)
     probs, labels = [], []
     with _eval_mode(model):
         for x, y in loader:
@@ -141,40 +135,56 @@ def evaluate_model(
                 logits = model(x)
             if isinstance(logits, tuple):  # a model built with auxiliary heads: (logits, aux...)
                 logits = logits[0]
-            logits = logits.float()
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-            for k, hits in topk_correct(logits, y, KS).items():
-                correct[k] += hits
-            pred = logits.argmax(1)
-            class_total += torch.bincount(y, minlength=c).double()
-            class_correct += torch.bincount(y[pred == y], minlength=c).double()
+            tally.add(logits.float(), y)
             if keep_outputs:
-                probs.append(logits.softmax(1).cpu())
+                probs.append(logits.float().softmax(1).cpu())
                 labels.append(y.cpu())
-    packed = torch.cat([loss_sum.view(1), torch.tensor([float(correct[k]) for k in KS],
-                                                       dtype=torch.float64, device=device),
-                        class_total, class_correct])
-    packed = all_reduce_sum(packed, ctx).cpu()  # on the device: NCCL reduces CUDA tensors only
-    k = len(KS)
-    loss, hits, class_total, class_correct = packed[0], packed[1:1 + k], packed[1 + k:1 + k + c], \
-        packed[1 + k + c:]
-    n = int(class_total.sum())
-    if n == 0:
-        raise DataError(f"{getattr(dataset, 'source', 'the data set')}: no image to evaluate "
-                        "(every file was skipped as bad, or the split is empty)")
-    result = EvalResult(
-        n=n,
-        loss=float(loss) / n,
-        topk_acc={kk: float(hits[i]) / n for i, kk in enumerate(KS)},
-        per_class_acc=[None if t == 0 else h / t
-                       for h, t in zip(class_correct.tolist(), class_total.tolist(), strict=True)],
-        classes=list(dataset.classes),
-        skipped=list(getattr(loader, "skipped", [])),
-    )
+    result = tally.result(ctx, dataset, skipped=list(getattr(loader, "skipped", [])))
     if keep_outputs:
-        result.probs, result.labels = _gather_outputs(probs, labels, c, len(result.skipped),
-                                                      ctx)
+        result.probs, result.labels = _gather_outputs(probs, labels, len(dataset.classes),
+                                                      len(result.skipped), ctx)
     return result
+
+
+class _Tally:
+    """The sums an evaluation needs, kept on the device as one float64 vector and read back once
+    at the end (no wait for a GPU per batch): loss, top-k hits, per-class images and hits."""
+
+    def __init__(self, classes: int, device: torch.device) -> None:
+        self.c = classes
+        self.sums = torch.zeros(1 + len(KS) + 2 * classes, dtype=torch.float64, device=device)
+
+    def add(self, logits: torch.Tensor, y: torch.Tensor) -> None:
+        # Per (class, right or wrong) counts in one bincount without weights (which CUDA's
+        # deterministic mode refuses) and without a boolean index (a wait for the GPU).
+        pairs = torch.bincount(y * 2 + (logits.argmax(1) == y), minlength=2 * self.c)
+        pairs = pairs.view(self.c, 2).double()  # [:, 0] wrong, [:, 1] right
+        self.sums += torch.cat([
+            F.cross_entropy(logits, y, reduction="sum").double().view(1),
+            topk_hits(logits, y, KS).double(),
+            pairs.sum(1),
+            pairs[:, 1],
+        ])
+
+    def result(self, ctx: DistContext, dataset: Any, *, skipped: list) -> EvalResult:
+        """All processes' sums added up (on the device: NCCL reduces CUDA tensors only)."""
+        k, c = len(KS), self.c
+        sums = all_reduce_sum(self.sums, ctx).cpu()
+        loss, hits = sums[0], sums[1:1 + k]
+        class_total, class_correct = sums[1 + k:1 + k + c], sums[1 + k + c:]
+        n = int(class_total.sum())
+        if n == 0:
+            raise DataError(f"{getattr(dataset, 'source', 'the data set')}: no image to evaluate "
+                            "(every file was skipped as bad, or the split is empty)")
+        return EvalResult(
+            n=n,
+            loss=float(loss) / n,
+            topk_acc={kk: float(hits[i]) / n for i, kk in enumerate(KS)},
+            per_class_acc=[None if t == 0 else h / t for h, t in
+                           zip(class_correct.tolist(), class_total.tolist(), strict=True)],
+            classes=list(dataset.classes),
+            skipped=skipped,
+        )
 
 
 def _gather_outputs(probs: list[torch.Tensor], labels: list[torch.Tensor], c: int, n_skipped: int,

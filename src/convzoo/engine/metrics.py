@@ -7,9 +7,10 @@ from collections.abc import Iterable
 import torch
 
 
-def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Iterable[int] = (1, 5)
-                 ) -> dict[int, int]:
-    """Number of samples whose true class is among the ``k`` highest logits, for each k.
+def topk_hits(logits: torch.Tensor, targets: torch.Tensor, ks: Iterable[int] = (1, 5)
+              ) -> torch.Tensor:
+    """(len(ks),) int64 tensor on the logits' device: how many samples have their true class
+    among the ``k`` highest logits, for each k (no wait for a GPU: nothing is read back).
 
     A ``k`` larger than the number of classes counts every sample (the true class is always
     among all of them).
@@ -17,9 +18,16 @@ def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Iterable[int] 
     ks = tuple(ks)
     kmax = min(max(ks), logits.shape[1])
     top = logits.topk(kmax, dim=1).indices  # (N, kmax), best first
-    hit = top.eq(targets.view(-1, 1))  # (N, kmax): at most one True per row
-    hits_upto = hit.cumsum(dim=1)  # hits_upto[:, k-1] = true class within the top k
-    return {k: int(hits_upto[:, min(k, kmax) - 1].sum()) for k in ks}
+    hits_upto = top.eq(targets.view(-1, 1)).sum(0).cumsum(0)  # [j]: true class in the top j+1
+    # Python-int indexing and a stack: a list index would be a (GPU-blocking) host copy.
+    return torch.stack([hits_upto[min(k, kmax) - 1] for k in ks])
+
+
+def topk_correct(logits: torch.Tensor, targets: torch.Tensor, ks: Iterable[int] = (1, 5)
+                 ) -> dict[int, int]:
+    """:func:`topk_hits` as a dict ``{k: count}`` of Python ints."""
+    ks = tuple(ks)
+    return dict(zip(ks, topk_hits(logits, targets, ks).tolist(), strict=True))
 
 
 def topk_accuracy(logits: torch.Tensor, targets: torch.Tensor, ks: Iterable[int] = (1, 5)
