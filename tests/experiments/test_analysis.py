@@ -11,7 +11,6 @@ import torch
 
 from convzoo.experiments import format_mean_spread, mean_spread, moving_average, steps_to_threshold
 from convzoo.experiments._core import StepRecorder
-from convzoo.experiments.analysis import clear_difference
 from convzoo.experiments.data import balanced_subset, subset_source
 
 
@@ -130,14 +129,3 @@ def test_subset_source_is_the_experiments_own_and_registers_nothing():
                                                                              input_size=28)
     assert augmented.crop_padding == PRESETS["mnist"].crop_padding > 0
 
-
-def test_clear_difference_ignores_noise_and_keeps_real_gaps():
-    # 0.1 point apart: below the 1-point floor.
-    assert clear_difference([0.295, 0.296], [0.294, 0.295], floor=0.01) is None
-    # 5 points apart with tight seeds: a real difference, signed b - a.
-    assert clear_difference([0.30, 0.31], [0.25, 0.26], floor=0.01) == pytest.approx(-0.05)
-    # 3 points apart but the seeds spread by 10 points: twice the standard error is larger.
-    assert clear_difference([0.20, 0.40], [0.23, 0.43], floor=0.01) is None
-    # One seed each: the floor alone decides; a missing arm gives None.
-    assert clear_difference([0.5], [0.52], floor=0.01) == pytest.approx(0.02)
-    assert clear_difference([None], [0.52], floor=0.01) is None

@@ -153,7 +153,8 @@ def test_dropout(tmp_path, fake_cifar):
 
     assert record["raw"]["dropout 0"]["train_acc"][0] < OVERFIT_TRAIN_ACC
     assert record["verdict"] == "not comparable"
-    assert "did not overfit" in (tmp_path / "out" / "dropout.md").read_text()
+    page = (tmp_path / "out" / "dropout.md").read_text()
+    assert "did not overfit" in page or "did not train" in page
 
 
 def test_degradation(tmp_path, fake_cifar):

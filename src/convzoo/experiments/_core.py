@@ -31,6 +31,7 @@ from typing import Any
 from .._io import atomic_write
 from ..data import DataSource
 from ..errors import ConvzooError, TrainingDiverged
+from .verdict import Verdict
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,7 @@ class Outcome:
     columns: list[tuple[str, str]]  # (row key, column header) of the table, in order
     rows: list[dict[str, Any]]  # one per arm: formatted cells (str) under the column keys
     measured: str  # Markdown: what was measured here (numbers)
-    verdict: str  # "agrees", "partly", "disagrees", "not comparable"
-    verdict_text: str  # Markdown: why, honestly
+    verdict: Verdict  # from the experiment's judge(...): a word and one sentence why
     raw: dict[str, Any] = field(default_factory=dict)  # per-seed numbers for NAME.json
     notes: list[str] = field(default_factory=list)  # set-up departures from the paper
 
@@ -418,13 +418,14 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
         "date": datetime.now(timezone.utc).date().isoformat(),
         "command": command_line(name, profile, seeds, out_dir, data_dir, overrides),
         "params": asdict(params) if is_dataclass(params) else dict(params),
-        "verdict": outcome.verdict, "columns": outcome.columns, "rows": outcome.rows,
+        "verdict": outcome.verdict.word, "verdict_reason": outcome.verdict.reason,
+        "columns": outcome.columns, "rows": outcome.rows,
         "raw": outcome.raw, "load_average": load,
         "notes": ([SMOKE_NOTE] if profile == "smoke" else []) + ([note] if note else [])
         + ctx.notes + outcome.notes,
     }
     write_outputs(exp, record, outcome, out_dir)
-    ctx.say(f"experiment {name}: {outcome.verdict}; wrote {out_dir / (name + '.md')} in "
+    ctx.say(f"experiment {name}: {outcome.verdict.word}; wrote {out_dir / (name + '.md')} in "
             f"{wall:.0f} s")
     return record
 
@@ -490,7 +491,7 @@ def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table
         "",
         f"**The paper's claim** ({exp.paper}): {exp.claim}",
         "",
-        f"**Verdict here: {outcome.verdict}.** {_sentence(outcome.verdict_text)}",
+        f"**Verdict here: {outcome.verdict.word}.** {_sentence(outcome.verdict.reason)}",
         "",
         f"![{exp.name}]({exp.name}.png)",
         "",

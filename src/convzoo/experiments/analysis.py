@@ -91,16 +91,3 @@ def format_mean_spread(values: Sequence[float | None], fmt: str = ".3g", *, scal
         text += f" ({n}/{total} runs{missing})"
     return text
 
-
-def clear_difference(a: Sequence[float | None], b: Sequence[float | None], *,
-                     floor: float) -> float | None:
-    """mean(b) - mean(a) where it is larger in size than both ``floor`` and twice its standard
-    error (the seeds' spreads combined; with one seed each, ``floor`` alone); None otherwise: too
-    small to call a difference. Used so that a verdict never rests on noise."""
-    ma, sa, na = mean_spread(a)
-    mb, sb, nb = mean_spread(b)
-    if ma is None or mb is None:
-        return None
-    diff = mb - ma
-    se = math.sqrt((sa or 0.0) ** 2 / na + (sb or 0.0) ** 2 / nb)
-    return diff if abs(diff) > max(floor, 2 * se) else None

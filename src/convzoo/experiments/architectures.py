@@ -20,6 +20,7 @@ from ..engine import TrainConfig
 from ._common import cifar_data, pct, train_arms
 from ._core import Context, Experiment, Outcome, register_experiment
 from ._plots import figure, save
+from .verdict import NOT_COMPARABLE, Verdict
 
 SOURCE = ("torchvision 0.29 ImageNet weights (ILSVRC-2012 val, single 224 crop; "
           "pytorch.org/vision/stable/models.html), as listed in ../shared/REFERENCES.md")
@@ -32,6 +33,14 @@ QUOTED: dict[str, tuple[float, float]] = {
     "densenet121": (74.434, 91.972), "densenet169": (75.600, 92.806),
     "densenet201": (76.896, 93.370), "densenet161": (77.138, 93.560),
 }
+
+
+def judge() -> Verdict:
+    """A comparison table, not one claim: nothing here is reproduced that could disagree."""
+    return Verdict(NOT_COMPARABLE, "a comparison table, not a single claim: the counted "
+                                   "parameters and multiply-adds can be checked against the "
+                                   "papers (REFERENCES.md), the accuracies are quoted, not "
+                                   "reproduced")
 
 
 @dataclass(frozen=True)
@@ -132,10 +141,7 @@ def run(ctx: Context, p: Params) -> Outcome:
                  ("gmacs", "GMACs"), ("ms", "latency ms (batch 1)"),
                  ("top1", "ImageNet top-1 % (quoted)"), ("top5", "top-5 % (quoted)"),
                  ("cifar", "CIFAR-10 test acc % (trained here)")],
-        rows=rows, measured=measured, verdict="not comparable",
-        verdict_text=("a comparison table, not a single claim: the counted parameters and "
-                      "multiply-adds can be checked against the papers (REFERENCES.md), the "
-                      "accuracies are quoted, not reproduced."),
+        rows=rows, measured=measured, verdict=judge(),
         raw=raw,
         notes=[f"Not registered in this build, left out: {', '.join(missing)}."]
         if missing else [])

@@ -19,7 +19,99 @@ from ..engine import TrainConfig
 from ._common import cifar_data, epoch_curve, mean_of, mnist_data, pct, train_arms
 from ._core import Context, Experiment, Outcome, TrainRecord, register_experiment
 from ._plots import band, figure, save
-from .analysis import mean_spread, steps_to_threshold
+from .analysis import steps_to_threshold
+from .verdict import (
+    AGREES,
+    DISAGREES,
+    INCONCLUSIVE,
+    NOT_COMPARABLE,
+    PARTLY,
+    Stat,
+    Verdict,
+    at_chance,
+    combine,
+    compare,
+)
+
+ACC_FLOOR = 0.002  # MNIST test accuracies closer than 0.2 points are a tie
+ERR_FLOOR = 0.01  # CIFAR-10 test errors closer than 1 point are a tie
+
+
+@dataclass(frozen=True)
+class MnistArm:
+    """Final test accuracy (fraction) and steps to the accuracy threshold (censored: never)."""
+
+    final_acc: Stat
+    steps_to: Stat
+
+
+@dataclass(frozen=True)
+class LrArm:
+    """Final CIFAR-10 test error (fraction; diverged runs left out) and the diverged runs."""
+
+    test_err: Stat
+    diverged: int = 0
+
+    @property
+    def trained(self) -> bool:
+        return self.diverged == 0 and not at_chance(self.test_err.mean)
+
+
+def status(arm: LrArm) -> str:
+    """The table's "runs" cell: diverged / did not train (at chance) / trained."""
+    if arm.diverged:
+        return f"diverged in {arm.diverged}/{arm.test_err.total}"
+    return "did not train (at chance)" if at_chance(arm.test_err.mean) else "trained"
+
+
+def judge_mnist(no_bn: MnistArm, bn: MnistArm, *, threshold: float = 0.95) -> Verdict:
+    """Fig. 1a: with BN, higher test accuracy, reached sooner."""
+    for arm, m in (("without BN", no_bn), ("with BN", bn)):
+        if at_chance(None if m.final_acc.mean is None else 1 - m.final_acc.mean):
+            return Verdict(NOT_COMPARABLE, f"the net {arm} did not train (test accuracy at "
+                                           "chance)")
+    higher = compare(no_bn.final_acc, bn.final_acc, floor=ACC_FLOOR)
+    if bn.steps_to.complete and not no_bn.steps_to.complete:
+        sooner = 1
+    elif no_bn.steps_to.complete and not bn.steps_to.complete:
+        sooner = -1
+    else:  # both reached (or neither: then a tie)
+        sooner = -compare(no_bn.steps_to, bn.steps_to)
+    acc = (f"{100 * bn.final_acc.mean:.2f}% with BN vs {100 * no_bn.final_acc.mean:.2f}% "
+           "without")
+    if higher > 0 and sooner > 0:
+        return Verdict(AGREES, f"BN ends higher ({acc}) and reaches {100 * threshold:.0f}% sooner")
+    if higher < 0 and sooner < 0:
+        return Verdict(DISAGREES, f"BN ends lower ({acc}) and reaches "
+                                  f"{100 * threshold:.0f}% later")
+    if higher == 0 and sooner == 0:
+        return Verdict(INCONCLUSIVE, f"the two end within the seeds' spread ({acc}) and reach "
+                                     f"{100 * threshold:.0f}% about together")
+    what = {1: "higher", 0: "level", -1: "lower"}[higher]
+    when = {1: "sooner", 0: "about as soon", -1: "later"}[sooner]
+    return Verdict(PARTLY, f"BN ends {what} ({acc}) and reaches {100 * threshold:.0f}% {when}")
+
+
+def judge_lr(no_bn: dict[float, LrArm], bn: dict[float, LrArm]) -> Verdict:
+    """§4.2.1: BN trains at much higher learning rates (keys: multiples of the base rate) where
+    the net without BN trains badly or diverges."""
+    lo, hi = min(bn), max(bn)
+    if not bn[lo].trained:
+        return Verdict(NOT_COMPARABLE, f"the BN net did not train even at x{lo:g} the base rate")
+    if not bn[hi].trained:
+        return Verdict(DISAGREES, f"the BN net did not train at x{hi:g} the base rate "
+                                  f"({status(bn[hi])})")
+    if not no_bn[hi].trained:
+        return Verdict(AGREES, f"at x{hi:g} the base rate BN trains and the net without BN "
+                               f"{status(no_bn[hi])}")
+    c = compare(bn[hi].test_err, no_bn[hi].test_err, floor=ERR_FLOOR)
+    if c > 0:
+        return Verdict(AGREES, f"at x{hi:g} the base rate the net without BN ends clearly worse")
+    if c < 0:
+        return Verdict(DISAGREES, f"at x{hi:g} the base rate the net without BN ends clearly "
+                                  "better")
+    return Verdict(INCONCLUSIVE, f"at x{hi:g} the base rate both train, within the seeds' spread "
+                                 "of each other")
 
 
 @dataclass(frozen=True)
@@ -98,12 +190,11 @@ def run(ctx: Context, p: Params) -> Outcome:
                 ylim=(min(0.8, max(0.0, lowest - 0.02)), 1.0),
                 title=f"MNIST, batch {p.mnist_batch} (Fig. 1a)")
 
-    bn_final = mean_of(raw["with BN"]["final_test_acc"])
-    no_final = mean_of(raw["without BN"]["final_test_acc"])
-    bn_to = mean_spread(raw["with BN"]["steps_to_acc"])
-    no_to = mean_spread(raw["without BN"]["steps_to_acc"])
-    mnist_ok = bn_final > no_final and bn_to[2] >= no_to[2] and (
-        no_to[2] < len(ctx.seeds) or (bn_to[0] or 0) <= (no_to[0] or 0))
+    mnist = {f"init std {p.init_std:g}": (
+        MnistArm(Stat.of(raw["without BN"]["final_test_acc"]),
+                 Stat.of(raw["without BN"]["steps_to_acc"])),
+        MnistArm(Stat.of(raw["with BN"]["final_test_acc"]),
+                 Stat.of(raw["with BN"]["steps_to_acc"])))}
     measured = (f"**MNIST** ({p.mnist_steps} steps of batch {p.mnist_batch}, plain SGD lr "
                 f"{p.mnist_lr:g}): final test accuracy {pct(raw['with BN']['final_test_acc'])} % "
                 f"with BN vs {pct(raw['without BN']['final_test_acc'])} % without; steps to "
@@ -112,13 +203,8 @@ def run(ctx: Context, p: Params) -> Outcome:
                 f"{_fmt_steps(raw['without BN']['steps_to_acc'])} without. The paper's "
                 "Fig. 1a (50,000 steps) shows BN higher throughout, ending near 0.98-0.99 "
                 "against about 0.96-0.97.")
-    verdict_parts = [
-        f"MNIST: {'agrees' if mnist_ok else 'does not agree'} (BN ends at "
-        f"{100 * bn_final:.2f}% test accuracy vs {100 * no_final:.2f}% without, and reaches "
-        f"{100 * p.acc_threshold:.0f}% after {_fmt_steps(raw['with BN']['steps_to_acc'])} steps vs "
-        f"{_fmt_steps(raw['without BN']['steps_to_acc'])})"]
-
-    lr_ok = None
+    parts = [(f"MNIST, {k}", judge_mnist(no, bn, threshold=p.acc_threshold))
+             for k, (no, bn) in mnist.items()]
     if p.cifar:
         cdata, cdir = cifar_data(ctx, n_train=p.cifar_n_train, n_test=p.cifar_n_test)
         seeds = ctx.seeds[: p.cifar_seeds] if p.cifar_seeds else ctx.seeds
@@ -141,8 +227,7 @@ def run(ctx: Context, p: Params) -> Outcome:
             rows.append({"part": "CIFAR-10 VGG-style", "arm": label,
                          "lr": f"{p.base_lr * float(label.split('x')[-1]):g}",
                          "final": pct([None if e is None else 1 - e for e in errs]),
-                         "to": "", "status": f"diverged in {div}/{len(rs)}" if div else
-                         "trained"})
+                         "to": "", "status": status(LrArm(Stat.of(errs), div))})
             good = [r for r in rs if r.diverged is None]
             if good:
                 xs, _ = epoch_curve(good[0], "test_top1_err")
@@ -154,9 +239,12 @@ def run(ctx: Context, p: Params) -> Outcome:
         top = max(p.multipliers)
         bn_hi, no_hi = final_err[f"BN lr x{top:g}"], final_err[f"no BN lr x{top:g}"]
         bn_lo = final_err[f"BN lr x{min(p.multipliers):g}"]
-        bn_hi_ok = bn_hi[1] == 0 and bn_hi[0] is not None
-        no_hi_bad = no_hi[1] > 0 or no_hi[0] is None or (bn_hi_ok and no_hi[0] > bn_hi[0])
-        lr_ok = bn_hi_ok and no_hi_bad
+        lr_arms = {lab: LrArm(Stat.of(raw[lab]["test_err"]), final_err[lab][1])
+                   for lab in crecs}
+        parts.append(("CIFAR-10 learning rates", judge_lr(
+            {m: lr_arms[f"no BN lr x{m:g}"] for m in p.multipliers},
+            {m: lr_arms[f"BN lr x{m:g}"] for m in p.multipliers})))
+
         def err(e: tuple[float | None, int]) -> str:
             text = "diverged" if e[0] is None else f"{100 * e[0]:.1f}% test error"
             return text + (f" ({e[1]} run(s) diverged)" if e[1] and e[0] is not None else "")
@@ -167,16 +255,13 @@ def run(ctx: Context, p: Params) -> Outcome:
             f" at {top:g}x the base rate {p.base_lr:g} the BN net ends at {err(bn_hi)} (at "
             f"{min(p.multipliers):g}x: {err(bn_lo)}), the net without BN at {err(no_hi)} (at "
             f"{min(p.multipliers):g}x: {err(final_err[f'no BN lr x{min(p.multipliers):g}'])}).")
-        verdict_parts.append(f"high learning rates: {'agrees' if lr_ok else 'does not agree'}")
-    oks = [mnist_ok] + ([lr_ok] if lr_ok is not None else [])
-    verdict = "agrees" if all(oks) else "partly" if any(oks) else "disagrees"
+    verdict = combine(parts) if len(parts) > 1 else parts[0][1]
     save(fig, ctx.plot_path, title="Batch normalization")
     return Outcome(
         columns=[("part", "part"), ("arm", "network"), ("lr", "lr"),
                  ("final", "final test accuracy (%)"),
                  ("to", f"steps to {100 * p.acc_threshold:.0f}% test acc"), ("status", "runs")],
-        rows=rows, measured=measured, verdict=verdict, verdict_text="; ".join(verdict_parts) + ".",
-        raw=raw,
+        rows=rows, measured=measured, verdict=verdict, raw=raw,
         notes=["Fig. 1(b, c) (the distribution of a sigmoid's input over training) is not "
                "reproduced.", f"The MLP's Gaussian initialisation std ({p.init_std:g}) and the "
                "learning rates are our choices; the paper gives neither for MNIST."])

@@ -15,6 +15,42 @@ from ..engine import recipe_config
 from ._common import cifar_data, epoch_curve, mean_of, pct, train_arms
 from ._core import Context, Experiment, Outcome, register_experiment
 from ._plots import band, figure, save
+from .verdict import (
+    AGREES,
+    DISAGREES,
+    INCONCLUSIVE,
+    NOT_COMPARABLE,
+    PARTLY,
+    Stat,
+    Verdict,
+    at_chance,
+    compare,
+)
+
+ERR_FLOOR = 0.01  # training errors closer than 1 point are a tie
+
+
+def judge(train_err: dict[str, Stat], *, lo: int = 20, hi: int = 56) -> Verdict:
+    """Fig. 1/6 at matched steps: the deeper plain net has clearly higher training error than the
+    shallower one, and with shortcuts the deeper net is not clearly worse. ``train_err`` keys:
+    ``plain-{lo}``, ``plain-{hi}``, ``ResNet-{lo}``, ``ResNet-{hi}``."""
+    names = [f"plain-{lo}", f"plain-{hi}", f"ResNet-{lo}", f"ResNet-{hi}"]
+    stuck = [n for n in names if at_chance(train_err[n].mean)]
+    if stuck:
+        return Verdict(NOT_COMPARABLE, f"{', '.join(stuck)} did not train (training error at "
+                                       "chance) within this budget")
+    plain = compare(train_err[f"plain-{lo}"], train_err[f"plain-{hi}"], floor=ERR_FLOOR)
+    res = compare(train_err[f"ResNet-{lo}"], train_err[f"ResNet-{hi}"], floor=ERR_FLOOR)
+    if plain < 0:
+        return Verdict(DISAGREES, f"plain-{hi} trained to a clearly lower error than plain-{lo}")
+    if plain == 0:
+        return Verdict(INCONCLUSIVE, f"plain-{hi} and plain-{lo} end within the seeds' spread "
+                                     "(or 1 point) of each other")
+    if res > 0:
+        return Verdict(PARTLY, f"plain-{hi} trains worse than plain-{lo}, but ResNet-{hi} is "
+                               f"also clearly worse than ResNet-{lo} at this budget")
+    return Verdict(AGREES, f"plain-{hi} trains clearly worse than plain-{lo}, while ResNet-{hi} "
+                           f"is not worse than ResNet-{lo}")
 
 
 @dataclass(frozen=True)
@@ -64,22 +100,16 @@ def run(ctx: Context, p: Params) -> Outcome:
         raw[f"plain-{hi}"]["train_err"])
     res_lo, res_hi = mean_of(raw[f"ResNet-{lo}"]["train_err"]), mean_of(
         raw[f"ResNet-{hi}"]["train_err"])
-    plain_worse = plain_hi > plain_lo
-    res_better = res_hi <= res_lo
+    verdict = judge({k: Stat.of(v["train_err"]) for k, v in raw.items()}, lo=lo, hi=hi)
     measured = (f"Final training error: plain-{lo} {100 * plain_lo:.1f}%, plain-{hi} "
                 f"{100 * plain_hi:.1f}%; ResNet-{lo} {100 * res_lo:.1f}%, ResNet-{hi} "
                 f"{100 * res_hi:.1f}% ({p.epochs} epochs on {p.n_train or 50000} images). The "
                 "paper (Fig. 6, 64k iterations on 50k images): plain-56 above plain-20 in both "
                 "training and test error; ResNet-56 below ResNet-20 (Table 6: 6.97% vs 8.75% test "
                 "error).")
-    verdict = ("agrees" if plain_worse and res_better else
-               "partly" if plain_worse or res_better else "disagrees")
-    why = (f"deeper plain net trains worse: {plain_worse}; deeper residual net trains at least "
-           f"as well: {res_better}. Short schedules favour the shallower nets in both families, "
-           "so the quick profile is a weak test of the second half of the claim.")
     return Outcome(columns=[("net", "network"), ("train", "final train error (%)"),
                             ("test", "test error (%)")],
-                   rows=rows, measured=measured, verdict=verdict, verdict_text=why, raw=raw)
+                   rows=rows, measured=measured, verdict=verdict, raw=raw)
 
 
 register_experiment(Experiment(

@@ -16,7 +16,18 @@ from ..engine import TrainConfig
 from ._common import cifar_data, epoch_curve, mean_of, pct, train_arms
 from ._core import Context, Experiment, Outcome, register_experiment
 from ._plots import band, figure, save
-from .analysis import clear_difference
+from .verdict import (
+    AGREES,
+    DISAGREES,
+    INCONCLUSIVE,
+    NOT_COMPARABLE,
+    PARTLY,
+    Stat,
+    Verdict,
+    at_chance,
+    combine,
+    compare,
+)
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,83 @@ class Params:
 # The claim is about overfitting: it is tested only where the network without dropout fits its
 # training images almost perfectly (AlexNet §4.2: "substantial overfitting" without dropout).
 OVERFIT_TRAIN_ACC = 0.9
+GAP_FLOOR = 0.01  # a gap or accuracy difference under 1 point is noise, whatever the seeds say
+DOUBLES = (1.5, 3.0)  # "roughly doubles": a ratio of iterations in this range agrees
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """Final accuracies (fractions; training accuracy measured with dropout off) per arm, the
+    train-test gaps, and (optional) the steps each arm took to converge."""
+
+    train_acc_off: Stat
+    train_acc_on: Stat
+    test_acc_off: Stat
+    test_acc_on: Stat
+    gap_off: Stat
+    gap_on: Stat
+    steps_off: Stat | None = None  # steps to the convergence criterion (censored: not reached)
+    steps_on: Stat | None = None
+    budget_steps: float | None = None  # steps each run was given
+
+
+def judge_overfitting(m: Measurements) -> Verdict:
+    """Dropout shrinks the train-test gap (without costing test accuracy)."""
+    for arm, acc in (("without", m.train_acc_off), ("with", m.train_acc_on)):
+        if at_chance(None if acc.mean is None else 1 - acc.mean):
+            return Verdict(NOT_COMPARABLE, f"the network {arm} dropout did not train (training "
+                                           "accuracy at chance)")
+    if m.train_acc_off.mean < OVERFIT_TRAIN_ACC:
+        return Verdict(NOT_COMPARABLE, (
+            f"without dropout the network reached only {100 * m.train_acc_off.mean:.1f}% "
+            f"training accuracy in this budget: it did not overfit, so a claim about overfitting "
+            f"is not tested (train longer or on fewer images)"))
+    gap = compare(m.gap_off, m.gap_on, floor=GAP_FLOOR)
+    test = compare(m.test_acc_off, m.test_acc_on, floor=GAP_FLOOR)
+    if gap == 0:
+        return Verdict(INCONCLUSIVE, "the gap with dropout is within the seeds' spread (or 1 "
+                                     "point) of the gap without")
+    if gap > 0:
+        return Verdict(DISAGREES, "the gap was clearly larger with dropout")
+    if test < 0:
+        return Verdict(PARTLY, "dropout clearly shrinks the gap, but test accuracy is lower within "
+                               "this budget (dropout also slows convergence, §4.2)")
+    return Verdict(AGREES, "dropout clearly shrinks the gap and does not cost test accuracy")
+
+
+def judge_convergence(m: Measurements) -> Verdict | None:
+    """Dropout roughly doubles the iterations to converge (None: not measured)."""
+    if m.steps_off is None or m.steps_on is None:
+        return None
+    if not m.steps_off.complete:
+        return Verdict(NOT_COMPARABLE, "without dropout the network did not converge within the "
+                                       "budget in every seed")
+    if not m.steps_on.complete:
+        lower = (m.budget_steps or 0) / m.steps_off.mean
+        if lower >= DOUBLES[0]:
+            return Verdict(AGREES, f"with dropout it did not converge within the budget, more "
+                                   f"than {lower:.1f}x the steps without")
+        return Verdict(INCONCLUSIVE, f"with dropout it did not converge within the budget, only "
+                                     f"{lower:.1f}x the steps without: too short to tell")
+    ratio = m.steps_on.mean / m.steps_off.mean
+    c = compare(m.steps_off, m.steps_on)
+    if c == 0:
+        return Verdict(INCONCLUSIVE, f"both converge in about as many steps (ratio {ratio:.2f}x, "
+                                     "within the seeds' spread)")
+    if c < 0:
+        return Verdict(DISAGREES, f"dropout converged sooner (ratio {ratio:.2f}x)")
+    if DOUBLES[0] <= ratio <= DOUBLES[1]:
+        return Verdict(AGREES, f"dropout took {ratio:.1f}x the steps to converge (paper: about "
+                               "2x)")
+    return Verdict(PARTLY, f"dropout took {ratio:.1f}x the steps to converge, not about 2x")
+
+
+def judge(m: Measurements) -> Verdict:
+    parts = [("overfitting", judge_overfitting(m))]
+    conv = judge_convergence(m)
+    if conv is not None:
+        parts.append(("iterations to converge", conv))
+    return combine(parts) if len(parts) > 1 else parts[0][1]
 
 
 def run(ctx: Context, p: Params) -> Outcome:
@@ -74,30 +162,15 @@ def run(ctx: Context, p: Params) -> Outcome:
     measured = (f"After {p.epochs} epochs on {p.n_train or 50000} training images: train–test "
                 f"gap {100 * g_off:.1f} points without dropout vs {100 * g_on:.1f} with; test "
                 f"accuracy {100 * t_off:.1f}% vs {100 * t_on:.1f}%.")
-    # Differences smaller than 1 point (or than twice their standard error over seeds) are noise.
-    d_gap = clear_difference(raw[off]["gap"], raw[on]["gap"], floor=0.01)
-    d_test = clear_difference(raw[off]["test_acc"], raw[on]["test_acc"], floor=0.01)
-    fit_off = mean_of(raw[off]["train_acc"])
-    if fit_off is not None and fit_off < OVERFIT_TRAIN_ACC:
-        verdict, why = "not comparable", (
-            f"Without dropout the network reached only {100 * fit_off:.1f}% training accuracy in "
-            f"this budget: it did not overfit, so a claim about overfitting is not tested (the gap "
-            f"with dropout is smaller only because dropout slows fitting further). Train longer "
-            f"or on fewer images (`--set epochs=...`, `--set n_train=...`).")
-    elif d_gap is not None and d_gap < 0 and (d_test is None or d_test > 0):
-        verdict, why = "agrees", "dropout clearly shrinks the gap and does not cost test accuracy."
-    elif d_gap is not None and d_gap < 0:
-        verdict, why = "partly", ("dropout clearly shrinks the gap, but test accuracy is lower "
-                                  "within this budget (dropout also slows convergence, §4.2).")
-    else:
-        verdict, why = "disagrees", ("the gap was not clearly smaller with dropout here (a "
-                                     "difference counts when above 1 point and twice its "
-                                     "standard error over seeds).")
+    verdict = judge(Measurements(
+        train_acc_off=Stat.of(raw[off]["train_acc"]), train_acc_on=Stat.of(raw[on]["train_acc"]),
+        test_acc_off=Stat.of(raw[off]["test_acc"]), test_acc_on=Stat.of(raw[on]["test_acc"]),
+        gap_off=Stat.of(raw[off]["gap"]), gap_on=Stat.of(raw[on]["gap"])))
     return Outcome(
         columns=[("arm", "network"), ("train", "final train acc (%)"),
                  ("test", "final test acc (%)"), ("gap", "gap (points)"),
                  ("best", "best test acc over epochs (%)")],
-        rows=rows, measured=measured, verdict=verdict, verdict_text=why, raw=raw,
+        rows=rows, measured=measured, verdict=verdict, raw=raw,
         notes=[f"Model {p.model} {dict(p.model_args)}; SGD lr {p.lr:g} momentum 0.9, weight "
                f"decay {p.wd:g}, augmentation {'on' if p.augment else 'off'}."])
 

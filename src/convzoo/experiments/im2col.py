@@ -30,6 +30,23 @@ from torch import nn
 from ._core import Context, Experiment, Outcome, register_experiment
 from ._plots import figure, save
 from .analysis import format_mean_spread, mean_spread
+from .verdict import AGREES, DISAGREES, PARTLY, Verdict
+
+MAX_DIFF = 1e-3  # float32: im2col + GEMM sums in another order than the loops
+MIN_SPEEDUP = 10.0  # "at GEMM speed": at least this many times the Python loops
+
+
+def judge(max_diff: float, min_speedup: float) -> Verdict:
+    """The same numbers as the definition (to float32 rounding), and much faster than loops."""
+    if not max_diff < MAX_DIFF:  # also NaN
+        return Verdict(DISAGREES, f"im2col + GEMM differs from the loops by {max_diff:.1e} "
+                                  f"(more than float32 rounding, {MAX_DIFF:g})")
+    if min_speedup < MIN_SPEEDUP:
+        return Verdict(PARTLY, f"the results match, but the speed-up over the loops is only "
+                               f"{min_speedup:.1f}x on some layer")
+    return Verdict(AGREES, "the matrix product gives the same numbers as the definition and "
+                           "turns a Python loop nest into one call at GEMM speed "
+                           f"(at least {min_speedup:.0f}x faster here)")
 
 # (model, indices of its convolutions in forward order, labels)
 LAYERS: tuple[tuple[str, tuple[int, ...], tuple[str, ...]], ...] = (
@@ -212,7 +229,7 @@ def run(ctx: Context, p: Params) -> Outcome:
         "'*' marks loop times measured on a few output channels and scaled to all of them. "
         "'GFLOP/s native / GEMM' is the native convolution's rate and that of torch.matmul on "
         "the layer's own GEMM shape (C_out x C*kh*kw) @ (C*kh*kw x OH*OW).")
-    ok = worst < 1e-3 and min(speedups) > 10
+    verdict = judge(worst, min(speedups))
     return Outcome(
         columns=[("layer", "layer"), ("x", "input CxHxW"), ("kernel", "weight Co x C x kh x kw/s"),
                  ("cols", "im2col matrix"), ("blowup", "blow-up"), ("mmacs", "M MACs"),
@@ -220,10 +237,7 @@ def run(ctx: Context, p: Params) -> Outcome:
                  ("gemm", "convzoo.gemm ms"), ("native", "native ms"),
                  ("rates", "GFLOP/s native / GEMM"), ("diff", "max abs diff, loops vs im2col")],
         rows=rows, measured=measured,
-        verdict="agrees" if ok else "partly",
-        verdict_text=("the matrix product gives the same numbers as the definition and turns "
-                      "a Python loop nest into one call at GEMM speed." if ok else
-                      "see the table: the results differ or the speed-up is small."),
+        verdict=verdict,
         raw=raw,
         notes=[f"Models not registered in this build, left out: {', '.join(missing)}."]
         if missing else [])
