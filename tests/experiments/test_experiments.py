@@ -205,3 +205,25 @@ def test_index_links_sub_folders_of_other_settings(tmp_path, fake_cifar):
     index = (tmp_path / "out" / "index.md").read_text()
     assert f"- [full/](full/dropout.md): dropout (full, 1x Some GPU): {record['verdict']}" in index
     assert "notes/" not in index
+
+
+def test_every_experiment_declares_the_paper_and_run_setup_side_by_side():
+    from convzoo.experiments._core import SETUP_ROWS, setup_columns
+
+    for e in list_experiments():
+        assert e.paper_setup is not None and e.run_setup is not None, e.name
+        assert set(e.paper_setup.rows) == set(SETUP_ROWS), e.name
+        assert e.paper_setup.source and all(e.paper_setup.rows.values()), e.name
+        for profile, params in e.profiles.items():
+            cols = setup_columns(e, params, 3)
+            assert set(cols["run"]) == set(SETUP_ROWS), (e.name, profile)
+            assert all(isinstance(v, str) and v for v in cols["run"].values()), (e.name, profile)
+
+
+def test_page_shows_the_setup_table(tmp_path):
+    record, _ = _tiny("lenet-1998-vs-modern", tmp_path)
+    page = (tmp_path / "out" / "lenet-1998-vs-modern.md").read_text()
+    assert "| | paper | this run |" in page
+    assert "| optimiser | stochastic diagonal Levenberg-Marquardt |" in page
+    assert record["setup"]["run"]["seeds"] == "1"
+    assert "LeCun et al. 1998" in record["setup"]["source"]

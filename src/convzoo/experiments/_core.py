@@ -43,6 +43,20 @@ SMOKE_NOTE = ("Smoke profile: a few steps on small subsets, to check that the ex
 Progress = Callable[[str], None]
 
 
+# The rows of every page's side-by-side table: the paper's set-up and this run's.
+SETUP_ROWS = ("architecture", "init", "optimiser", "lr", "batch", "data", "preprocessing",
+              "schedule", "seeds")
+
+
+@dataclass(frozen=True)
+class PaperSetup:
+    """The paper's column of the set-up table: one entry per :data:`SETUP_ROWS` row, and where
+    it comes from (the paper's section, ../shared/REFERENCES.md)."""
+
+    source: str
+    rows: dict[str, str]
+
+
 @dataclass(frozen=True)
 class Experiment:
     name: str  # what `convzoo experiment NAME` takes
@@ -55,6 +69,9 @@ class Experiment:
     default_seeds: dict[str, int] = field(default_factory=lambda: {"smoke": 1, "quick": 3,
                                                                     "full": 3})
     quick_note: str = ""  # how the quick profile departs from the paper, for the page
+    paper_setup: PaperSetup | None = None  # the paper's column of the set-up table
+    # (params, number of seeds) -> this run's column of the set-up table, rows as paper_setup's
+    run_setup: Callable[[Any, int], dict[str, str]] | None = None
 
 
 @dataclass
@@ -420,7 +437,7 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
         "params": asdict(params) if is_dataclass(params) else dict(params),
         "verdict": outcome.verdict.word, "verdict_reason": outcome.verdict.reason,
         "columns": outcome.columns, "rows": outcome.rows,
-        "raw": outcome.raw, "load_average": load,
+        "raw": outcome.raw, "load_average": load, "setup": setup_columns(exp, params, n_seeds),
         "notes": ([SMOKE_NOTE] if profile == "smoke" else []) + ([note] if note else [])
         + ctx.notes + outcome.notes,
     }
@@ -484,8 +501,28 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def setup_columns(exp: Experiment, params: Any, n_seeds: int) -> dict[str, Any] | None:
+    """{"source", "paper", "run"} of the set-up table (None for an experiment declaring none)."""
+    if exp.paper_setup is None or exp.run_setup is None:
+        return None
+    return {"source": exp.paper_setup.source, "paper": dict(exp.paper_setup.rows),
+            "run": exp.run_setup(params, n_seeds)}
+
+
+def setup_table(setup: dict[str, Any]) -> str:
+    """The page's side-by-side table, in :data:`SETUP_ROWS` order."""
+    def cell(text: str) -> str:
+        return str(text).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| | paper | this run |", "| --- | --- | --- |"]
+    lines += [f"| {row} | {cell(setup['paper'].get(row, '–'))} | "
+              f"{cell(setup['run'].get(row, '–'))} |" for row in SETUP_ROWS]
+    return "\n".join(lines) + "\n"
+
+
 def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table: str) -> str:
     notes = record["notes"]
+    setup = record.get("setup")
     lines = [
         f"# {exp.title}",
         "",
@@ -503,6 +540,11 @@ def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table
         f"seed(s)):",
         "",
         table,
+    ]
+    if setup:
+        lines += [f"## Set-up: the paper's and this run's ({record['profile']} profile)", "",
+                  setup_table(setup), f"Paper column: {setup['source']}.", ""]
+    lines += [
         "## How",
         "",
         f"- Command: `{record['command']}` ({record['profile']} profile; wall time "

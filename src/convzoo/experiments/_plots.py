@@ -47,3 +47,11 @@ def save(fig: Any, path: Path, *, title: str = "") -> None:
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=80))
     plt.close(fig)
+
+
+def paper_mark(ax: Any, value: float, label: str, *, axis: str = "y",
+               color: str = "tab:green") -> None:
+    """The paper's number on the plot: a dotted line at ``value`` (horizontal for ``axis="y"``,
+    vertical for ``"x"``) labelled in the legend as the paper's."""
+    draw = ax.axhline if axis == "y" else ax.axvline
+    draw(value, color=color, ls="-.", lw=1.2, label=f"paper: {label}")

@@ -18,7 +18,7 @@ import torch
 
 from ..engine import TrainConfig
 from ._common import cifar_data, pct, train_arms
-from ._core import Context, Experiment, Outcome, register_experiment
+from ._core import Context, Experiment, Outcome, PaperSetup, register_experiment
 from ._plots import figure, save
 from .verdict import NOT_COMPARABLE, Verdict
 
@@ -147,6 +147,30 @@ def run(ctx: Context, p: Params) -> Outcome:
         if missing else [])
 
 
+PAPER = PaperSetup(
+    source=SOURCE,
+    rows={"architecture": "torchvision's ImageNet models (alexnet is the one-GPU 2014 variant)",
+          "init": "trained weights", "optimiser": "each model's own recipe (torchvision)",
+          "lr": "each model's own recipe", "batch": "each model's own recipe",
+          "data": "ILSVRC-2012 (1.28M training images, 50,000 validation)",
+          "preprocessing": "resize 256 (232 for V2 ResNets, 342 for inception_v3), centre "
+                           "crop 224 (299)",
+          "schedule": "each model's own recipe", "seeds": "one published set of weights"})
+
+
+def run_setup(p: Params, seeds: int) -> dict[str, str]:
+    quoted = "quoted, not measured (no ImageNet here)"
+    return {"architecture": f"the zoo's {', '.join(p.models)}; trained: "
+                            f"{', '.join(p.cifar_models) or 'none'}",
+            "init": "ImageNet part: " + quoted + "; CIFAR part: each model's default",
+            "optimiser": "CIFAR part: SGD (TrainConfig defaults)", "lr": "CIFAR part: "
+            "one-cycle, peak 0.05", "batch": f"CIFAR part: {p.batch_size}",
+            "data": f"CIFAR part: CIFAR-10, {p.n_train or 50000} training images",
+            "preprocessing": "CIFAR part: the cifar10 preset (normalised, pad + crop + flip)",
+            "schedule": f"CIFAR part: {p.epochs} epochs",
+            "seeds": f"{seeds} (timing repetitions, CIFAR runs)"}
+
+
 register_experiment(Experiment(
     name="architectures",
     title="The zoo compared: parameters, multiply-adds, speed, accuracy",
@@ -166,4 +190,6 @@ register_experiment(Experiment(
     data="cifar10",
     default_seeds={"smoke": 1, "quick": 1, "full": 3},
     quick_note="latency on batch 1 only; lenet and resnet20 trained 3 epochs on 5,000 images.",
+    paper_setup=PAPER,
+    run_setup=run_setup,
 ))

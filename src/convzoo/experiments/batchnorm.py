@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ..engine import TrainConfig
 from ._common import cifar_data, epoch_curve, mean_of, mnist_data, pct, train_arms
-from ._core import Context, Experiment, Outcome, TrainRecord, register_experiment
+from ._core import Context, Experiment, Outcome, PaperSetup, TrainRecord, register_experiment
 from ._plots import band, figure, save
 from .analysis import steps_to_threshold
 from .verdict import (
@@ -273,6 +273,43 @@ def _fmt_steps(values: list[float | None]) -> str:
     return num(values, censored="budget", fmt=".0f")
 
 
+PAPER = PaperSetup(
+    source="Ioffe & Szegedy 2015, §4.1 (MNIST) and §4.2.1 (Inception, ImageNet); "
+           "../shared/REFERENCES.md",
+    rows={"architecture": "MNIST: 3 fully connected hidden layers of 100 sigmoid units, BN "
+                          "before each nonlinearity; §4.2.1: Inception with BN",
+          "init": "MNIST: \"small random Gaussian values\" (std not given)",
+          "optimiser": "MNIST: not given; §4.2.1: SGD momentum",
+          "lr": "MNIST: not given; §4.2.1: BN-x5 and BN-x30 times Inception's rate",
+          "batch": "MNIST: 60",
+          "data": "MNIST 28x28 (60,000 training images); §4.2.1: ImageNet",
+          "preprocessing": "MNIST: none stated, no augmentation",
+          "schedule": "MNIST: 50,000 steps",
+          "seeds": "1 curve per net"})
+
+
+def run_setup(p: Params, seeds: int) -> dict[str, str]:
+    stds = getattr(p, "init_stds", None) or (p.init_std,)
+    lrs = getattr(p, "mnist_lrs", None)
+    return {"architecture": "MNIST: mlp3_mnist (3x100 sigmoid), with and without BN; CIFAR: "
+                            f"vgg_small_cifar width {p.width}, with and without BN",
+            "init": f"MNIST: N(0, std), std in {{{', '.join(f'{s:g}' for s in stds)}}}; "
+                    "CIFAR: He et al. 2015",
+            "optimiser": "MNIST: plain SGD; CIFAR: SGD momentum 0.9, weight decay 5e-4",
+            "lr": (f"MNIST: {lrs} per arm" if lrs else f"MNIST: {p.mnist_lr:g}")
+                  + f"; CIFAR: x{'/'.join(f'{m:g}' for m in p.multipliers)} of {p.base_lr:g}",
+            "batch": f"MNIST: {p.mnist_batch}; CIFAR: {p.cifar_batch}",
+            "data": f"MNIST, {p.n_train or 60000} training images"
+                    + (f"; CIFAR-10, {p.cifar_n_train or 50000} training images" if p.cifar
+                       else ""),
+            "preprocessing": "MNIST: normalised, " + (
+                "no augmentation" if not getattr(p, "mnist_augment", True) else
+                "random 2-px shifts (the mnist preset)") + "; CIFAR: normalised, pad + crop + flip",
+            "schedule": f"MNIST: {p.mnist_steps} steps, constant lr; CIFAR: {p.cifar_epochs} "
+                        "epochs, constant lr",
+            "seeds": f"MNIST: {seeds}; CIFAR: {p.cifar_seeds or seeds}"}
+
+
 register_experiment(Experiment(
     name="batchnorm",
     title="Batch normalization: faster, higher accuracy, higher learning rates",
@@ -291,4 +328,6 @@ register_experiment(Experiment(
     data="mnist+cifar10",
     quick_note=("MNIST: 4,000 steps (the paper: 50,000); CIFAR-10: width 16, 5,000 training "
                 "images, 4 epochs, one seed. `--profile quick` needs CIFAR-10 for part 2."),
+    paper_setup=PAPER,
+    run_setup=run_setup,
 ))

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from ..engine import recipe_config
 from ._common import cifar_data, epoch_curve, mean_of, pct, train_arms
-from ._core import Context, Experiment, Outcome, register_experiment
-from ._plots import band, figure, save
+from ._core import Context, Experiment, Outcome, PaperSetup, register_experiment
+from ._plots import band, figure, paper_mark, save
 from .verdict import (
     AGREES,
     DISAGREES,
@@ -93,6 +93,10 @@ def run(ctx: Context, p: Params) -> Outcome:
         band(ax, xs, [[100 * v for v in epoch_curve(r, "test_top1_err")[1]] for r in rs],
              label=f"{label} test", color=color)
     axes[0].set(xlabel="epoch", ylabel="error (%)", title="plain (no shortcuts)")
+    for d, e in TABLE6.items():
+        if d in p.depths:
+            paper_mark(axes[1], e, f"ResNet-{d} test {e}% (Table 6, 64k it.)",
+                       color="tab:green" if d == min(p.depths) else "tab:olive")
     axes[1].set(xlabel="epoch", ylabel="error (%)", title="residual")
     save(fig, ctx.plot_path, title="Degradation: plain vs residual CIFAR nets (Fig. 6)")
     lo, hi = min(p.depths), max(p.depths)
@@ -110,6 +114,37 @@ def run(ctx: Context, p: Params) -> Outcome:
     return Outcome(columns=[("net", "network"), ("train", "final train error (%)"),
                             ("test", "test error (%)")],
                    rows=rows, measured=measured, verdict=verdict, raw=raw)
+
+
+TABLE6 = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43}  # He et al. 2016: test error, %
+
+PAPER = PaperSetup(
+    source="He et al. 2016, §4.2, Fig. 6, Table 6; ../shared/REFERENCES.md",
+    rows={"architecture": "CIFAR ResNets of 6n+2 layers (3x3 convs, 16-32-64 filters, option A "
+                          "shortcuts) and the same nets without shortcuts (plain)",
+          "init": "He et al. 2015 (MSRA)",
+          "optimiser": "SGD momentum 0.9, weight decay 1e-4",
+          "lr": "0.1 (ResNet-110: 0.01 until training error < 80%, ~400 iterations)",
+          "batch": "128",
+          "data": "CIFAR-10, 45k/5k train/val split, 10,000 test",
+          "preprocessing": "per-pixel mean subtracted; 4-px pad + 32x32 crop + flip",
+          "schedule": "÷10 at 32k and 48k iterations, stop at 64k",
+          "seeds": "1 curve per net (Table 6 for 110: best of 5)"})
+
+
+def run_setup(p: Params, seeds: int) -> dict[str, str]:
+    return {
+        "architecture": f"convzoo resnet{{{', '.join(map(str, p.depths))}}} with and without "
+                        "shortcuts (residual=False)",
+        "init": "He et al. 2015 (the zoo's resnet)",
+        "optimiser": "SGD momentum 0.9, weight decay 1e-4 (recipe resnet-cifar)",
+        "lr": "0.1",
+        "batch": str(p.batch_size),
+        "data": f"CIFAR-10, {p.n_train or 50000} training images, {p.n_test or 10000} test",
+        "preprocessing": "per-channel normalisation; 4-px pad + crop + flip",
+        "schedule": f"{p.epochs} epochs, ÷10 at 50% and 75% of them"
+                    + (f", cut at {p.max_steps} steps" if p.max_steps else ""),
+        "seeds": str(seeds)}
 
 
 register_experiment(Experiment(
@@ -130,4 +165,6 @@ register_experiment(Experiment(
     quick_note=("one seed, 3 epochs on 2,500 images, test error on 2,000 test images "
                 "(ResNet-56 is about 125M multiply-adds per image; on a 2-core CPU this is "
                 "what fits in 15 minutes). The paper trains 64k iterations on 50k images."),
+    paper_setup=PAPER,
+    run_setup=run_setup,
 ))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..engine import TrainConfig
 from ._common import cifar_data, epoch_curve, mean_of, pct, train_arms
-from ._core import Context, Experiment, Outcome, register_experiment
+from ._core import Context, Experiment, Outcome, PaperSetup, register_experiment
 from ._plots import band, figure, save
 from .verdict import (
     AGREES,
@@ -175,6 +175,36 @@ def run(ctx: Context, p: Params) -> Outcome:
                f"decay {p.wd:g}, augmentation {'on' if p.augment else 'off'}."])
 
 
+PAPER = PaperSetup(
+    source="Krizhevsky et al. 2012, §4.2 and §5; Srivastava et al. 2014, §6.1.2; "
+           "../shared/REFERENCES.md",
+    rows={"architecture": "AlexNet (5 conv + 3 fc); dropout p=0.5 on the inputs of the two "
+                          "hidden fc layers",
+          "init": "N(0, 0.01); biases 1 in conv2/4/5 and the fc layers, else 0",
+          "optimiser": "SGD momentum 0.9, weight decay 5e-4",
+          "lr": "0.01, ÷10 when validation error stops improving (3 times)",
+          "batch": "128",
+          "data": "ImageNet (ILSVRC-2010/2012), 1.2M images (Srivastava et al.: CIFAR-10 too)",
+          "preprocessing": "mean image subtracted; 224 crops + flips, PCA colour noise",
+          "schedule": "~90 epochs",
+          "seeds": "1 run per net"})
+
+
+def run_setup(p: Params, seeds: int) -> dict[str, str]:
+    return {"architecture": f"{p.model} {dict(p.model_args)}, dropout 0 vs {p.dropout:g} on the "
+                            "fc inputs",
+            "init": "PyTorch defaults",
+            "optimiser": f"SGD momentum 0.9, weight decay {p.wd:g} (no other regulariser)",
+            "lr": f"{p.lr:g}, constant", "batch": str(p.batch_size),
+            "data": f"CIFAR-10, {p.n_train or 50000} training images (reduced, to overfit), "
+                    f"{p.n_test or 10000} test",
+            "preprocessing": "per-channel normalisation"
+                             + ("; pad + crop + flip" if p.augment else "; no augmentation"),
+            "schedule": f"{p.epochs} epochs" + (f", cut at {p.max_steps} steps" if p.max_steps
+                                                else ""),
+            "seeds": str(seeds)}
+
+
 register_experiment(Experiment(
     name="dropout",
     title="Dropout: the train–test gap with and without dropout",
@@ -196,4 +226,6 @@ register_experiment(Experiment(
     quick_note=("a small CNN with AlexNet's classifier pattern (cnn_dropout_cifar, width 16, fc "
                 "512), lr 0.05, on 1,000 images for 30 epochs; full: alexnet_cifar, lr 0.01, on "
                 "10,000 images for 60 epochs."),
+    paper_setup=PAPER,
+    run_setup=run_setup,
 ))

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._core import Context, Experiment, Outcome, register_experiment
+from ._core import Context, Experiment, Outcome, PaperSetup, register_experiment
 from ._plots import figure, save
 from .analysis import format_mean_spread, mean_spread
 from .verdict import AGREES, DISAGREES, PARTLY, Verdict
@@ -243,6 +243,24 @@ def run(ctx: Context, p: Params) -> Outcome:
         if missing else [])
 
 
+_NA = "not applicable (no training)"
+PAPER = PaperSetup(
+    source=("Chellapilla, Puri & Simard 2006 (unfolding + BLAS GEMM, their CPU); the lecture's "
+            "slide"),
+    rows={"architecture": "the convolution layers of their document-recognition CNNs",
+          "init": _NA, "optimiser": _NA, "lr": _NA, "batch": _NA,
+          "data": "the layer's input (the method does not depend on the values)",
+          "preprocessing": _NA, "schedule": _NA,
+          "seeds": "timings on one machine"})
+
+
+def run_setup(p: Params, seeds: int) -> dict[str, str]:
+    return {"architecture": f"layers of {', '.join(p.models)}", "init": "random weights",
+            "optimiser": _NA, "lr": _NA, "batch": "1 image",
+            "data": "random inputs of the layer's shape", "preprocessing": _NA, "schedule": _NA,
+            "seeds": f"{seeds} (fresh random inputs each), median of {p.repeats} repeats"}
+
+
 register_experiment(Experiment(
     name="im2col",
     title="Convolution as a matrix product (im2col + GEMM) on real layers",
@@ -256,4 +274,6 @@ register_experiment(Experiment(
               "full": Params(repeats=20, naive_channels=16)},
     data="none",
     default_seeds={"smoke": 1, "quick": 3, "full": 5},
+    paper_setup=PAPER,
+    run_setup=run_setup,
 ))

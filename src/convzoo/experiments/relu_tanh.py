@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 from ..engine import TrainConfig
 from ._common import cifar_data, mean_of, num, pct, slug, smoothed_err, train_arms
-from ._core import Context, Experiment, Outcome, register_experiment
-from ._plots import band, figure, save
+from ._core import Context, Experiment, Outcome, PaperSetup, register_experiment
+from ._plots import band, figure, paper_mark, save
 from .analysis import mean_spread, steps_to_threshold
 from .verdict import (
     AGREES,
@@ -35,6 +35,7 @@ from .verdict import (
     compare,
 )
 
+PAPER_EPOCHS = {5.5: "ReLU", 35.0: "tanh"}  # Fig. 1, read off the plot (REFERENCES.md)
 PAPER_RATIO = 6.0  # Fig. 1: tanh needs about six times ReLU's epochs to 25% training error
 AGREE_RATIO = 3.0  # at least half the paper's factor counts as agreeing (the factor depends on
 # the net, the learning rates and the data; the claim is that it is large)
@@ -145,6 +146,10 @@ def run(ctx: Context, p: Params) -> Outcome:
                 band(ax, xs, [smoothed_err(r, p.window) for r in rs], label=f"{act} ({a})",
                      style=style, color="black" if act == "relu" else "tab:red")
     ax.axhline(p.threshold, color="grey", ls=":", lw=1)
+    for epochs, what in PAPER_EPOCHS.items():
+        if epochs <= p.epochs:  # drawn where the run's axis reaches it
+            paper_mark(ax, epochs, f"{what} at 25% after ~{epochs:g} epochs (Fig. 1)", axis="x",
+                       color="black" if what == "ReLU" else "tab:red")
     ax.set(xlabel="epochs", ylabel="training error (trailing mean)", ylim=(0, 0.8),
            title="cnn4_cifar on CIFAR-10: ReLU vs tanh")
     save(fig, ctx.plot_path)
@@ -177,6 +182,32 @@ def run(ctx: Context, p: Params) -> Outcome:
                f"Run directories: {', '.join(slug(a) for a in arms)}."])
 
 
+PAPER = PaperSetup(
+    source="Krizhevsky et al. 2012, §3.1, Fig. 1; cuda-convnet's layers-18pct.cfg / "
+           "layer-params-18pct.cfg / convdata.py, the nearest public net (../shared/REFERENCES.md)",
+    rows={"architecture": "\"a four-layer convolutional neural network\"; layers-18pct: conv 5x5 "
+                          "32, max-pool 3/2, ReLU, rnorm, conv 5x5 32, ReLU, avg-pool 3/2, "
+                          "rnorm, conv 5x5 64, ReLU, avg-pool 3/2, fc 10",
+          "init": "N(0, 1e-4) conv1, N(0, 0.01) other layers, biases 0",
+          "optimiser": "SGD momentum 0.9, no weight decay (\"no regularization of any kind\")",
+          "lr": "chosen separately per activation for speed; layers-18pct: 0.001 weights, 0.002 "
+                "biases (batch-mean gradient)",
+          "batch": "128",
+          "data": "CIFAR-10, 50,000 training images",
+          "preprocessing": "raw 0-255 pixels minus the mean image, no division by a std",
+          "schedule": "constant lr; ReLU crosses 25% at ~5-6 epochs, tanh at ~35",
+          "seeds": "1 curve per activation"})
+
+
+def run_setup(p: Params, seeds: int) -> dict[str, str]:
+    return {"architecture": f"cnn4_cifar width {p.width} (max pools, no response norm)",
+            "init": "PyTorch defaults", "optimiser": f"SGD momentum {p.momentum:g}, wd 0",
+            "lr": f"grid {list(p.lrs)} per activation", "batch": str(p.batch_size),
+            "data": f"CIFAR-10, {p.n_train or 50000} training images",
+            "preprocessing": "per-channel normalisation, no augmentation",
+            "schedule": f"constant lr, {p.epochs} epochs", "seeds": str(seeds)}
+
+
 register_experiment(Experiment(
     name="relu-vs-tanh",
     title="ReLU vs tanh: time to 25% training error on CIFAR-10",
@@ -194,4 +225,6 @@ register_experiment(Experiment(
     quick_note=("5,000 training images, width 16 (half the filters), 30 epochs, one learning "
                 "rate (0.02) for both activations, test error on 2,000 test images; full: all "
                 "50,000 images, width 32, 30 epochs, a 4-point learning-rate grid per activation."),
+    paper_setup=PAPER,
+    run_setup=run_setup,
 ))
