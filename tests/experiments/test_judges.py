@@ -49,8 +49,8 @@ def test_combine_names_each_part():
     v = combine([("cuda-convnet set-up", Verdict("agrees", "ReLU 6x sooner")),
                  ("modern set-up", Verdict("inconclusive", "as fast."))])
     assert v.word == "partly"
-    assert v.reason == ("cuda-convnet set-up: agrees (ReLU 6x sooner); modern set-up: "
-                        "inconclusive (as fast).")
+    assert v.reason == ("cuda-convnet set-up: agrees – ReLU 6x sooner; modern set-up: "
+                        "inconclusive – as fast.")
     assert combine([("a", Verdict("agrees", "x")), ("b", Verdict("agrees", "y"))]).word == "agrees"
     assert combine([("a", Verdict("not comparable", "x")),
                     ("b", Verdict("disagrees", "y"))]).word == "disagrees"
@@ -83,8 +83,8 @@ def test_relu_tanh_verdict_is_scoped_to_each_setup():
     v = relu_tanh.judge({"cuda-convnet set-up": _rt(S(5.0, 5.5, 6.0), S(33.0, 35.0, 37.0)),
                          "modern set-up": _rt(S(5.0, 8.0, 11.0), S(6.0, 9.0, 12.0))})
     assert v.word == "partly"
-    assert v.reason.startswith("cuda-convnet set-up: agrees (")
-    assert "modern set-up: inconclusive (tanh is as fast" in v.reason
+    assert v.reason.startswith("cuda-convnet set-up: agrees – ")
+    assert "modern set-up: inconclusive – tanh is as fast" in v.reason
 
 
 # ---- dropout ---------------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def test_dropout_convergence_judge(off, on, budget, word):
 
 def test_dropout_judge_combines_both_claims():
     v = dropout.judge(_do(steps_off=S(100.0, 110.0), steps_on=S(200.0, 210.0), budget_steps=1e3))
-    assert v.word == "agrees" and "iterations to converge: agrees" in v.reason
+    assert v.word == "agrees" and "iterations to converge: agrees – " in v.reason
     assert dropout.judge_convergence(_do()) is None and dropout.judge(_do()).word == "agrees"
 
 

@@ -140,13 +140,13 @@ class Context:
         self.sources[source.name] = source
         return source.name
 
-    def test_split(self, data: str, data_dir: str | None) -> Any:
-        """The test split of data set ``data``: one of :attr:`sources`, or a registered name."""
+    def test_split(self, data: str, data_dir: str | None, split: str = "test") -> Any:
+        """A split of data set ``data``: one of :attr:`sources`, or a registered name."""
         from ..data import load_dataset
 
         if data in self.sources:
-            return self.sources[data].load("test")
-        return load_dataset(data, data_dir, "test")
+            return self.sources[data].load(split)
+        return load_dataset(data, data_dir, split)
 
     def train(self, cfg: Any, *, arm: str, seed: int) -> TrainRecord:
         """``convzoo.fit`` one configuration into ``runs/ARM-sSEED`` and record its curves.

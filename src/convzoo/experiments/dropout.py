@@ -13,9 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..engine import TrainConfig
-from ._common import cifar_data, epoch_curve, mean_of, pct, train_arms
+from ._common import (
+    cifar_data,
+    epoch_curve,
+    eval_train_acc,
+    mean_of,
+    num,
+    pct,
+    smoothed_err,
+    train_arms,
+)
 from ._core import Context, Experiment, Outcome, PaperSetup, register_experiment
 from ._plots import band, figure, save
+from .analysis import steps_to_threshold
 from .verdict import (
     AGREES,
     DISAGREES,
@@ -43,6 +53,11 @@ class Params:
     augment: bool = False
     dropout: float = 0.5  # AlexNet §4.2
     max_steps: int | None = None
+    eval_train_n: int | None = 2000  # training images scored in eval mode (None: all of them)
+    # "Converged" (AlexNet §4.2's iterations to converge): the trailing mean of the mini-batch
+    # training error, over ``converge_window`` steps, first at or below ``converge_err``.
+    converge_err: float = 0.1
+    converge_window: int = 20
 
 
 # The claim is about overfitting: it is tested only where the network without dropout fits its
@@ -136,40 +151,66 @@ def run(ctx: Context, p: Params) -> Outcome:
         for d in (0.0, p.dropout)}
     recs = train_arms(ctx, arms)
     rows, raw = [], {}
-    fig, (ax_acc, ax_gap) = figure(2)
+    fig, (ax_acc, ax_gap, ax_conv) = figure(3)
     for (label, rs), color in zip(recs.items(), ("tab:red", "tab:blue"), strict=False):
-        train_acc = [r.rows[-1]["train_acc"] for r in rs]
-        test_acc = [r.rows[-1]["test_top1_acc"] for r in rs]
-        gaps = [a - b for a, b in zip(train_acc, test_acc, strict=False)]
-        raw[label] = {"train_acc": train_acc, "test_acc": test_acc, "gap": gaps,
+        # Training accuracy with dropout off (eval mode), as the test accuracy is measured.
+        train_acc = [eval_train_acc(ctx, r, n=p.eval_train_n) for r in rs]
+        running = [r.rows[-1]["train_acc"] for r in rs]
+        test_acc = [None if r.diverged else r.rows[-1]["test_top1_acc"] for r in rs]
+        gaps = [None if a is None or b is None else a - b
+                for a, b in zip(train_acc, test_acc, strict=True)]
+        conv = [steps_to_threshold(r.steps, r.step_err, p.converge_err, window=p.converge_window)
+                for r in rs]
+        raw[label] = {"train_acc": train_acc, "train_acc_running": running,
+                      "test_acc": test_acc, "gap": gaps, "steps_to_converge": conv,
+                      "budget_steps": [len(r.steps) for r in rs],
                       "best_test_acc": [max(x["test_top1_acc"] for x in r.rows) for r in rs]}
-        rows.append({"arm": label, "train": pct(train_acc), "test": pct(test_acc),
-                     "gap": pct(gaps), "best": pct(raw[label]["best_test_acc"])})
+        rows.append({"arm": label, "train": pct(train_acc), "running": pct(running),
+                     "test": pct(test_acc), "gap": pct(gaps),
+                     "best": pct(raw[label]["best_test_acc"]),
+                     "conv": num(conv, censored="budget", fmt=".0f")})
         xs, _ = epoch_curve(rs[0], "train_acc")
-        band(ax_acc, xs, [epoch_curve(r, "train_acc")[1] for r in rs], label=f"{label} train",
-             color=color, style="--")
+        band(ax_acc, xs, [epoch_curve(r, "train_acc")[1] for r in rs],
+             label=f"{label} train (running, train mode)", color=color, style="--")
+        band(ax_conv, rs[0].steps, [smoothed_err(r, p.converge_window) for r in rs],
+             label=label, color=color)
         band(ax_acc, xs, [epoch_curve(r, "test_top1_acc")[1] for r in rs],
              label=f"{label} test", color=color)
         band(ax_gap, xs, [[a - b for a, b in zip(epoch_curve(r, "train_acc")[1],
                                                   epoch_curve(r, "test_top1_acc")[1], strict=False)]
                           for r in rs], label=label, color=color)
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="train (dashed) and test accuracy")
-    ax_gap.set(xlabel="epoch", ylabel="train acc - test acc", title="generalisation gap")
+    ax_gap.set(xlabel="epoch", ylabel="train acc - test acc",
+               title="gap (running train acc, train mode)")
+    ax_conv.axhline(p.converge_err, color="grey", ls=":", lw=1)
+    ax_conv.set(xlabel="optimizer step", ylabel="training error (trailing mean)",
+                title="iterations to converge", ylim=(0, 1))
     save(fig, ctx.plot_path, title=f"Dropout on {p.n_train or 50000} CIFAR-10 images")
     off, on = list(arms)
     g_off, g_on = mean_of(raw[off]["gap"]), mean_of(raw[on]["gap"])
     t_off, t_on = mean_of(raw[off]["test_acc"]), mean_of(raw[on]["test_acc"])
+    c_off, c_on = raw[off]["steps_to_converge"], raw[on]["steps_to_converge"]
+    n_scored = min(p.eval_train_n or 50000, p.n_train or 50000)
     measured = (f"After {p.epochs} epochs on {p.n_train or 50000} training images: train–test "
-                f"gap {100 * g_off:.1f} points without dropout vs {100 * g_on:.1f} with; test "
-                f"accuracy {100 * t_off:.1f}% vs {100 * t_on:.1f}%.")
+                f"gap {_pts(g_off)} points without dropout vs {_pts(g_on)} with (training "
+                f"accuracy measured with dropout off, on {n_scored} training images); test "
+                f"accuracy {_pts(t_off)}% vs {_pts(t_on)}%. Steps until the "
+                f"training error (trailing mean over {p.converge_window} mini-batches) first "
+                f"reaches {100 * p.converge_err:.0f}%: {num(c_off, 'budget', '.0f')} without "
+                f"dropout vs {num(c_on, 'budget', '.0f')} with (the paper: roughly twice as "
+                "many).")
     verdict = judge(Measurements(
         train_acc_off=Stat.of(raw[off]["train_acc"]), train_acc_on=Stat.of(raw[on]["train_acc"]),
         test_acc_off=Stat.of(raw[off]["test_acc"]), test_acc_on=Stat.of(raw[on]["test_acc"]),
-        gap_off=Stat.of(raw[off]["gap"]), gap_on=Stat.of(raw[on]["gap"])))
+        gap_off=Stat.of(raw[off]["gap"]), gap_on=Stat.of(raw[on]["gap"]),
+        steps_off=Stat.of(c_off), steps_on=Stat.of(c_on),
+        budget_steps=min(raw[on]["budget_steps"])))
     return Outcome(
-        columns=[("arm", "network"), ("train", "final train acc (%)"),
+        columns=[("arm", "network"), ("train", "final train acc, dropout off (%)"),
                  ("test", "final test acc (%)"), ("gap", "gap (points)"),
-                 ("best", "best test acc over epochs (%)")],
+                 ("running", "running train acc, dropout on (%)"),
+                 ("best", "best test acc over epochs (%)"),
+                 ("conv", f"steps to {100 * p.converge_err:.0f}% train error")],
         rows=rows, measured=measured, verdict=verdict, raw=raw,
         notes=[f"Model {p.model} {dict(p.model_args)}; SGD lr {p.lr:g} momentum 0.9, weight "
                f"decay {p.wd:g}, augmentation {'on' if p.augment else 'off'}."])
@@ -203,6 +244,10 @@ def run_setup(p: Params, seeds: int) -> dict[str, str]:
             "schedule": f"{p.epochs} epochs" + (f", cut at {p.max_steps} steps" if p.max_steps
                                                 else ""),
             "seeds": str(seeds)}
+
+
+def _pts(x: float | None) -> str:
+    return "–" if x is None else f"{100 * x:.1f}"
 
 
 register_experiment(Experiment(

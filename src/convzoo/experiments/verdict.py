@@ -81,7 +81,7 @@ def at_chance(err: float | None, classes: int = 10, *, margin: float = 0.05) -> 
 
 def combine(parts: Sequence[tuple[str, Verdict]]) -> Verdict:
     """One verdict from the verdicts of several set-ups or parts, each named in the reason
-    (``"cuda-convnet set-up: agrees (...); modern set-up: inconclusive (...)"``): the common word
+    (``"cuda-convnet set-up: agrees – ...; modern set-up: inconclusive – ..."``): the common word
     when all agree on one, else ``partly`` if any part agrees, else the first part's word."""
     words = [v.word for _, v in parts]
     if len(set(words)) == 1:
@@ -91,5 +91,5 @@ def combine(parts: Sequence[tuple[str, Verdict]]) -> Verdict:
     else:
         testable = [w for w in words if w not in (NOT_COMPARABLE, NOT_TESTABLE)]
         word = testable[0] if testable else words[0]
-    reason = "; ".join(f"{name}: {v.word} ({v.reason.rstrip('.')})" for name, v in parts)
+    reason = "; ".join(f"{name}: {v.word} – {v.reason.rstrip('.')}" for name, v in parts)
     return Verdict(word, reason + ".")
