@@ -6,6 +6,15 @@
   convolutions of 32, 32, 64 filters, each followed by 3x3/2 pooling, then one fully connected
   layer), four weight layers, without its response normalisation. ``width`` scales the filters
   (32 = the original; the quick profile uses 16 to fit a 2-core CPU).
+- ``cuda_convnet_18pct``: the same paper's Fig. 1 net as cuda-convnet's public
+  ``layers-18pct.cfg`` / ``layer-params-18pct.cfg`` define it (Krizhevsky's cuda-convnet,
+  example-layers/): conv 5x5 32 -> max-pool 3/2 -> act -> response norm -> conv 5x5 32 -> act ->
+  avg-pool 3/2 -> response norm -> conv 5x5 64 -> act -> avg-pool 3/2 -> fc 10; weights N(0, 1e-4)
+  in conv1 and N(0, 0.01) elsewhere, biases 0. cuda-convnet's pools cover the map
+  (``outputsX=0``: 32 -> 16 -> 8 -> 4), hence ``ceil_mode``. Its ``rnorm`` divides each unit by
+  (1 + scale/size^2 * sum of squares over a size x size window of the same map)^pow, size 3,
+  scale 5e-5, pow 0.75. Differences: the paper's 0.002 learning rate for biases (twice the
+  weights') is not reproduced (one rate for all parameters).
 - ``mlp3_mnist``: Ioffe & Szegedy 2015 (ICML, "Batch normalization", arXiv:1502.03167), §4.1 and
   Fig. 1: 28x28 input, three fully connected hidden layers of 100 sigmoid units, weights from
   "small random Gaussian values", a 10-way output; ``batch_norm=True`` adds BN to every hidden
@@ -59,6 +68,50 @@ class CNN4(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_input(x, name="cnn4_cifar", min_size=25)  # 25..32 all pool to 4x4
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+class SpatialResponseNorm(nn.Module):
+    """cuda-convnet's ``rnorm``: x / (1 + scale * mean of x^2 over a size x size window of the
+    same map)^pow; the window is clipped at the border (zero padding adds nothing to the sum,
+    the divisor stays size^2, as cuda-convnet's scale/size^2). Not ``nn.LocalResponseNorm``,
+    which normalises across channels (cuda-convnet's ``cmrnorm``)."""
+
+    def __init__(self, size: int = 3, scale: float = 5e-5, power: float = 0.75) -> None:
+        super().__init__()
+        self.size, self.scale, self.power = size, scale, power
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mean_sq = nn.functional.avg_pool2d(x * x, self.size, stride=1, padding=self.size // 2,
+                                           count_include_pad=True)  # (B, C, H, W)
+        return x / (1.0 + self.scale * mean_sq).pow(self.power)
+
+
+class CudaConvnet18(nn.Module):
+    """layers-18pct: (B, 3, 32, 32) -> (B, classes); see the module docstring."""
+
+    def __init__(self, *, num_classes: int = 10, in_chans: int = 3,
+                 activation: str = "relu") -> None:
+        super().__init__()
+        act = _act(activation)
+        self.features = nn.Sequential(
+            nn.Conv2d(in_chans, 32, 5, padding=2),  # conv1 (B, 32, 32, 32)
+            nn.MaxPool2d(3, stride=2, ceil_mode=True), act(),  # pool1 (B, 32, 16, 16)
+            SpatialResponseNorm(),  # rnorm1
+            nn.Conv2d(32, 32, 5, padding=2), act(),  # conv2 (B, 32, 16, 16)
+            nn.AvgPool2d(3, stride=2, ceil_mode=True),  # pool2 (B, 32, 8, 8)
+            SpatialResponseNorm(),  # rnorm2
+            nn.Conv2d(32, 64, 5, padding=2), act(),  # conv3 (B, 64, 8, 8)
+            nn.AvgPool2d(3, stride=2, ceil_mode=True),  # pool3 (B, 64, 4, 4)
+        )
+        self.classifier = nn.Linear(64 * 4 * 4, num_classes)  # fc10
+        for m in self.modules():  # layers-18pct initW: 0.0001 for conv1, 0.01 for the rest
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                nn.init.normal_(m.weight, std=1e-4 if m is self.features[0] else 0.01)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(x, name="cuda_convnet_18pct", min_size=32)
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
@@ -159,6 +212,15 @@ def cnn4_cifar(*, num_classes: int = 10, in_chans: int = 3,
     """Fig. 1's four-layer CIFAR-10 CNN (cuda-convnet layers-18pct sizes, no LRN); 89,578
     parameters at width 32 with 10 classes."""
     return CNN4(num_classes=num_classes, in_chans=in_chans, activation=activation, width=width)
+
+
+@register_model(paper="Krizhevsky et al. 2012, Fig. 1; cuda-convnet layers-18pct",
+                **{**_SMALL, "max_size": 39})  # 32..39 px all pool to fc10's 4x4
+def cuda_convnet_18pct(*, num_classes: int = 10, in_chans: int = 3,
+                       activation: Literal["relu", "tanh"] = "relu") -> CudaConvnet18:
+    """cuda-convnet's layers-18pct net with its initialisation (89,578 parameters with 10
+    classes); meant for raw 0-255 pixels minus the mean, as cuda-convnet fed it."""
+    return CudaConvnet18(num_classes=num_classes, in_chans=in_chans, activation=activation)
 
 
 @register_model(family="experimental", paper="Ioffe & Szegedy 2015, Fig. 1", input_size=(1, 28, 28),
