@@ -122,11 +122,24 @@ def test_lenet_reuses_finished_runs(tmp_path):
 
 def test_relu_vs_tanh(tmp_path, fake_cifar):
     record, table = _tiny("relu-vs-tanh", tmp_path, fake_cifar)
-    assert [r[0] for r in table[1:]] == ["relu lr 0.02", "tanh lr 0.02"]
+    assert [r[0] for r in table[1:]] == [
+        "cuda-convnet relu lr 0.001", "cuda-convnet tanh lr 0.001", "modern relu lr 0.01",
+        "modern tanh lr 0.01"]
     for row in table[1:]:
         assert _cell_numbers(row[4])[0] == pytest.approx(
             100 * record["raw"][row[0]]["test_err"][0], abs=0.006)
-    assert "ratio_tanh_over_relu" in record["raw"]
+    assert {"cuda-convnet ratio_tanh_over_relu", "modern ratio_tanh_over_relu"} <= set(
+        record["raw"])
+    # The cuda-convnet arm: its own net and init, raw pixels minus the mean (std 1/255).
+    runs = tmp_path / "runs"
+    cfg = json.loads((runs / "cuda-convnet-relu-lr-0-001-s0" / "config.json").read_text())
+    assert cfg["model"] == "cuda_convnet_18pct" and cfg["wd"] == 0 and cfg["momentum"] == 0.9
+    preset = json.loads((runs / "cuda-convnet-relu-lr-0-001-s0" / "preset.json").read_text())
+    assert preset["std"] == [pytest.approx(1 / 255)] * 3 and not preset["hflip"]
+    modern = json.loads((runs / "modern-tanh-lr-0-01-s0" / "config.json").read_text())
+    assert modern["model"] == "cnn4_cifar" and modern["model_args"]["activation"] == "tanh"
+    page = (tmp_path / "out" / "relu-vs-tanh.md").read_text()
+    assert "cuda-convnet set-up: " in page.lower() and "; modern set-up: " in page
 
 
 def test_batchnorm(tmp_path, fake_cifar):

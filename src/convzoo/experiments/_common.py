@@ -27,7 +27,7 @@ def mnist_data(ctx: Context, n_train: int | None = None, n_test: int | None = No
 
 
 def cifar_data(ctx: Context, *, n_train: int | None = None, n_test: int | None = None,
-               augment: bool = True) -> tuple[str, None]:
+               augment: bool = True, raw_pixels: bool = False) -> tuple[str, None]:
     """(data name, None) of CIFAR-10 (see :func:`find_cifar10`), optionally subset / unaugmented."""
     base, path, val_split = find_cifar10(ctx.data_dir)
     what = "the JPEG copy of CIFAR-10 (slightly lossy, see ../shared/data/README.md)" if (
@@ -35,11 +35,13 @@ def cifar_data(ctx: Context, *, n_train: int | None = None, n_test: int | None =
     ctx.notes.append(
         f"Data: {what} from {path}"
         + (f", training split cut to {n_train} class-balanced images" if n_train else "")
-        + ("" if augment else ", no augmentation") + "; test split: "
+        + ("" if augment else ", no augmentation")
+        + (", raw 0-255 pixels minus the per-channel mean" if raw_pixels else "")
+        + "; test split: "
         + (f"a class-balanced {n_test} of the 10,000 images (evaluating every epoch on all of "
            "them would cost more than the training on a CPU)." if n_test else "the full 10,000."))
     source = subset_source(base, path, n_train=n_train, n_test=n_test, augment=augment,
-                           val_split=val_split, preset_of="cifar10")
+                           val_split=val_split, preset_of="cifar10", raw_pixels=raw_pixels)
     return ctx.use_source(source), None
 
 
