@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from convzoo.cli import main
-from convzoo.experiments import list_experiments, run_experiment
+from convzoo.experiments import get_experiment, list_experiments, run_experiment
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
            "truck"]
@@ -203,6 +203,11 @@ def test_degradation(tmp_path, fake_cifar):
     assert [r[0] for r in table[1:]] == ["plain-20", "plain-32", "ResNet-20", "ResNet-32"]
     cfg = json.loads((tmp_path / "runs" / "plain-20-s0" / "config.json").read_text())
     assert cfg["model_args"] == {"residual": False} and cfg["recipe"] == "resnet-cifar"
+    # Matched steps at a constant lr after a linear warm-up from 0.1 x lr (no lr drop).
+    assert cfg["lr_scheduler"] == "constant" and cfg["lr"] == 0.1 and cfg["max_steps"] == 1
+    assert cfg["lr_warmup_epochs"] == pytest.approx(0.5) and cfg["lr_warmup_decay"] == 0.1
+    full = get_experiment("degradation").profiles["full"]
+    assert full.schedule == "recipe" and full.steps is None and full.warmup_steps == 0
 
 
 def test_architectures(tmp_path, fake_cifar):

@@ -9,10 +9,11 @@ from .analysis import format_mean_spread, moving_average
 from .data import find_cifar10, find_mnist, subset_source
 
 
-def mnist_data(ctx: Context, n_train: int | None = None, n_test: int | None = None
-               ) -> tuple[str, str | None]:
+def mnist_data(ctx: Context, n_train: int | None = None, n_test: int | None = None, *,
+               augment: bool = True) -> tuple[str, str | None]:
     """(data name, data dir) for MNIST: the full set when found, else the embedded subset (noted
-    on the page); ``n_train`` cuts the training split to a balanced subset."""
+    on the page); ``n_train`` cuts the training split to a balanced subset; ``augment=False``
+    drops the mnist preset's random shifts."""
     path = find_mnist(ctx.mnist_dir)
     if path is None:
         ctx.notes.append("Data: the embedded MNIST subset (10,000 training / 2,000 test images); "
@@ -20,10 +21,12 @@ def mnist_data(ctx: Context, n_train: int | None = None, n_test: int | None = No
     else:
         ctx.notes.append(f"Data: MNIST from {path}"
                          + (f", training split cut to {n_train} balanced images" if n_train else "")
-                         + (f", test split cut to {n_test}" if n_test else "") + ".")
-    if n_train is None and n_test is None:
+                         + (f", test split cut to {n_test}" if n_test else "")
+                         + ("" if augment else ", no augmentation") + ".")
+    if n_train is None and n_test is None and augment:
         return "mnist", None if path is None else str(path)
-    return ctx.use_source(subset_source("mnist", path, n_train=n_train, n_test=n_test)), None
+    return ctx.use_source(subset_source("mnist", path, n_train=n_train, n_test=n_test,
+                                        augment=augment)), None
 
 
 def cifar_data(ctx: Context, *, n_train: int | None = None, n_test: int | None = None,
@@ -74,6 +77,29 @@ def eval_train_acc(ctx: Context, rec: TrainRecord, *, n: int | None = None) -> f
     result = evaluate_model(loaded.model, train, loaded.preset, device=ctx.device,
                             in_chans=loaded.in_chans)
     return result.topk_acc[1]
+
+
+def train_tuned(ctx: Context, arm: str, configs: dict[float, Any], *, window: int = 50
+                ) -> tuple[float, list[TrainRecord], dict[float, TrainRecord]]:
+    """One arm with its learning rate chosen per arm: every candidate (lr -> TrainConfig) on the
+    first seed, the one ending at the lowest training loss (trailing mean over ``window`` steps;
+    a diverged run is never chosen) kept, then the other seeds at it. Chosen on the training
+    loss, not on the test split the page reports. Returns (lr, its records over every seed, the
+    first seed's record per candidate)."""
+    first = ctx.seeds[0]
+    trials = {lr: ctx.train(cfg, arm=slug(f"{arm} lr {lr:g}"), seed=first)
+              for lr, cfg in configs.items()}
+
+    def final_loss(lr: float) -> float:
+        rec = trials[lr]
+        if rec.diverged or not rec.step_loss:
+            return float("inf")
+        return moving_average(rec.step_loss, window)[-1]
+
+    best = min(trials, key=final_loss)
+    recs = [trials[best]] + [ctx.train(configs[best], arm=slug(f"{arm} lr {best:g}"), seed=s)
+                             for s in ctx.seeds[1:]]
+    return best, recs, trials
 
 
 def slug(text: str) -> str:
