@@ -145,18 +145,27 @@ def test_relu_vs_tanh(tmp_path, fake_cifar):
 def test_batchnorm(tmp_path, fake_cifar):
     record, table = _tiny("batchnorm", tmp_path, fake_cifar)
     mnist = [r for r in table[1:] if r[0].startswith("MNIST")]
-    assert [r[1] for r in mnist] == ["without BN", "with BN"]
+    # One sensitivity table over the init stds; each arm's lr chosen from the grid.
+    assert [r[1] for r in mnist] == ["without BN, init std 0.01", "with BN, init std 0.01",
+                                     "without BN, init std 0.1", "with BN, init std 0.1"]
     for row in mnist:
-        acc = record["raw"][row[1]]["final_test_acc"][0]
-        assert _cell_numbers(row[3])[0] == pytest.approx(100 * acc, abs=0.006)
+        raw = record["raw"][row[1]]
+        assert _cell_numbers(row[3])[0] == pytest.approx(100 * raw["final_test_acc"][0],
+                                                         abs=0.006)
         # the curve: one point at initialisation plus one per checkpoint (every 2 of 4 steps)
-        assert record["raw"][row[1]]["steps"] == [0, 2, 4]
+        assert raw["steps"] == [0, 2, 4]
+        assert raw["lr"] in (0.5, 2.0) and row[2] == f"{raw['lr']:g} (chosen)"
+        assert set(raw["lr_trials"]) == {"0.5", "2"}
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith("with-bn"))
+    assert runs[:2] == ["with-bn-init-std-0-01-lr-0-5-s0", "with-bn-init-std-0-01-lr-2-s0"]
+    cfg = json.loads((tmp_path / "runs" / runs[0] / "preset.json").read_text())
+    assert cfg["crop_padding"] == 0  # no augmentation (§4.1 names none)
     assert len([r for r in table[1:] if r[0].startswith("CIFAR")]) == 4
 
 
 def test_batchnorm_mnist_only_via_set(tmp_path):
     record, table = _tiny("batchnorm", tmp_path, cifar=False)
-    assert len(table) - 1 == 2
+    assert len(table) - 1 == 4
     assert "--set cifar=false" in record["command"]
 
 
