@@ -53,3 +53,25 @@ def test_model_info_metadata():
     assert info.input_size == (1, 28, 28)
     assert info.num_params() == 61_706
     assert "LeCun" in info.paper
+
+
+def test_model_table_is_the_registry():
+    # `convzoo list` prints model_table.json (no torch import); it must be what the registry
+    # says now. After adding or changing a model: python -m convzoo.registry
+    from convzoo._model_table import read_model_table
+    from convzoo.registry import list_models, model_rows
+
+    assert read_model_table() == model_rows(), "stale model_table.json: python -m convzoo.registry"
+    assert [r["name"] for r in read_model_table("resnet*")] == list_models("resnet*")
+    assert [r["name"] for r in read_model_table(pretrained=True)] == list_models(pretrained=True)
+
+
+def test_convzoo_list_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, convzoo.cli; convzoo.cli.main(['list', 'lenet*']); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "lenet5" in r.stdout and "61,706" in r.stdout

@@ -225,15 +225,9 @@ def add_list(sub: argparse._SubParsersAction) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from .registry import list_models, model_info
+    from ._model_table import read_model_table  # the registry's rows, without importing torch
 
-    rows = []
-    for name in list_models(args.pattern, pretrained=args.pretrained):
-        info = model_info(name)
-        rows.append({"name": name, "family": info.family, "form": info.form,
-                     "input": "x".join(map(str, info.input_size)),
-                     "params": info.num_params(), "weights": sorted(info.weights),
-                     "paper": info.paper})
+    rows = read_model_table(args.pattern, pretrained=args.pretrained)
     if not rows:
         which = "models with shipped weights" if args.pretrained else "models"
         raise ConvzooError(f"no registered {which} match {args.pattern!r}; see `convzoo list`")

@@ -133,6 +133,21 @@ def list_models(pattern: str | None = None, *, pretrained: bool = False) -> list
     return names
 
 
+def model_rows() -> list[dict[str, Any]]:
+    """One row per registered model, in natural order: name, family, form, input (CxHxW),
+    params (default arguments, no aux heads; counted on the meta device), shipped weights, paper.
+    ``model_table.json`` holds these rows so that `convzoo list` needs no torch import
+    (``python -m convzoo.registry`` rewrites it; a test checks that it equals this)."""
+    rows = []
+    for name in list_models():
+        info = model_info(name)
+        rows.append({"name": name, "family": info.family, "form": info.form,
+                     "input": "x".join(map(str, info.input_size)),
+                     "params": info.num_params(), "weights": sorted(info.weights),
+                     "paper": info.paper})
+    return rows
+
+
 def shipped_tags() -> list[str]:
     """Every shipped ``model:tag`` (``lenet5:mnist``, ``resnet20:cifar10``)."""
     return [f"{n}:{t}" for n in list_models(pretrained=True) for t in sorted(_REGISTRY[n].weights)]
@@ -209,3 +224,10 @@ def create_model(
 
         load_weights_into(model, info, weights, reset_head=reset_head)
     return model
+
+
+if __name__ == "__main__":  # python -m convzoo.registry: rewrite model_table.json
+    from . import registry  # the module the models register into, not this __main__ copy
+    from ._model_table import write_model_table
+
+    print(f"wrote {write_model_table(registry.model_rows())}")
