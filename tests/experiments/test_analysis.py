@@ -129,3 +129,31 @@ def test_subset_source_is_the_experiments_own_and_registers_nothing():
                                                                              input_size=28)
     assert augmented.crop_padding == PRESETS["mnist"].crop_padding > 0
 
+
+
+def test_train_tuned_keeps_the_lowest_final_training_loss_and_never_a_diverged_run():
+    from pathlib import Path
+
+    from convzoo.experiments._common import train_tuned
+    from convzoo.experiments._core import TrainRecord
+
+    calls = []
+    losses = {"a": [1.0, 0.5], "b": [1.0, 0.2], "c": [1.0, 0.01]}  # c: lowest, but diverged
+
+    class Ctx:
+        seeds = [0, 1]
+
+        def train(self, cfg, *, arm, seed):
+            calls.append((arm, seed))
+            return TrainRecord(arm, seed, Path("."), [], [1, 2], losses[cfg], [0.5, 0.5], {}, 0.0,
+                               diverged="loss is nan" if cfg == "c" else None)
+
+    lr, recs, trials = train_tuned(Ctx(), "arm x", {0.1: "a", 0.2: "b", 0.4: "c"}, window=1)
+    assert lr == 0.2 and [r.seed for r in recs] == [0, 1] and set(trials) == {0.1, 0.2, 0.4}
+    assert calls == [("arm-x-lr-0-1", 0), ("arm-x-lr-0-2", 0), ("arm-x-lr-0-4", 0),
+                     ("arm-x-lr-0-2", 1)]  # the first seed's tuning run is reused
+    calls.clear()
+    lr, recs, _ = train_tuned(Ctx(), "arm x", {0.1: "a", 0.2: "b"}, window=2,
+                              final={0.1: "a", 0.2: "b"})
+    # window 2: a ends at 0.75, b at 0.6; every seed then trains the chosen final config
+    assert lr == 0.2 and calls[2:] == [("arm-x-lr-0-2-final", 0), ("arm-x-lr-0-2-final", 1)]

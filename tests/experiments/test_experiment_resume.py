@@ -13,7 +13,7 @@ from convzoo.cli import main
 from convzoo.experiments import _core
 from convzoo.experiments._core import StepRecorder
 
-NAME = "lenet-1998-vs-modern"  # two arms on the embedded MNIST subset; smoke: 2 steps an epoch
+NAME = "lenet-1998-vs-modern"  # two arms (one lr each) on MNIST; smoke: 2 steps an epoch
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +23,8 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 def _argv(tmp_path, folder):
     return ["experiment", NAME, "--profile", "smoke", "--device", "cpu", "--set", "epochs=3",
-            "--set", "max_steps=6", "--out", str(tmp_path / folder / "out"), "--runs",
-            str(tmp_path / folder / "runs")]
+            "--set", "max_steps=6", "--set", "lr_grid=[1.0]", "--out",
+            str(tmp_path / folder / "out"), "--runs", str(tmp_path / folder / "runs")]
 
 
 def test_interrupted_experiment_resumes_where_it_stopped(tmp_path, capsys, monkeypatch):
@@ -44,14 +44,15 @@ def test_interrupted_experiment_resumes_where_it_stopped(tmp_path, capsys, monke
     assert main(_argv(tmp_path, "cut")) == 128 + signal.SIGINT
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "convzoo train --resume" not in err
-    assert f"experiment {NAME}, relu-max-pool-modern seed 0: stopped by SIGINT" in err
+    assert f"experiment {NAME}, relu-max-pool-modern-lr-0-1 seed 0: stopped by SIGINT" in err
     assert "again to resume where it stopped" in err and "--runs" in err
     monkeypatch.setattr(StepRecorder, "step", real_step)
 
     assert main(_argv(tmp_path, "cut")) == 0
     out = capsys.readouterr().out
-    assert "tanh-avg-pool-1998 seed 0: reusing" in out
-    stopped = int(re.search(r"relu-max-pool-modern seed 0: resuming .* from step (\d+)", out)[1])
+    assert "tanh-avg-pool-1998-lr-0-1 seed 0: reusing" in out
+    stopped = int(re.search(r"relu-max-pool-modern-lr-0-1 seed 0: resuming .* from step (\d+)",
+                            out)[1])
     assert 3 <= stopped < 6
     runs = sorted(p.name for p in (tmp_path / "cut" / "runs").iterdir())
     for run in runs:  # the same per-step curve and numbers as the uninterrupted experiment

@@ -105,10 +105,15 @@ def test_lenet_1998_vs_modern(tmp_path):
     raw = record["raw"]
     for row in table[1:]:
         err = raw[row[0]]["test_err"][0]
-        assert _cell_numbers(row[1])[0] == pytest.approx(100 * err, abs=0.006)
+        assert _cell_numbers(row[2])[0] == pytest.approx(100 * err, abs=0.006)
+        assert row[1] == f"{raw[row[0]]['lr']:g}" and raw[row[0]]["lr"] in (0.1, 0.2)
+    # Each arm's peak lr tuned over the grid (x1, x2 of the recipe's 0.1), one run per lr.
     run_dirs = sorted(p.name for p in (tmp_path / "runs").iterdir())
-    assert run_dirs == ["relu-max-pool-modern-s0", "tanh-avg-pool-1998-s0"]
+    assert run_dirs == ["relu-max-pool-modern-lr-0-1-s0", "relu-max-pool-modern-lr-0-2-s0",
+                        "tanh-avg-pool-1998-lr-0-1-s0", "tanh-avg-pool-1998-lr-0-2-s0"]
     assert (tmp_path / "runs" / run_dirs[0] / "metrics.csv").is_file()
+    preset = json.loads((tmp_path / "runs" / run_dirs[0] / "preset.json").read_text())
+    assert preset["crop_padding"] == 0  # no augmentation: LeCun's 0.95% is without distortions
 
 
 def test_lenet_reuses_finished_runs(tmp_path):
@@ -116,7 +121,7 @@ def test_lenet_reuses_finished_runs(tmp_path):
     messages: list[str] = []
     second = run_experiment("lenet-1998-vs-modern", profile="smoke", device="cpu",
                             out=tmp_path / "out", runs=tmp_path / "runs", progress=messages.append)
-    assert sum("reusing" in m for m in messages) == 2
+    assert sum("reusing" in m for m in messages) == 4
     assert second["raw"] == first["raw"]
 
 

@@ -79,12 +79,15 @@ def eval_train_acc(ctx: Context, rec: TrainRecord, *, n: int | None = None) -> f
     return result.topk_acc[1]
 
 
-def train_tuned(ctx: Context, arm: str, configs: dict[float, Any], *, window: int = 50
+def train_tuned(ctx: Context, arm: str, configs: dict[float, Any], *, window: int = 50,
+                final: dict[float, Any] | None = None
                 ) -> tuple[float, list[TrainRecord], dict[float, TrainRecord]]:
     """One arm with its learning rate chosen per arm: every candidate (lr -> TrainConfig) on the
     first seed, the one ending at the lowest training loss (trailing mean over ``window`` steps;
     a diverged run is never chosen) kept, then the other seeds at it. Chosen on the training
-    loss, not on the test split the page reports. Returns (lr, its records over every seed, the
+    loss, not on the test split the page reports. ``final`` (same keys): the configurations
+    every seed then trains at the chosen lr (e.g. longer than the tuning runs; default: the
+    tuning ones, whose first-seed run is reused). Returns (lr, its records over every seed, the
     first seed's record per candidate)."""
     first = ctx.seeds[0]
     trials = {lr: ctx.train(cfg, arm=slug(f"{arm} lr {lr:g}"), seed=first)
@@ -97,8 +100,12 @@ def train_tuned(ctx: Context, arm: str, configs: dict[float, Any], *, window: in
         return moving_average(rec.step_loss, window)[-1]
 
     best = min(trials, key=final_loss)
-    recs = [trials[best]] + [ctx.train(configs[best], arm=slug(f"{arm} lr {best:g}"), seed=s)
-                             for s in ctx.seeds[1:]]
+    if final is None:
+        recs = [trials[best]] + [ctx.train(configs[best], arm=slug(f"{arm} lr {best:g}"), seed=s)
+                                 for s in ctx.seeds[1:]]
+    else:
+        recs = [ctx.train(final[best], arm=slug(f"{arm} lr {best:g} final"), seed=s)
+                for s in ctx.seeds]
     return best, recs, trials
 
 
