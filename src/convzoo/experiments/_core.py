@@ -528,7 +528,8 @@ def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table
         "",
         f"**The paper's claim** ({exp.paper}): {exp.claim}",
         "",
-        f"**Verdict here: {outcome.verdict.word}.** {_sentence(outcome.verdict.reason)}",
+        f"**Verdict here: {outcome.verdict.word}.** "
+        f"{_sentence(outcome.verdict.reason.rstrip('.'))}.",
         "",
         f"![{exp.name}]({exp.name}.png)",
         "",

@@ -126,7 +126,8 @@ def run(ctx: Context, p: Params) -> Outcome:
     save(fig, ctx.plot_path, title="Degradation: plain vs residual CIFAR nets (Fig. 6)")
     lo, hi = min(p.depths), max(p.depths)
     verdict = judge({k: Stat.of(v["train_err"]) for k, v in raw.items()}, lo=lo, hi=hi)
-    budget = f"{p.steps} steps" if p.steps else f"{p.epochs} epochs"
+    ran = max(n for v in raw.values() for n in v["steps"])
+    budget = f"{ran} steps" if p.steps else f"{p.epochs} epochs ({ran} steps)"
     measured = (f"Training error (trailing mean over {p.window} mini-batches) after {budget} "
                 f"on {p.n_train or 50000} images, lr {p.lr:g} {p.schedule}: plain-{lo} "
                 f"{pct(raw[f'plain-{lo}']['train_err'])} %, plain-{hi} "
