@@ -18,9 +18,10 @@ from ._core import (
     write_index,
 )
 from .analysis import format_mean_spread, mean_spread, moving_average, steps_to_threshold
+from .verdict import VERDICTS, Stat, Verdict
 
 __all__ = [
     "PROFILES", "Context", "Experiment", "Outcome", "TrainRecord", "get_experiment",
     "list_experiments", "run_experiment", "write_index", "format_mean_spread", "mean_spread",
-    "moving_average", "steps_to_threshold",
+    "moving_average", "steps_to_threshold", "VERDICTS", "Stat", "Verdict",
 ]
