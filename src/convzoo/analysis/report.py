@@ -141,7 +141,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
                  device: str = "cpu", batch_size: int = 500, workers: int = 4) -> Path:
     """Write ``RUN_DIR/report.html`` (or ``out``) and return its path."""
     from ..engine.loaded import prepare_eval
-    from .evaluation import confusion_matrix, plot_confusion
+    from .evaluation import confusion_matrix
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -159,19 +159,39 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
     probs, targets = ev.probs, ev.labels
     k = probs.shape[1]
     classes = test_set.classes if len(test_set.classes) == k else [str(i) for i in range(k)]
-    pred1 = probs.argmax(1)
-    top1, top5 = ev.topk_acc[1], ev.topk_acc[5]
-    per_class = ev.per_class_acc
-
-    sections: list[str] = []
     title = f"{loaded.name} on {data}"
-    sections.append(f"<h1>convzoo report: {html.escape(title)}</h1><p>run directory "
-                    f"<code>{html.escape(str(run_dir))}</code>; test set: {len(targets)} images. "
-                    f"Top-1 accuracy <b>{100 * top1:.2f}%</b> (error {100 * (1 - top1):.2f}%), "
-                    f"top-5 accuracy <b>{100 * top5:.2f}%</b>.</p>")
-    command = command_line(config)
+
+    sections = _overview_html(title, run_dir, len(targets), ev.topk_acc[1], ev.topk_acc[5],
+                              command_line(config))
+    tail = _config_html(config, final)
+    curves = _curves_html(run_dir, title)
+    if curves is not None:
+        sections.append(curves)
+    cm = confusion_matrix(probs.argmax(1), targets, k)
+    sections += [_confusion_html(cm, classes, out, title),
+                 _per_class_html(classes, ev.per_class_acc, cm),
+                 _misclassified_html(probs, targets, classes, test_set, n_images),
+                 _top5_html(probs, targets, classes, test_set, n_images)]
+    doc = _document(title, sections + tail)
+    atomic_write(out, lambda tmp: Path(tmp).write_text(doc, encoding="utf-8"))
+    return out
+
+
+def _overview_html(title: str, run_dir: Path, n_test: int, top1: float, top5: float,
+                   command: str | None) -> list[str]:
+    """The heading: model and data, run directory, test accuracy, and the command if known."""
+    parts = [f"<h1>convzoo report: {html.escape(title)}</h1><p>run directory "
+             f"<code>{html.escape(str(run_dir))}</code>; test set: {n_test} images. "
+             f"Top-1 accuracy <b>{100 * top1:.2f}%</b> (error {100 * (1 - top1):.2f}%), "
+             f"top-5 accuracy <b>{100 * top5:.2f}%</b>.</p>"]
     if command:
-        sections.append(f"<p>command: <code>{html.escape(command)}</code></p>")
+        parts.append(f"<p>command: <code>{html.escape(command)}</code></p>")
+    return parts
+
+
+def _config_html(config: dict[str, Any], final: dict[str, Any]) -> list[str]:
+    """The closing sections: final.json's metrics (when there are any), then the settings that
+    differ from the defaults, with every key of config.json in a folded table."""
     changes = config_changes(config)
     rows = "".join(f"<tr><th>{html.escape(key)}</th><td>{html.escape(json.dumps(v))}</td>"
                    f"<td>{html.escape(json.dumps(d))}</td></tr>"
@@ -187,7 +207,12 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
         rows = "".join(f"<tr><th>{html.escape(key)}</th><td>{html.escape(str(v))}</td></tr>"
                        for key, v in keep.items())
         tail.insert(0, f"<h2>Final metrics (final.json)</h2><table>{rows}</table>")
+    return tail
 
+
+def _curves_html(run_dir: Path, title: str) -> str | None:
+    """The training-curves section, or None when the run has neither metrics.csv to plot nor a
+    curves.png."""
     # Drawn again from metrics.csv (loss, error and the learning rate over training), so that
     # a run written before curves.png had a learning-rate panel gets one; else its curves.png.
     curves_uri = None
@@ -201,26 +226,40 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
             log.warning("cannot plot metrics.csv of %s: %s", run_dir, e)
     if curves_uri is None and (run_dir / "curves.png").is_file():
         curves_uri = _png_uri((run_dir / "curves.png").read_bytes())
-    if curves_uri is not None:
-        sections.append(f"<h2>Training curves and learning rate</h2><img class='plot' "
-                        f"alt='training curves' src='{curves_uri}'>")
+    if curves_uri is None:
+        return None
+    return (f"<h2>Training curves and learning rate</h2><img class='plot' "
+            f"alt='training curves' src='{curves_uri}'>")
 
-    cm = confusion_matrix(pred1, targets, k)
+
+def _confusion_html(cm: torch.Tensor, classes: list[str], out: Path, title: str) -> str:
+    """The confusion-matrix section; the plot is written beside ``out``, inlined, then removed."""
+    from .evaluation import plot_confusion
+
     cm_png = out.with_name(out.stem + ".confusion.png")
     plot_confusion(cm, classes, cm_png, title=f"{title}: confusion matrix")
     cm_uri = _png_uri(cm_png.read_bytes())
     cm_png.unlink()
-    sections.append(f"<h2>Confusion matrix</h2><img class='plot' alt='confusion matrix' "
-                    f"src='{cm_uri}'>")
+    return (f"<h2>Confusion matrix</h2><img class='plot' alt='confusion matrix' "
+            f"src='{cm_uri}'>")
 
+
+def _per_class_html(classes: list[str], per_class: list[float | None], cm: torch.Tensor) -> str:
+    """The per-class accuracy section: the zoomed bar chart, then a table with each class's
+    accuracy and number of test images (the rows of ``cm``)."""
     rows = "".join(f"<tr><td>{html.escape(c)}</td><td>{'-' if a is None else f'{100 * a:.2f}%'}"
                    f"</td><td>{int(cm[i].sum())}</td></tr>"
                    for i, (c, a) in enumerate(zip(classes, per_class, strict=False)))
-    sections.append(f"<h2>Per-class accuracy</h2><img class='plot' alt='per-class accuracy' "
-                    f"src='{_fig_uri(per_class_figure(classes, per_class))}'>"
-                    f"<table><tr><th>class</th><th>top-1 accuracy</th><th>test images</th></tr>"
-                    f"{rows}</table>")
+    return (f"<h2>Per-class accuracy</h2><img class='plot' alt='per-class accuracy' "
+            f"src='{_fig_uri(per_class_figure(classes, per_class))}'>"
+            f"<table><tr><th>class</th><th>top-1 accuracy</th><th>test images</th></tr>"
+            f"{rows}</table>")
 
+
+def _misclassified_html(probs: torch.Tensor, targets: torch.Tensor, classes: list[str],
+                        test_set, n_images: int) -> str:
+    """The gallery of up to ``n_images`` misclassified test images, most confident first."""
+    pred1 = probs.argmax(1)
     wrong = misclassified(probs, targets, n_images)
     n_wrong = int((pred1 != targets).sum())
     cells = []
@@ -231,16 +270,19 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
                      f"<b>{html.escape(classes[int(targets[i])])}</b><br>predicted: "
                      f"<b class='bad'>{html.escape(classes[p])}</b> ({float(probs[i, p]):.2f})"
                      f"<br><span style='color:#888'>#{i}</span></div>")
-    sections.append(f"<h2>Misclassified test images</h2><p>{n_wrong} of {len(targets)} test "
-                    f"images are misclassified; {len(wrong)} shown, the most confident mistakes "
-                    f"first (confidence: the predicted class's softmax probability).</p>"
-                    f"<div class='grid'>{''.join(cells)}</div>")
+    return (f"<h2>Misclassified test images</h2><p>{n_wrong} of {len(targets)} test "
+            f"images are misclassified; {len(wrong)} shown, the most confident mistakes "
+            f"first (confidence: the predicted class's softmax probability).</p>"
+            f"<div class='grid'>{''.join(cells)}</div>")
 
-    # A fixed, evenly spread sample of test images with their top-5 predictions.
+
+def _top5_html(probs: torch.Tensor, targets: torch.Tensor, classes: list[str], test_set,
+               n_images: int) -> str:
+    """A fixed, evenly spread sample of ``n_images`` test images with their top-5 predictions."""
     n = min(n_images, len(targets))
     idx = torch.linspace(0, len(targets) - 1, n).long() if n else torch.zeros(0, dtype=torch.long)
     cells = []
-    top = probs.topk(min(5, k), 1)
+    top = probs.topk(min(5, probs.shape[1]), 1)
     for i in idx.tolist():
         truth = classes[int(targets[i])]
         lines = []
@@ -251,12 +293,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
         cells.append(f"<div class='cell'><img alt='test image {i}' "
                      f"src='{_image_uri(_thumbnail(test_set, i))}'><b class='{verdict}'>true: "
                      f"{html.escape(truth)}</b><br>{'<br>'.join(lines)}</div>")
-    sections.append(f"<h2>Test images and their top-5 predictions</h2><div class='grid'>"
-                    f"{''.join(cells)}</div>")
+    return (f"<h2>Test images and their top-5 predictions</h2><div class='grid'>"
+            f"{''.join(cells)}</div>")
 
-    doc = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
-           f"{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-           f"{''.join(sections + tail)}<p style='color:#888'>written by convzoo report</p>"
-           f"</body></html>")
-    atomic_write(out, lambda tmp: Path(tmp).write_text(doc, encoding="utf-8"))
-    return out
+
+def _document(title: str, parts: list[str]) -> str:
+    """The whole HTML page around ``parts``, with the inline style sheet."""
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>"
+            f"{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+            f"{''.join(parts)}<p style='color:#888'>written by convzoo report</p>"
+            f"</body></html>")

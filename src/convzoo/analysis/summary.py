@@ -312,30 +312,36 @@ def torchvision_notes(name: str, model_args: dict[str, Any]) -> list[str]:
     return notes
 
 
-def _run(net: nn.Module, x: torch.Tensor, label: str) -> ModelSummary:
-    names = {m: n for n, m in net.named_modules()}
-    root = type(net).__name__
-    rows: list[LayerRow] = []
-    seen_params: set[int] = set()
-    last_flops: dict[str, int] = {}
-    fc = FlopCounterMode(display=False)
-    rfm = _ReceptiveFieldMode()
+class _LayerRecorder:
+    """Forward hooks that record what the FLOP counter ``fc`` and the receptive-field mode
+    ``rfm`` saw: a :class:`LayerRow` per leaf-module call (``rows``, in forward order) and each
+    module's first output (``modules``, by qualified name)."""
 
-    def hook(module: nn.Module, _inputs: Any, output: Any) -> None:
-        name = names.get(module, "?")
-        key = f"{root}.{name}" if name else root
+    def __init__(self, net: nn.Module, fc: FlopCounterMode, rfm: _ReceptiveFieldMode) -> None:
+        self.names = {m: n for n, m in net.named_modules()}
+        self.root = type(net).__name__
+        self.fc, self.rfm = fc, rfm
+        self.rows: list[LayerRow] = []
+        self.modules: dict[str, LayerRow] = {}
+        self._seen_params: set[int] = set()
+        self._last_flops: dict[str, int] = {}
+
+    def leaf_hook(self, module: nn.Module, _inputs: Any, output: Any) -> None:
+        name = self.names.get(module, "?")
+        key = f"{self.root}.{name}" if name else self.root
+        fc = self.fc
         total = sum(fc.flop_counts.get(key, {}).values()) if key in fc.flop_counts else 0
-        flops = total - last_flops.get(key, 0)
-        last_flops[key] = total
+        flops = total - self._last_flops.get(key, 0)
+        self._last_flops[key] = total
         params = 0
-        if id(module) not in seen_params:
-            seen_params.add(id(module))
+        if id(module) not in self._seen_params:
+            self._seen_params.add(id(module))
             params = sum(p.numel() for p in module.parameters())
         tensors = [t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
         out = tensors[0] if tensors else None
-        rf = rfm.info.get(out) if out is not None else None
-        rows.append(LayerRow(
-            name=name or root, type=type(module).__name__,
+        rf = self.rfm.info.get(out) if out is not None else None
+        self.rows.append(LayerRow(
+            name=name or self.root, type=type(module).__name__,
             output_shape=list(out.shape) if out is not None else [],
             params=params, macs=flops // 2,
             rf=list(rf.size) if rf is not None else None,
@@ -343,26 +349,29 @@ def _run(net: nn.Module, x: torch.Tensor, label: str) -> ModelSummary:
             act_bytes=sum(t.numel() * t.element_size() for t in tensors),
         ))
 
-    modules: dict[str, LayerRow] = {}
-
-    def block_hook(module: nn.Module, _inputs: Any, output: Any) -> None:
-        name = names.get(module, "")
+    def block_hook(self, module: nn.Module, _inputs: Any, output: Any) -> None:
+        name = self.names.get(module, "")
         tensors = [t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
-        if not name or name in modules or not tensors:
+        if not name or name in self.modules or not tensors:
             return
-        rf = rfm.info.get(tensors[0])
-        modules[name] = LayerRow(name, type(module).__name__, list(tensors[0].shape), 0, 0,
-                                 list(rf.size) if rf is not None else None,
-                                 list(rf.jump) if rf is not None else None, 0)
+        rf = self.rfm.info.get(tensors[0])
+        self.modules[name] = LayerRow(name, type(module).__name__, list(tensors[0].shape), 0, 0,
+                                      list(rf.size) if rf is not None else None,
+                                      list(rf.jump) if rf is not None else None, 0)
 
+
+def _forward(net: nn.Module, x: torch.Tensor, label: str, rec: _LayerRecorder) -> Any:
+    """``net(x)`` once, in eval mode under ``torch.no_grad``, counted by ``rec.fc`` and traced by
+    ``rec.rfm``, with ``rec``'s hooks on every module; afterwards the hooks are removed and the
+    training mode restored. A RuntimeError of the model becomes a ConvzooError naming ``label``."""
     leaves = [m for m in net.modules() if not list(m.children())] or [net]
-    handles = [m.register_forward_hook(hook) for m in leaves]
-    handles += [m.register_forward_hook(block_hook) for m in net.modules()]
+    handles = [m.register_forward_hook(rec.leaf_hook) for m in leaves]
+    handles += [m.register_forward_hook(rec.block_hook) for m in net.modules()]
     was_training = net.training
     net.eval()
     try:
-        with torch.no_grad(), fc, rfm:
-            rfm.info[x] = _RF((1, 1), (1, 1), tuple(x.shape[-2:]))  # type: ignore[arg-type]
+        with torch.no_grad(), rec.fc, rec.rfm:
+            rec.rfm.info[x] = _RF((1, 1), (1, 1), tuple(x.shape[-2:]))  # type: ignore[arg-type]
             y = net(x)
     except RuntimeError as e:
         raise ConvzooError(
@@ -372,19 +381,33 @@ def _run(net: nn.Module, x: torch.Tensor, label: str) -> ModelSummary:
         for h in handles:
             h.remove()
         net.train(was_training)
-    total_flops = fc.get_total_flops()
-    counted = sum(r.macs for r in rows)
-    if total_flops // 2 > counted:  # functional ops outside leaf modules (e.g. a matmul in forward)
-        rows.append(LayerRow(name="(outside leaf modules)", type="-", output_shape=[], params=0,
-                             macs=total_flops // 2 - counted, rf=None, jump=None, act_bytes=0))
-    out = [t for t in tree_flatten(y)[0] if isinstance(t, torch.Tensor)]
-    final_rf = rfm.info.get(out[0]) if out else None
+    return y
+
+
+def _macs_by_module(fc: FlopCounterMode, root: str) -> dict[str, int]:
+    """Multiply-adds of every module, nested totals, by qualified name ("(model)": the whole)."""
     by_module = {}
     for key, counts in fc.get_flop_counts().items():
         if key == "Global":
             continue
         short = key[len(root) + 1:] if key.startswith(root + ".") else ""
         by_module[short or "(model)"] = sum(counts.values()) // 2
+    return by_module
+
+
+def _run(net: nn.Module, x: torch.Tensor, label: str) -> ModelSummary:
+    """The summary of one forward pass of ``net`` on the batch ``x`` (see :func:`summarize`)."""
+    rec = _LayerRecorder(net, FlopCounterMode(display=False), _ReceptiveFieldMode())
+    y = _forward(net, x, label, rec)
+    rows = rec.rows
+    total_flops = rec.fc.get_total_flops()
+    counted = sum(r.macs for r in rows)
+    if total_flops // 2 > counted:  # functional ops outside leaf modules (e.g. a matmul in forward)
+        rows.append(LayerRow(name="(outside leaf modules)", type="-", output_shape=[], params=0,
+                             macs=total_flops // 2 - counted, rf=None, jump=None, act_bytes=0))
+    out = [t for t in tree_flatten(y)[0] if isinstance(t, torch.Tensor)]
+    final_rf = rec.rfm.info.get(out[0]) if out else None
+    by_module = _macs_by_module(rec.fc, rec.root)
     params = list(net.parameters())
     return ModelSummary(
         model=label,
@@ -398,7 +421,7 @@ def _run(net: nn.Module, x: torch.Tensor, label: str) -> ModelSummary:
         param_bytes=sum(p.numel() * p.element_size() for p in params),
         rf=list(final_rf.size) if final_rf is not None else None,
         macs_by_module=by_module,
-        modules=modules,
+        modules=rec.modules,
     )
 
 

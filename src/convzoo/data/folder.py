@@ -478,92 +478,120 @@ def read_val_labels(val_dir: Path, files: list[str], wnid_to_label: dict[str, in
       turn IDs into wnids, or else the devkit's ``meta.mat`` (looked for beside the ground-truth
       file, in a ``data/`` folder there, then in the places above; see :func:`read_meta_mat`).
     """
-    names = {Path(f).name: f for f in files}
-    stems = {Path(f).stem: f for f in files}
     places = [val_dir, data_dir, data_dir / "ILSVRC2012_devkit_t12" / "data"]
-
-    def find(name: str) -> Path | None:
-        return next((p / name for p in places if (p / name).is_file()), None)
-
-    def label_of(token: str, where: str) -> int:
-        if token in wnid_to_label:
-            return wnid_to_label[token]
-        if token.isdigit() and int(token) < len(wnid_to_label):
-            return int(token)
-        raise DataError(f"{where}: label {token!r} is neither a known wnid nor a class index")
-
     for fname in ("val_labels.txt", "val.txt"):
-        path = find(fname)
-        if path is None:
-            continue
-        out: dict[str, int] = {}
-        for n, line in enumerate(_read_text(path).splitlines(), 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise DataError(f"{path}:{n}: expected 'FILENAME LABEL', got {line!r}")
-            key = names.get(Path(parts[0]).name)
-            if key is None:
-                raise DataError(f"{path}:{n}: {parts[0]} is not a file of {val_dir}")
-            out[key] = label_of(parts[1], f"{path}:{n}")
-        return out
-    path = find("LOC_val_solution.csv")
+        path = _find_file(places, fname)
+        if path is not None:
+            return _read_filename_labels(path, val_dir, files, wnid_to_label)
+    path = _find_file(places, "LOC_val_solution.csv")
     if path is not None:
-        out = {}
-        for n, line in enumerate(_read_text(path).splitlines(), 1):
-            if n == 1 and line.lower().startswith("imageid"):
-                continue
-            if not line.strip():
-                continue
-            image_id, _, pred = line.partition(",")
-            key = stems.get(image_id.strip())
-            if key is None:
-                raise DataError(f"{path}:{n}: {image_id} is not a file of {val_dir}")
-            tokens = pred.split()
-            if not tokens:
-                raise DataError(f"{path}:{n}: no label in {line!r}")
-            out[key] = label_of(tokens[0], f"{path}:{n}")
-        return out
-    path = find("ILSVRC2012_validation_ground_truth.txt")
+        return _read_kaggle_solution(path, val_dir, files, wnid_to_label)
+    path = _find_file(places, "ILSVRC2012_validation_ground_truth.txt")
     if path is not None:
-        # map_clsloc.txt is preferred when present: it is plain text and needs no scipy.
-        mapping = find("map_clsloc.txt")
-        id_to_wnid: dict[str, str] = {}
-        if mapping is not None:
-            for n, line in enumerate(_read_text(mapping).splitlines(), 1):
-                parts = line.split()
-                if len(parts) < 2 or not parts[1].isdigit():
-                    raise DataError(f"{mapping}:{n}: expected 'WNID ID NAME', got {line!r}")
-                id_to_wnid[parts[1]] = parts[0]
-        else:
-            # The devkit keeps meta.mat beside the ground truth (ILSVRC2012_devkit_t12/data/);
-            # a copied ground-truth file may sit elsewhere with the devkit's data/ folder.
-            meta_places = dict.fromkeys([path.parent, path.parent / "data", *places,
-                                         *(p / "data" for p in places)])
-            mapping = next((p / "meta.mat" for p in meta_places if (p / "meta.mat").is_file()),
-                           None)
-            if mapping is None:
-                raise DataError(f"{path} gives ILSVRC2012_IDs; map_clsloc.txt (WNID ID NAME per "
-                                "line) or the devkit's meta.mat is needed beside it (or in "
-                                f"{data_dir / 'ILSVRC2012_devkit_t12' / 'data'}) to turn them "
-                                "into classes")
-            id_to_wnid = read_meta_mat(mapping)
-        ids = [line.strip() for line in _read_text(path).splitlines() if line.strip()]
-        ordered = sorted(files, key=lambda f: Path(f).name)
-        if len(ids) != len(ordered):
-            raise DataError(f"{path} has {len(ids)} labels but {val_dir} has {len(ordered)} images")
-        out = {}
-        for n, (f, i) in enumerate(zip(ordered, ids, strict=True), 1):
-            if i not in id_to_wnid:
-                leaf = mapping.suffix == ".mat"
-                what = "a leaf class (num_children 0) of" if leaf else "in"
-                raise DataError(f"{path}:{n}: ILSVRC2012_ID {i!r} is not {what} {mapping}")
-            out[f] = label_of(id_to_wnid[i], f"{mapping}")
-        return out
+        return _read_devkit_ground_truth(path, val_dir, files, wnid_to_label, places, data_dir)
     raise DataError(f"{val_dir} is a flat folder of images without a labels file; expected "
                     "val_labels.txt (FILENAME LABEL), LOC_val_solution.csv, or the devkit's "
                     "ILSVRC2012_validation_ground_truth.txt with map_clsloc.txt or meta.mat")
+
+
+def _find_file(places: list[Path], name: str) -> Path | None:
+    """``name`` in the first of ``places`` that has it as a file, else None."""
+    return next((p / name for p in places if (p / name).is_file()), None)
+
+
+def _val_label(token: str, where: str, wnid_to_label: dict[str, int]) -> int:
+    """The class index of a label ``token``: a wnid, or a 0-based class index."""
+    if token in wnid_to_label:
+        return wnid_to_label[token]
+    if token.isdigit() and int(token) < len(wnid_to_label):
+        return int(token)
+    raise DataError(f"{where}: label {token!r} is neither a known wnid nor a class index")
+
+
+def _read_filename_labels(path: Path, val_dir: Path, files: list[str],
+                          wnid_to_label: dict[str, int]) -> dict[str, int]:
+    """``val_labels.txt`` / ``val.txt``: ``FILENAME LABEL`` per line."""
+    names = {Path(f).name: f for f in files}
+    out: dict[str, int] = {}
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise DataError(f"{path}:{n}: expected 'FILENAME LABEL', got {line!r}")
+        key = names.get(Path(parts[0]).name)
+        if key is None:
+            raise DataError(f"{path}:{n}: {parts[0]} is not a file of {val_dir}")
+        out[key] = _val_label(parts[1], f"{path}:{n}", wnid_to_label)
+    return out
+
+
+def _read_kaggle_solution(path: Path, val_dir: Path, files: list[str],
+                          wnid_to_label: dict[str, int]) -> dict[str, int]:
+    """``LOC_val_solution.csv``: ``ImageId,PredictionString`` per line, its first wnid used."""
+    stems = {Path(f).stem: f for f in files}
+    out: dict[str, int] = {}
+    for n, line in enumerate(_read_text(path).splitlines(), 1):
+        if n == 1 and line.lower().startswith("imageid"):
+            continue
+        if not line.strip():
+            continue
+        image_id, _, pred = line.partition(",")
+        key = stems.get(image_id.strip())
+        if key is None:
+            raise DataError(f"{path}:{n}: {image_id} is not a file of {val_dir}")
+        tokens = pred.split()
+        if not tokens:
+            raise DataError(f"{path}:{n}: no label in {line!r}")
+        out[key] = _val_label(tokens[0], f"{path}:{n}", wnid_to_label)
+    return out
+
+
+def _read_devkit_ground_truth(path: Path, val_dir: Path, files: list[str],
+                              wnid_to_label: dict[str, int], places: list[Path],
+                              data_dir: Path) -> dict[str, int]:
+    """The devkit's ``ILSVRC2012_validation_ground_truth.txt``: one ILSVRC2012_ID per line for
+    the files in sorted order, turned into wnids by map_clsloc.txt or meta.mat."""
+    id_to_wnid, mapping = _devkit_id_to_wnid(path, places, data_dir)
+    ids = [line.strip() for line in _read_text(path).splitlines() if line.strip()]
+    ordered = sorted(files, key=lambda f: Path(f).name)
+    if len(ids) != len(ordered):
+        raise DataError(f"{path} has {len(ids)} labels but {val_dir} has {len(ordered)} images")
+    out: dict[str, int] = {}
+    for n, (f, i) in enumerate(zip(ordered, ids, strict=True), 1):
+        if i not in id_to_wnid:
+            leaf = mapping.suffix == ".mat"
+            what = "a leaf class (num_children 0) of" if leaf else "in"
+            raise DataError(f"{path}:{n}: ILSVRC2012_ID {i!r} is not {what} {mapping}")
+        out[f] = _val_label(id_to_wnid[i], f"{mapping}", wnid_to_label)
+    return out
+
+
+def _devkit_id_to_wnid(truth: Path, places: list[Path], data_dir: Path
+                       ) -> tuple[dict[str, str], Path]:
+    """ILSVRC2012_ID -> wnid for the ground-truth file ``truth``, and the file that maps them:
+    ``map_clsloc.txt`` when found in ``places``, else the devkit's ``meta.mat``."""
+    # map_clsloc.txt is preferred when present: it is plain text and needs no scipy.
+    mapping = _find_file(places, "map_clsloc.txt")
+    if mapping is not None:
+        id_to_wnid: dict[str, str] = {}
+        for n, line in enumerate(_read_text(mapping).splitlines(), 1):
+            parts = line.split()
+            if len(parts) < 2 or not parts[1].isdigit():
+                raise DataError(f"{mapping}:{n}: expected 'WNID ID NAME', got {line!r}")
+            id_to_wnid[parts[1]] = parts[0]
+        return id_to_wnid, mapping
+    # The devkit keeps meta.mat beside the ground truth (ILSVRC2012_devkit_t12/data/);
+    # a copied ground-truth file may sit elsewhere with the devkit's data/ folder.
+    meta_places = dict.fromkeys([truth.parent, truth.parent / "data", *places,
+                                 *(p / "data" for p in places)])
+    meta = next((p / "meta.mat" for p in meta_places if (p / "meta.mat").is_file()), None)
+    if meta is None:
+        raise DataError(f"{truth} gives ILSVRC2012_IDs; map_clsloc.txt (WNID ID NAME per "
+                        "line) or the devkit's meta.mat is needed beside it (or in "
+                        f"{data_dir / 'ILSVRC2012_devkit_t12' / 'data'}) to turn them "
+                        "into classes")
+    return read_meta_mat(meta), meta
 
 
 META_FIELDS = ("ILSVRC2012_ID", "WNID", "num_children")
