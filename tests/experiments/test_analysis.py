@@ -9,9 +9,10 @@ import statistics
 import pytest
 import torch
 
+from convzoo.data.splits import balanced_subset
 from convzoo.experiments import format_mean_spread, mean_spread, moving_average, steps_to_threshold
 from convzoo.experiments._core import StepRecorder
-from convzoo.experiments.data import balanced_subset, subset_source
+from convzoo.experiments.data import subset_source
 
 
 def test_steps_to_threshold_interpolates_a_falling_line():

@@ -39,6 +39,10 @@ def curves_figure(rows: list[dict[str, Any]], *, title: str = ""):
     ax_loss.plot(epochs, [r["test_loss"] for r in rows], "s-", label="test")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_err.plot(epochs, [100 * (1 - r["train_acc"]) for r in rows], "o-", label="train top-1")
+    if any(r.get("train_eval_acc") is not None for r in rows):  # --eval-train N
+        ax_err.plot(epochs, [None if r.get("train_eval_acc") is None else
+                             100 * (1 - r["train_eval_acc"]) for r in rows], "o:",
+                    label="train top-1, eval mode")
     ax_err.plot(epochs, [100 * r["test_top1_err"] for r in rows], "s-", label="test top-1")
     ax_err.plot(epochs, [100 * r["test_top5_err"] for r in rows], "^--", label="test top-5")
     ax_err.set(xlabel="epoch", ylabel="error (%)", title="error")

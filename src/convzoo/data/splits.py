@@ -215,6 +215,20 @@ def _describe(ds: AnyDataset) -> str:
     return "streamed" if kind is None else f"in memory at {kind[1]}x{kind[2]} px"
 
 
+def balanced_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """Indices of ``n`` images of a split with these ``labels``, as equal a share of every class
+    as possible, drawn with ``seed`` (the same seed gives the same images: an experiment's arms
+    and seeds, or every epoch of ``--eval-train``, see the same ones)."""
+    classes = torch.unique(labels).tolist()
+    g = torch.Generator().manual_seed(seed)
+    per = [n // len(classes) + (1 if i < n % len(classes) else 0) for i in range(len(classes))]
+    parts = []
+    for c, k in zip(classes, per, strict=False):
+        idx = torch.nonzero(labels == c).flatten()
+        parts.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    return torch.sort(torch.cat(parts)).values
+
+
 def make_loader(dataset: AnyDataset, preset: DataPreset, *, batch_size: int, train: bool,
                 device: torch.device | str = "cpu", in_chans: int | None = None, seed: int = 0,
                 drop_last: bool = False, workers: int = 4, channels_last: bool = False

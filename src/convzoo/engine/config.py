@@ -171,6 +171,10 @@ class TrainConfig:
                                       "KEY=VALUE flag)", cli=False, factory=dict)
     engine: str = _opt("torch", "torch, or the NumPy layers of convzoo.scratch", choices=ENGINES)
     eval_batch_size: int = _opt(500, "images per evaluation batch", ge=1)
+    eval_train: int = _opt(0, "also score N training images (class-balanced, the same each "
+                           "epoch) at each epoch's end as the test split is scored: eval mode, "
+                           "no augmentation, dropout off (train_eval_acc in the metrics; the "
+                           "running train_acc is taken in train mode)", ge=0)
     workers: int = _opt(4, "DataLoader processes decoding a streamed image folder, for training "
                         "and evaluation (0: in the main process; at most the CPUs available)", ge=0)
     threads: int | None = _opt(None, "CPU threads torch computes with (torch.set_num_threads; "

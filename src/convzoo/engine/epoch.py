@@ -171,6 +171,7 @@ class Run:
     stop: StopSignals
     pending: PendingSteps
     tb: TensorBoard
+    train_eval_set: Any = None  # cfg.eval_train training images scored each epoch, or None
     t_start: float = field(default_factory=time.perf_counter)
 
     @cached_property
@@ -371,8 +372,11 @@ def evaluate_epoch(run: Run, state: TrainState) -> None:
     model = state.eval_model
     val = None if run.val_set is None else evaluate(run, model, run.val_set)
     test = evaluate(run, model, run.test_set)
+    fit_ = None if run.train_eval_set is None else evaluate(run, model, run.train_eval_set)
     state.schedule.end_epoch(None if val is None else 1.0 - val.topk_acc[1])
     scores = {
+        "train_eval_loss": None if fit_ is None else fit_.loss,
+        "train_eval_acc": None if fit_ is None else fit_.topk_acc[1],
         "val_loss": None if val is None else val.loss,
         "val_top1_acc": None if val is None else val.topk_acc[1],
         "val_top5_acc": None if val is None else val.topk_acc[5],

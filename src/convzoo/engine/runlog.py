@@ -25,6 +25,8 @@ METRIC_FIELDS = [
     "lr",
     "train_loss",
     "train_acc",
+    "train_eval_loss",
+    "train_eval_acc",
     "val_loss",
     "val_top1_acc",
     "val_top5_acc",

@@ -29,6 +29,7 @@ import torch
 
 from ..data import DataSource, load_splits
 from ..data.presets import resolve_input_size
+from ..data.splits import balanced_subset
 from ..errors import ConvzooError
 from ..registry import create_model, model_info
 from . import checkpoint as ckpt
@@ -334,6 +335,14 @@ def start_run_dir(
     reporter.start(inputs.input_size_reason)
 
 
+def train_eval_set(train: Any, n: int) -> Any:
+    """The ``--eval-train N`` images: a class-balanced ``n`` of the training split (all of it
+    when ``n`` is larger), the same every epoch; None when ``n`` is 0."""
+    if not n:
+        return None
+    return train if n >= len(train) else train.subset(balanced_subset(train.labels, n, 0))
+
+
 def _train(
     cfg: TrainConfig, state: TrainState, loader: TrainBatches, train_model: torch.nn.Module,
     inputs: Inputs, reporter: Reporter, ctx: dist_.DistContext,
@@ -348,6 +357,7 @@ def _train(
             in_chans=inputs.in_chans, val_set=inputs.splits.val, test_set=inputs.splits.test,
             resolved=inputs.resolved, stop=stop, pending=pending,
             tb=TensorBoard(inputs.out.path, cfg.tensorboard and ctx.is_main),
+            train_eval_set=train_eval_set(inputs.splits.train, cfg.eval_train),
         )
         if inputs.resume_path is not None:
             reporter.start(

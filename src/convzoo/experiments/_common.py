@@ -59,26 +59,6 @@ def train_arms(ctx: Context, arms: dict[str, Any], seeds: list[int] | None = Non
     return out
 
 
-def eval_train_acc(ctx: Context, rec: TrainRecord, *, n: int | None = None) -> float | None:
-    """Top-1 accuracy of a finished run's model on its training split (a class-balanced ``n`` of
-    it when given), in eval mode (dropout off, BN population statistics), through the one
-    evaluation loop. The engine's own ``train_acc`` is the running accuracy of the training
-    passes, taken in train mode, which understates a dropout net's fit. None for a diverged run."""
-    if rec.diverged is not None:
-        return None
-    from ..engine.evaluate import evaluate_model
-    from ..engine.loaded import load_trained
-    from .data import balanced_subset
-
-    loaded = load_trained(rec.run_dir)
-    train = ctx.test_split(loaded.data, loaded.config.get("data_dir"), "train")
-    if n is not None and n < len(train):
-        train = train.subset(balanced_subset(train.labels, n, 0))
-    result = evaluate_model(loaded.model, train, loaded.preset, device=ctx.device,
-                            in_chans=loaded.in_chans)
-    return result.topk_acc[1]
-
-
 def train_tuned(ctx: Context, arm: str, configs: dict[float, Any], *, window: int = 50,
                 final: dict[float, Any] | None = None
                 ) -> tuple[float, list[TrainRecord], dict[float, TrainRecord]]:

@@ -17,10 +17,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ..data import DataSource, load_dataset
 from ..data.cache import extract_archive, is_archive
+from ..data.splits import balanced_subset
 from ..errors import ConvzooError
 
 log = logging.getLogger(__name__)
@@ -84,19 +83,6 @@ def _load(base: str, data_dir: Path | None, split: str, val_split: str | None):
     if key not in _loaded:
         _loaded[key] = load_dataset(base, data_dir, split, val_split=val_split)
     return _loaded[key]
-
-
-def balanced_subset(labels: torch.Tensor, n: int, seed: int) -> torch.Tensor:
-    """Indices of ``n`` images, as equal a share of every class as possible, drawn with ``seed``
-    (the same for every run of an experiment, so arms and seeds see the same images)."""
-    classes = torch.unique(labels).tolist()
-    g = torch.Generator().manual_seed(seed)
-    per = [n // len(classes) + (1 if i < n % len(classes) else 0) for i in range(len(classes))]
-    parts = []
-    for c, k in zip(classes, per, strict=False):
-        idx = torch.nonzero(labels == c).flatten()
-        parts.append(idx[torch.randperm(len(idx), generator=g)[:k]])
-    return torch.sort(torch.cat(parts)).values
 
 
 @dataclasses.dataclass(frozen=True)
