@@ -70,22 +70,6 @@ def _tiny(name: str, tmp_path, data_dir=None, **kw):
     return record, table
 
 
-def _ctx_with_source(cifar_dir):
-    """A Context holding the smoke dropout profile's CIFAR-10 source (to score its runs again)."""
-    from pathlib import Path
-
-    from convzoo.experiments import get_experiment
-    from convzoo.experiments._common import cifar_data
-    from convzoo.experiments._core import Context
-
-    ctx = Context(get_experiment("dropout"), "smoke", [0], "cpu", Path("."), Path("."), None,
-                  None, lambda _m: None)
-    p = get_experiment("dropout").profiles["smoke"]
-    ctx.data_dir = str(cifar_dir)
-    cifar_data(ctx, n_train=p.n_train, n_test=p.n_test, augment=p.augment)
-    return ctx
-
-
 def _cell_numbers(cell: str) -> list[float]:
     import re
 
@@ -198,18 +182,15 @@ def test_dropout(tmp_path, fake_cifar):
     assert record["verdict"] == "not comparable"
     page = (tmp_path / "out" / "dropout.md").read_text()
     assert "did not overfit" in page or "did not train" in page
-    # Training accuracy scored in eval mode (dropout off) through evaluate_model: the same number
-    # when scored again (dropout on would draw new masks), beside the running train-mode one.
-    from convzoo.experiments._common import eval_train_acc
-    from convzoo.experiments._core import TrainRecord
-
+    # Training accuracy scored in eval mode (dropout off) by the trainer at the epoch's end
+    # (--eval-train; tests/engine/test_eval_train.py checks it against evaluate_model), beside
+    # the running train-mode one.
     on = record["raw"]["dropout 0.5"]
-    run = tmp_path / "runs" / "dropout-0-5-s0"
-    ctx = _ctx_with_source(fake_cifar)
-    rec = TrainRecord("dropout 0.5", 0, run, [], [], [], [], {}, 0.0)
-    assert eval_train_acc(ctx, rec, n=100) == pytest.approx(on["train_acc"][0], abs=1e-12)
-    assert eval_train_acc(ctx, rec, n=100) == eval_train_acc(ctx, rec, n=100)
-    assert len(on["train_acc_running"]) == 1 and len(on["steps_to_converge"]) == 1
+    rows = [json.loads(line) for line in
+            (tmp_path / "runs" / "dropout-0-5-s0" / "metrics.jsonl").read_text().splitlines()]
+    assert on["train_acc"][0] == rows[-1]["train_eval_acc"] is not None
+    assert on["train_acc_running"][0] == rows[-1]["train_acc"]
+    assert len(on["steps_to_converge"]) == 1
 
 
 def test_degradation(tmp_path, fake_cifar):

@@ -548,10 +548,8 @@ def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table
     lines += [
         "## How",
         "",
-        f"- Command: `{record['command']}` ({record['profile']} profile; wall time "
-        f"{record['wall_s'] / 60:.1f} min, of which its training runs, reused ones included, "
-        f"{record.get('train_wall_s', 0) / 60:.1f} min, on {record['machine']}, "
-        f"{record['date']}; load "
+        f"- Command: `{record['command']}` ({record['profile']} profile; {_times(record)}, on "
+        f"{record['machine']}, {record['date']}; load "
         f"average while this command ran: {record.get('load_average', 'not recorded')}).",
         f"- Parameters: `{json.dumps(record['params'], default=str)}`.",
         f"- Per-seed numbers: {exp.name}.json; run directories (config.json, metrics.csv, "
@@ -561,6 +559,16 @@ def render_page(exp: Experiment, record: dict[str, Any], outcome: Outcome, table
         lines.append(f"- Profile: {exp.quick_note}")
     lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def _times(record: dict[str, Any]) -> str:
+    """The command's wall time and its training runs' time; runs reused from an earlier command
+    (finished run folders) took their time then, not in this command's wall time."""
+    wall, train = record["wall_s"] / 60, record.get("train_wall_s", 0) / 60
+    if train > wall:
+        return (f"wall time {wall:.1f} min, reusing finished training runs that had taken "
+                f"{train:.1f} min")
+    return f"wall time {wall:.1f} min, of which its training runs {train:.1f} min"
 
 
 def _other_runs(out: Path) -> list[tuple[str, str, str]]:
@@ -593,7 +601,7 @@ def write_index(out: Path) -> None:
         "whether the two agree. Run one with `convzoo experiment NAME [--profile "
         "smoke|quick|full] [--seeds N] [--device DEV] [--out DIR]`; `convzoo experiment --list` "
         "lists them. The `smoke` profile checks in under a minute (a few steps) that an "
-        "experiment runs end to end; `quick` is sized for about 15 minutes on a 2-core CPU; "
+        "experiment runs end to end; `quick` fits in 20 minutes on an idle 2-core CPU; "
         "`full` follows the paper as closely as the data allows and is meant for a GPU. An "
         "interrupted experiment (Ctrl-C) resumes where it stopped when the same command runs "
         "again. Each page names the machine, the load average while it ran and its departures "

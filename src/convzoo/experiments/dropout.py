@@ -6,11 +6,12 @@ dropout in the fully connected layers lowers CIFAR-10 test error. Here the same 
 trained with and without dropout (p=0.5 on the inputs of the two hidden fully connected layers,
 where AlexNet puts it) on a reduced CIFAR-10 training set, so that it can overfit; the measure is
 the train–test gap (final training accuracy minus test accuracy) and the test error. Training
-accuracy is scored with dropout off (eval mode, the way test accuracy is), on up to
-``eval_train_n`` training images; the engine's running training accuracy (dropout on) would
-understate the dropout net's fit. The second claim, "roughly doubles the number of iterations
-required to converge", is measured as the steps until the trailing-mean mini-batch training error
-first reaches ``converge_err``.
+accuracy is scored at each epoch's end with dropout off (eval mode, the way test accuracy is: the
+trainer's ``eval_train`` option), on up to ``eval_train_n`` training images; the engine's running
+training accuracy (dropout on) would understate the dropout net's fit. The second claim, "roughly
+doubles the number of iterations required to converge", is measured the same way for both arms:
+the steps until that eval-mode training error first reaches ``converge_err`` (the running error
+of a dropout net, taken with its units dropped, may never get there).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from ..engine import TrainConfig
 from ._common import (
     cifar_data,
     epoch_curve,
-    eval_train_acc,
     mean_of,
     num,
     pct,
@@ -30,7 +30,6 @@ from ._common import (
 )
 from ._core import Context, Experiment, Outcome, PaperSetup, register_experiment
 from ._plots import band, figure, paper_mark, save
-from .analysis import steps_to_threshold
 from .verdict import (
     AGREES,
     DISAGREES,
@@ -58,11 +57,11 @@ class Params:
     augment: bool = False
     dropout: float = 0.5  # AlexNet §4.2
     max_steps: int | None = None
-    eval_train_n: int | None = 2000  # training images scored in eval mode (None: all of them)
-    # "Converged" (AlexNet §4.2's iterations to converge): the trailing mean of the mini-batch
-    # training error, over ``converge_window`` steps, first at or below ``converge_err``.
+    eval_train_n: int = 2000  # training images scored in eval mode (all, when there are fewer)
+    # "Converged" (AlexNet §4.2's iterations to converge): the eval-mode training error, scored at
+    # each epoch's end, first at or below ``converge_err``.
     converge_err: float = 0.1
-    converge_window: int = 20
+    converge_window: int = 20  # mini-batches in the trailing mean of the running error (plot)
 
 
 # The claim is about overfitting: it is tested only where the network without dropout fits its
@@ -120,12 +119,15 @@ def judge_convergence(m: Measurements) -> Verdict | None:
         return Verdict(NOT_COMPARABLE, "without dropout the network did not converge within the "
                                        "budget in every seed")
     if not m.steps_on.complete:
+        # Censored: the ratio is at least ``lower``. Beyond the "about 2x" range that is a
+        # clearly larger cost than the paper's; inside it the ratio may still be anything above.
         lower = (m.budget_steps or 0) / m.steps_off.mean
-        if lower >= DOUBLES[0]:
-            return Verdict(AGREES, f"with dropout it did not converge within the budget, more "
-                                   f"than {lower:.1f}x the steps without")
-        return Verdict(INCONCLUSIVE, f"with dropout it did not converge within the budget, only "
-                                     f"{lower:.1f}x the steps without: too short to tell")
+        if lower > DOUBLES[1]:
+            return Verdict(PARTLY, f"with dropout it did not converge within the budget, more "
+                                   f"than {lower:.1f}x the steps without (paper: about 2x)")
+        return Verdict(INCONCLUSIVE, f"with dropout it did not converge within the budget, at "
+                                     f"least {lower:.1f}x the steps without: too short to tell "
+                                     "whether about 2x")
     ratio = m.steps_on.mean / m.steps_off.mean
     c = compare(m.steps_off, m.steps_on)
     if c == 0:
@@ -147,25 +149,31 @@ def judge(m: Measurements) -> Verdict:
     return combine(parts) if len(parts) > 1 else parts[0][1]
 
 
+def converged_at(rows: list[dict], err: float) -> int | None:
+    """The step of the first epoch whose eval-mode training error is at most ``err`` (None: not
+    within the run)."""
+    return next((r["step"] for r in rows if 1 - r["train_eval_acc"] <= err), None)
+
+
 def run(ctx: Context, p: Params) -> Outcome:
     data, data_dir = cifar_data(ctx, n_train=p.n_train, n_test=p.n_test, augment=p.augment)
     arms = {f"dropout {d:g}": TrainConfig(
         model=p.model, data=data, data_dir=data_dir, epochs=p.epochs, max_steps=p.max_steps,
         batch_size=p.batch_size, optimizer="sgd", lr=p.lr, momentum=0.9, wd=p.wd,
-        lr_scheduler="constant", model_args={**dict(p.model_args), "dropout": d})
+        lr_scheduler="constant", eval_train=p.eval_train_n,
+        model_args={**dict(p.model_args), "dropout": d})
         for d in (0.0, p.dropout)}
     recs = train_arms(ctx, arms)
     rows, raw = [], {}
     fig, (ax_acc, ax_gap, ax_conv) = figure(3)
     for (label, rs), color in zip(recs.items(), ("tab:red", "tab:blue"), strict=False):
         # Training accuracy with dropout off (eval mode), as the test accuracy is measured.
-        train_acc = [eval_train_acc(ctx, r, n=p.eval_train_n) for r in rs]
+        train_acc = [None if r.diverged else r.rows[-1]["train_eval_acc"] for r in rs]
         running = [r.rows[-1]["train_acc"] for r in rs]
         test_acc = [None if r.diverged else r.rows[-1]["test_top1_acc"] for r in rs]
         gaps = [None if a is None or b is None else a - b
                 for a, b in zip(train_acc, test_acc, strict=True)]
-        conv = [steps_to_threshold(r.steps, r.step_err, p.converge_err, window=p.converge_window)
-                for r in rs]
+        conv = [converged_at(r.rows, p.converge_err) for r in rs]
         raw[label] = {"train_acc": train_acc, "train_acc_running": running,
                       "test_acc": test_acc, "gap": gaps, "steps_to_converge": conv,
                       "budget_steps": [len(r.steps) for r in rs],
@@ -174,37 +182,40 @@ def run(ctx: Context, p: Params) -> Outcome:
                      "test": pct(test_acc), "gap": pct(gaps),
                      "best": pct(raw[label]["best_test_acc"]),
                      "conv": num(conv, censored="budget", fmt=".0f")})
-        xs, _ = epoch_curve(rs[0], "train_acc")
-        band(ax_acc, xs, [epoch_curve(r, "train_acc")[1] for r in rs],
-             label=f"{label} train (running, train mode)", color=color, style="--")
+        xs, _ = epoch_curve(rs[0], "train_eval_acc")
+        band(ax_acc, xs, [epoch_curve(r, "train_eval_acc")[1] for r in rs],
+             label=f"{label} train (dropout off)", color=color, style="--")
+        band(ax_conv, [x["step"] for x in rs[0].rows],
+             [[1 - x["train_eval_acc"] for x in r.rows] for r in rs],
+             label=f"{label}, eval mode", color=color)
         band(ax_conv, rs[0].steps, [smoothed_err(r, p.converge_window) for r in rs],
-             label=label, color=color)
+             label=f"{label}, running (train mode)", color=color, style="--")
         band(ax_acc, xs, [epoch_curve(r, "test_top1_acc")[1] for r in rs],
              label=f"{label} test", color=color)
-        band(ax_gap, xs, [[a - b for a, b in zip(epoch_curve(r, "train_acc")[1],
+        band(ax_gap, xs, [[a - b for a, b in zip(epoch_curve(r, "train_eval_acc")[1],
                                                   epoch_curve(r, "test_top1_acc")[1], strict=False)]
                           for r in rs], label=label, color=color)
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="train (dashed) and test accuracy")
     ax_gap.set(xlabel="epoch", ylabel="train acc - test acc",
-               title="gap (running train acc, train mode)")
+               title="gap (train acc with dropout off)")
     ax_conv.axhline(p.converge_err, color="grey", ls=":", lw=1)
     no_dropout = mean_of(raw[next(iter(recs))]["steps_to_converge"])
     if no_dropout is not None:  # §4.2: "roughly doubles the number of iterations"
         paper_mark(ax_conv, 2 * no_dropout, "dropout ~2x the steps (§4.2)", axis="x")
-    ax_conv.set(xlabel="optimizer step", ylabel="training error (trailing mean)",
-                title="iterations to converge", ylim=(0, 1))
+    ax_conv.set(xlabel="optimizer step", ylabel="training error",
+                title="iterations to converge (eval mode, each epoch)", ylim=(0, 1))
     save(fig, ctx.plot_path, title=f"Dropout on {p.n_train or 50000} CIFAR-10 images")
     off, on = list(arms)
     g_off, g_on = mean_of(raw[off]["gap"]), mean_of(raw[on]["gap"])
     t_off, t_on = mean_of(raw[off]["test_acc"]), mean_of(raw[on]["test_acc"])
     c_off, c_on = raw[off]["steps_to_converge"], raw[on]["steps_to_converge"]
-    n_scored = min(p.eval_train_n or 50000, p.n_train or 50000)
+    n_scored = min(p.eval_train_n, p.n_train or 50000)
     measured = (f"After {p.epochs} epochs on {p.n_train or 50000} training images: train–test "
                 f"gap {_pts(g_off)} points without dropout vs {_pts(g_on)} with (training "
                 f"accuracy measured with dropout off, on {n_scored} training images); test "
                 f"accuracy {_pts(t_off)}% vs {_pts(t_on)}%. Steps until the "
-                f"training error (trailing mean over {p.converge_window} mini-batches) first "
-                f"reaches {100 * p.converge_err:.0f}%: {num(c_off, 'budget', '.0f')} without "
+                f"training error (dropout off, scored at each epoch's end) first reaches "
+                f"{100 * p.converge_err:.0f}%: {num(c_off, 'budget', '.0f')} without "
                 f"dropout vs {num(c_on, 'budget', '.0f')} with (the paper: roughly twice as "
                 "many).")
     verdict = judge(Measurements(
@@ -268,16 +279,20 @@ register_experiment(Experiment(
     run=run,
     profiles={"smoke": Params(model_args=(("width", 4), ("fc", 32)), n_train=100, n_test=50,
                              epochs=1, batch_size=50, max_steps=2),
-              # lr 0.05 on 1,000 images for 30 epochs: without dropout the net fits its training
-              # images (95% in a trial run) -- the overfitting the claim is about. At lr 0.01 on
-              # 2,000 images for 15 epochs it reached only 43%, which tests nothing.
-              "quick": Params(n_train=1000, epochs=30, lr=0.05),
+              # lr 0.05 on 1,000 images: without dropout the net fits its training images (95% in
+              # a trial run) -- the overfitting the claim is about. At lr 0.01 on 2,000 images for
+              # 15 epochs it reached only 43%, which tests nothing. 60 epochs, not 30: without
+              # dropout the running error reached 10% at ~350 steps; with dropout it was at 35%
+              # after 480 (30 epochs, 3.7 min), too short to measure "about 2x the iterations".
+              # 60 epochs with the eval-mode training accuracy scored every epoch: 9.1 min on the
+              # idle 2-core CPU.
+              "quick": Params(n_train=1000, epochs=60, lr=0.05),
               "full": Params(model="alexnet_cifar", model_args=(), n_train=10_000, n_test=None,
                              epochs=60,
                              batch_size=128)},
     data="cifar10",
     quick_note=("a small CNN with AlexNet's classifier pattern (cnn_dropout_cifar, width 16, fc "
-                "512), lr 0.05, on 1,000 images for 30 epochs; full: alexnet_cifar, lr 0.01, on "
+                "512), lr 0.05, on 1,000 images for 60 epochs; full: alexnet_cifar, lr 0.01, on "
                 "10,000 images for 60 epochs."),
     paper_setup=PAPER,
     run_setup=run_setup,
