@@ -8,6 +8,10 @@
    no evaluation counted), interleaved (trainer, loop, trainer, loop, ...), medians of the
    repeats: lenet5 on MNIST (60k images, batch 64) and resnet20 on CIFAR-10-shaped data (batch
    128, ``--resnet-steps`` steps; the pixels do not change the time).
+   With ``--streamed-size S`` (e.g. 128), also resnet18 on a streamed folder of JPEGs of
+   144-200 px (``--streamed-per-class`` per class, 10 classes, the folder of
+   ``train_vs_reference.py``) at S px, batch 32: ``fit`` against the hand loop iterating the very
+   loader the trainer uses (``convzoo.data.make_loader``, ``--workers`` processes).
 2. Seconds from the start of ``fit`` (data loading included) until the end of the first epoch
    whose MNIST test accuracy (10,000 images) is >= 99.0%, with the ``lenet5-mnist`` recipe.
 
@@ -27,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from convzoo import TrainConfig, create_model, fit
-from convzoo.data import ImageDataset, datasets, load_dataset, preset_for
+from convzoo.data import ImageDataset, datasets, load_dataset, make_loader, preset_for
 from convzoo.engine.recipes import recipe_config
 
 MNIST_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
@@ -137,6 +141,49 @@ def overhead(name, model_name, train, test, batch_size, lr, steps, repeats, tmp:
     }
 
 
+def streamed_overhead(size: int, per_class: int, workers: int, repeats: int, tmp: Path,
+                      device: torch.device, amp: str, batch_size: int = 32) -> dict:
+    """resnet18 on a streamed JPEG folder at ``size`` px: ``fit`` (one epoch, no evaluation
+    counted) against a hand loop over the same ``make_loader`` loader, interleaved."""
+    from train_vs_reference import write_large_folder
+
+    root = write_large_folder(tmp / "jpegs", 10, per_class, 2)
+    ds = load_dataset("folder", str(root), "train", val_split="test")
+    preset = preset_for("folder", in_chans=3, image_size=None, input_size=size, model="resnet18")
+    dtype = torch.bfloat16 if amp == "bf16" else None
+    t_trainer, t_loop = [], []
+    for r in range(repeats):
+        cfg = TrainConfig(model="resnet18", data="folder", data_dir=str(root), val_split="test",
+                          input_size=size, epochs=1, batch_size=batch_size, lr=0.05,
+                          lr_scheduler="constant", momentum=0.9, wd=5e-4, seed=r,
+                          workers=workers, tensorboard=False, out=str(tmp / f"stream{r}"),
+                          device=str(device), amp=amp)
+        run_dir = fit(cfg).run_dir
+        t_trainer.append(json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
+                         ["epoch_time_s"])
+        torch.manual_seed(r)
+        model = create_model("resnet18", num_classes=10).to(device).train()
+        opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+        loader = make_loader(ds, preset, batch_size=batch_size, train=True, device=device,
+                             in_chans=3, seed=r, workers=workers)
+        _sync(device)
+        t0 = time.perf_counter()
+        for x, y in loader:
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                loss = F.cross_entropy(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        _sync(device)
+        t_loop.append(time.perf_counter() - t0)
+        print(f"  streamed round {r + 1}: trainer {t_trainer[-1]:.2f} s, loop {t_loop[-1]:.2f} s",
+              flush=True)
+    mt, ml = statistics.median(t_trainer), statistics.median(t_loop)
+    return {"case": f"resnet18 / {len(ds)} JPEGs streamed at {size} px, batch {batch_size}, "
+                    f"{workers} workers", "trainer_s": mt, "loop_s": ml, "ratio": mt / ml,
+            "steps": -(-len(ds) // batch_size), "repeats": repeats}
+
+
 def time_to_99(tmp: Path, device: torch.device) -> dict:
     cfg = recipe_config(
         "lenet5-mnist", data_dir=mnist_dir(), tensorboard=False, out=str(tmp / "tta"),
@@ -168,6 +215,10 @@ def main() -> None:
     ap.add_argument("--skip-resnet", action="store_true")
     ap.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     ap.add_argument("--amp", choices=("none", "bf16"), default="none")
+    ap.add_argument("--skip-lenet", action="store_true")
+    ap.add_argument("--streamed-size", type=int, default=0, help="px; 0: no streamed case")
+    ap.add_argument("--streamed-per-class", type=int, default=64, help="JPEGs per class (10)")
+    ap.add_argument("--workers", type=int, default=2, help="loader processes, streamed case")
     args = ap.parse_args()
     device = torch.device(args.device)
     if args.threads:
@@ -180,21 +231,9 @@ def main() -> None:
         results = []
         train = load_dataset("mnist", mnist_dir(), "train")
         test = load_dataset("mnist", mnist_dir(), "test").subset(torch.arange(500))
-        results.append(
-            overhead(
-                "lenet5 / MNIST, batch 64",
-                "lenet5",
-                train,
-                test,
-                64,
-                0.05,
-                args.lenet_steps,
-                args.repeats,
-                tmp,
-                device,
-                args.amp,
-            )
-        )
+        if not args.skip_lenet:
+            results.append(overhead("lenet5 / MNIST, batch 64", "lenet5", train, test, 64, 0.05,
+                                    args.lenet_steps, args.repeats, tmp, device, args.amp))
         if not args.skip_resnet:
             g = torch.Generator().manual_seed(0)
             n = 128 * args.resnet_steps
@@ -222,6 +261,9 @@ def main() -> None:
                     args.amp,
                 )
             )
+        if args.streamed_size:
+            results.append(streamed_overhead(args.streamed_size, args.streamed_per_class,
+                                             args.workers, args.repeats, tmp, device, args.amp))
         print("\n| case | steps | trainer s/epoch | loop s/epoch | ratio |")
         print("| --- | ---: | ---: | ---: | ---: |")
         for r in results:

@@ -4,8 +4,11 @@
 #   bash scripts/gpu_session.sh DATA OUT check   # CUDA tests (tests/test_cuda.py, gemm, engine)
 #   bash scripts/gpu_session.sh DATA OUT bench   # benchmarks/engine.py + models_vs_torchvision
 #   bash scripts/gpu_session.sh DATA OUT probe   # resnet20 training throughput, 3 settings
-#   bash scripts/gpu_session.sh DATA OUT batch   # in parallel: resnet20 for the shipped weights
-#                                                # and the experiments' larger settings
+#   bash scripts/gpu_session.sh DATA OUT batch   # resnet20 for the shipped weights (resumes)
+#   What is left of issue #16, one device call each (each stage stops itself in time):
+#   bash scripts/gpu_session.sh DATA OUT tests16   # tests/test_cuda.py + tests/fullsize on CUDA
+#   bash scripts/gpu_session.sh DATA OUT stream16  # streamed resnet50 224 px vs the reference
+#   bash scripts/gpu_session.sh DATA OUT full16    # the experiments' full profiles, in parallel
 #
 # DATA holds mnist/ and cifar10-jpg.tar.gz (a copy of ../shared/data); OUT receives the logs.
 # Uses the machine's own python3 with torch (no venv) and the source tree on PYTHONPATH.
@@ -40,51 +43,46 @@ print("flags:", sys.argv[2] or "none", "| images/s per epoch:", [round(r["images
         $run/metrics.jsonl "$flags"
     done 2>&1 | tee "$OUT/probe.log" ;;
   batch)
-    # One process per job on the one GPU (small models leave it mostly idle, so they overlap);
-    # each is stopped by SIGTERM/SIGINT before the device's 10-minute limit. A stopped training
-    # run leaves a checkpoint (resume with --resume); an experiment reuses finished run folders.
-    T=${BATCH_SECONDS:-540}; XP=/tmp/xp; R=/tmp/runs; mkdir -p $XP $R
+    # resnet20 for the shipped cifar10 weights (docs/model_cards.md), stopped by SIGTERM before
+    # the device's 10-minute limit: a stopped run leaves a checkpoint, and the same stage resumes
+    # it (DATA/carry-runs holds the run folder carried back from the last machine).
+    T=${BATCH_SECONDS:-540}; R=/tmp/runs; mkdir -p $R
     [ -d "$DATA/carry-runs" ] && cp -r "$DATA/carry-runs/." /tmp/
-    xp() { local name=$1; shift
-      timeout -s INT $T python3 -m convzoo experiment $name --device cuda --data-dir "$CIFAR" \
-        --out docs/experiments/full --runs $XP/$name --note "$NOTE" "$@" > "$OUT/xp-$name.log" 2>&1; }
-    NOTE="Ran on one H100 at the same time as five other jobs (resnet20 training and the other experiments, one process each), so its times are not of an idle GPU."
     R20=$R/resnet20-c10
     if [ -f $R20/checkpoints/.resume-me ] || ls $R20/checkpoints/*.pt >/dev/null 2>&1; then
       r20=(--resume $R20); else r20=(resnet20 --data folder --data-dir "$CIFAR" --val-split test \
       --epochs 50 --batch-size 128 --lr 0.1 --nesterov --wd 5e-4 --lr-scheduler cosine \
       --device cuda --out $R20); fi
-    ( timeout -s TERM $T python3 -m convzoo train "${r20[@]}" > "$OUT/resnet20.log" 2>&1 ) &
-    xp dropout --profile full &
-    xp relu-vs-tanh --profile full --seeds 1 --set 'lrs=[0.01, 0.02, 0.05]' &
-    xp degradation --profile full --seeds 1 --set 'depths=[20, 56]' --set epochs=6 &
-    xp batchnorm --profile full --seeds 1 --set cifar_epochs=6 &
-    xp architectures --profile full --seeds 1 --set epochs=5 &
-    wait
-    tar czf "$OUT/pages.tgz" docs/experiments/full
-    tar czf "$OUT/runs.tgz" --exclude='*.safetensors' --exclude=checkpoints -C / tmp/xp
+    timeout -s TERM $T python3 -m convzoo train "${r20[@]}" > "$OUT/resnet20.log" 2>&1
     tar czf "$OUT/resnet20.tgz" -C / tmp/runs
-    ls -la "$OUT"; tail -n 3 "$OUT"/*.log ;;
-  finish)
-    # The second half of `batch` on a fresh machine, with its finished run folders carried back
-    # in DATA/carry-runs: resnet20 resumes from its checkpoint; experiments reuse finished runs.
-    T=${BATCH_SECONDS:-300}; XP=/tmp/xp; R20=/tmp/runs/resnet20-c10
-    cp -r "$DATA/carry-runs/." /tmp/
-    NOTE="Ran on one H100 partly at the same time as other jobs (resnet20 training, the other experiments), so its times are not of an idle GPU; finished runs of an earlier, interrupted session on another H100 were reused."
-    xp() { local name=$1 out=$2; shift 2
+    tail -n 3 "$OUT/resnet20.log" ;;
+  tests16)
+    # Every test of tests/test_cuda.py (float64 forwards included) and the full-size CLI tests
+    # with each command on the GPU (tests/fullsize/fullhelp.DEVICE).
+    CONVZOO_TEST_DEVICE=cuda timeout -s INT ${T16:-300} python3 -m pytest -q -p no:cacheprovider \
+      tests/test_cuda.py tests/fullsize 2>&1 | tee "$OUT/cuda_fullsize_tests.log" | tail -30 ;;
+  stream16)
+    # 4,800 JPEGs of 300-500 px = 75 steps of 64: convzoo's bar (read every 25 steps on a GPU)
+    # shows steps 25, 50 and 75, so both trainers are timed over steps 25-75 of the epoch.
+    timeout -s INT ${T16:-420} python3 benchmarks/train_vs_reference.py --sizes 224 \
+      --model resnet50 --device cuda --amp fp16 --batch-size 64 --workers 12 \
+      --large-per-class 480 --large-range 300 500 --rounds 2 --skip 25 --timeout 150 \
+      --json "$OUT/stream16.json" 2>&1 | tee "$OUT/stream16.log" | tail -30 ;;
+  full16)
+    # The experiments' full profiles at once on the one GPU, each stopped (SIGINT: finished runs
+    # are kept, and a rerun of the same command resumes) before the device's 10-minute limit.
+    T=${BATCH_SECONDS:-540}; XP=/tmp/xp; mkdir -p $XP
+    NOTE="Ran on one GPU at the same time as the other full profiles (one process each), so its times are not of an idle GPU."
+    xp() { local name=$1; shift
       timeout -s INT $T python3 -m convzoo experiment $name --device cuda --data-dir "$CIFAR" \
-        --out $out --runs $XP/$name --note "$NOTE" "$@" >> "$OUT/xp.log" 2>&1; }
-    ( timeout -s TERM $T python3 -m convzoo train --resume $R20 > "$OUT/resnet20.log" 2>&1 ) &
-    xp dropout docs/experiments/full --profile full --seeds 2 &
-    xp architectures docs/experiments/full --profile full --seeds 1 --set epochs=5 &
-    xp relu-vs-tanh /tmp/discard1 --profile full --seeds 1 --set 'lrs=[0.01]' &
-    xp relu-vs-tanh /tmp/discard2 --profile full --seeds 1 --set 'lrs=[0.02]' &
+        --out docs/experiments/full --runs $XP/$name --note "$NOTE" "$@" > "$OUT/xp-$name.log" 2>&1; }
+    xp relu-vs-tanh --profile full --seeds 1 &
+    xp degradation --profile full --seeds 1 --set 'depths=[20, 56]' &
+    xp dropout --profile full --seeds 2 &
     wait
-    xp relu-vs-tanh docs/experiments/full --profile full --seeds 1 --set 'lrs=[0.01, 0.02]'
     tar czf "$OUT/pages.tgz" docs/experiments/full
     tar czf "$OUT/runs.tgz" --exclude='*.safetensors' --exclude=checkpoints -C / tmp/xp
-    tar czf "$OUT/resnet20.tgz" --exclude=checkpoints -C / tmp/runs
-    tail -n 2 "$OUT"/*.log ;;
+    tail -n 3 "$OUT"/xp-*.log ;;
   *) echo "unknown stage $stage"; exit 2 ;;
   esac
 done

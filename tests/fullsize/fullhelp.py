@@ -38,6 +38,9 @@ TRAIN_PER_CLASS = 4  # 12 training images: 3 steps of batch 4
 VAL_PER_CLASS = 2  # 6 validation images
 # (R, G, B) base colour and stripe direction of each class: what the nets learn.
 LOOKS = (((200, 40, 40), "h"), ((40, 180, 60), "v"), ((50, 60, 210), "d"))
+# The device every command of these tests runs on: CONVZOO_TEST_DEVICE=cuda runs them on a GPU
+# (scripts/gpu_session.sh, stage `gpu16`); CI has none.
+DEVICE = os.environ.get("CONVZOO_TEST_DEVICE", "cpu")
 
 
 @dataclass(frozen=True)

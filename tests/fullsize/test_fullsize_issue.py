@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fullsize.fullhelp import CONVZOO, Tree, call_cli, cli_env, run_cli
+from fullsize.fullhelp import CONVZOO, DEVICE, Tree, call_cli, cli_env, run_cli
 
 
 def final_of(run: Path) -> dict:
@@ -57,7 +57,7 @@ def imagenet_run(ilsvrc_dir: Tree, tmp_path_factory) -> Path:
     """convzoo train resnet18 --data imagenet --data-dir <ILSVRC layout>, two steps of four."""
     out = tmp_path_factory.mktemp("imagenet") / "run"
     r = run_cli("train", "resnet18", "--data", "imagenet", "--data-dir", ilsvrc_dir.root,
-                "--max-steps", "2", "--batch-size", "4", "--device", "cpu", "--workers", "1",
+                "--max-steps", "2", "--batch-size", "4", "--device", DEVICE, "--workers", "1",
                 "--out", out)
     assert r.returncode == 0, r.stderr[-3000:]
     return out
@@ -76,7 +76,7 @@ def test_issue_imagenet_layout_trains(imagenet_run: Path, ilsvrc_dir: Tree):
 
 def test_issue_eval_on_imagenet_layout(imagenet_run: Path, ilsvrc_dir: Tree, capsys):
     # convzoo eval RUN  (was: IndexError, evaluate.py read test_set.shape[1])
-    code, out, err = call_cli(capsys, "eval", imagenet_run, "--device", "cpu", "--json")
+    code, out, err = call_cli(capsys, "eval", imagenet_run, "--device", DEVICE, "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["n"] == ilsvrc_dir.n_val
@@ -84,7 +84,7 @@ def test_issue_eval_on_imagenet_layout(imagenet_run: Path, ilsvrc_dir: Tree, cap
     assert result["top5_acc"] == pytest.approx(final_of(imagenet_run)["top5_acc"])
     # with --data-dir given explicitly, as on another machine
     code, out, err = call_cli(capsys, "eval", imagenet_run, "--data", "imagenet", "--data-dir",
-                              ilsvrc_dir.root, "--device", "cpu", "--json")
+                              ilsvrc_dir.root, "--device", DEVICE, "--json")
     assert code == 0, err
     assert json.loads(out)["top1_acc"] == pytest.approx(result["top1_acc"])
 
@@ -96,7 +96,7 @@ def test_issue_test_only_on_imagenet_layout(imagenet_run: Path, ilsvrc_dir: Tree
     out = tmp_path / "test-only"
     code, stdout, err = call_cli(capsys, "train", "resnet18", "--data", "imagenet", "--data-dir",
                                  ilsvrc_dir.root, "--test-only", "--weights",
-                                 imagenet_run / "model.safetensors", "--device", "cpu",
+                                 imagenet_run / "model.safetensors", "--device", DEVICE,
                                  "--out", out)
     assert code == 0, err
     final = final_of(imagenet_run)
@@ -107,7 +107,7 @@ def test_issue_test_only_on_imagenet_layout(imagenet_run: Path, ilsvrc_dir: Tree
     # results as they were
     before = {p.name: p.read_bytes() for p in imagenet_run.iterdir() if p.is_file()}
     code, stdout, err = call_cli(capsys, "train", "--resume", imagenet_run, "--test-only",
-                                 "--device", "cpu")
+                                 "--device", DEVICE)
     assert code == 0, err
     assert top1_printed(stdout) == pytest.approx(final["top1_acc"], abs=1e-4)
     after = {p.name: p.read_bytes() for p in imagenet_run.iterdir() if p.is_file()}
@@ -126,7 +126,7 @@ def top1_printed(stdout: str) -> float:
 def resume_args(tree: Tree, out: Path) -> list:
     # 12 training images, batch 4: 3 steps in the epoch; a checkpoint after every step.
     return ["train", "resnet18", "--data", tree.data, "--data-dir", tree.root, "--epochs", "1",
-            "--batch-size", "4", "--device", "cpu", "--deterministic",
+            "--batch-size", "4", "--device", DEVICE, "--deterministic",
             "--checkpoint-every-steps", "1", "--keep-checkpoints", "2", "--workers", "2",
             "--no-tensorboard",
             "--input-size", "128", "--out", out]

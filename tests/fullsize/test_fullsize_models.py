@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from fullsize.fullhelp import Tree, call_cli, run_cli
+from fullsize.fullhelp import DEVICE, Tree, call_cli, run_cli
 
 slow = pytest.mark.slow
 # (model, layout, input size). CPU seconds (user + sys, one torch thread, shared 2-core CPU) of
@@ -47,7 +47,7 @@ def runs(tmp_path_factory, request):
             tree = trees[layout]()
             out = tmp_path_factory.mktemp("runs") / model
             r = run_cli("train", model, "--data", tree.data, "--data-dir", tree.root,
-                        "--max-steps", "2", "--batch-size", "4", "--device", "cpu",
+                        "--max-steps", "2", "--batch-size", "4", "--device", DEVICE,
                         "--num-classes", str(tree.num_classes), "--input-size", str(size),
                         "--workers", "1", "--no-tensorboard", "--out", out)
             assert r.returncode == 0, f"train {model}: {r.stderr[-3000:]}"
@@ -70,7 +70,7 @@ def check_topk(result: dict, n: int, num_classes: int) -> None:
 
 
 def eval_json(capsys, run: Path, *extra: str) -> dict:
-    code, out, err = call_cli(capsys, "eval", run, "--device", "cpu", "--batch-size", "4",
+    code, out, err = call_cli(capsys, "eval", run, "--device", DEVICE, "--batch-size", "4",
                               "--json", *extra)
     assert code == 0, err
     return json.loads(out)
@@ -110,7 +110,7 @@ def test_eval(runs, capsys, model, layout, size):
     # per-class accuracies weighted by the class counts (equal here) give top-1
     mean = sum(per_class[c] for c in tree.classes) / len(tree.classes)
     assert mean == pytest.approx(result["top1_acc"])
-    code, out, err = call_cli(capsys, "eval", run, "--device", "cpu", "--batch-size", "4")
+    code, out, err = call_cli(capsys, "eval", run, "--device", DEVICE, "--batch-size", "4")
     assert code == 0, err
     assert f"({tree.n_val} test images)" in out and "top-5 accuracy" in out
 
@@ -160,7 +160,7 @@ def test_report(runs, capsys, tmp_path, model, layout, size):
 @pytest.mark.parametrize("model,layout,size", MODELS)
 def test_predict(runs, capsys, model, layout, size):
     run, tree = runs(model, layout, size)
-    code, out, err = call_cli(capsys, "predict", run, tree.sample, "--device", "cpu", "--json")
+    code, out, err = call_cli(capsys, "predict", run, tree.sample, "--device", DEVICE, "--json")
     assert code == 0, err
     preds = json.loads(out)["predictions"]
     assert len(preds) == 1 and Path(preds[0]["path"]).name == tree.sample.name
@@ -173,7 +173,7 @@ def test_predict(runs, capsys, model, layout, size):
     if tree.num_classes <= 5:
         assert sum(probs) == pytest.approx(1.0, abs=1e-4)  # every class listed
     assert all(t["class"] in classes for t in top)
-    code, out, err = call_cli(capsys, "predict", run, tree.sample, "--device", "cpu")
+    code, out, err = call_cli(capsys, "predict", run, tree.sample, "--device", DEVICE)
     assert code == 0, err
     line = out.strip().splitlines()
     assert len(line) == 1 and line[0].startswith(f"{tree.sample.name}: ")
