@@ -178,7 +178,11 @@ def steady(seen: list[tuple[float, int, int]], done_offset: int, skip: int, batc
            full_steps: int) -> tuple[float, float, int, int]:
     """(images/s between the first shown step >= skip and the last full-batch step, start-up s,
     steps measured, steps in the epoch). ``done_offset`` turns a shown index into steps done."""
-    points = [(t, i + done_offset) for t, i, _ in seen]
+    points, shown = [], set()
+    for t, i, _ in seen:  # the first time each step count is shown: a bar redraws its last
+        if i not in shown:  # state again when it closes, after the end-of-epoch evaluation
+            shown.add(i)
+            points.append((t, i + done_offset))
     total = seen[-1][2] if seen else 0
     started = [t for t, done in points if done >= 1]
     if not started:

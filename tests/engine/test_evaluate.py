@@ -199,3 +199,28 @@ def test_sharded_over_two_processes_equals_one(folder, tmp_path):
             assert ev.per_class_acc == pytest.approx(ref.per_class_acc), kind
             assert torch.equal(ev.labels, ref.labels), kind  # rows back in the data set's order
             torch.testing.assert_close(ev.probs, ref.probs, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_scores_the_test_split_once_per_epoch(tmp_path, monkeypatch):
+    # The final result reuses the last epoch's scoring of the same weights: a large test split
+    # (ImageNet's 50,000 images) is not scored a second time at the end.
+    import json
+
+    from convzoo import TrainConfig, fit
+    from convzoo.engine import epoch
+    from engine.enginehelp import shrink_mnist
+
+    shrink_mnist(monkeypatch, 128, 50)
+    sizes = []
+    real = epoch.evaluate_split
+
+    def counting(model, dataset, *a, **kw):
+        sizes.append(len(dataset))
+        return real(model, dataset, *a, **kw)
+
+    monkeypatch.setattr(epoch, "evaluate_split", counting)
+    result = fit(TrainConfig(model="lenet5", data="mnist", epochs=2, batch_size=64,
+                             tensorboard=False, out=str(tmp_path / "run")))
+    assert sizes == [50, 50]  # one per epoch, none more
+    last = json.loads((result.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert result.final["top1_acc"] == last["test_top1_acc"]

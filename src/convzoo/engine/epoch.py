@@ -172,6 +172,7 @@ class Run:
     pending: PendingSteps
     tb: TensorBoard
     train_eval_set: Any = None  # cfg.eval_train training images scored each epoch, or None
+    last_test: tuple[int, Any] | None = None  # (step, EvalResult) of the latest test scoring
     t_start: float = field(default_factory=time.perf_counter)
 
     @cached_property
@@ -372,6 +373,7 @@ def evaluate_epoch(run: Run, state: TrainState) -> None:
     model = state.eval_model
     val = None if run.val_set is None else evaluate(run, model, run.val_set)
     test = evaluate(run, model, run.test_set)
+    run.last_test = (state.step, test)
     fit_ = None if run.train_eval_set is None else evaluate(run, model, run.train_eval_set)
     state.schedule.end_epoch(None if val is None else 1.0 - val.topk_acc[1])
     scores = {

@@ -103,6 +103,10 @@ class TqdmReporter(LineReporter):
             self.bar.set_postfix(loss=f"{info.loss:.4f}", acc=f"{info.acc:.4f}",
                                  img_s=f"{info.images_per_s:.0f}", refresh=False)
             self.bar.update(1)
+            if self.bar.n >= self.bar.total:
+                # tqdm may hold back its last update until close(), i.e. until after the
+                # end-of-epoch checkpoint and evaluation: show the finished epoch now.
+                self.bar.refresh()
 
     def end_epoch(self, row: dict[str, Any]) -> None:
         if self.bar is not None:

@@ -374,7 +374,11 @@ def _train(
     if loader.skipped:
         inputs.out.write_json("skipped.json",
                               [list(s) for s in inputs.splits.skipped + loader.skipped])
-    ev = evaluate(run, state.eval_model, inputs.splits.test)
+    # The last epoch's scoring of these very weights, else (a resume with nothing left to
+    # train) a new one: a large test split is not scored twice.
+    last = run.last_test
+    ev = last[1] if last and last[0] == state.step else evaluate(run, state.eval_model,
+                                                                 inputs.splits.test)
     if not ctx.is_main:
         return FitResult(run_dir=inputs.out.path, final={}, model=state.eval_model)
     extra = {"best_val_top1_acc": state.best["acc"], "world_size": ctx.world,
