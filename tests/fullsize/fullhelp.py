@@ -132,13 +132,16 @@ def make_catdog96(root: Path, seed: int = 2) -> Tree:
     return Tree(root, ("cat", "dog"), 12, 12, 2, "folder", root / "val" / "dog" / "dog0.jpg")
 
 
+def cli_cmd() -> list[str]:
+    """The console script (as a user runs it), else ``python -m convzoo`` (a machine with the
+    source tree on PYTHONPATH and no install, e.g. a lent GPU)."""
+    return [str(CONVZOO)] if CONVZOO.exists() else [sys.executable, "-m", "convzoo"]
+
+
 def run_cli(*args: str | os.PathLike, timeout: float = 600, cwd: Path | None = None
             ) -> subprocess.CompletedProcess:
-    """``convzoo ARGS`` in a subprocess (the console script, as a user runs it)."""
-    cmd = [str(CONVZOO) if CONVZOO.exists() else sys.executable]
-    if not CONVZOO.exists():
-        cmd += ["-m", "convzoo"]
-    return subprocess.run([*cmd, *map(str, args)], capture_output=True, text=True,
+    """``convzoo ARGS`` in a subprocess."""
+    return subprocess.run([*cli_cmd(), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, env=cli_env(), cwd=cwd)
 
 

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fullsize.fullhelp import CONVZOO, DEVICE, Tree, call_cli, cli_env, run_cli
+from fullsize.fullhelp import DEVICE, Tree, call_cli, cli_cmd, cli_env, run_cli
 
 
 def final_of(run: Path) -> dict:
@@ -145,7 +145,7 @@ def test_kill_9_mid_epoch_on_streamed_data_resumes_bit_identically(folder_dir: T
     assert r.returncode == 0, r.stderr[-3000:]
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([str(CONVZOO), *map(str, resume_args(folder_dir, killed))],
+    proc = subprocess.Popen([*cli_cmd(), *map(str, resume_args(folder_dir, killed))],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             env=cli_env())
     deadline = time.time() + 300
