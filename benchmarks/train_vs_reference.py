@@ -25,7 +25,7 @@ Reported per run:
 The ratio is convzoo / reference of the steady img/s, one per round, and its median.
 
 Usage: .venv/bin/python benchmarks/train_vs_reference.py [--rounds 3] [--batch-size 32]
-       [--workers 2] [--threads N] [--per-class 256] [--large-per-class 32] [--sizes 32 128]
+       [--workers 2] [--threads N] [--per-class 256] [--large-per-class 96] [--sizes 32 128]
        [--skip 5] [--json FILE]
 """
 
@@ -270,7 +270,7 @@ def main() -> None:
                    help="input sizes: 32 is the CIFAR-10 JPEG subset, larger ones a written "
                    "folder of JPEGs of 144-200 px (or size+16..size+72)")
     p.add_argument("--per-class", type=int, default=256, help="32 px: training images per class")
-    p.add_argument("--large-per-class", type=int, default=32,
+    p.add_argument("--large-per-class", type=int, default=96,
                    help="large images: training images per class (10 classes)")
     p.add_argument("--skip", type=int, default=5, help="steps left out at the start of the "
                    "steady window")
