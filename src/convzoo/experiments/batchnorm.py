@@ -14,6 +14,7 @@ tolerate the higher rates (train, and fast) where the plain net slows down or di
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..engine import TrainConfig
 from ._common import cifar_data, epoch_curve, mean_of, mnist_data, pct, train_arms, train_tuned
@@ -166,51 +167,67 @@ def _test_acc_curve(ctx: Context, rec: TrainRecord) -> tuple[list[int], list[flo
     return steps, accs
 
 
-def run(ctx: Context, p: Params) -> Outcome:
-    data, data_dir = mnist_data(ctx, p.n_train, p.n_test, augment=p.mnist_augment)
+def _mlp_config(p: Params, data: str, data_dir: str | None, *, bn: bool, std: float,
+                lr: float) -> TrainConfig:
+    """One MNIST arm's training config (§4.1: plain SGD, constant lr, checkpoints to score)."""
+    return TrainConfig(
+        model="mlp3_mnist", data=data, data_dir=data_dir, epochs=10_000,
+        max_steps=p.mnist_steps, batch_size=p.mnist_batch, optimizer="sgd", lr=lr,
+        momentum=0.0, wd=0.0, lr_scheduler="constant", checkpoint_every_steps=p.eval_every,
+        keep_checkpoints=100_000,
+        # init_std only when not the builder's default, so configs (and reused runs) stay
+        model_args={"batch_norm": bn, **({"init_std": std} if std != 0.1 else {})})
 
-    def mlp(bn: bool, std: float, lr: float) -> TrainConfig:
-        return TrainConfig(
-            model="mlp3_mnist", data=data, data_dir=data_dir, epochs=10_000,
-            max_steps=p.mnist_steps, batch_size=p.mnist_batch, optimizer="sgd", lr=lr,
-            momentum=0.0, wd=0.0, lr_scheduler="constant", checkpoint_every_steps=p.eval_every,
-            keep_checkpoints=100_000,
-            # init_std only when not the builder's default, so configs (and reused runs) stay
-            model_args={"batch_norm": bn, **({"init_std": std} if std != 0.1 else {})})
 
-    rows, raw = [], {}
-    n_plots = 2 if p.cifar else 1
-    fig, axes = figure(n_plots, width=5.5)
+def _mnist_arm(
+    ctx: Context, p: Params, data: str, data_dir: str | None, *, label: str, bn: bool, std: float
+) -> tuple[dict, dict, list[tuple[list[int], list[float]]], MnistArm]:
+    """Train one MNIST arm (its lr chosen on the first seed) and score its checkpoints: its raw
+    record, its table row, its (steps, test accuracy) curve per seed and its measurement."""
+    lr, rs, trials = train_tuned(ctx, label, {
+        lr: _mlp_config(p, data, data_dir, bn=bn, std=std, lr=lr) for lr in p.mnist_lrs})
+    curves = [_test_acc_curve(ctx, r) for r in rs]
+    to = [steps_to_threshold(s, a, p.acc_threshold, below=False) for s, a in curves]
+    final = [a[-1] for _, a in curves]
+    raw = {"steps": curves[0][0], "test_acc": [a for _, a in curves],
+           "steps_to_acc": to, "final_test_acc": final, "lr": lr,
+           "lr_trials": {f"{k:g}": t.diverged or "trained" for k, t in trials.items()}}
+    acc = Stat.of(final)
+    row = {"part": "MNIST 3x100 sigmoid MLP", "arm": label,
+           "lr": f"{lr:g}" + (" (chosen)" if len(p.mnist_lrs) > 1 else ""),
+           "final": pct(final), "to": _fmt_steps(to),
+           "status": "did not train (at chance)" if at_chance(
+               None if acc.mean is None else 1 - acc.mean) else "trained"}
+    return raw, row, curves, MnistArm(acc, Stat.of(to))
+
+
+def _mnist_part(ctx: Context, p: Params, data: str, data_dir: str | None, ax: Any,
+                rows: list[dict], raw: dict) -> dict[str, tuple[MnistArm, MnistArm]]:
+    """Part 1 (Fig. 1a): both arms at each init std, into ``rows``, ``raw`` and the plot ``ax``;
+    returns (without BN, with BN) per init std."""
     mnist: dict[str, tuple[MnistArm, MnistArm]] = {}
     colors = ("tab:blue", "tab:orange", "tab:green", "tab:purple", "tab:brown")
     for std, color in zip(p.init_stds, colors * len(p.init_stds), strict=False):
         pair = []
         for arm, bn in (("without BN", False), ("with BN", True)):
             label = f"{arm}, init std {std:g}"
-            lr, rs, trials = train_tuned(ctx, label, {lr: mlp(bn, std, lr) for lr in p.mnist_lrs})
-            curves = [_test_acc_curve(ctx, r) for r in rs]
-            to = [steps_to_threshold(s, a, p.acc_threshold, below=False) for s, a in curves]
-            final = [a[-1] for _, a in curves]
-            raw[label] = {"steps": curves[0][0], "test_acc": [a for _, a in curves],
-                          "steps_to_acc": to, "final_test_acc": final, "lr": lr,
-                          "lr_trials": {f"{k:g}": t.diverged or "trained" for k, t in
-                                        trials.items()}}
-            acc = Stat.of(final)
-            rows.append({"part": "MNIST 3x100 sigmoid MLP", "arm": label,
-                         "lr": f"{lr:g}" + (" (chosen)" if len(p.mnist_lrs) > 1 else ""),
-                         "final": pct(final), "to": _fmt_steps(to),
-                         "status": "did not train (at chance)" if at_chance(
-                             None if acc.mean is None else 1 - acc.mean) else "trained"})
-            band(axes[0], curves[0][0], [a for _, a in curves], label=label, color=color,
+            raw[label], row, curves, m = _mnist_arm(ctx, p, data, data_dir, label=label, bn=bn,
+                                                     std=std)
+            rows.append(row)
+            band(ax, curves[0][0], [a for _, a in curves], label=label, color=color,
                  style="-" if bn else "--")
-            pair.append(MnistArm(acc, Stat.of(to)))
+            pair.append(m)
         mnist[f"init std {std:g}"] = (pair[0], pair[1])
     lowest = min((a for lab in raw for accs in raw[lab]["test_acc"] for a in accs[1:]),
                  default=0.8)
-    axes[0].set(xlabel="training step", ylabel="test accuracy",
-                ylim=(min(0.8, max(0.0, lowest - 0.02)), 1.0),
-                title=f"MNIST, batch {p.mnist_batch} (Fig. 1a)")
+    ax.set(xlabel="training step", ylabel="test accuracy",
+           ylim=(min(0.8, max(0.0, lowest - 0.02)), 1.0),
+           title=f"MNIST, batch {p.mnist_batch} (Fig. 1a)")
+    return mnist
 
+
+def _mnist_measured(p: Params, raw: dict) -> str:
+    """The page's MNIST paragraph: final accuracy, chosen lr and steps to the threshold."""
     lines = [f"init std {std:g}: final test accuracy "
              f"{pct(raw[f'with BN, init std {std:g}']['final_test_acc'])} % with BN (lr "
              f"{raw[f'with BN, init std {std:g}']['lr']:g}) vs "
@@ -220,63 +237,86 @@ def run(ctx: Context, p: Params) -> Outcome:
              f"{_fmt_steps(raw[f'with BN, init std {std:g}']['steps_to_acc'])} vs "
              f"{_fmt_steps(raw[f'without BN, init std {std:g}']['steps_to_acc'])}"
              for std in p.init_stds]
-    measured = (f"**MNIST** ({p.mnist_steps} steps of batch {p.mnist_batch}, plain SGD, each "
-                f"arm's lr chosen from {list(p.mnist_lrs)} on the first seed by its final "
-                f"training loss, {'with' if p.mnist_augment else 'no'} augmentation): "
-                + "; ".join(lines) + ". The paper's Fig. 1a (50,000 steps) shows BN higher "
-                "throughout, ending near 0.98-0.99 against about 0.96-0.97.")
+    return (f"**MNIST** ({p.mnist_steps} steps of batch {p.mnist_batch}, plain SGD, each "
+            f"arm's lr chosen from {list(p.mnist_lrs)} on the first seed by its final "
+            f"training loss, {'with' if p.mnist_augment else 'no'} augmentation): "
+            + "; ".join(lines) + ". The paper's Fig. 1a (50,000 steps) shows BN higher "
+            "throughout, ending near 0.98-0.99 against about 0.96-0.97.")
+
+
+def _cifar_configs(p: Params, data: str, data_dir: str | None) -> dict[str, TrainConfig]:
+    """Part 2's arms: the VGG-style net with and without BN at each multiple of the base lr."""
+    arms = {}
+    for bn in (False, True):
+        for m in p.multipliers:
+            arms[f"{'BN' if bn else 'no BN'} lr x{m:g}"] = TrainConfig(
+                model="vgg_small_cifar", data=data, data_dir=data_dir, epochs=p.cifar_epochs,
+                max_steps=p.max_steps, batch_size=p.cifar_batch, optimizer="sgd",
+                lr=p.base_lr * m, momentum=0.9, wd=5e-4, lr_scheduler="constant",
+                model_args={"batch_norm": bn, "width": p.width})
+    return arms
+
+
+def _cifar_part(ctx: Context, p: Params, ax: Any, rows: list[dict], raw: dict
+                ) -> tuple[Verdict, str]:
+    """Part 2 (§4.2.1): every arm into ``rows``, ``raw`` and the plot ``ax``; returns the
+    part's verdict and the page's CIFAR-10 paragraph."""
+    cdata, cdir = cifar_data(ctx, n_train=p.cifar_n_train, n_test=p.cifar_n_test)
+    seeds = ctx.seeds[: p.cifar_seeds] if p.cifar_seeds else ctx.seeds
+    crecs = train_arms(ctx, _cifar_configs(p, cdata, cdir), seeds)
+    final_err = {}
+    for label, rs in crecs.items():
+        div = sum(r.diverged is not None for r in rs)
+        errs = [r.test_err for r in rs]
+        final_err[label] = (mean_of(errs), div)
+        raw[label] = {"test_err": errs, "diverged": [r.diverged for r in rs],
+                      "epoch_test_err": [epoch_curve(r, "test_top1_err")[1] for r in rs]}
+        rows.append({"part": "CIFAR-10 VGG-style", "arm": label,
+                     "lr": f"{p.base_lr * float(label.split('x')[-1]):g}",
+                     "final": pct([None if e is None else 1 - e for e in errs]),
+                     "to": "", "status": status(LrArm(Stat.of(errs), div))})
+        good = [r for r in rs if r.diverged is None]
+        if good:
+            xs, _ = epoch_curve(good[0], "test_top1_err")
+            band(ax, xs, [[1 - v for v in epoch_curve(r, "test_top1_err")[1]] for r in good],
+                 label=label, style="-" if label.startswith("BN") else "--")
+    ax.set(xlabel="epoch", ylabel="test accuracy", title=f"CIFAR-10, lr x1/x5/x30 of {p.base_lr:g}")
+    lr_arms = {lab: LrArm(Stat.of(raw[lab]["test_err"]), final_err[lab][1]) for lab in crecs}
+    verdict = judge_lr({m: lr_arms[f"no BN lr x{m:g}"] for m in p.multipliers},
+                       {m: lr_arms[f"BN lr x{m:g}"] for m in p.multipliers})
+    return verdict, _cifar_measured(p, final_err, len(seeds))
+
+
+def _cifar_measured(p: Params, final_err: dict[str, tuple[float | None, int]], n_seeds: int
+                    ) -> str:
+    """The page's CIFAR-10 paragraph: each net's final error at the lowest and highest lr."""
+    def err(e: tuple[float | None, int]) -> str:
+        text = "diverged" if e[0] is None else f"{100 * e[0]:.1f}% test error"
+        return text + (f" ({e[1]} run(s) diverged)" if e[1] and e[0] is not None else "")
+
+    top, low = max(p.multipliers), min(p.multipliers)
+    bn_hi, no_hi = final_err[f"BN lr x{top:g}"], final_err[f"no BN lr x{top:g}"]
+    bn_lo = final_err[f"BN lr x{low:g}"]
+    return (
+        f"\n\n**CIFAR-10 learning rates** (vgg_small_cifar width {p.width}, "
+        f"{p.cifar_epochs} epochs on {p.cifar_n_train or 50000} images, {n_seeds} seed(s)):"
+        f" at {top:g}x the base rate {p.base_lr:g} the BN net ends at {err(bn_hi)} (at "
+        f"{low:g}x: {err(bn_lo)}), the net without BN at {err(no_hi)} (at "
+        f"{low:g}x: {err(final_err[f'no BN lr x{low:g}'])}).")
+
+
+def run(ctx: Context, p: Params) -> Outcome:
+    data, data_dir = mnist_data(ctx, p.n_train, p.n_test, augment=p.mnist_augment)
+    rows, raw = [], {}
+    fig, axes = figure(2 if p.cifar else 1, width=5.5)
+    mnist = _mnist_part(ctx, p, data, data_dir, axes[0], rows, raw)
+    measured = _mnist_measured(p, raw)
     parts = [(f"MNIST, {k}", judge_mnist(no, bn, threshold=p.acc_threshold))
              for k, (no, bn) in mnist.items()]
     if p.cifar:
-        cdata, cdir = cifar_data(ctx, n_train=p.cifar_n_train, n_test=p.cifar_n_test)
-        seeds = ctx.seeds[: p.cifar_seeds] if p.cifar_seeds else ctx.seeds
-        carms = {}
-        for bn in (False, True):
-            for m in p.multipliers:
-                carms[f"{'BN' if bn else 'no BN'} lr x{m:g}"] = TrainConfig(
-                    model="vgg_small_cifar", data=cdata, data_dir=cdir, epochs=p.cifar_epochs,
-                    max_steps=p.max_steps, batch_size=p.cifar_batch, optimizer="sgd",
-                    lr=p.base_lr * m, momentum=0.9, wd=5e-4, lr_scheduler="constant",
-                    model_args={"batch_norm": bn, "width": p.width})
-        crecs = train_arms(ctx, carms, seeds)
-        final_err = {}
-        for label, rs in crecs.items():
-            div = sum(r.diverged is not None for r in rs)
-            errs = [r.test_err for r in rs]
-            final_err[label] = (mean_of(errs), div)
-            raw[label] = {"test_err": errs, "diverged": [r.diverged for r in rs],
-                          "epoch_test_err": [epoch_curve(r, "test_top1_err")[1] for r in rs]}
-            rows.append({"part": "CIFAR-10 VGG-style", "arm": label,
-                         "lr": f"{p.base_lr * float(label.split('x')[-1]):g}",
-                         "final": pct([None if e is None else 1 - e for e in errs]),
-                         "to": "", "status": status(LrArm(Stat.of(errs), div))})
-            good = [r for r in rs if r.diverged is None]
-            if good:
-                xs, _ = epoch_curve(good[0], "test_top1_err")
-                band(axes[1], xs, [[1 - v for v in epoch_curve(r, "test_top1_err")[1]]
-                                   for r in good], label=label,
-                     style="-" if label.startswith("BN") else "--")
-        axes[1].set(xlabel="epoch", ylabel="test accuracy",
-                    title=f"CIFAR-10, lr x1/x5/x30 of {p.base_lr:g}")
-        top = max(p.multipliers)
-        bn_hi, no_hi = final_err[f"BN lr x{top:g}"], final_err[f"no BN lr x{top:g}"]
-        bn_lo = final_err[f"BN lr x{min(p.multipliers):g}"]
-        lr_arms = {lab: LrArm(Stat.of(raw[lab]["test_err"]), final_err[lab][1])
-                   for lab in crecs}
-        parts.append(("CIFAR-10 learning rates", judge_lr(
-            {m: lr_arms[f"no BN lr x{m:g}"] for m in p.multipliers},
-            {m: lr_arms[f"BN lr x{m:g}"] for m in p.multipliers})))
-
-        def err(e: tuple[float | None, int]) -> str:
-            text = "diverged" if e[0] is None else f"{100 * e[0]:.1f}% test error"
-            return text + (f" ({e[1]} run(s) diverged)" if e[1] and e[0] is not None else "")
-
-        measured += (
-            f"\n\n**CIFAR-10 learning rates** (vgg_small_cifar width {p.width}, "
-            f"{p.cifar_epochs} epochs on {p.cifar_n_train or 50000} images, {len(seeds)} seed(s)):"
-            f" at {top:g}x the base rate {p.base_lr:g} the BN net ends at {err(bn_hi)} (at "
-            f"{min(p.multipliers):g}x: {err(bn_lo)}), the net without BN at {err(no_hi)} (at "
-            f"{min(p.multipliers):g}x: {err(final_err[f'no BN lr x{min(p.multipliers):g}'])}).")
+        lr_verdict, cifar_measured = _cifar_part(ctx, p, axes[1], rows, raw)
+        parts.append(("CIFAR-10 learning rates", lr_verdict))
+        measured += cifar_measured
     verdict = combine(parts) if len(parts) > 1 else parts[0][1]
     save(fig, ctx.plot_path, title="Batch normalization")
     return Outcome(

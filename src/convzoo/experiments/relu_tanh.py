@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ..engine import TrainConfig
 from ._common import cifar_data, mean_of, num, pct, smoothed_err, train_arms
@@ -158,70 +159,99 @@ def _final_err(rec: TrainRecord, window: int) -> float | None:
     return smoothed_err(rec, window)[-1]
 
 
-def run(ctx: Context, p: Params) -> Outcome:
-    rows, raw, measured_parts = [], {}, []
-    setups: dict[str, Arms] = {}
-    fig, axes = figure(len(p.setups), width=5.5, height=4.0)
-    for setup, ax in zip(p.setups, axes, strict=True):
-        data, _ = cifar_data(ctx, n_train=p.n_train, n_test=p.n_test, augment=False,
-                             raw_pixels=SETUPS[setup][2])
-        spe = math.ceil(len(ctx.test_split(data, None, "train")) / p.batch_size)
-        recs: dict[str, list[TrainRecord]] = {}
-        steps_to: dict[str, list[float | None]] = {}
-        chosen: dict[str, str] = {}
-        budgets: dict[str, float] = {}
-        for act in ("relu", "tanh"):
-            cap = p.max_steps
-            if act == "tanh":  # stop at tanh_cap x the chosen ReLU's steps (when it got there)
-                relu_steps = mean_spread(steps_to[chosen["relu"]])[0]
-                if relu_steps is not None:
-                    cap = math.ceil(p.tanh_cap * relu_steps) if cap is None else min(
-                        cap, math.ceil(p.tanh_cap * relu_steps))
-            arm_recs = train_arms(ctx, _configs(p, setup, act, data, cap))
-            recs.update(arm_recs)
-            for a, rs in arm_recs.items():
-                steps_to[a] = [steps_to_threshold(r.steps, r.step_err, p.threshold,
-                                                  window=p.window) for r in rs]
-            chosen[act] = _fastest({a: steps_to[a] for a in arm_recs}, arm_recs, p.window)
-            budgets[act] = min(len(r.steps) for r in recs[chosen[act]]) / spe
-        for a, rs in recs.items():
-            epochs_to = [None if s is None else s / spe for s in steps_to[a]]
-            final = [_final_err(r, p.window) for r in rs]
-            is_chosen = a in chosen.values()
-            raw[a] = {"steps_to_threshold": steps_to[a], "epochs_to_threshold": epochs_to,
-                      "final_train_err": final, "test_err": [r.test_err for r in rs],
-                      "steps_run": [len(r.steps) for r in rs], "chosen": is_chosen}
-            rows.append({"arm": a + (" (chosen)" if len(p.lr_grid) > 1 and is_chosen else ""),
-                         "epochs": num(epochs_to, censored="budget", fmt=".2f"),
-                         "steps": num(steps_to[a], censored="budget", fmt=".0f"),
-                         "final": pct(final), "test": pct(raw[a]["test_err"])})
-        for act, style, color in (("relu", "-", "black"), ("tanh", "--", "tab:red")):
-            a = chosen[act]
-            band(ax, [s / spe for s in recs[a][0].steps],
-                 [smoothed_err(r, p.window) for r in recs[a]], label=a, style=style, color=color)
-        reach = max(budgets.values())
-        for epochs, what in PAPER_EPOCHS.items():
-            if epochs <= reach:  # drawn where the run's axis reaches it
-                paper_mark(ax, epochs, f"{what} at 25% after ~{epochs:g} epochs (Fig. 1)",
-                           axis="x", color="black" if what == "ReLU" else "tab:red")
-        ax.axhline(p.threshold, color="grey", ls=":", lw=1)
-        ax.set(xlabel="epochs", ylabel="training error (trailing mean)", ylim=(0, 0.95),
-               title=f"{setup} set-up ({SETUPS[setup][0]})")
-        m = Arms(relu=Stat.of(raw[chosen["relu"]]["epochs_to_threshold"]),
-                 tanh=Stat.of(raw[chosen["tanh"]]["epochs_to_threshold"]),
-                 relu_final_err=mean_of(raw[chosen["relu"]]["final_train_err"]),
-                 tanh_final_err=mean_of(raw[chosen["tanh"]]["final_train_err"]),
-                 budget=budgets["tanh"], relu_budget=budgets["relu"])
-        setups[f"{setup} set-up"] = m
-        ratio = m.tanh.mean / m.relu.mean if m.relu.complete and m.tanh.complete else None
-        raw[f"{setup} ratio_tanh_over_relu"] = ratio
-        measured_parts.append(
-            f"**{setup} set-up** ({chosen['relu']} and {chosen['tanh']} chosen): epochs to "
+def _train_setup(ctx: Context, p: Params, setup: str, data: str, spe: int
+                 ) -> tuple[dict[str, list[TrainRecord]], dict[str, list[float | None]],
+                            dict[str, str], dict[str, float]]:
+    """Train one set-up's lr grid, ReLU first, then tanh cut at ``tanh_cap`` x the chosen ReLU's
+    steps: (records, steps to the threshold, chosen arm and epochs given, per activation)."""
+    recs: dict[str, list[TrainRecord]] = {}
+    steps_to: dict[str, list[float | None]] = {}
+    chosen: dict[str, str] = {}
+    budgets: dict[str, float] = {}
+    for act in ("relu", "tanh"):
+        cap = p.max_steps
+        if act == "tanh":  # stop at tanh_cap x the chosen ReLU's steps (when it got there)
+            relu_steps = mean_spread(steps_to[chosen["relu"]])[0]
+            if relu_steps is not None:
+                cap = math.ceil(p.tanh_cap * relu_steps) if cap is None else min(
+                    cap, math.ceil(p.tanh_cap * relu_steps))
+        arm_recs = train_arms(ctx, _configs(p, setup, act, data, cap))
+        recs.update(arm_recs)
+        for a, rs in arm_recs.items():
+            steps_to[a] = [steps_to_threshold(r.steps, r.step_err, p.threshold,
+                                              window=p.window) for r in rs]
+        chosen[act] = _fastest({a: steps_to[a] for a in arm_recs}, arm_recs, p.window)
+        budgets[act] = min(len(r.steps) for r in recs[chosen[act]]) / spe
+    return recs, steps_to, chosen, budgets
+
+
+def _record_arms(p: Params, recs: dict[str, list[TrainRecord]],
+                 steps_to: dict[str, list[float | None]], chosen: dict[str, str], spe: int,
+                 rows: list[dict], raw: dict) -> None:
+    """Every arm of one set-up into the table ``rows`` and the ``raw`` record."""
+    for a, rs in recs.items():
+        epochs_to = [None if s is None else s / spe for s in steps_to[a]]
+        final = [_final_err(r, p.window) for r in rs]
+        is_chosen = a in chosen.values()
+        raw[a] = {"steps_to_threshold": steps_to[a], "epochs_to_threshold": epochs_to,
+                  "final_train_err": final, "test_err": [r.test_err for r in rs],
+                  "steps_run": [len(r.steps) for r in rs], "chosen": is_chosen}
+        rows.append({"arm": a + (" (chosen)" if len(p.lr_grid) > 1 and is_chosen else ""),
+                     "epochs": num(epochs_to, censored="budget", fmt=".2f"),
+                     "steps": num(steps_to[a], censored="budget", fmt=".0f"),
+                     "final": pct(final), "test": pct(raw[a]["test_err"])})
+
+
+def _plot_setup(ax: Any, p: Params, setup: str, recs: dict[str, list[TrainRecord]],
+                chosen: dict[str, str], spe: int, reach: float) -> None:
+    """The chosen ReLU and tanh arms' training error against epochs, with the paper's epochs
+    marked where the axis (``reach`` epochs) gets to them."""
+    for act, style, color in (("relu", "-", "black"), ("tanh", "--", "tab:red")):
+        a = chosen[act]
+        band(ax, [s / spe for s in recs[a][0].steps],
+             [smoothed_err(r, p.window) for r in recs[a]], label=a, style=style, color=color)
+    for epochs, what in PAPER_EPOCHS.items():
+        if epochs <= reach:  # drawn where the run's axis reaches it
+            paper_mark(ax, epochs, f"{what} at 25% after ~{epochs:g} epochs (Fig. 1)",
+                       axis="x", color="black" if what == "ReLU" else "tab:red")
+    ax.axhline(p.threshold, color="grey", ls=":", lw=1)
+    ax.set(xlabel="epochs", ylabel="training error (trailing mean)", ylim=(0, 0.95),
+           title=f"{setup} set-up ({SETUPS[setup][0]})")
+
+
+def _run_one_setup(ctx: Context, p: Params, setup: str, ax: Any, rows: list[dict], raw: dict
+                   ) -> tuple[Arms, str]:
+    """One set-up end to end: train, record into ``rows`` and ``raw``, plot on ``ax``; returns
+    its measurement and the page's paragraph on it."""
+    data, _ = cifar_data(ctx, n_train=p.n_train, n_test=p.n_test, augment=False,
+                         raw_pixels=SETUPS[setup][2])
+    spe = math.ceil(len(ctx.test_split(data, None, "train")) / p.batch_size)
+    recs, steps_to, chosen, budgets = _train_setup(ctx, p, setup, data, spe)
+    _record_arms(p, recs, steps_to, chosen, spe, rows, raw)
+    _plot_setup(ax, p, setup, recs, chosen, spe, max(budgets.values()))
+    m = Arms(relu=Stat.of(raw[chosen["relu"]]["epochs_to_threshold"]),
+             tanh=Stat.of(raw[chosen["tanh"]]["epochs_to_threshold"]),
+             relu_final_err=mean_of(raw[chosen["relu"]]["final_train_err"]),
+             tanh_final_err=mean_of(raw[chosen["tanh"]]["final_train_err"]),
+             budget=budgets["tanh"], relu_budget=budgets["relu"])
+    ratio = m.tanh.mean / m.relu.mean if m.relu.complete and m.tanh.complete else None
+    raw[f"{setup} ratio_tanh_over_relu"] = ratio
+    text = (f"**{setup} set-up** ({chosen['relu']} and {chosen['tanh']} chosen): epochs to "
             f"{100 * p.threshold:.0f}% training error ReLU "
             f"{num(raw[chosen['relu']]['epochs_to_threshold'], 'budget', '.2f')}, tanh "
             f"{num(raw[chosen['tanh']]['epochs_to_threshold'], 'budget', '.2f')} (tanh given "
             f"{budgets['tanh']:.3g} epochs)" + (f"; ratio tanh / ReLU {ratio:.1f}x" if ratio
                                                else "") + ".")
+    return m, text
+
+
+def run(ctx: Context, p: Params) -> Outcome:
+    rows, raw, measured_parts = [], {}, []
+    setups: dict[str, Arms] = {}
+    fig, axes = figure(len(p.setups), width=5.5, height=4.0)
+    for setup, ax in zip(p.setups, axes, strict=True):
+        setups[f"{setup} set-up"], text = _run_one_setup(ctx, p, setup, ax, rows, raw)
+        measured_parts.append(text)
     save(fig, ctx.plot_path, title="ReLU vs tanh on CIFAR-10 (Krizhevsky et al. 2012, Fig. 1)")
     measured = ("\n\n".join(measured_parts)
                 + f"\n\nTraining error: the trailing mean over {p.window} mini-batches of the "
