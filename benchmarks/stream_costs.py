@@ -7,12 +7,14 @@ interleaved: (1) decode + RandomResizedCrop/flip per image, convzoo's ``stream_t
 ``FolderDataset`` against the reference's ``ClassificationPresetTrain`` on an ``ImageFolder``
 (../shared/peers/torchvision-reference, imported, not copied), one thread; (2) images/s of one
 pass of each DataLoader with 0 and 2 workers; (3) seconds per bare SGD step (batch 32) of
-convzoo's and torchvision's resnet18 at ``--size``. docs/engine.md quotes a run.
+convzoo's and torchvision's resnet18 at ``--size``, and of convzoo's in channels_last (NHWC)
+memory format, as ``convzoo train --channels-last`` runs it. docs/engine.md quotes a run.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import sys
@@ -43,9 +45,12 @@ def loader_rate(loader) -> float:
     return n / (time.perf_counter() - t)
 
 
-def step_seconds(model, size: int, steps: int = 5) -> float:
+def step_seconds(model, size: int, steps: int = 5, channels_last: bool = False) -> float:
     gen = torch.Generator().manual_seed(0)
     x, y = torch.randn(32, 3, size, size, generator=gen), torch.randint(0, 10, (32,), generator=gen)
+    if channels_last:  # what `convzoo train --channels-last` does to the model and its inputs
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     times = []
     for _ in range(steps):
@@ -93,7 +98,8 @@ def main() -> None:
     for _ in range(args.repeats):
         print(f"bare SGD step, batch 32, {args.size} px, {torch.get_num_threads()} threads: "
               f"convzoo {step_seconds(ours, args.size):.3f} s, torchvision "
-              f"{step_seconds(theirs, args.size):.3f} s")
+              f"{step_seconds(theirs, args.size):.3f} s, convzoo channels_last "
+              f"{step_seconds(copy.deepcopy(ours), args.size, channels_last=True):.3f} s")
 
 
 if __name__ == "__main__":
