@@ -68,7 +68,7 @@ def convzoo_cmd() -> list[str]:
 # The reference prints "Epoch: [0]  [ 12/80]  eta: ..." after each step (--print-freq 1).
 REF_STEP = re.compile(r"Epoch: \[0\]\s+\[\s*(\d+)/(\d+)\]")
 # convzoo's tqdm bar: "epoch 1/1:  40%|####      | 32/80 [00:05<00:07, ...]".
-CZ_STEP = re.compile(r"\|\s*(\d+)/(\d+) \[")
+CZ_STEP = re.compile(r"epoch \d+/\d+:.*?\|\s*(\d+)/(\d+) \[")  # not its "scoring" bars
 
 
 @dataclass

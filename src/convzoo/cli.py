@@ -191,7 +191,7 @@ def run_eval(args: argparse.Namespace) -> int:
                             device=args.device, engine=args.engine, amp=args.amp,
                             channels_last=args.channels_last, crops=crops, mirror=args.mirror,
                             confusion=args.confusion, ece=args.ece, train_split=args.train_split,
-                            val_split=args.val_split)
+                            val_split=args.val_split, progress=True)
     if args.json:
         _print_json(result)
         return 0

@@ -26,3 +26,27 @@ def test_the_bar_shows_the_last_step_before_the_epoch_closes():
     rep.end_epoch({"epoch": 1, "epochs": 1, "lr": 0.1, "train_loss": 1.0, "train_acc": 0.5,
                    "test_top1_acc": 0.5, "test_top5_acc": 1.0, "images_per_s": 10.0,
                    "epoch_time_s": 0.1})
+
+
+def test_evaluation_progress_counts_every_image_once():
+    # evaluate_model reports (images scored, images to score) after each batch; the trainer's
+    # bar (TqdmReporter.evaluating) fills to the split's size and closes.
+    import torch
+
+    from convzoo.data import ImageDataset, preset_for
+    from convzoo.engine.evaluate import evaluate_model
+
+    ds = ImageDataset(torch.randint(0, 256, (23, 1, 8, 8), dtype=torch.uint8),
+                      torch.arange(23) % 3, ["a", "b", "c"], "t", "t")
+    seen = []
+    evaluate_model(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), ds,
+                   preset_for("t", in_chans=1, image_size=8), batch_size=10,
+                   progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(10, 23), (20, 23), (23, 23)]
+    out = io.StringIO()
+    bar = TqdmReporter(out).evaluating("test")
+    for done, total in seen:
+        bar(done, total)
+    text = out.getvalue()
+    assert "scoring test" in text and "/23 " in text  # the split's size as the bar's total
+    assert text.endswith("\r") and text.rstrip("\r").split("\r")[-1].strip() == ""  # closed

@@ -199,19 +199,23 @@ def evaluate_extra(
     ece: bool = False,
     train_split: str | None = None,
     val_split: str | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """:func:`convzoo.engine.evaluate` (top-1 … top-5, loss, per-class accuracy) and what is
     asked for: confusion matrix files (``confusion``: a path prefix; ``PREFIX.csv`` and
     ``PREFIX.png`` are written), ECE, multi-crop accuracy and its gain over the center crop.
-    ``mirror`` (ten-crop) defaults to whether the training preset flips images."""
+    ``mirror`` (ten-crop) defaults to whether the training preset flips images. ``progress``:
+    a bar per pass over the test set on a terminal (stderr)."""
     from ..engine.loaded import amp_mode, prepare_eval
+    from ..engine.progress import eval_progress
 
     job = prepare_eval(source, model=model, data=data, data_dir=data_dir, device=device,
                        engine=engine, channels_last=channels_last, train_split=train_split,
                        val_split=val_split)
     mode = amp_mode(amp, job.device)
     keep = ece or confusion is not None
-    ev = job.run(batch_size=batch_size, amp=mode, workers=workers, keep_outputs=keep)
+    ev = job.run(batch_size=batch_size, amp=mode, workers=workers, keep_outputs=keep,
+                 progress=eval_progress("scoring") if progress else None)
     out: dict[str, Any] = {**job.header(source), **ev.to_dict()}
     if ece:
         out["ece"] = expected_calibration_error(ev.probs, ev.labels)
@@ -221,7 +225,8 @@ def evaluate_extra(
             mirror = bool(preset.hflip)
         fn, crop_preset, n = multi_crop(crops, preset, mirror=mirror)
         multi = job.run(batch_size=batch_size, amp=mode, workers=workers,
-                        model=MultiCrop(job.model, fn), preset=crop_preset)
+                        model=MultiCrop(job.model, fn), preset=crop_preset,
+                        progress=eval_progress(f"scoring {n} crops") if progress else None)
         a1, a5 = multi.topk_acc[1], multi.topk_acc[5]
         out["multi_crop"] = {"crops": n, "top1_acc": a1, "top5_acc": a5,
                              "top1_gain": a1 - ev.topk_acc[1], "top5_gain": a5 - ev.topk_acc[5]}

@@ -23,6 +23,7 @@ import logging
 import math
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -371,10 +372,11 @@ def evaluate_epoch(run: Run, state: TrainState) -> None:
     """Score the epoch that ended (``state.unevaluated``): held-out and test splits; feed the
     plateau rule; write the metric files, TensorBoard and, when it improved, best.safetensors."""
     model = state.eval_model
-    val = None if run.val_set is None else evaluate(run, model, run.val_set)
-    test = evaluate(run, model, run.test_set)
+    val = None if run.val_set is None else evaluate(run, model, run.val_set, "held-out")
+    test = evaluate(run, model, run.test_set, "test")
     run.last_test = (state.step, test)
-    fit_ = None if run.train_eval_set is None else evaluate(run, model, run.train_eval_set)
+    fit_ = None if run.train_eval_set is None else evaluate(run, model, run.train_eval_set,
+                                                            "training (eval mode)")
     state.schedule.end_epoch(None if val is None else 1.0 - val.topk_acc[1])
     scores = {
         "train_eval_loss": None if fit_ is None else fit_.loss,
@@ -409,9 +411,12 @@ def evaluate_epoch(run: Run, state: TrainState) -> None:
     run.reporter.end_epoch(row)
 
 
-def evaluate(run: Run, model: torch.nn.Module, dataset) -> EvalResult:
+def evaluate(run: Run, model: torch.nn.Module, dataset, what: str = "test") -> EvalResult:
+    # A reporter of one's own need not know ``evaluating`` (Reporter's has it).
+    hook = getattr(run.reporter, "evaluating", None)
     return evaluate_split(model, dataset, run.preset, cfg=run.cfg, device=run.device,
-                          in_chans=run.in_chans, ctx=run.ctx)
+                          in_chans=run.in_chans, ctx=run.ctx,
+                          progress=hook(what) if hook is not None and run.ctx.is_main else None)
 
 
 def evaluate_split(
@@ -423,9 +428,11 @@ def evaluate_split(
     device: torch.device,
     in_chans: int,
     ctx: dist_.DistContext,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
     """Every evaluation of the trainer: the one loop, sharded across the processes (each scores
     every ``world``-th image; the sums are all-reduced), with the run's AMP and memory format."""
     return evaluate_model(model, dataset, preset, batch_size=cfg.eval_batch_size, device=device,
                           in_chans=in_chans, ctx=ctx, amp=cfg.amp,
-                          channels_last=cfg.channels_last, workers=cfg.workers)
+                          channels_last=cfg.channels_last, workers=cfg.workers,
+                          progress=progress)

@@ -100,6 +100,7 @@ def evaluate_model(
     channels_last: bool = False,
     workers: int = 4,
     keep_outputs: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
     """Score ``model`` on every image of ``dataset`` (in memory or streamed).
 
@@ -119,6 +120,8 @@ def evaluate_model(
         workers: DataLoader processes decoding a streamed data set (pinned memory on CUDA).
         keep_outputs: also return the softmax probabilities and the labels (for calibration,
             confusion matrices, galleries).
+        progress: called after every batch with (images scored, images to score) by this
+            process (e.g. :func:`convzoo.engine.progress.eval_progress`'s bar).
     """
     device = torch.device(device)
     ctx = ctx or DistContext()
@@ -129,6 +132,7 @@ def evaluate_model(
                          in_chans=in_chans, workers=workers, channels_last=channels_last)
     tally = _Tally(len(dataset.classes), device)
     probs, labels = [], []
+    done = 0
     with _eval_mode(model):
         for x, y in loader:
             with autocast(amp, device):
@@ -139,6 +143,9 @@ def evaluate_model(
             if keep_outputs:
                 probs.append(logits.float().softmax(1).cpu())
                 labels.append(y.cpu())
+            if progress is not None:
+                done += len(y)
+                progress(done, len(part))
     result = tally.result(ctx, dataset, skipped=list(getattr(loader, "skipped", [])))
     if keep_outputs:
         result.probs, result.labels = _gather_outputs(probs, labels, len(dataset.classes),

@@ -235,9 +235,11 @@ class EvalJob:
         return {**out, "engine": self.engine} if self.engine != "torch" else out
 
     def run(self, *, batch_size: int = 500, amp: str = "none", workers: int = 4,
-            keep_outputs: bool = False, model: Any = None, preset: DataPreset | None = None):
+            keep_outputs: bool = False, model: Any = None, preset: DataPreset | None = None,
+            progress: Any = None):
         """:func:`~convzoo.engine.evaluate.evaluate_model` on the split (``model``, e.g. a
-        multi-crop wrapper, and ``preset`` replace the job's own for this call)."""
+        multi-crop wrapper, and ``preset`` replace the job's own for this call; ``progress``
+        as there)."""
         from .evaluate import evaluate_model
 
         if self.engine == "numpy" and amp != "none":
@@ -246,7 +248,7 @@ class EvalJob:
                               preset or self.split.preset, batch_size=batch_size,
                               device=self.device, in_chans=self.loaded.in_chans, amp=amp,
                               channels_last=self.channels_last, workers=workers,
-                              keep_outputs=keep_outputs)
+                              keep_outputs=keep_outputs, progress=progress)
 
 
 def amp_mode(amp: bool | str, device: torch.device) -> str:

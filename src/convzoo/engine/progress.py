@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -49,6 +50,11 @@ class Reporter:
 
     def step(self, info: StepInfo) -> None:
         pass
+
+    def evaluating(self, what: str) -> Callable[[int, int], None] | None:
+        """A callback for :func:`~convzoo.engine.evaluate.evaluate_model`'s ``progress`` while
+        the trainer scores ``what`` ("test", ...), or None for none."""
+        return None
 
     def end_epoch(self, row: dict[str, Any]) -> None:
         log.info(format_epoch(row))
@@ -108,8 +114,33 @@ class TqdmReporter(LineReporter):
                 # end-of-epoch checkpoint and evaluation: show the finished epoch now.
                 self.bar.refresh()
 
+    def evaluating(self, what: str) -> Callable[[int, int], None]:
+        return eval_progress(f"scoring {what}", self.stream, always=True)
+
     def end_epoch(self, row: dict[str, Any]) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
         super().end_epoch(row)
+
+
+def eval_progress(what: str, stream: TextIO | None = None, *, always: bool = False
+                  ) -> Callable[[int, int], None]:
+    """A tqdm bar for one evaluation, as a ``progress(done, total)`` callback: made at the first
+    batch, closed at the last. Shown only on a terminal unless ``always``."""
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm import tqdm
+
+            out = stream or sys.stderr
+            shown = always or (hasattr(out, "isatty") and out.isatty())
+            bar = tqdm(total=total, desc=what, unit="img", leave=False, file=out,
+                       dynamic_ncols=True, disable=not shown)
+        bar.update(done - bar.n)
+        if done >= total:
+            bar.close()
+
+    return update
