@@ -72,3 +72,19 @@ def test_every_experiment_has_a_smoke_profile(capsys):
     for exp in list_experiments():
         assert set(PROFILES) <= set(exp.profiles), exp.name
         assert exp.default_seeds["smoke"] == 1
+
+
+def test_a_run_saved_before_a_new_option_is_still_reused():
+    # A finished run's config.json lacks fields TrainConfig gained since (e.g. eval_train): at
+    # their default they match, so adding an option does not retrain every finished run.
+    import json
+
+    from convzoo.engine import TrainConfig
+    from convzoo.experiments._core import _same_config
+
+    cfg = TrainConfig(model="lenet5", data="mnist")
+    saved = json.loads(json.dumps(cfg.to_dict()))
+    saved.pop("eval_train")
+    assert _same_config(saved, cfg)
+    assert not _same_config(saved, cfg.replace(eval_train=5))
+    assert not _same_config({**saved, "lr": 9.0}, cfg)

@@ -35,8 +35,8 @@ from .verdict import Verdict
 
 log = logging.getLogger(__name__)
 
-# smoke: a few steps on small subsets, under a minute each on a 2-core CPU (all seven: ~2 min),
-# to check that an experiment runs end to end; quick: ~15 min on a 2-core CPU; full: a GPU.
+# smoke: a few steps on small subsets, to check that an experiment runs end to end; quick: at
+# most 20 min on an idle 2-core CPU (each page's record, the README table); full: a GPU.
 PROFILES = ("smoke", "quick", "full")
 SMOKE_NOTE = ("Smoke profile: a few steps on small subsets, to check that the experiment runs "
               "end to end; its numbers do not test the claim (use --profile quick or full).")
@@ -263,9 +263,19 @@ _NOT_COMPARED = ("resume", "overwrite")  # differ between the first run and its 
 
 
 def _same_config(saved: Any, cfg: Any) -> bool:
+    """Whether a run directory's recorded config is ``cfg``'s (to reuse or resume it). A field
+    the saved config lacks (added to TrainConfig since) counts as its default, so that adding
+    an option does not retrain every finished run."""
+    import dataclasses
+
     mine = json.loads(json.dumps(cfg.to_dict()))
+    defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING
+                else f.default for f in dataclasses.fields(cfg)
+                if f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING}
+    defaults = json.loads(json.dumps(defaults, default=list))
     return isinstance(saved, dict) and all(
-        saved.get(k) == v for k, v in mine.items() if k not in _NOT_COMPARED)
+        saved.get(k, defaults.get(k)) == v for k, v in mine.items() if k not in _NOT_COMPARED)
 
 
 def _resumable(run_dir: Path, cfg: Any) -> Path | None:
@@ -319,7 +329,7 @@ def _load_record(run_dir: Path, cfg: Any, arm: str, seed: int) -> TrainRecord | 
         blob = json.loads(path.read_text())
     except json.JSONDecodeError:
         return None
-    if blob.get("config") != json.loads(json.dumps(cfg.to_dict())):
+    if not _same_config(blob.get("config"), cfg):
         return None
     return TrainRecord(arm, seed, run_dir, _read_rows(run_dir), blob["steps"], blob["loss"],
                        blob["err"], blob["final"], blob["wall_s"], blob["diverged"])
