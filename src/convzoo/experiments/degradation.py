@@ -186,21 +186,21 @@ register_experiment(Experiment(
     run=run,
     profiles={"smoke": Params(n_train=100, n_test=50, steps=2, batch_size=50, max_steps=1,
                              depths=(20, 32), warmup_steps=1, window=2),
-              # Batch 64, not §4.2's 128: one SGD step of 128 takes 0.75 s for resnet56 and 0.25 s
-              # for resnet20 on the idle 2-core CPU (fwd + bwd, 2 threads), so 400 steps of 128
-              # for the 4 nets x 2 seeds would take ~27 min; at 64 they fit in 20.
+              # Batch 64, not §4.2's 128: at 64 the 8 runs take 14-16 min of training on the
+              # 2-core CPU (docs/experiments/degradation.json: 15.5 min, beside light other work);
+              # 128 doubles each step's work, which would not fit in 20 minutes.
               "quick": Params(batch_size=64),
               # ResNet-56 beating ResNet-20 needs the lr drop: §4.2's schedule, 164 epochs.
               "full": Params(depths=(20, 32, 44, 56), n_test=None, steps=None, epochs=164,
                              schedule="recipe", warmup_steps=0)},
     data="cifar10",
     default_seeds={"smoke": 1, "quick": 2, "full": 3},
-    quick_note=("400 steps of 64 images per net (not §4.2's 128: at 128 the 8 runs take ~27 "
-                "min on a 2-core CPU, resnet56 0.75 s per step) at a constant lr 0.1 (after a "
-                "100-step warm-up from 0.01), all 50,000 images, 2 seeds, test error on 1,000 "
+    quick_note=("400 steps of 64 images per net (not §4.2's 128: the 8 runs at 64 take about 14 "
+                "min of training on a 2-core CPU, twice that at 128) at a constant lr 0.1 (after a"
+                " 100-step warm-up from 0.01), all 50,000 images, 2 seeds, test error on 1,000 "
                 "test images: the training-error gap of depth 56 vs 20 at matched steps, before "
-                "any lr drop. The paper trains 64k iterations with drops at 32k and 48k (the "
-                "full profile)."),
+                "any lr drop. The paper trains 64k iterations with drops at 32k and 48k (the full "
+                "profile)."),
     paper_setup=PAPER,
     run_setup=run_setup,
 ))

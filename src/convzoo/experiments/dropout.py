@@ -284,8 +284,8 @@ register_experiment(Experiment(
               # 15 epochs it reached only 43%, which tests nothing. 60 epochs, not 30: without
               # dropout the running error reached 10% at ~350 steps; with dropout it was at 35%
               # after 480 (30 epochs, 3.7 min), too short to measure "about 2x the iterations".
-              # 60 epochs with the eval-mode training accuracy scored every epoch: 9.1 min on the
-              # idle 2-core CPU.
+              # 60 epochs with the eval-mode training accuracy scored every epoch: 9.1 min wall
+              # on the idle 2-core CPU (docs/experiments/dropout.json).
               "quick": Params(n_train=1000, epochs=60, lr=0.05),
               "full": Params(model="alexnet_cifar", model_args=(), n_train=10_000, n_test=None,
                              epochs=60,
