@@ -15,6 +15,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,6 +107,19 @@ CASES = [
          "--sync-bn needs CUDA devices"),
     Case("predict a 20000x20000 PNG", ("predict", "{run}", "{huge_png}"),
          "more than the limit of 67,108,864", real=True),
+    # issue 27: the archive's stem was the cache entry's name, so `...tar.gz` extracted into
+    # $CONVZOO_CACHE/.. and emptied it (the sentinels of test_bad_input_in_process).
+    Case("archive named ...tar.gz", ("train", "lenet5", "--data", "folder", "--data-dir",
+                                     "{arch_dots}", "--out", "{out}"),
+         "...tar.gz has no 'val' sub-folder", never=("archives",), real=True),
+    Case("archive named .tar.gz", ("train", "lenet5", "--data", "folder", "--data-dir",
+                                   "{arch_hidden}", "--out", "{out}"),
+         "/.tar.gz has no 'val' sub-folder", never=("archives",)),
+    Case("archive named folders.tar.gz", ("data", "info", "{arch_folders}"),
+         "folders.tar.gz has a 'train' sub-folder but none of val", never=("archives",)),
+    Case("truncated .tar.gz", ("train", "lenet5", "--data", "folder", "--data-dir",
+                               "{arch_truncated}", "--out", "{out}"),
+         "cannot extract data archive", never=("archives",)),
 ]
 
 
@@ -210,6 +224,19 @@ def world(tmp_path_factory):
     Image.new("L", (20000, 20000)).save(w["huge_png"])  # 400 Mpx, a 400 kB file
     w["bomb"] = _folder(root / "bomb")
     shutil.copy(w["huge_png"], w["bomb"] / "train" / "a" / "huge.png")
+    tar = root / "archive-src"
+    (tar / "train" / "a").mkdir(parents=True)  # a train split and no val
+    Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(tar / "train/a/0.png")
+    (tar / "notes.txt").write_text("beside train/, so the archive's top is the data set")
+    for key, name in (("arch_dots", "...tar.gz"), ("arch_hidden", ".tar.gz"),
+                      ("arch_folders", "folders.tar.gz")):
+        w[key] = root / key / name
+        w[key].parent.mkdir()
+        with tarfile.open(w[key], "w:gz") as t:
+            t.add(tar / "train", "train")
+            t.add(tar / "notes.txt", "notes.txt")
+    w["arch_truncated"] = root / "truncated.tar.gz"
+    w["arch_truncated"].write_bytes(w["arch_folders"].read_bytes()[:200])
     w["locked"] = root / "locked"
     _folder(w["locked"] / "data")
     blocked = [w["unreadable"] / "train" / "b", w["locked"]]
@@ -231,7 +258,7 @@ def unreadable_for_root(world, monkeypatch):
     real_scandir, real_stat = os.scandir, os.stat
 
     def scandir(path="."):
-        if os.fspath(path) == blocked:
+        if isinstance(path, (str, os.PathLike)) and os.fspath(path) == blocked:  # rmtree: fds
             raise PermissionError(13, "Permission denied", blocked)
         return real_scandir(path)
 
@@ -274,6 +301,12 @@ def _check(case: Case, code, err: str, before: dict, world, out: Path) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_in_process(case, world, tmp_path, capsys, monkeypatch, unreadable_for_root):
     monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    # Others' files beside the cache and convzoo's own entries in it: none may be removed.
+    sentinels = [tmp_path / "beside.txt", tmp_path / "cache" / "folders" / "entry.txt",
+                 tmp_path / "cache" / "kept.txt"]
+    for path in sentinels:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("keep")
     out = tmp_path / "out"
     before = _snapshot(world["run"].parent)
     try:
@@ -281,6 +314,7 @@ def test_bad_input_in_process(case, world, tmp_path, capsys, monkeypatch, unread
     except SystemExit as e:
         code = e.code
     _check(case, code, capsys.readouterr().err, before, world, out)
+    assert [p.read_text() for p in sentinels if p.is_file()] == ["keep"] * len(sentinels)
 
 
 def _console_script() -> list[str]:

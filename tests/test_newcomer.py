@@ -328,7 +328,7 @@ def test_alexnet_on_28px_mnist_says_the_input_is_resized(capsys, monkeypatch, tm
 def test_extract_archive_zip_top_folder_and_change(tmp_path, monkeypatch):
     import os
 
-    from convzoo.data.cache import extract_archive
+    from convzoo.data.cache import archive_entry, extract_archive
 
     monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
     archive = tmp_path / "set.zip"
@@ -336,7 +336,8 @@ def test_extract_archive_zip_top_folder_and_change(tmp_path, monkeypatch):
         z.writestr("set/train/a/1.txt", "one")
         z.writestr("set/train/a/old.txt", "old")
     root = extract_archive(archive)
-    assert root == tmp_path / "cache" / "set" / "set"  # the one top folder
+    assert root == archive_entry(archive) / "set"  # the one top folder
+    assert root.parent.parent == tmp_path / "cache" / "archives"
     assert (root / "train" / "a" / "1.txt").read_text() == "one"
     assert extract_archive(archive) == root  # once
     with zipfile.ZipFile(archive, "w") as z:  # a changed archive is extracted again, afresh

@@ -8,10 +8,13 @@ so a changed, added or removed source file gives a new key and the folder is dec
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -77,44 +80,89 @@ def is_archive(path: str | os.PathLike) -> bool:
     return p.is_file() and p.name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
+def archive_entry(archive: str | os.PathLike) -> Path:
+    """The folder ``archive`` is extracted into: ``$CONVZOO_CACHE/archives/<slug>-<hash>``.
+
+    The slug keeps only letters, digits, ``_`` and ``-`` of the archive's stem and the hash is of
+    its resolved path, so no archive name (``...tar.gz``, ``.tar.gz``, ``../x.zip``) can make the
+    entry resolve to the cache itself or outside it: that folder is removed when re-extracting.
+    """
+    archive = Path(archive).expanduser()
+    name = archive.name
+    stem = next((name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s)), name)
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-")[:48] or "archive"
+    digest = hashlib.sha256(str(archive.resolve()).encode("utf-8", "surrogateescape"))
+    return cache_dir() / "archives" / f"{slug}-{digest.hexdigest()[:16]}"
+
+
+def _remove_entry(path: Path, root: Path) -> None:
+    """Remove ``path``, which must be a direct child of ``root``; anything else is refused."""
+    import shutil
+
+    if path.parent.resolve() != root.resolve() or path.name in ("", ".", ".."):
+        raise RuntimeError(f"refusing to remove {path}: not an entry of {root}")
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def extract_archive(archive: str | os.PathLike) -> Path:
     """The folder a ``.tar.gz``/``.tgz``/``.tar``/``.zip`` of a data set is extracted into, once
-    (``$CONVZOO_CACHE/<archive name>``; again when the archive's size or time changes); an
-    archive holding one top folder gives that folder. tar members pass tarfile's ``data`` filter
-    (no absolute paths, links out of the folder or device files); zipfile drops such paths too."""
-    import shutil
+    (:func:`archive_entry`; again when the archive's path, size or time changes); an archive
+    holding one top folder gives that folder. tar members pass tarfile's ``data`` filter (no
+    absolute paths, links out of the folder or device files); zipfile drops such paths too."""
     import tarfile
     import zipfile
+    import zlib
 
     from ..errors import DataError
 
     archive = Path(archive).expanduser()
-    name = archive.name
-    stem = next(name[: -len(s)] for s in ARCHIVE_SUFFIXES if name.lower().endswith(s))
-    dest = cache_dir() / stem
+    dest = archive_entry(archive)
+    root = dest.parent
     st = archive.stat()
     stamp = f"{archive.resolve()}\n{st.st_size}\n{st.st_mtime_ns}"
     done = dest / ".extracted"
-    # A marker holding only the size was written by the experiments' extractor before this one.
-    if not (done.is_file() and done.read_text() in (stamp, str(st.st_size))):
+    if not (done.is_file() and done.read_text() == stamp):
         log.info("extracting %s to %s (once)", archive, dest)
-        tmp = dest.with_name(f"{stem}.tmp-{os.getpid()}")
+        tmp = root / f"{dest.name}.tmp-{os.getpid()}"
         try:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-            if name.lower().endswith(".zip"):
+            root.mkdir(parents=True, exist_ok=True)
+            _remove_entry(tmp, root)
+            tmp.mkdir()
+            if archive.name.lower().endswith(".zip"):
                 with zipfile.ZipFile(archive) as z:
                     z.extractall(tmp)
             else:
                 with tarfile.open(archive) as tar:
                     tar.extractall(tmp, filter="data")
             (tmp / ".extracted").write_text(stamp)
-            shutil.rmtree(dest, ignore_errors=True)
+            _remove_entry(dest, root)
             tmp.rename(dest)
-        except (OSError, tarfile.TarError, zipfile.BadZipFile) as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise DataError(f"cannot extract {archive} into {dest}: {e}") from None
+        except (OSError, EOFError, zlib.error, tarfile.TarError, zipfile.BadZipFile) as e:
+            _remove_entry(tmp, root)
+            why = ("it ends early (truncated or damaged)" if isinstance(e, EOFError)
+                   else (str(e).strip().splitlines() or [type(e).__name__])[0])
+            raise DataError(f"cannot extract data archive {archive}: {why}") from None
     entries = [p for p in dest.iterdir() if p.name != ".extracted"]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return dest
+
+
+@contextlib.contextmanager
+def reported_as(archive: str | os.PathLike | None) -> Iterator[None]:
+    """Within the block, a DataError naming the folder ``archive`` was extracted into names the
+    archive instead (``data.tar.gz/train has no ...``): the user gave the archive, not the cache."""
+    from ..errors import DataError
+
+    try:
+        yield
+    except DataError as e:
+        if archive is None:
+            raise
+        entry = str(archive_entry(archive))
+        if entry not in str(e):
+            raise
+        raise DataError(str(e).replace(entry, str(Path(archive).expanduser()))) from None

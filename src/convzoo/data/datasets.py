@@ -281,7 +281,7 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, split: st
     check_on_bad_file(on_bad_file)
     path = None
     if data_dir is not None:
-        from .cache import extract_archive, is_archive
+        from .cache import extract_archive, is_archive, reported_as
 
         path = Path(data_dir).expanduser()
         expected = "expected a folder (or a .tar.gz, .tgz, .tar or .zip of one)"
@@ -292,7 +292,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, split: st
         except OSError as e:  # EACCES on a parent folder is not "does not exist"
             raise DataError(f"cannot open data dir {path}: {e.strerror or e}") from None
         if is_archive(path):  # a .tar.gz / .zip of the data set: extracted once into the cache
-            path = extract_archive(path)
+            with reported_as(path):
+                return load_dataset(name, extract_archive(path), split, train_split=train_split,
+                                    val_split=val_split, on_bad_file=on_bad_file,
+                                    in_memory=in_memory, workers=workers, classes=classes)
         if not path.is_dir():
             raise DataError(f"data dir {path} is not a folder; {expected}")
     if split not in SPLITS:

@@ -77,10 +77,13 @@ def dataset_info(name_or_dir: str, data_dir: str | os.PathLike | None = None, *,
     names detected), or a ``.tar.gz``/``.zip`` of one. Streamed folders are measured on
     ``sample`` files spread over each split.
     """
-    from .cache import extract_archive, is_archive
+    from .cache import extract_archive, is_archive, reported_as
 
     if name_or_dir not in SOURCES and is_archive(name_or_dir):  # a .tar.gz / .zip of a folder
-        name_or_dir = str(extract_archive(name_or_dir))
+        with reported_as(name_or_dir):
+            return dataset_info(str(extract_archive(name_or_dir)), data_dir,
+                                train_split=train_split, val_split=val_split,
+                                on_bad_file=on_bad_file, sample=sample)
     if name_or_dir not in SOURCES and Path(name_or_dir).is_dir():
         name, data_dir = "folder", Path(name_or_dir)
         if train_split is None and val_split is None:
