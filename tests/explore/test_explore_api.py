@@ -246,6 +246,9 @@ def test_run_symlinked_out_of_runs_is_refused(explorer, tmp_path):
         with TestClient(create_app(explorer), raise_server_exceptions=False) as c:
             assert c.get("/api/model", params={"model": "run:sneaky"}).status_code == 404
             assert c.get("/api/model", params={"model": "run:lenet5-copy"}).status_code == 200
+            # The menu offers only what loads: no run that /api/model refuses.
+            runs = [m["id"] for m in c.get("/api/models").json()["models"] if m["kind"] == "run"]
+            assert runs == ["run:lenet5-copy"]
     finally:
         (explorer.runs / "sneaky").unlink()
 

@@ -30,6 +30,10 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
 
 @pytest.fixture
 def server(tmp_path):
+    broken = tmp_path / "runs" / "broken"  # listed (it has weights) but does not load
+    broken.mkdir(parents=True)
+    (broken / "model.safetensors").write_bytes(b"not a safetensors file")
+    (broken / "config.json").write_text('{"model": "lenet5", "data": "mnist"}')
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "convzoo", "explore", "--port", "0",
                              "--runs", str(tmp_path / "runs")], stdout=subprocess.PIPE,
@@ -145,3 +149,37 @@ def test_explore_lenet5_digit_and_first_conv_maps(server, browser, tmp_path):
           and d.find_element(By.CSS_SELECTOR, "#top5 li.top-row").get_attribute("data-class")
           == str(int(ds.labels[5])))
     assert not d.find_element(By.ID, "truth").text  # an upload has no label
+
+
+def _open_lenet5(d):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#model option[value='lenet5:mnist']"))
+    select = Select(d.find_element(By.ID, "model"))
+    if select.first_selected_option.get_attribute("value") != "lenet5:mnist":
+        select.select_by_value("lenet5:mnist")
+    _wait(d, lambda d: "lenet5" in d.find_element(By.ID, "card").text
+          and d.find_elements(By.CSS_SELECTOR, "#samples .sample"))
+    return select
+
+
+def test_a_network_that_fails_to_load_leaves_the_page_as_it_was(server, browser):
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    d.get(server)
+    select = _open_lenet5(d)
+    d.find_elements(By.CSS_SELECTOR, "#samples .sample")[0].click()
+    _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#top5 li.top-row"))
+    card = d.find_element(By.ID, "card").text
+    select.select_by_value("run:broken")
+    _wait(d, lambda d: "did not load" in d.find_element(By.ID, "status").text)
+    assert "run:broken" in d.find_element(By.ID, "status").text
+    # The menu is back on the network the card and the layers still show ...
+    assert select.first_selected_option.get_attribute("value") == "lenet5:mnist"
+    assert d.find_element(By.ID, "card").text == card
+    # ... and a later click works on it.
+    d.find_element(By.CSS_SELECTOR, "tr.layer[data-type='Conv2d']").click()
+    _wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#maps canvas.map")) == 6)
+    assert not d.find_element(By.ID, "status").text

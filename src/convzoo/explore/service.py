@@ -248,13 +248,18 @@ class Explorer:
         return out
 
     def _runs(self) -> list[tuple[str, dict]]:
-        """(path relative to --runs, config.json) of every run directory one or two levels in."""
+        """(path relative to --runs, config.json) of every run directory one or two levels in
+        that :func:`safe_run_dir` accepts (a link out of --runs is not offered)."""
         if not self.runs.is_dir():
             return []
         found = []
         for weights in sorted(self.runs.glob(f"*/{WEIGHTS_NAME}")) + sorted(
                 self.runs.glob(f"*/*/{WEIGHTS_NAME}")):
             run = weights.parent
+            try:
+                safe_run_dir(self.runs, run.relative_to(self.runs).as_posix())
+            except NotFound:
+                continue
             try:
                 cfg = read_json(run / "config.json", what="run config")
             except (ConvzooError, OSError):

@@ -73,9 +73,17 @@ async function loadModels() {
 }
 
 async function selectModel(id) {
-  state.model = id;
+  // The page changes only once the network has loaded: on failure the menu goes back to the
+  // network still shown, so the card, the layers and every later click stay consistent.
   status("loading " + id + " …");
-  const info = await (await api("/api/model", { model: id })).json();
+  let info;
+  try {
+    info = await (await api("/api/model", { model: id })).json();
+  } catch (e) {
+    if (state.model !== null) $("model").value = state.model;
+    throw new Error(`${id} did not load: ${e.message}`);
+  }
+  state.model = id;
   state.info = info;
   status("");
   $("badge").hidden = info.trained;
