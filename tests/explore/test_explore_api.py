@@ -194,11 +194,21 @@ def test_filters_gradcam_and_compare(client):
     assert cam.status_code == 200
     assert json.loads(cam.headers["X-Info"]) == {"class": 3, "class_name": "3",
                                                  "layer": "features.0"}
-    res = client.get("/api/compare", params={"a": "lenet5:mnist", "b": "resnet20:cifar10",
-                                             "image": s["id"]}).json()["models"]
+    answer = client.get("/api/compare", params={"a": "lenet5:mnist", "b": "resnet20:cifar10",
+                                                "image": s["id"]}).json()
+    res = answer["models"]
     assert [m["id"] for m in res] == ["lenet5:mnist", "resnet20:cifar10"]
     assert res[0]["params"] == 61706 and res[1]["params"] > res[0]["params"]
     assert all(m["latency_ms"] > 0 and len(m["top5"]) == 5 for m in res)
+    # Latency is the median of repeated runs, with their spread and the machine's load beside it.
+    for m in res:
+        lat = m["latency"]
+        assert lat["repeats"] >= 10 and lat["median_ms"] == m["latency_ms"]
+        assert 0 < lat["min_ms"] <= lat["median_ms"] <= lat["max_ms"]
+        assert lat["spread"] == pytest.approx((lat["max_ms"] - lat["min_ms"]) / lat["median_ms"])
+    machine = answer["machine"]
+    assert machine["cpus"] >= 1 and machine["threads"] >= 1
+    assert machine["load_1min"] is None or machine["load_1min"] >= 0
     assert res[0]["truth"] == s["class"] and "truth" not in res[1]  # digits are not CIFAR classes
 
 

@@ -98,6 +98,13 @@ def median_seconds(fn: Callable[[], Any], *, device: torch.device | str = "cpu",
     return _median_time(fn, torch.device(device), warmup, repeats)
 
 
+def seconds_per_call(fn: Callable[[], Any], *, device: torch.device | str = "cpu",
+                     warmup: int = 1, repeats: int = 5) -> list[float]:
+    """Seconds per call of ``fn()`` in each of ``repeats`` timed runs, after the warm-up (as
+    :func:`median_seconds`, every run rather than their median)."""
+    return _times(fn, torch.device(device), warmup, repeats)
+
+
 def _rss_bytes() -> int:
     try:
         with open("/proc/self/statm") as f:

@@ -163,8 +163,8 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
         return json_ok(slide_pool_example())
 
     async def compare(request: Request) -> Response:
-        return json_ok({"models": await call(explorer.compare, _arg(request, "a"),
-                                             _arg(request, "b"), _arg(request, "image"))})
+        return json_ok(await call(explorer.compare, _arg(request, "a"), _arg(request, "b"),
+                                  _arg(request, "image")))
 
     async def convzoo_error(request: Request, exc: Exception) -> Response:
         status = getattr(exc, "status", 400)

@@ -37,6 +37,7 @@ IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif",
 MAX_SIDE = 1024  # pixels: a larger upload is kept scaled down to this longer side
 SAMPLES = 24  # test images offered per data set
 MAX_MAPS = 64  # feature maps drawn per layer
+LATENCY_REPEATS = 15  # timed runs of Compare's batch-1 latency (each lasts >= bench.MIN_RUN_S)
 # The lecture slide's 4x4 max-pool example (CS231n): 2x2 windows, stride 2 keep 6, 8, 3, 4.
 SLIDE_POOL_INPUT = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
 
@@ -594,21 +595,44 @@ class Explorer:
             x[ch], out[ch], mod, rows=range(oi, min(oi + 2, out.shape[1])),
             cols=range(oj, min(oj + 2, out.shape[2])))}
 
-    def compare(self, a: str, b: str, pid: str) -> list[dict[str, Any]]:
-        """Two models on one image: parameters, MACs, batch-1 latency (median of 5), top-5."""
-        from ..analysis.bench import median_seconds
-
+    def compare(self, a: str, b: str, pid: str) -> dict[str, Any]:
+        """Two models on one image: parameters, MACs, batch-1 latency, top-5; and the machine's
+        load while they were timed (other jobs on the machine slow every figure)."""
         out = []
         for model_id in (a, b):
             m, _, p = self.trace(model_id, pid)
             pred = self.predict(model_id, pid)
-            net = m.loaded.model
-            with self._lock, torch.no_grad():
-                secs = median_seconds(lambda net=net, x=p.x: net(x[None]), warmup=1, repeats=5)
             pred.pop("model")
+            lat = self.latency(m, p.x)
             out.append({**m.entry.to_dict(), "params": m.summary.params, "macs": m.summary.macs,
-                        "input": m.summary.input_shape[1:], "latency_ms": 1000 * secs, **pred})
-        return out
+                        "input": m.summary.input_shape[1:], "latency_ms": lat["median_ms"],
+                        "latency": lat, **pred})
+        return {"models": out, "machine": machine_load()}
+
+    def latency(self, m: Model, x: torch.Tensor) -> dict[str, Any]:
+        """Batch-1 forward time of ``m`` on ``x``: the median of ``LATENCY_REPEATS`` timed runs
+        after a warm-up (the first calls pay for allocation), with the fastest and slowest run."""
+        from ..analysis.bench import seconds_per_call
+
+        net = m.loaded.model
+        with self._lock, torch.no_grad():
+            secs = seconds_per_call(lambda: net(x[None]), warmup=3, repeats=LATENCY_REPEATS)
+        ms = sorted(1000 * s for s in secs)
+        median = float(np.median(ms))
+        return {"median_ms": median, "min_ms": ms[0], "max_ms": ms[-1],
+                "spread": (ms[-1] - ms[0]) / median, "repeats": len(ms)}
+
+
+def machine_load() -> dict[str, Any]:
+    """The 1-minute load average (runnable processes; ``None`` where the system does not say),
+    the CPUs and torch's threads: what a latency figure was measured beside."""
+    import os
+
+    try:
+        load = round(os.getloadavg()[0], 2)
+    except (OSError, AttributeError):
+        load = None
+    return {"load_1min": load, "cpus": os.cpu_count(), "threads": torch.get_num_threads()}
 
 
 def pool_windows(x: torch.Tensor, out: torch.Tensor, mod: nn.MaxPool2d, *, rows: range,

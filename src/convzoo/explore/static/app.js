@@ -359,8 +359,19 @@ async function compare() {
   box.append(el("table", {},
     line("network", (m) => m.label + (m.trained ? "" : " (random weights)")),
     line("input", (m) => shape(m.input)), line("parameters", (m) => fmt(m.params)),
-    line("MACs", (m) => si(m.macs)), line("latency (batch 1)", (m) => `${m.latency_ms.toFixed(1)} ms`),
+    line("MACs", (m) => si(m.macs)),
+    line("latency (batch 1)", (m) => el("span", { class: "latency", title:
+      `median of ${m.latency.repeats} timed runs after a warm-up; fastest ${m.latency.min_ms.toFixed(2)} ms, ` +
+      `slowest ${m.latency.max_ms.toFixed(2)} ms` },
+      `${m.latency.median_ms.toFixed(1)} ms`, el("br"),
+      el("span", { class: "hint" }, `median of ${m.latency.repeats}, ${m.latency.min_ms.toFixed(1)}–` +
+        `${m.latency.max_ms.toFixed(1)} ms`))),
     line("top-5", top), line("true class rank", (m) => (m.rank === undefined ? "-" : m.rank))));
+  const mc = res.machine;
+  box.append(el("p", { class: "hint", id: "machine" },
+    `timed here, one network after the other: load ${mc.load_1min === null ? "unknown" : mc.load_1min} ` +
+    `(1-minute average) on ${mc.cpus} CPUs, torch using ${mc.threads} thread${mc.threads > 1 ? "s" : ""}; ` +
+    `a load near or above the CPUs means other work slowed these figures`));
 }
 
 window.addEventListener("DOMContentLoaded", () => {
