@@ -144,7 +144,7 @@ def test_train_and_eval_on_a_folder_with_named_splits(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["n"] == 8
     # ... and the HTML report, with the same accuracy.
     assert main(["report", str(run), "--images", "2"]) == 0
-    page = (run / "report.html").read_text()
+    page = (run.parent / f"{run.name}-report.html").read_text()  # beside the run, not in it
     assert "test set: 8 images" in page and f"<b>{100 * result['top1_acc']:.2f}%</b>" in page
 
 

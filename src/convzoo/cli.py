@@ -425,7 +425,8 @@ def add_report(sub: argparse._SubParsersAction) -> None:
                        "curves, confusion matrix, per-class accuracy and test images with their "
                        "top-5 predictions. It opens offline.")
     p.add_argument("run_dir")
-    p.add_argument("--out", help="HTML file (default RUN_DIR/report.html)")
+    p.add_argument("--out", help="HTML file outside the run (default RUN_DIR-report.html "
+                   "beside it)")
     p.add_argument("--images", type=int, default=24, help="test images shown (default 24)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(run=run_report)

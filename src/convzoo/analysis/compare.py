@@ -97,7 +97,11 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path | None = None, *,
     result = Comparison(rows, labels, differing_settings(configs))
     if not write:
         return result
+    from ..engine.rundir import refuse_output_in_run
+
     result.out = Path(out) if out is not None else default_out(run_dirs)
+    refuse_output_in_run(result.out, "--out" if out is not None else
+                         "the default output folder (give --out)")
     if result.out.exists() and not result.out.is_dir():
         raise ConvzooError(f"--out {result.out} is a file; expected a folder for the figures")
     try:

@@ -92,6 +92,12 @@ def googlenet_crops(x: torch.Tensor, *, scales: tuple[int, ...] = (256, 288, 320
     return out
 
 
+def _confusion_prefix(confusion: str | Path) -> Path:
+    """``--confusion PREFIX`` (PREFIX.csv or PREFIX.png named whole also mean PREFIX)."""
+    prefix = Path(confusion)
+    return prefix.with_suffix("") if prefix.suffix in (".csv", ".png") else prefix
+
+
 def confusion_matrix(preds: torch.Tensor, targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     """(K, K) int64 counts: row = true class, column = predicted class."""
     idx = targets.long() * num_classes + preds.long()
@@ -208,7 +214,11 @@ def evaluate_extra(
     a bar per pass over the test set on a terminal (stderr)."""
     from ..engine.loaded import amp_mode, prepare_eval
     from ..engine.progress import eval_progress
+    from ..engine.rundir import refuse_output_in_run
 
+    if confusion is not None:
+        for suffix in (".csv", ".png"):
+            refuse_output_in_run(_confusion_prefix(confusion).with_suffix(suffix), "--confusion")
     job = prepare_eval(source, model=model, data=data, data_dir=data_dir, device=device,
                        engine=engine, channels_last=channels_last, train_split=train_split,
                        val_split=val_split)
@@ -231,9 +241,7 @@ def evaluate_extra(
         out["multi_crop"] = {"crops": n, "top1_acc": a1, "top5_acc": a5,
                              "top1_gain": a1 - ev.topk_acc[1], "top5_gain": a5 - ev.topk_acc[5]}
     if confusion is not None:
-        prefix = Path(confusion)
-        if prefix.suffix in (".csv", ".png"):
-            prefix = prefix.with_suffix("")
+        prefix = _confusion_prefix(confusion)
         k = ev.probs.shape[1]
         cm = confusion_matrix(ev.probs.argmax(1), ev.labels, k)
         classes = ev.classes if len(ev.classes) == k else [str(i) for i in range(k)]

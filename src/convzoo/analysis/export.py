@@ -208,9 +208,11 @@ def export_source(source: str, out: str | Path, *, format: str | None = None,
     :func:`convzoo.engine.loaded.load_trained`). ``input_size`` defaults to the side the model
     was trained at (``Loaded.side``). The file carries :func:`export_metadata`."""
     from ..engine.loaded import load_trained
+    from ..engine.rundir import refuse_output_in_run
     from .summary import check_min_size, parse_input_size
 
     format = export_format(out, format)  # before any work
+    refuse_output_in_run(out, "--out")
     loaded = load_trained(source, model=model)
     if isinstance(input_size, str):
         input_size = parse_input_size(input_size, loaded.in_chans)

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_write
+from .._io import atomic_write, read_json
 from ..errors import ConvzooError
 from .plots import read_metrics
 
@@ -137,10 +137,18 @@ def misclassified(probs: torch.Tensor, labels: torch.Tensor, n: int) -> list[int
     return wrong[order][:n].tolist()
 
 
+def default_report_path(run_dir: str | Path) -> Path:
+    """``RUN_DIR-report.html`` beside the run directory."""
+    run_dir = Path(run_dir).resolve()
+    return run_dir.parent / f"{run_dir.name}-report.html"
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images: int = 24,
                  device: str = "cpu", batch_size: int = 500, workers: int = 4) -> Path:
-    """Write ``RUN_DIR/report.html`` (or ``out``) and return its path."""
+    """Write the report to ``out`` (default :func:`default_report_path`, beside the run: only
+    training writes into a run directory) and return its path."""
     from ..engine.loaded import prepare_eval
+    from ..engine.rundir import refuse_output_in_run
     from .evaluation import confusion_matrix
 
     run_dir = Path(run_dir)
@@ -148,13 +156,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
         raise ConvzooError(f"run directory {run_dir} does not exist")
     if n_images < 0:
         raise ConvzooError(f"--images must be >= 0, got {n_images}")
-    out = Path(out) if out else run_dir / "report.html"
+    out = Path(out) if out else default_report_path(run_dir)
+    refuse_output_in_run(out, "--out")
     # The same test split and preset as `convzoo eval RUN_DIR` (a folder run's --val-split too).
     job = prepare_eval(run_dir, device=device)
     loaded, data, test_set = job.loaded, job.split.data, job.split.dataset
     config = loaded.config
-    final = json.loads((run_dir / "final.json").read_text()) if (
-        run_dir / "final.json").is_file() else {}
+    final = _read_final(run_dir)
     ev = job.run(batch_size=batch_size, workers=workers, keep_outputs=True)
     probs, targets = ev.probs, ev.labels
     k = probs.shape[1]
@@ -175,6 +183,20 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
     doc = _document(title, sections + tail)
     atomic_write(out, lambda tmp: Path(tmp).write_text(doc, encoding="utf-8"))
     return out
+
+
+def _read_final(run_dir: Path) -> dict[str, Any]:
+    """The run's final.json; {} (with a warning) when it is missing or damaged: the report
+    scores the model itself and shows the recorded results only beside the settings."""
+    path = run_dir / "final.json"
+    if not path.is_file():
+        return {}
+    try:
+        final = read_json(path, what="run results")
+    except ConvzooError as e:
+        log.warning("%s; the report leaves the recorded results out", e)
+        return {}
+    return final if isinstance(final, dict) else {}
 
 
 def _overview_html(title: str, run_dir: Path, n_test: int, top1: float, top5: float,

@@ -241,8 +241,10 @@ def visualize(source: str, kind: str, out: str | Path, *, image: str | None = No
               model: str | None = None) -> dict:
     """The CLI's entry: ``kind`` is ``filters``, ``features`` or ``gradcam``."""
     from ..engine.loaded import load_trained
+    from ..engine.rundir import refuse_output_in_run
     from .loading import display_classes, image_preset, image_transform, open_image
 
+    refuse_output_in_run(out, "--out")
     loaded = load_trained(source, model=model)
     names = display_classes(loaded.classes, loaded.num_classes)
     if kind == "filters":

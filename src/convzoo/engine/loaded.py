@@ -96,6 +96,24 @@ def _locate(source: str | Path) -> tuple[Path | None, Path | None, str]:
     return None, None, text  # a registered model name
 
 
+def _run_config(run_dir: Path | None, weights: Path) -> dict[str, Any]:
+    """The run's config.json; {} when there is none, or (with a warning) when it is damaged:
+    the weights' metadata names the model, its arguments, classes, data and input size."""
+    path = None if run_dir is None else run_dir / "config.json"
+    if path is None or not path.is_file():
+        return {}
+    try:
+        config = read_json(path, what="run config")
+    except ConvzooError as e:
+        log.warning("%s; using the metadata of %s instead", e, weights)
+        return {}
+    if not isinstance(config, dict):
+        log.warning("run config %s is not a JSON object; using the metadata of %s instead",
+                    path, weights)
+        return {}
+    return config
+
+
 def load_trained(source: str | Path, *, model: str | None = None,
                  model_args: dict[str, Any] | None = None) -> Loaded:
     """A model in eval mode (CPU) from a run directory, a weights file, ``model:tag`` or a name.
@@ -129,9 +147,7 @@ def load_trained(source: str | Path, *, model: str | None = None,
             f"weights {path} have {mismatch[0]} classes but model {name!r} is built for "
             f"{mismatch[1]} classes; pass num_classes={mismatch[0]}")
     load_state_dict_checked(net, wf.state_dict, source=str(path))
-    config = {}
-    if run_dir is not None and (run_dir / "config.json").is_file():
-        config = read_json(run_dir / "config.json", what="run config")
+    config = _run_config(run_dir, path)
     preset = None
     try:
         if run_dir is not None and (run_dir / "preset.json").is_file():

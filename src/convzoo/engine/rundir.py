@@ -65,6 +65,37 @@ def is_run(path: Path) -> bool:
     )
 
 
+def _holds_run_record(folder: Path) -> bool:
+    """Whether ``folder`` is a training run by its record: config.json with another file a run
+    writes, or checkpoints (a project folder holding some other tool's config.json is not)."""
+    if list_checkpoints(folder / "checkpoints"):
+        return True
+    return (folder / "config.json").is_file() and any(
+        (folder / name).exists() for name in (*RUN_FILES, *RUN_FOLDERS) if name != "config.json")
+
+
+def run_holding(path: str | Path) -> Path | None:
+    """The run directory that ``path`` is or lies inside (symbolic links followed), or None."""
+    resolved = Path(path).expanduser().resolve()
+    for folder in (resolved, *resolved.parents):
+        if folder.is_dir() and _holds_run_record(folder):
+            return folder
+    return None
+
+
+def refuse_output_in_run(path: str | Path, what: str) -> None:
+    """Raise :class:`ConvzooError` when ``path`` (a file or folder a command is about to write;
+    ``what`` names it: "--out", "--confusion", ...) is a run directory or lies inside one: only
+    ``convzoo train`` on a run writes its files."""
+    run = run_holding(path)
+    if run is None:
+        return
+    where = "is the run directory" if Path(path).expanduser().resolve() == run else (
+        "is inside the run directory")
+    raise ConvzooError(f"{what} {path} {where} {run}; only `convzoo train` writes into a run: "
+                       f"choose a path outside it")
+
+
 class RunDir:
     """The run's folder. Every process holds one; only the writing process (rank 0) writes."""
 
@@ -82,6 +113,10 @@ class RunDir:
         """Why this folder cannot take the run (checked before anything is written), or None."""
         if self.path.exists() and not self.path.is_dir():
             return f"--out {self.path} is a file, not a run directory"
+        holder = run_holding(self.path.resolve().parent)
+        if holder is not None:
+            return (f"--out {self.path} is inside the run directory {holder}; only training "
+                    f"that run writes into it: choose a folder outside it")
         if self.resuming or overwrite or not is_run(self.path):
             return None
         return (

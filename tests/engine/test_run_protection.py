@@ -1,0 +1,140 @@
+"""Nothing a command writes lands on a finished run, and a finished run is never rewritten
+(issue 26): an output path in a run is refused in one line (exit 2) with every file of the run
+unchanged, bytes and modification times."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from convzoo.cli import main
+from engine.enginehelp import shrink_mnist
+
+# 128 train images, batch 16: 8 steps per epoch.
+BASE = ["lenet5", "--batch-size", "16", "--no-tensorboard", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def small_mnist(monkeypatch):
+    shrink_mnist(monkeypatch, 128, 32)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished 2-epoch run, made once; tests work on copies (see ``run``)."""
+    with pytest.MonkeyPatch.context() as m:
+        shrink_mnist(m, 128, 32)
+        out = tmp_path_factory.mktemp("finished") / "run"
+        assert main(["train", *BASE, "--epochs", "2", "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def run(finished, tmp_path) -> Path:
+    copy = tmp_path / "runs" / "run"
+    shutil.copytree(finished, copy)  # copy2: bytes and modification times
+    return copy
+
+
+def state(folder: Path) -> dict:
+    """Every entry under ``folder``: a file's bytes and modification time, a folder's name."""
+    return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns) if p.is_file() else None
+            for p in sorted(folder.rglob("*"))}
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize("argv", [
+    ("eval", "{run}", "--confusion", "{run}/curves"),
+    ("eval", "{run}", "--confusion", "{run}/sub/cm.png"),
+    ("report", "{run}", "--out", "{run}/model.safetensors"),
+    ("report", "{run}", "--out", "{run}/report.html"),
+    ("compare", "{run}", "{other}", "--out", "{run}"),
+    ("compare", "{other}", "{run}", "--out", "{run}/cmp"),
+    ("visualize", "{run}", "filters", "--out", "{run}/curves.png"),
+    ("export", "{run}", "--out", "{run}/model.onnx"),
+    ("export", "{run}", "--out", "{link}/model.pt2"),  # a symbolic link into the run
+    ("train", *BASE, "--epochs", "1", "--out", "{run}/sub"),
+], ids=lambda a: " ".join(a[:1] + a[-2:]))
+def test_output_into_a_run_is_refused(run, tmp_path, capsys, argv):
+    other = tmp_path / "runs" / "other"
+    shutil.copytree(run, other)
+    (tmp_path / "link").symlink_to(run)
+    before, before_other = state(run), state(other)
+    capsys.readouterr()
+    filled = [a.format(run=run, other=other, link=tmp_path / "link") for a in argv]
+    assert main(filled) == 2
+    err = one_error_line(capsys)
+    assert str(run.resolve()) in err, err
+    assert "only `convzoo train` writes into a run" in err or "only training that run" in err
+    assert state(run) == before and state(other) == before_other
+
+
+def test_compare_default_folder_that_is_a_run_is_refused(run, capsys):
+    """``compare A B`` writes into ``compare/`` beside A: not when that folder is a run."""
+    a = run.parent / "a"
+    shutil.copytree(run, a)
+    shutil.move(run, run.parent / "compare")
+    target = run.parent / "compare"
+    before = state(target)
+    capsys.readouterr()
+    assert main(["compare", str(a), str(target)]) == 2
+    err = one_error_line(capsys)
+    assert "default output folder" in err and "--out" in err
+    assert state(target) == before
+
+
+def test_outputs_beside_a_run_are_written(run, tmp_path, capsys):
+    """The check refuses only paths in a run: the same commands write outside it, and the
+    report's default page lies beside the run, not in it."""
+    before = state(run)
+    assert main(["eval", str(run), "--confusion", str(tmp_path / "cm")]) == 0
+    assert (tmp_path / "cm.csv").is_file() and (tmp_path / "cm.png").is_file()
+    assert main(["report", str(run), "--images", "2"]) == 0
+    assert (run.parent / "run-report.html").is_file()
+    assert main(["visualize", str(run), "filters", "--out", str(tmp_path / "f.png")]) == 0
+    assert state(run) == before
+    capsys.readouterr()
+
+
+def test_report_with_a_truncated_final_json_says_so_and_writes(run, tmp_path, capsys, caplog):
+    final = run / "final.json"
+    final.write_text(final.read_text()[:40])
+    out = tmp_path / "r.html"
+    assert main(["report", str(run), "--images", "2", "--out", str(out)]) == 0
+    assert out.is_file() and "test set: 32 images" in out.read_text()
+    assert any("final.json is not valid JSON" in r.getMessage() for r in caplog.records)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["{\"model\": \"len", "[1, 2]"])
+@pytest.mark.parametrize("command", ["eval", "predict", "report"])
+def test_damaged_config_json_falls_back_to_the_weights_metadata(run, tmp_path, capsys, caplog,
+                                                                damage, command):
+    """The weights file names the model, its arguments, classes, data and input size: a
+    damaged config.json is said, not fatal (a missing one already worked)."""
+    import json
+
+    from PIL import Image
+
+    assert main(["eval", str(run), "--json"]) == 0
+    expected = json.loads(capsys.readouterr().out)["top1_acc"]
+    (run / "config.json").write_text(damage)
+    caplog.clear()
+    if command == "eval":
+        assert main(["eval", str(run), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["top1_acc"] == expected
+    elif command == "predict":
+        Image.new("L", (28, 28)).save(tmp_path / "digit.png")
+        assert main(["predict", str(run), str(tmp_path / "digit.png"), "--json"]) == 0
+    else:
+        assert main(["report", str(run), "--images", "2", "--out", str(tmp_path / "r.html")]) == 0
+    said = [r.getMessage() for r in caplog.records if "config.json" in r.getMessage()]
+    assert said and "metadata" in said[0], said
+    assert "Traceback" not in capsys.readouterr().err
