@@ -146,14 +146,30 @@ def test_atomic_write_leaves_no_temp_file(tmp_path: Path, monkeypatch: pytest.Mo
     assert _same_state(create_model("resnet20", weights=str(path)), model.state_dict())
 
 
-@pytest.mark.parametrize("kwargs", [{"pretrained": True}, {"weights": "IMAGENET1K_V1"}])
-def test_torchvision_style_weights_name_the_shipped_tags_and_pth_route(kwargs: dict) -> None:
+@pytest.mark.parametrize("kwargs", [{"pretrained": True}, {"weights": "IMAGENET1K_V1"},
+                                    {"weights": "imagenet"}])
+def test_torchvision_weights_offline_say_where_to_put_the_file(kwargs, tmp_path, monkeypatch):
+    """pretrained=True and torchvision's tags fetch torchvision's file into torch.hub's cache;
+    offline, one line names the URL and the exact path to put the file, within seconds."""
+    import time
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("CONVZOO_WEIGHTS_MIRROR", "http://127.0.0.1:9")  # discard port: refused
+    start = time.monotonic()
     with pytest.raises(ConvzooError) as e:
         create_model("resnet18", **kwargs)
     msg = str(e.value)
-    assert "\n" not in msg
-    assert "resnet20:cifar10" in msg and "lenet5:mnist" in msg
-    assert ".pth" in msg
+    assert "\n" not in msg and time.monotonic() - start < 10
+    assert "http://127.0.0.1:9/resnet18-f37072fd.pth" in msg
+    assert str(tmp_path / "torch" / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in msg
+    assert not list((tmp_path / "torch").rglob("*.pth"))
+
+
+def test_pretrained_small_form_is_its_shipped_tag_and_lenet_has_none() -> None:
+    assert _same_state(create_model("resnet20", pretrained=True),
+                       create_model("resnet20:cifar10").state_dict())
+    with pytest.raises(ConvzooError, match="no pretrained weights.*lenet5:mnist"):
+        create_model("alexnet_cifar", pretrained=True)
 
 
 def test_model_colon_tag_loads_the_shipped_weights() -> None:

@@ -290,19 +290,94 @@ def run_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download_bars() -> Callable[[str, int, int | None], None]:
+    """A download progress callback: one tqdm bar per file on a terminal (stderr), nothing
+    otherwise."""
+    bars: dict[str, Any] = {}
+
+    def progress(name: str, done: int, total: int | None) -> None:
+        from tqdm import tqdm
+
+        bar = bars.get(name)
+        if bar is None:
+            bar = bars[name] = tqdm(total=total, desc=name, unit="B", unit_scale=True,
+                                    unit_divisor=1024, file=sys.stderr, disable=None,
+                                    leave=True)
+        bar.update(done - bar.n)
+        if total is not None and done >= total:
+            bar.close()
+
+    return progress
+
+
 def run_data_download(args: argparse.Namespace) -> int:
     from .data import download
 
-    def progress(name: str, done: int, total: int | None) -> None:
-        if sys.stderr.isatty():
-            of = f" / {total / 1e6:.1f}" if total else ""
-            print(f"\r{name}: {done / 1e6:.1f}{of} MB", end="", file=sys.stderr, flush=True)
-
-    paths = download(args.name, args.data_dir, progress=progress)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    paths = download(args.name, args.data_dir, progress=_download_bars())
     for path in paths:
         print(f"{path}: md5 verified")
+    return 0
+
+
+# --- weights (convzoo.hub) --------------------------------------------------------------------
+
+def add_weights(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("weights", help="torchvision's ImageNet weights: list, fetch",
+                       description="torchvision's ImageNet weights of the zoo's networks "
+                       "(MODEL:imagenet, MODEL:IMAGENET1K_V1, ...): what exists, its published "
+                       "accuracy and whether it is cached in torch.hub's folder; fetch downloads "
+                       "once, SHA-256 checked.")
+    wsub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = wsub.add_parser("list", help="every torchvision weights file, size, accuracy, cached")
+    ls.add_argument("pattern", nargs="?", help="glob pattern of model names, e.g. 'resnet*'")
+    ls.add_argument("--cached", action="store_true", help="only the files already cached")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(run=run_weights_list)
+    fe = wsub.add_parser("fetch", help="download weights into torch.hub's cache (once)")
+    fe.add_argument("sources", nargs="+", metavar="MODEL:TAG",
+                    help="e.g. alexnet:imagenet resnet50:IMAGENET1K_V2")
+    fe.set_defaults(run=run_weights_fetch)
+
+
+def run_weights_list(args: argparse.Namespace) -> int:
+    import fnmatch
+
+    from .hub import all_imagenet_weights, hub_dir
+
+    rows = []
+    for w in all_imagenet_weights():
+        if args.pattern and not fnmatch.fnmatchcase(w.model, args.pattern):
+            continue
+        cached = w.cached()
+        if args.cached and cached is None:
+            continue
+        rows.append({"source": w.source, "default": w.default, "file": w.file_name,
+                     "size_mb": w.file_size_mb, **{k: v for k, v in w.metrics.items()},
+                     "cached": str(cached) if cached else None})
+    if args.json:
+        _print_json(rows)
+        return 0
+    print(f"{'weights':<34} {'file':<32} {'MB':>7} {'acc@1':>7} {'acc@5':>7}  cached")
+    for r in rows:
+        name = r["source"] + (" (imagenet)" if r["default"] else "")
+        mb = f"{r['size_mb']:.1f}" if r["size_mb"] else "-"
+        acc = [f"{r[k]:.2f}" if k in r else "-" for k in ("acc@1", "acc@5")]
+        print(f"{name:<34} {r['file']:<32} {mb:>7} {acc[0]:>7} {acc[1]:>7}  "
+              f"{'yes' if r['cached'] else '-'}")
+    print(f"cache: {hub_dir()}; published ILSVRC-2012 val accuracy (%) from torchvision; "
+          f"`convzoo weights fetch MODEL:imagenet` downloads")
+    return 0
+
+
+def run_weights_fetch(args: argparse.Namespace) -> int:
+    from .hub import imagenet_weights
+
+    for source in args.sources:
+        model, _, tag = source.partition(":")
+        w = imagenet_weights(model, tag or "imagenet")
+        had = w.cached() is not None
+        path = w.fetch(progress=_download_bars())
+        print(f"{w.source}: {path} ({'already cached' if had else 'downloaded, SHA-256 checked'})")
     return 0
 
 
@@ -483,6 +558,8 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("images", nargs="+", help="image files or folders")
     _source_help(p)
     p.add_argument("--topk", type=int, default=5)
+    p.add_argument("--true-class", help="the image's true class (name, WordNet id or index): "
+                   "its rank and the top-1 … top-5 error of the answer")
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", action="store_true")
     _random_weights_flag(p)
@@ -493,7 +570,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from .analysis.predict import predict
 
     _check_weights(args)
-    r = predict(args.source, args.images, model=args.model, topk=args.topk, device=args.device)
+    r = predict(args.source, args.images, model=args.model, topk=args.topk, device=args.device,
+                true_class=args.true_class)
     if r.skipped:
         shown = ", ".join(r.skipped[:5]) + (f" and {len(r.skipped) - 5} more"
                                             if len(r.skipped) > 5 else "")
@@ -648,6 +726,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_train, add_e
     add_summary, add_bench, add_compare, add_report, add_export, add_predict, add_visualize]
 COMMANDS.append(add_experiment)
 COMMANDS.append(add_explore)
+COMMANDS.append(add_weights)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -671,6 +750,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from .hub import set_download_progress  # weights fetched on first use show a bar
+
+    set_download_progress(_download_bars())
     try:
         return args.run(args)
     except ConvzooError as e:

@@ -154,10 +154,23 @@ def shipped_tags() -> list[str]:
 
 
 def no_weights_hint() -> str:
-    """What to use instead of random weights: the shipped tags and the torchvision route."""
+    """What to use instead of random weights: the shipped tags and torchvision's."""
     return (f"all shipped weights: {', '.join(shipped_tags())} (as MODEL:TAG); torchvision's "
-            f"ImageNet weights: download the .pth file (e.g. torchvision's resnet18-f37072fd.pth) "
-            f"and pass its path (weights=PATH, or the path with --model NAME)")
+            f"ImageNet weights as MODEL:imagenet (e.g. resnet18:imagenet, fetched once; "
+            f"`convzoo weights list`)")
+
+
+def _pretrained_tag(info: ModelInfo) -> str:
+    """The weights ``pretrained=True`` means: torchvision's DEFAULT for an ImageNet form that
+    torchvision has weights for, else the model's one shipped tag."""
+    from .hub import DEFAULT_TAG, imagenet_tags
+
+    if info.form == "imagenet" and imagenet_tags(info.name):
+        return DEFAULT_TAG
+    if len(info.weights) == 1:
+        return next(iter(info.weights))
+    raise ConvzooError(f"create_model({info.name!r}, pretrained=True): no pretrained weights for "
+                       f"this model; {no_weights_hint()}")
 
 
 def model_info(name: str) -> ModelInfo:
@@ -186,9 +199,11 @@ def create_model(
 
     ``num_classes`` and ``in_chans`` default to the model's own (1000 and 3 for the ImageNet
     forms). ``weights`` is a path to a ``.safetensors`` / torchvision ``.pth`` file or the tag of
-    weights shipped with the package (e.g. ``"mnist"``); ``reset_head`` loads everything but the
-    classifier, which stays freshly initialised for ``num_classes``. ``pretrained=True`` (timm's
-    and torchvision's old switch) is refused with the choices: convzoo downloads nothing.
+    weights shipped with the package (e.g. ``"mnist"``) or of torchvision's ImageNet weights
+    (``"imagenet"`` for its DEFAULT, ``"IMAGENET1K_V1"``: downloaded once into torch.hub's cache,
+    see :mod:`convzoo.hub`); ``reset_head`` loads everything but the classifier, which stays
+    freshly initialised for ``num_classes``. ``pretrained=True`` (timm's switch) means
+    ``weights="imagenet"`` for the ImageNet forms, the shipped tag for the small ones.
     """
     if ":" in name:
         name, _, tag = name.partition(":")
@@ -196,10 +211,16 @@ def create_model(
             raise ConvzooError(f"create_model({name}:{tag!r}): the tag and weights={weights!r} "
                                f"disagree; give one of them")
         weights = tag
-    if pretrained:
-        raise ConvzooError(f"create_model({name!r}, pretrained=True): convzoo downloads no "
-                           f"weights; {no_weights_hint()}")
     info = model_info(name)
+    if pretrained:
+        if weights is not None:
+            raise ConvzooError(f"create_model({name!r}): give pretrained=True or "
+                               f"weights={weights!r}, not both")
+        weights = _pretrained_tag(info)
+    if weights is not None and weights not in info.weights:
+        from .hub import weights_model_args
+
+        kwargs = {**weights_model_args(name, weights), **kwargs}  # transform_input for TF ports
     params = inspect.signature(info.builder).parameters
     unknown = [k for k in kwargs if k not in params]
     if unknown:

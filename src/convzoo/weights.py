@@ -123,12 +123,19 @@ def _meta_json(path: Path, meta: dict[str, str], key: str, kind: type, expected:
 
 
 def resolve_weights(info: ModelInfo, weights: str) -> Path:
-    """A tag of shipped weights (``"mnist"``) or a path, as a path that exists."""
+    """A tag of shipped weights (``"mnist"``), of torchvision's ImageNet weights (``"imagenet"``,
+    ``"IMAGENET1K_V2"``: fetched once into torch.hub's cache, see :mod:`convzoo.hub`) or a path,
+    as a path that exists."""
     if weights in info.weights:
         return PRETRAINED_DIR / info.weights[weights]
     path = Path(weights)
     if path.is_file():
         return path
+    from .hub import imagenet_weights, is_imagenet_tag
+
+    model, _, tag = weights.rpartition(":")  # "resnet18:imagenet" as well as "imagenet"
+    if is_imagenet_tag(tag) and model in ("", info.name):
+        return imagenet_weights(info.name, tag).fetch()
     tags = ", ".join(sorted(info.weights)) or "none"
     raise ConvzooError(
         f"weights {weights!r} for model {info.name!r} is neither a file nor a shipped tag "

@@ -31,12 +31,11 @@ def imagenet_classes() -> list[tuple[str, str]]:
 
 
 def imagenet_display_names() -> list[str]:
-    """Short names with ``_`` as spaces; a name two classes share (``crane``, ``maillot``) gets
-    its WordNet id, e.g. ``crane (n02012849)``."""
-    pairs = imagenet_classes()
-    names = [n.replace("_", " ") for _, n in pairs]
-    dup = {n for n in names if names.count(n) > 1}
-    return [f"{n} ({w})" if n in dup else n for (w, _), n in zip(pairs, names, strict=False)]
+    """The 1000 classes as torchvision names them (``tabby``, ``Egyptian cat``; the two short
+    names WordNet repeats as ``crane bird`` and ``maillot tank suit``), in index order."""
+    from ..hub import imagenet_categories
+
+    return imagenet_categories()
 
 
 def display_classes(classes: list[str] | None, num_classes: int) -> list[str] | None:

@@ -73,9 +73,12 @@ def md5_of(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fetch(url: str, part: Path, *, timeout: float, progress: Callable[[str, int, int | None],
-                                                                        None] | None) -> None:
-    """Download ``url`` into ``part``, continuing from its current size when the server allows."""
+def fetch_url(url: str, part: Path, *, timeout: float,
+              progress: Callable[[str, int, int | None], None] | None,
+              name: str | None = None) -> None:
+    """Download ``url`` into ``part``, continuing from its current size when the server allows;
+    ``progress(name, bytes done, total or None)`` after each block (``name``: part's name less
+    ``.part``). Also fetches torchvision's weights (:mod:`convzoo.hub`)."""
     have = part.stat().st_size if part.exists() else 0
     req = urllib.request.Request(url, headers={"User-Agent": "convzoo"})
     if have:
@@ -102,7 +105,7 @@ def _fetch(url: str, part: Path, *, timeout: float, progress: Callable[[str, int
                     f.write(block)
                     done += len(block)
                     if progress:
-                        progress(part.name.removesuffix(".part"), done, total)
+                        progress(name or part.name.removesuffix(".part"), done, total)
         except OSError as e:
             raise DataError(f"download of {url} stopped after {done} bytes ({e}); run the "
                             "command again to resume") from None
@@ -135,7 +138,7 @@ def download(name: str, data_dir: str | os.PathLike, *, mirror: str | None = Non
             log.info("%s is already present and verified", dest)
         else:
             part = dest.with_name(dest.name + ".part")
-            _fetch(url, part, timeout=timeout, progress=progress)
+            fetch_url(url, part, timeout=timeout, progress=progress)
             got = md5_of(part)
             if got != res.md5:
                 part.unlink()

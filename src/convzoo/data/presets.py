@@ -147,22 +147,35 @@ PRESETS: dict[str, DataPreset] = {
     "imagenet": DataPreset(mean=IMAGENET_MEAN, std=IMAGENET_STD, hflip=True),
 }
 
-# Eval resize/crop (pixels) of the models' ImageNet weights (REFERENCES.md, torchvision 0.29):
-# resize the shorter side, then center-crop. Default 256/224.
-EVAL_SIZES: dict[str, tuple[int, int]] = {"inception_v3": (342, 299)}
-EVAL_SIZES_V2 = (232, 224)  # torchvision's IMAGENET1K_V2 ResNet weights (bilinear)
-DEFAULT_EVAL_SIZES = (256, 224)
+DEFAULT_EVAL_SIZES = (256, 224)  # pixels: resize the shorter side, then center-crop
 SMALL_IMAGE = 64  # pixels: at most this a side is a "small image" data set (in memory)
 
 
 def eval_sizes(model: str | None, weights: str | None = None) -> tuple[int, int]:
-    """(resize, crop) in pixels for ``model`` and the tag of its weights (``IMAGENET1K_V2``)."""
-    if model in EVAL_SIZES:
-        return EVAL_SIZES[model]
-    if model and model.startswith(("resnet", "wide_resnet", "resnext")) and weights and (
-            "v2" in weights.lower()):
-        return EVAL_SIZES_V2
-    return DEFAULT_EVAL_SIZES
+    """(resize, crop) in pixels for ``model`` and its weights: torchvision's eval transform of
+    the ImageNet weights the tag names (``IMAGENET1K_V2``: 232/224 for the V2 ResNets), else of
+    the model's first ImageNet weights (the paper-era recipe: 256/224, 342/299 for
+    inception_v3), else 256/224."""
+    from ..hub import imagenet_tags, imagenet_weights, is_imagenet_tag
+
+    if model is None:
+        return DEFAULT_EVAL_SIZES
+    try:
+        tags = imagenet_tags(model)
+    except ConvzooError:  # not a registered name
+        return DEFAULT_EVAL_SIZES
+    if not tags:
+        return DEFAULT_EVAL_SIZES
+    from pathlib import Path
+
+    from ..hub import by_file_name
+
+    known = by_file_name(Path(weights).name) if weights else None  # torchvision's .pth by path
+    if known is not None and known.model == model:
+        return known.eval_sizes()
+    tag = weights if weights and is_imagenet_tag(weights) and (
+        weights in tags or weights == "imagenet") else tags[0]
+    return imagenet_weights(model, tag).eval_sizes()
 
 
 def _accepts(info: ModelInfo) -> str:

@@ -133,6 +133,12 @@ def load_trained(source: str | Path, *, model: str | None = None,
         net = create_model(info.name, **args).eval()
         return Loaded(net, info.name, info, args, None, None)
     wf = read_weights(path)
+    tv = _torchvision_file(path, wf, model)
+    if tv is not None:  # torchvision's own file: its model, categories, transform and metrics
+        wf.model, wf.classes = tv.model, tv.categories
+        wf.model_args = {**tv.model_args, **wf.model_args}
+        wf.extra = {**tv.metadata(), "preset": tv.preset().to_dict(),
+                    "input_size": tv.eval_sizes()[1], **wf.extra}
     if model and wf.model and model != wf.model:
         raise ConvzooError(f"weights {path} are for model {wf.model!r}, not {model!r}")
     name = model or wf.model
@@ -161,6 +167,17 @@ def load_trained(source: str | Path, *, model: str | None = None,
     return Loaded(net.eval(), name, info, args, wf.classes, path, run_dir, dict(wf.extra),
                   data=wf.extra.get("data") or config.get("data"), preset=preset,
                   input_size=int(size) if size else None, config=config)
+
+
+def _torchvision_file(path: Path, wf, model: str | None):
+    """The torchvision ImageNet weights a ``.pth`` without metadata is, known by its file name
+    (``alexnet-owt-7be5be79.pth``); None for any other file."""
+    from ..hub import by_file_name
+
+    if wf.model is not None or path.suffix != ".pth":
+        return None
+    tv = by_file_name(path.name)
+    return tv if tv is not None and model in (None, tv.model) else None
 
 
 @dataclass
