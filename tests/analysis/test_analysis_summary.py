@@ -127,6 +127,46 @@ def test_receptive_field_takes_the_largest_path():
     assert rows["fc"].rf == [20, 26]
 
 
+class _FunctionalHead(nn.Module):
+    """A fully connected layer written as ``F.linear`` in ``forward``, after a module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.w = nn.Parameter(torch.randn(5, 2 * 6 * 6))
+
+    def forward(self, x):
+        return torch.nn.functional.linear(torch.flatten(self.conv(x), 1), self.w)
+
+
+def test_every_operation_in_forward_is_a_row():
+    # LeNet-5 pads its 28x28 digit to 32x32 in forward (F.pad): the first row says so.
+    pad = summarize("lenet5").rows[0]
+    assert (pad.name, pad.type, pad.output_shape, pad.functional) == ("pad", "F.pad",
+                                                                      [1, 1, 32, 32], True)
+    # A residual block's `out += identity`, between its bn2 and its last ReLU; no memory of its own.
+    rows = summarize("resnet20").rows
+    names = [r.name for r in rows]
+    add = rows[names.index("layer1.0.add")]
+    assert names[names.index("layer1.0.add") - 1] == "layer1.0.bn2"
+    assert (add.type, add.output_shape, add.act_bytes, add.rf) == ("Tensor.add_",
+                                                                   [1, 16, 32, 32], 0, [7, 7])
+    assert sum(r.type == "Tensor.add_" for r in rows) == 9 and "flatten" in names
+    # Inception modules concatenate their four branches; DenseNet layers their inputs.
+    g = summarize("googlenet")
+    cat = next(r for r in g.rows if r.name == "inception3a.cat")
+    assert cat.type == "torch.cat" and cat.output_shape == [1, 256, 28, 28]
+    assert sum(r.type == "F.relu" for r in g.rows) == 57  # BasicConv2d's functional ReLU
+    d = summarize("densenet121")
+    assert sum(r.type == "torch.cat" for r in d.rows) == 62
+    # A functional op's multiply-adds are its own row's; none are left over.
+    s = summarize(_FunctionalHead(), (1, 8, 8))
+    assert [(r.name, r.type, r.macs) for r in s.rows] == [
+        ("conv", "Conv2d", 2 * 6 * 6 * 9), ("flatten", "torch.flatten", 0),
+        ("linear", "F.linear", 5 * 72)]
+    assert sum(r.macs for r in s.rows) == s.macs
+
+
 def test_input_smaller_than_minimum_names_it():
     with pytest.raises(ConvzooError, match="28x28"):
         summarize("lenet5", (1, 20, 20))
@@ -142,7 +182,7 @@ def test_parse_input_size():
 def test_cli_summary_json_and_errors(capsys):
     assert main(["summary", "lenet5", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["params"] == 61_706 and d["macs"] == 416_520 and len(d["rows"]) == 12
+    assert d["params"] == 61_706 and d["macs"] == 416_520 and len(d["rows"]) == 13  # F.pad
     assert main(["summary", "lenet5"]) == 0
     assert "416,520" in capsys.readouterr().out
     assert main(["summary", "lenet5", "--input", "1x8x8"]) == 2
@@ -153,7 +193,7 @@ def test_depth_rows_sum_to_the_blocks(capsys):
     s = summarize("resnet18")
     rows = s.rows_at_depth(1)
     assert [r.name for r in rows] == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2",
-                                      "layer3", "layer4", "avgpool", "fc"]
+                                      "layer3", "layer4", "avgpool", "flatten", "fc"]
     assert sum(r.params for r in rows) == s.params and sum(r.macs for r in rows) == s.macs
     layer1 = rows[4]
     assert layer1.type == "Sequential" and layer1.output_shape == [1, 64, 56, 56]

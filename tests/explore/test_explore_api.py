@@ -125,10 +125,40 @@ def test_layer_table_is_the_summary(client):
     assert info["first_conv"] == "conv1" or info["layers"][0]["type"] == "Conv2d"
 
 
+def test_every_operation_of_forward_is_a_row_with_its_maps(client, explorer):
+    # LeNet-5's F.pad: the 28x28 digit becomes the 32x32 the first convolution reads.
+    info = client.get("/api/model", params={"model": "lenet5:mnist"}).json()
+    pad = info["layers"][0]
+    assert (pad["name"], pad["type"], pad["shape"]) == ("pad", "F.pad", [1, 32, 32])
+    assert info["input"] == [1, 28, 28] and info["layers"][1]["type"] == "Conv2d"
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][0]
+    _, _, p = explorer.trace("lenet5:mnist", s["id"])
+    assert torch.equal(p.calls[0].output, F.pad(p.x[None], (2, 2, 2, 2)))
+    assert torch.equal(p.calls[1].input, p.calls[0].output)
+    # resnet20's residual add: its own row, whose output is bn2's plus the shortcut, and bn2's
+    # kept output is bn2's own (the add is in place: `out += identity`).
+    info = client.get("/api/model", params={"model": "resnet20:cifar10"}).json()
+    types = {r["name"]: r["type"] for r in info["layers"]}
+    assert types["layer1.0.add"] == "Tensor.add_" and types["flatten"] == "torch.flatten"
+    _, _, p = explorer.trace("resnet20:cifar10", s["id"])
+    calls = {c.name: c for c in p.calls}  # (layer1.0.relu runs twice: the dict keeps the last)
+    add, bn2 = calls["layer1.0.add"], calls["layer1.0.bn2"]
+    x = calls["layer1.0.conv1"].input  # the block's input: its identity shortcut
+    net = explorer.model("resnet20:cifar10").loaded.model
+    with torch.no_grad():
+        want = net.layer1[0].bn2(net.layer1[0].conv2(calls["layer1.0.conv2"].input))
+    assert torch.equal(bn2.output, want) and torch.equal(add.output, want + x)
+    res = client.get("/api/maps.png", params={"model": "resnet20:cifar10", "image": s["id"],
+                                              "layer": info["layers"].index(
+                                                  next(r for r in info["layers"]
+                                                       if r["name"] == "layer1.0.add"))})
+    assert json.loads(res.headers["X-Layout"])["name"] == "layer1.0.add"
+
+
 def test_feature_maps_are_the_layer_output(client, explorer):
     s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][3]
     res = client.get("/api/maps.png", params={"model": "lenet5:mnist", "image": s["id"],
-                                              "layer": 0})
+                                              "layer": 1})  # row 0: F.pad
     assert res.status_code == 200 and res.content.startswith(b"\x89PNG")
     layout = json.loads(res.headers["X-Layout"])
     assert layout["n"] == 6 and layout["shape"] == [6, 28, 28] and layout["name"] == "features.0"
@@ -139,7 +169,7 @@ def test_feature_maps_are_the_layer_output(client, explorer):
         logits = net(p.x[None])
     assert torch.equal(p.logits, logits)
     vec = client.get("/api/maps.png", params={"model": "lenet5:mnist", "image": s["id"],
-                                              "layer": 11})
+                                              "layer": 12})
     assert json.loads(vec.headers["X-Layout"])["shape"] == [10]
 
 
@@ -177,7 +207,7 @@ def test_maxpool_windows_keep_what_max_pool2d_keeps(client):
     assert F.max_pool2d(x, 2).flatten().tolist() == [w["max"] for w in ex["windows"]]
     s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][1]
     d = client.get("/api/pool", params={"model": "lenet5:mnist", "image": s["id"],
-                                        "layer": 2}).json()
+                                        "layer": 3}).json()
     assert len(d["windows"]) == 4
     for w in d["windows"]:
         vals = [v for row in w["values"] for v in row if v is not None]
@@ -190,7 +220,7 @@ def test_filters_gradcam_and_compare(client):
     f = client.get("/api/filters.png", params={"model": "lenet5:mnist"})
     assert f.status_code == 200 and f.content.startswith(b"\x89PNG")
     cam = client.get("/api/gradcam.png", params={"model": "lenet5:mnist", "image": s["id"],
-                                                 "class": 3, "layer": 0})
+                                                 "class": 3, "layer": 1})
     assert cam.status_code == 200
     assert json.loads(cam.headers["X-Info"]) == {"class": 3, "class_name": "3",
                                                  "layer": "features.0"}

@@ -98,7 +98,9 @@ def test_explore_lenet5_digit_and_first_conv_maps(server, browser, tmp_path):
     assert f"true class {label}: rank 1" in d.find_element(By.ID, "truth").text
 
     conv = d.find_element(By.CSS_SELECTOR, "tr.layer[data-type='Conv2d']")
-    assert conv.get_attribute("data-index") == "0"
+    assert conv.get_attribute("data-index") == "1"  # row 0: F.pad, 28x28 to 32x32
+    pad = d.find_element(By.CSS_SELECTOR, "tr.layer[data-index='0']")
+    assert "F.pad" in pad.text and "1×32×32" in pad.text
     conv.click()
     maps = _wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#maps canvas.map")) == 6
                  and d.find_elements(By.CSS_SELECTOR, "#im2col canvas"))

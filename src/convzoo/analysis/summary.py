@@ -19,6 +19,14 @@ Counting is done by PyTorch, not by formulas written per layer type:
   theoretical receptive field and may exceed the input (padding), as in the literature.
 - activation memory is the bytes of each layer's output for the given batch; its total is the sum
   over layers, a rough figure for what training keeps for the backward pass.
+- every operation has a row, not only the modules: a torch function that a ``forward`` calls
+  outside any leaf module (LeNet-5's ``F.pad``, a residual block's ``out += identity``, the
+  ``torch.cat`` of an Inception module or a DenseNet layer, ``torch.flatten``, GoogLeNet's
+  ``F.relu``) is a row named after the module whose forward called it (``layer1.0.add``,
+  ``pad`` at the top), found by :class:`FunctionalOps`, a ``TorchFunctionMode``. Tracing with
+  ``torch.fx`` would find them too, but it cannot run a forward with Python control flow on its
+  input (LeNet's shape check, DenseNet's memory-efficient branch), and the row must follow the
+  pass that actually ran.
 
 The model runs once, in eval mode, under ``torch.no_grad``. A registered model name is built on
 the ``meta`` device (shapes only: no memory, no arithmetic), so even VGG-19 is summarised in about
@@ -27,6 +35,7 @@ a second.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import asdict, dataclass, field
@@ -34,6 +43,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
@@ -142,7 +152,8 @@ class LayerRow:
     macs: int  # multiply-adds of this call (FLOPs / 2)
     rf: list[int] | None  # receptive field (H, W) in input pixels; None: not a tensor output
     jump: list[int] | None  # distance in input pixels between adjacent output positions
-    act_bytes: int  # bytes of the output
+    act_bytes: int  # bytes of the output (0 for an in-place operation: it allocates nothing)
+    functional: bool = False  # a torch function called in a forward, not a module
 
 
 @dataclass
@@ -182,7 +193,8 @@ class ModelSummary:
         out: list[LayerRow] = []
         keys: list[str] = []
         for r in self.rows:
-            key = ".".join(r.name.split(".")[:depth]) if r.name in self.modules else r.name
+            inside = r.name in self.modules or r.functional  # named under a module
+            key = ".".join(r.name.split(".")[:depth]) if inside else r.name
             if keys and keys[-1] == key:
                 last = out[-1]
                 last.params += r.params
@@ -312,6 +324,105 @@ def torchvision_notes(name: str, model_args: dict[str, Any]) -> list[str]:
     return notes
 
 
+# Torch functions and Tensor methods that compute nothing a reader would call an operation.
+_NOT_OPS = frozenset({
+    "__get__", "__set__", "detach", "detach_", "contiguous", "to", "cpu", "cuda", "float",
+    "double", "half", "type", "type_as", "requires_grad_", "retain_grad", "size", "dim", "numel",
+    "item", "tolist", "__format__", "__repr__", "__len__", "__bool__", "__iter__", "__hash__"})
+
+
+@dataclass
+class FunctionalOp:
+    """One torch function called in a forward outside the leaf modules."""
+
+    name: str  # the calling module's name and the op: "layer1.0.add", "pad" (the model's own)
+    type: str  # as written in forward: "F.pad", "torch.cat", "Tensor.add_"
+    inputs: list[torch.Tensor]  # its tensor arguments, in order (a list argument flattened)
+    inplace: bool  # it overwrites inputs[0] (``out += identity``, ``F.relu(x, inplace=True)``)
+    output: torch.Tensor | None = None
+
+
+def _op_type(func: Any, short: str) -> str:
+    qual = getattr(func, "__qualname__", short)
+    if (getattr(func, "__module__", "") == "torch.nn.functional"
+            or getattr(torch.nn.functional, short, None) is func):  # F.avg_pool2d is a builtin
+        return f"F.{short}"
+    if qual.split(".")[0] in ("Tensor", "TensorBase", "_TensorBase"):
+        return f"Tensor.{short}"
+    return f"torch.{short}"
+
+
+class FunctionalOps(TorchFunctionMode):
+    """While active, reports each torch function a forward pass of ``net`` calls outside its leaf
+    modules to ``after(op)`` once it has run (and an in-place one to ``before_inplace(op)``
+    first, so that a caller can copy what it would overwrite).
+
+    Enter it after registering any other forward hooks on ``net``: its own post-hooks, which
+    mark the end of a leaf module's call, then run last, so that what the other hooks compute
+    is not taken for an operation of the network."""
+
+    def __init__(self, net: nn.Module, after, before_inplace=None) -> None:
+        super().__init__()
+        self.net, self.after, self.before_inplace = net, after, before_inplace
+        self._stack: list[str] = []  # names of the modules running, innermost last
+        self._in_leaf = 0
+        self._used: set[str] = set()
+        self._handles: list[Any] = []
+
+    def __enter__(self):
+        names = {m: n for n, m in self.net.named_modules()}
+        self._used = set(names.values())
+        for m, n in names.items():
+            leaf = not list(m.children())
+            self._handles.append(m.register_forward_pre_hook(
+                functools.partial(self._enter, n, leaf), prepend=True))
+            self._handles.append(m.register_forward_hook(functools.partial(self._exit, leaf)))
+        return super().__enter__()
+
+    def __exit__(self, *exc: Any):
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        return super().__exit__(*exc)
+
+    def _enter(self, name: str, leaf: bool, _module: nn.Module, _args: Any) -> None:
+        self._stack.append(name)
+        self._in_leaf += leaf
+
+    def _exit(self, leaf: bool, _module: nn.Module, _args: Any, _out: Any) -> None:
+        self._stack.pop()
+        self._in_leaf -= leaf
+
+    def _name(self, short: str) -> str:
+        parent = self._stack[-1] if self._stack else ""
+        op = short.strip("_") or short  # "__add__", "add_" -> "add"
+        base = f"{parent}.{op}" if parent else op
+        name, i = base, 1
+        while name in self._used:  # a module of that name, or the op's second call
+            name, i = f"{base}_{i}", i + 1
+        self._used.add(name)
+        return name
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        short = getattr(func, "__name__", "")
+        if self._in_leaf or not self._stack or short in _NOT_OPS:  # not the net's own op
+            return func(*args, **kwargs)
+        inputs = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+        if not inputs:
+            return func(*args, **kwargs)
+        inplace = (short.endswith("_") and not short.endswith("__")) or short.startswith("__i") \
+            or kwargs.get("inplace") is True
+        op = FunctionalOp("", _op_type(func, short), inputs, inplace)
+        if inplace and self.before_inplace is not None:
+            self.before_inplace(op)
+        out = func(*args, **kwargs)
+        if isinstance(out, torch.Tensor):
+            op.name, op.output = self._name(short), out
+            self.after(op)
+        return out
+
+
 class _LayerRecorder:
     """Forward hooks that record what the FLOP counter ``fc`` and the receptive-field mode
     ``rfm`` saw: a :class:`LayerRow` per leaf-module call (``rows``, in forward order) and each
@@ -325,6 +436,7 @@ class _LayerRecorder:
         self.modules: dict[str, LayerRow] = {}
         self._seen_params: set[int] = set()
         self._last_flops: dict[str, int] = {}
+        self._counted = 0  # FLOPs attributed to a row so far
 
     def leaf_hook(self, module: nn.Module, _inputs: Any, output: Any) -> None:
         name = self.names.get(module, "?")
@@ -333,6 +445,7 @@ class _LayerRecorder:
         total = sum(fc.flop_counts.get(key, {}).values()) if key in fc.flop_counts else 0
         flops = total - self._last_flops.get(key, 0)
         self._last_flops[key] = total
+        self._counted += flops
         params = 0
         if id(module) not in self._seen_params:
             self._seen_params.add(id(module))
@@ -348,6 +461,19 @@ class _LayerRecorder:
             jump=list(rf.jump) if rf is not None else None,
             act_bytes=sum(t.numel() * t.element_size() for t in tensors),
         ))
+
+    def op_row(self, op: FunctionalOp) -> None:
+        """A row for a torch function called outside the leaf modules: its FLOPs are those
+        counted since the last row."""
+        total = self.fc.get_total_flops()
+        flops, self._counted = total - self._counted, total
+        out = op.output
+        rf = self.rfm.info.get(out)
+        self.rows.append(LayerRow(
+            name=op.name, type=op.type, output_shape=list(out.shape), params=0, macs=flops // 2,
+            rf=list(rf.size) if rf is not None else None,
+            jump=list(rf.jump) if rf is not None else None,
+            act_bytes=0 if op.inplace else out.numel() * out.element_size(), functional=True))
 
     def block_hook(self, module: nn.Module, _inputs: Any, output: Any) -> None:
         name = self.names.get(module, "")
@@ -370,7 +496,7 @@ def _forward(net: nn.Module, x: torch.Tensor, label: str, rec: _LayerRecorder) -
     was_training = net.training
     net.eval()
     try:
-        with torch.no_grad(), rec.fc, rec.rfm:
+        with torch.no_grad(), rec.fc, rec.rfm, FunctionalOps(net, rec.op_row):
             rec.rfm.info[x] = _RF((1, 1), (1, 1), tuple(x.shape[-2:]))  # type: ignore[arg-type]
             y = net(x)
     except RuntimeError as e:
@@ -402,7 +528,7 @@ def _run(net: nn.Module, x: torch.Tensor, label: str) -> ModelSummary:
     rows = rec.rows
     total_flops = rec.fc.get_total_flops()
     counted = sum(r.macs for r in rows)
-    if total_flops // 2 > counted:  # functional ops outside leaf modules (e.g. a matmul in forward)
+    if total_flops // 2 > counted:  # FLOPs no row took (none expected: see FunctionalOps)
         rows.append(LayerRow(name="(outside leaf modules)", type="-", output_shape=[], params=0,
                              macs=total_flops // 2 - counted, rf=None, jump=None, act_bytes=0))
     out = [t for t in tree_flatten(y)[0] if isinstance(t, torch.Tensor)]

@@ -111,22 +111,29 @@ def feature_maps(model: nn.Module, layer: str, x: torch.Tensor, path: str | Path
 
 @dataclass
 class LayerCall:
-    """One call of a leaf module during :func:`trace_layers`, in forward order."""
+    """One call of a leaf module, or one torch function called outside them (``F.pad``, a
+    residual add, ``torch.cat``: ``module`` None), during :func:`trace_layers`, in forward
+    order."""
 
     name: str  # qualified module name, as in `convzoo summary`'s rows
-    module: nn.Module
+    module: nn.Module | None  # None: a torch function (summary.FunctionalOps)
     input: torch.Tensor | None  # its first tensor input, (1, C, H, W) or (1, N)
     output: torch.Tensor | None  # its first tensor output
+    inputs: list[torch.Tensor] | None = None  # a torch function's tensor arguments, in order
 
 
 @torch.no_grad()
 def trace_layers(model: nn.Module, x: torch.Tensor, *, blocks: bool = False
                  ) -> tuple[torch.Tensor, list[LayerCall]]:
     """One forward pass of one image ``x`` (C, H, W) with a hook on every leaf module: the logits
-    (1, classes) and every call's input and output, in the order of `convzoo summary`'s rows.
+    (1, classes) and every call's input and output, in the order of `convzoo summary`'s rows
+    (the torch functions a forward calls outside the leaf modules included).
     ``blocks``: the calls of every module below the root too (``layer1``, ``layer1.0``; a block
     is listed after its layers, when its forward returns). In-place activations are switched off
-    for the pass, so that no kept output is overwritten."""
+    for the pass, and what an in-place function (``out += identity``) would overwrite is copied
+    first, so that no kept tensor changes."""
+    from .summary import FunctionalOps
+
     calls: list[LayerCall] = []
 
     def first(v):
@@ -139,6 +146,20 @@ def trace_layers(model: nn.Module, x: torch.Tensor, *, blocks: bool = False
     def hook(name: str):
         return lambda m, i, o: calls.append(LayerCall(name, m, first(i), first(o)))
 
+    def keep(op) -> None:  # before an in-place function: the kept views of its target copied
+        target = op.inputs[0]
+        copy = target.detach().clone()
+        for c in calls:
+            for attr in ("input", "output"):
+                t = getattr(c, attr)
+                if t is not None and t.data_ptr() == target.data_ptr() and t.shape == copy.shape:
+                    setattr(c, attr, copy)
+        op.inputs[0] = copy
+
+    def op_call(op) -> None:
+        ins = [t.detach() for t in op.inputs]
+        calls.append(LayerCall(op.name, None, ins[0], op.output.detach(), ins))
+
     leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
     hooked = ([(n, m) for n, m in model.named_modules() if n] or leaves) if blocks else leaves
     inplace = [m for _, m in leaves if getattr(m, "inplace", False) is True]
@@ -147,7 +168,8 @@ def trace_layers(model: nn.Module, x: torch.Tensor, *, blocks: bool = False
         m.inplace = False
     model.eval()
     try:
-        out = model(x.unsqueeze(0))
+        with FunctionalOps(model, op_call, keep):  # after the hooks above: see FunctionalOps
+            out = model(x.unsqueeze(0))
     finally:
         for h in handles:
             h.remove()

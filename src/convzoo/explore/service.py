@@ -87,7 +87,8 @@ class Pass:
 
     x: torch.Tensor  # (C, H, W), the model's input after its preprocessing
     logits: torch.Tensor  # (1, classes)
-    calls: list  # analysis.visualize.LayerCall of every leaf, forward order = the summary's rows
+    calls: list  # analysis.visualize.LayerCall of every leaf and torch function, forward order =
+    # the summary's rows
     modules: dict  # module name -> its first LayerCall, for every module (blocks too)
 
 
@@ -441,7 +442,8 @@ class Explorer:
                 firsts: dict[str, Any] = {}
                 for c in calls:
                     firsts.setdefault(c.name, c)
-                hit = Pass(x, logits, [c for c in calls if c.name in leaves], firsts)
+                hit = Pass(x, logits, [c for c in calls if c.module is None or c.name in leaves],
+                           firsts)
                 self._passes.put((model_id, pid), hit)
         return m, pic, hit
 
