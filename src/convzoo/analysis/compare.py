@@ -126,10 +126,9 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path | None = None, *,
 def curves_overlay_figure(labels: list[str], metrics: list[list[dict[str, Any]]]):
     """The runs' curves overlaid, one colour per run: test top-1 error, loss (train solid,
     test dashed) and the learning rate against epoch (whole-number ticks)."""
-    import matplotlib
+    from .._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (ax_err, ax_loss, ax_lr) = plt.subplots(1, 3, figsize=(15, 4.3))
     for i, (label, rows) in enumerate(zip(labels, metrics, strict=True)):
@@ -164,10 +163,9 @@ def curves_overlay_figure(labels: list[str], metrics: list[list[dict[str, Any]]]
 
 def accuracy_figure(labels: list[str], rows: list[dict[str, Any]]):
     """Top-1 accuracy (%) against GMACs per image, one axis per data set (its title)."""
-    import matplotlib
+    from .._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     datasets = list(dict.fromkeys(str(r["data"]) for r in rows))
     fig, axes = plt.subplots(1, len(datasets), figsize=(6 * len(datasets), 4.5), squeeze=False)
@@ -186,10 +184,9 @@ def plot_accuracy_vs_macs(points: list[tuple[str, float, float | None]], path: s
                           sizes: list[float] | None = None) -> None:
     """Scatter of (label, GMACs, accuracy in [0, 1]) with each point labelled, on one axis
     (benchmarks/zoo_table.py: published ImageNet accuracies)."""
-    import matplotlib
+    from .._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 5.5))
     _scatter(ax, points, logx=logx, sizes=sizes)

@@ -118,10 +118,9 @@ def write_confusion_csv(cm: torch.Tensor, classes: list[str], path: str | Path) 
 def plot_confusion(cm: torch.Tensor, classes: list[str], path: str | Path, *,
                    title: str = "confusion matrix") -> None:
     """Row-normalised confusion matrix as a PNG (counts written in cells for <= 20 classes)."""
-    import matplotlib
+    from .._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     k = len(classes)
     norm = cm.double() / cm.sum(1, keepdim=True).clamp(min=1)

@@ -25,10 +25,9 @@ def curves_figure(rows: list[dict[str, Any]], *, title: str = ""):
     """Loss, top-1/top-5 error and the learning rate against epoch (one row of metrics per
     epoch, as in metrics.jsonl / metrics.csv). The learning-rate panel is left out when no row
     records one. Epoch ticks are whole numbers."""
-    import matplotlib
+    from .._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     epochs = [r["epoch"] for r in rows]
     lrs = [r.get("lr") for r in rows]

@@ -9,16 +9,16 @@ inline, so the file opens offline in any browser and can be mailed as it is.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._html import figure_uri, image_uri, png_uri
 from .._io import atomic_write, read_json
 from ..errors import ConvzooError
 from .plots import read_metrics
@@ -34,28 +34,6 @@ font-size:.78em}.cell img{width:96px;height:96px;image-rendering:pixelated;displ
 .ok{color:#1a7f37}.bad{color:#c62828}"""
 
 
-def _png_uri(data: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-
-
-def _fig_uri(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return _png_uri(buf.getvalue())
-
-
-def _image_uri(img: torch.Tensor) -> str:
-    """uint8 (C, H, W) as a PNG data URI."""
-    from PIL import Image
-
-    a = img.permute(1, 2, 0).numpy()
-    pil = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a[:, :, :3])
-    buf = io.BytesIO()
-    pil.save(buf, format="PNG")
-    return _png_uri(buf.getvalue())
 
 
 def _thumbnail(dataset, i: int, side: int = 96) -> torch.Tensor:
@@ -76,10 +54,9 @@ def per_class_figure(classes: list[str], acc: list[float | None]):
     """Bar chart of per-class top-1 accuracy, the y axis zoomed to the data's range (classes at
     94.5-99% are told apart, which a 0-100% axis hides); classes without test images are left
     out of the range."""
-    import matplotlib
+    from .._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     vals = [100 * (a or 0) for a in acc]
     seen = [100 * a for a in acc if a is not None] or [0.0, 100.0]
@@ -243,11 +220,11 @@ def _curves_html(run_dir: Path, title: str) -> str | None:
         from .plots import curves_figure
 
         try:
-            curves_uri = _fig_uri(curves_figure(metrics, title=title))
+            curves_uri = figure_uri(curves_figure(metrics, title=title))
         except (KeyError, TypeError) as e:
             log.warning("cannot plot metrics.csv of %s: %s", run_dir, e)
     if curves_uri is None and (run_dir / "curves.png").is_file():
-        curves_uri = _png_uri((run_dir / "curves.png").read_bytes())
+        curves_uri = png_uri((run_dir / "curves.png").read_bytes())
     if curves_uri is None:
         return None
     return (f"<h2>Training curves and learning rate</h2><img class='plot' "
@@ -260,7 +237,7 @@ def _confusion_html(cm: torch.Tensor, classes: list[str], out: Path, title: str)
 
     cm_png = out.with_name(out.stem + ".confusion.png")
     plot_confusion(cm, classes, cm_png, title=f"{title}: confusion matrix")
-    cm_uri = _png_uri(cm_png.read_bytes())
+    cm_uri = png_uri(cm_png.read_bytes())
     cm_png.unlink()
     return (f"<h2>Confusion matrix</h2><img class='plot' alt='confusion matrix' "
             f"src='{cm_uri}'>")
@@ -273,7 +250,7 @@ def _per_class_html(classes: list[str], per_class: list[float | None], cm: torch
                    f"</td><td>{int(cm[i].sum())}</td></tr>"
                    for i, (c, a) in enumerate(zip(classes, per_class, strict=False)))
     return (f"<h2>Per-class accuracy</h2><img class='plot' alt='per-class accuracy' "
-            f"src='{_fig_uri(per_class_figure(classes, per_class))}'>"
+            f"src='{figure_uri(per_class_figure(classes, per_class))}'>"
             f"<table><tr><th>class</th><th>top-1 accuracy</th><th>test images</th></tr>"
             f"{rows}</table>")
 
@@ -288,7 +265,7 @@ def _misclassified_html(probs: torch.Tensor, targets: torch.Tensor, classes: lis
     for i in wrong:
         p = int(pred1[i])
         cells.append(f"<div class='cell wrong'><img alt='misclassified test image {i}' "
-                     f"src='{_image_uri(_thumbnail(test_set, i))}'>true: "
+                     f"src='{image_uri(_thumbnail(test_set, i))}'>true: "
                      f"<b>{html.escape(classes[int(targets[i])])}</b><br>predicted: "
                      f"<b class='bad'>{html.escape(classes[p])}</b> ({float(probs[i, p]):.2f})"
                      f"<br><span style='color:#888'>#{i}</span></div>")
@@ -313,7 +290,7 @@ def _top5_html(probs: torch.Tensor, targets: torch.Tensor, classes: list[str], t
             lines.append(f"<span class='{cls}'>{html.escape(classes[c])} ({p:.2f})</span>")
         verdict = "ok" if int(top.indices[i, 0]) == int(targets[i]) else "bad"
         cells.append(f"<div class='cell'><img alt='test image {i}' "
-                     f"src='{_image_uri(_thumbnail(test_set, i))}'><b class='{verdict}'>true: "
+                     f"src='{image_uri(_thumbnail(test_set, i))}'><b class='{verdict}'>true: "
                      f"{html.escape(truth)}</b><br>{'<br>'.join(lines)}</div>")
     return (f"<h2>Test images and their top-5 predictions</h2><div class='grid'>"
             f"{''.join(cells)}</div>")
@@ -325,3 +302,17 @@ def _document(title: str, parts: list[str]) -> str:
             f"{html.escape(title)}</title><style>{_CSS}</style></head><body>"
             f"{''.join(parts)}<p style='color:#888'>written by convzoo report</p>"
             f"</body></html>")
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """A written report shown inline in Jupyter: ``ReportPage(build_report(run_dir))`` as a
+    cell's value displays the whole page in a frame (it is self-contained)."""
+
+    path: Path
+    height: int = 720  # pixels of the frame
+
+    def _repr_html_(self) -> str:
+        page = Path(self.path).read_text(encoding="utf-8")
+        return (f"<iframe srcdoc=\"{html.escape(page, quote=True)}\" style='width:100%;"
+                f"height:{self.height}px;border:1px solid #ddd'></iframe>")

@@ -36,6 +36,7 @@ a second.
 from __future__ import annotations
 
 import functools
+import html
 import logging
 import re
 from dataclasses import asdict, dataclass, field
@@ -183,6 +184,10 @@ class ModelSummary:
 
     def format_table(self, depth: int | None = None) -> str:
         return format_summary(self, depth)
+
+    def _repr_html_(self) -> str:
+        """The table of :meth:`format_table` as HTML (Jupyter shows it for a cell's value)."""
+        return summary_html(self)
 
     def rows_at_depth(self, depth: int) -> list[LayerRow]:
         """One row per module ``depth`` names deep (``layer1`` at 1, ``layer1.0`` at 2): the
@@ -584,3 +589,26 @@ def format_summary(s: ModelSummary, depth: int | None = None) -> str:
                  f"(= {s.flops / 1e9:.3f} GFLOPs); activations {human_bytes(s.activation_bytes)}")
     lines.extend(f"note: {n}" for n in s.notes)
     return "\n".join(lines)
+
+
+def summary_html(s: ModelSummary, depth: int | None = None) -> str:
+    """:func:`format_summary` as an HTML table: a row per layer (or per module ``depth`` names
+    deep), the totals, then the notes."""
+    from .._html import table
+
+    def cells(name: str, kind: str, shape: list[int], params: int, macs: int,
+              rf: list[int] | None, jump: list[int] | None, act: int) -> list[str]:
+        return [name, kind, "x".join(map(str, shape)) or "-", f"{params:,}", f"{macs:,}",
+                _fmt_pair(rf), _fmt_pair(jump), human_bytes(act)]
+
+    rows = [cells(r.name, r.type, r.output_shape, r.params, r.macs, r.rf, r.jump, r.act_bytes)
+            for r in (s.rows if depth is None else s.rows_at_depth(depth))]
+    rows.append(cells("total", "", [], s.params, s.macs, s.rf, None, s.activation_bytes))
+    rows[-1][2] = rows[-1][6] = ""
+    caption = (f"{s.model}: input {'x'.join(map(str, s.input_shape))}; params {s.params:,} "
+               f"({human_bytes(s.param_bytes)}); multiply-adds {s.macs:,} ({s.macs / 1e9:.3g} G, "
+               f"= {s.flops / 1e9:.3g} GFLOPs); receptive field {_fmt_pair(s.rf)}")
+    out = table(["layer", "type", "output shape", "params", "MACs", "RF", "jump", "act mem"],
+                rows, caption=caption, right=(3, 4, 5, 6, 7))
+    return out + "".join(f"<p style='font-size:.85em'>note: {html.escape(n)}</p>"
+                         for n in s.notes)

@@ -21,10 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def _plt():
-    import matplotlib
+    from .._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     return plt
 

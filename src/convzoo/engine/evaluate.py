@@ -57,6 +57,37 @@ class EvalResult:
                                 for key, acc in zip(keys, self.per_class_acc, strict=False)}
         return out
 
+    def _repr_html_(self) -> str:
+        return evaluation_html(self.to_dict())
+
+
+class Evaluation(dict):
+    """What :func:`evaluate` returns: a plain JSON-ready dict, shown in Jupyter as tables."""
+
+    def _repr_html_(self) -> str:
+        return evaluation_html(self)
+
+
+def evaluation_html(result: dict[str, Any]) -> str:
+    """An evaluation (:meth:`EvalResult.to_dict`'s keys, with any header keys before them) as
+    HTML: the top-1 ... top-5 accuracy and error, then the per-class accuracy, folded."""
+    from .._html import pct, table
+
+    ks = [k for k in KS if f"top{k}_acc" in result]
+    head = ", ".join(f"{key} {result[key]}" for key in ("source", "model", "test_set")
+                     if key in result)
+    caption = (f"{head + ': ' if head else ''}{result.get('n', '?')} images, "
+               f"loss {result.get('loss', float('nan')):.4f}")
+    out = table(["k", "top-k accuracy", "top-k error"],
+                [[k, pct(result[f"top{k}_acc"]), pct(result[f"top{k}_err"])] for k in ks],
+                caption=caption, right=(0, 1, 2))
+    per_class = result.get("per_class_acc") or {}
+    if per_class:
+        rows = table(["class", "top-1 accuracy"], [[c, pct(a)] for c, a in per_class.items()],
+                     right=(1,))
+        out += f"<details><summary>per class ({len(per_class)})</summary>{rows}</details>"
+    return out
+
 
 def measured(x: float) -> float:
     """A fraction of counts (hits / n) as stored: 10 significant digits, no float noise."""
@@ -224,7 +255,7 @@ def evaluate(
     amp: bool | str = False,
     channels_last: bool = False,
     workers: int = 4,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Top-1 … top-5 accuracy/error, loss and per-class accuracy of a run directory, weights file
     or shipped ``model:tag`` on a test split.
 
@@ -237,4 +268,4 @@ def evaluate(
     job = prepare_eval(source, model=model, data=data, data_dir=data_dir, device=device,
                        engine=engine, channels_last=channels_last)
     ev = job.run(batch_size=batch_size, amp=amp_mode(amp, job.device), workers=workers)
-    return {**job.header(source), **ev.to_dict()}
+    return Evaluation({**job.header(source), **ev.to_dict()})

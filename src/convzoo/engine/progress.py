@@ -1,6 +1,8 @@
 """What a person sees while training: a progress bar on a terminal, plain lines otherwise.
 
 The library reports through a :class:`Reporter`; the CLI chooses which one. The default logs.
+The bars are ``tqdm.auto``'s: a widget in Jupyter (with ipywidgets), the text bar elsewhere; in
+a notebook the epoch lines go to stdout, as a cell's ordinary output.
 """
 
 from __future__ import annotations
@@ -95,11 +97,11 @@ class TqdmReporter(LineReporter):
     """A tqdm bar per epoch with running loss, accuracy and images/s; a line when it ends."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        super().__init__(stream or sys.stderr)
+        super().__init__(stream or (None if in_notebook() else sys.stderr))
         self.bar = None
 
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        from tqdm import tqdm
+        from tqdm.auto import tqdm
 
         self.bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", leave=False,
                         file=self.stream, dynamic_ncols=True)
@@ -133,10 +135,10 @@ def eval_progress(what: str, stream: TextIO | None = None, *, always: bool = Fal
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            from tqdm import tqdm
+            from tqdm.auto import tqdm
 
             out = stream or sys.stderr
-            shown = always or (hasattr(out, "isatty") and out.isatty())
+            shown = always or in_notebook() or (hasattr(out, "isatty") and out.isatty())
             bar = tqdm(total=total, desc=what, unit="img", leave=False, file=out,
                        dynamic_ncols=True, disable=not shown)
         bar.update(done - bar.n)
@@ -144,3 +146,13 @@ def eval_progress(what: str, stream: TextIO | None = None, *, always: bool = Fal
             bar.close()
 
     return update
+
+
+def in_notebook() -> bool:
+    """Whether ``tqdm.auto`` draws its bars as Jupyter widgets here (an IPython kernel with
+    ipywidgets installed)."""
+    import tqdm.auto  # noqa: F401  (imports tqdm.autonotebook without its warning)
+    from tqdm.autonotebook import tqdm as chosen
+    from tqdm.std import tqdm as text
+
+    return chosen is not text

@@ -50,6 +50,23 @@ class FitResult:
     final: dict[str, Any]  # the contents of final.json
     model: torch.nn.Module
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the test accuracy and error, the run directory and its curves."""
+        import html
+
+        from .._html import img_tag, pct, png_uri
+
+        f = self.final
+        text = (f"<p><b>{html.escape(str(f.get('model')))}</b> on {html.escape(str(f.get('data')))}"
+                f": test top-1 accuracy <b>{pct(f.get('top1_acc'))}</b> (error "
+                f"{pct(f.get('top1_err'))}), top-5 {pct(f.get('top5_acc'))}, on {f.get('n')} "
+                f"images after {f.get('epochs')} epochs ({f.get('train_time_s')} s of training)"
+                f"; run directory <code>{html.escape(str(self.run_dir))}</code></p>")
+        curves = self.run_dir / "curves.png"
+        if curves.is_file():
+            text += img_tag(png_uri(curves.read_bytes()), "training curves")
+        return text
+
 
 def default_run_dir(model: str, data: str) -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")

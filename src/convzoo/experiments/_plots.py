@@ -10,10 +10,9 @@ from .._io import atomic_write
 
 
 def figure(ncols: int = 1, *, width: float = 5.0, height: float = 3.6):
-    import matplotlib
+    from .._plotting import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
     return fig, list(axes[0])
