@@ -99,6 +99,13 @@ def test_receptive_field_of_a_simple_stack_by_hand():
     rows = {r.name: r for r in s.rows}
     assert [rows[k].rf[0] for k in ("0", "1", "2", "3", "4", "5")] == [3, 5, 7, 23, 31, 31]
     assert [rows[k].jump[0] for k in ("0", "1", "2", "3", "4")] == [1, 2, 4, 4, 4]
+    # The field's centre (Araujo et al. eq. 7-8): c + (d (k - 1) / 2 - p) * j, from c = 0.
+    # 0 + (1 - 1) 1 = 0; 0 + (1 - 0) 1 = 1; 1 + (0.5 - 0) 2 = 2; 2 + (2 - 2) 4 = 2; 2 + 1 * 4.
+    assert [rows[k].centre[0] for k in ("0", "1", "2", "3", "4")] == [0, 1, 2, 2, 6]
+    # LeNet-5's F.pad moves it: conv2's output (0, 0) looks at the digit around pixel 4.5, 4.5.
+    lenet = {r.name: r for r in summarize("lenet5").rows}
+    assert lenet["pad"].centre == [-2, -2] and lenet["features.0"].centre == [0, 0]
+    assert lenet["features.3"].centre == [4.5, 4.5] and lenet["features.3"].jump == [2, 2]
 
 
 class _TwoPaths(nn.Module):

@@ -223,7 +223,8 @@ def test_filters_gradcam_and_compare(client):
                                                  "class": 3, "layer": 1})
     assert cam.status_code == 200
     assert json.loads(cam.headers["X-Info"]) == {"class": 3, "class_name": "3",
-                                                 "layer": "features.0"}
+                                                 "layer": "features.0", "grid": [28, 28],
+                                                 "centre": [0, 0], "jump": [1, 1]}
     answer = client.get("/api/compare", params={"a": "lenet5:mnist", "b": "resnet20:cifar10",
                                                 "image": s["id"]}).json()
     res = answer["models"]
@@ -240,6 +241,62 @@ def test_filters_gradcam_and_compare(client):
     assert machine["cpus"] >= 1 and machine["threads"] >= 1
     assert machine["load_1min"] is None or machine["load_1min"] >= 0
     assert res[0]["truth"] == s["class"] and "truth" not in res[1]  # digits are not CIFAR classes
+
+
+def test_place_at_centres_puts_each_position_at_its_receptive_field_centre():
+    from convzoo.explore.service import place_at_centres
+
+    cam = torch.zeros(10, 10, dtype=torch.float64)
+    cam[3, 7] = 1.0
+    heat = place_at_centres(cam, [4.5, 0.0], [2, 3], (28, 28))
+    # position (3, 7) sits at input pixel (4.5 + 3 * 2, 0 + 7 * 3) = (10.5, 21)
+    assert heat[10, 21] == heat[11, 21] == pytest.approx(0.75) and heat[:, 21].max() < 1
+    assert heat[:, 20].argmax() in (10, 11) and heat[10, 21] > heat[10, 20] > heat[10, 19]
+    assert heat[0, 0] == 0 and heat[10:12, 21].sum() == pytest.approx(1.5)
+    edge = torch.zeros(2, 2, dtype=torch.float64)
+    edge[0, 0] = 1.0  # beyond the outermost centres: the edge value, not a fade to zero
+    assert place_at_centres(edge, [5.0, 5.0], [4, 4], (16, 16))[0, 0] == 1
+
+
+def test_gradcam_is_placed_at_receptive_field_centres(client, explorer):
+    # LeNet-5's conv2 (10x10, jump 2): position (i, j) is centred on digit pixel 4.5 + 2 (i, j),
+    # where stretching the map over the 28x28 digit put it at 0.9 + 2.8 (i, j) (3.6 px off).
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][4]
+    info = client.get("/api/model", params={"model": "lenet5:mnist"}).json()
+    conv2 = [r["index"] for r in info["layers"] if r["type"] == "Conv2d"][1]
+    res = client.get("/api/gradcam.png", params={"model": "lenet5:mnist", "image": s["id"],
+                                                 "layer": conv2})
+    meta = json.loads(res.headers["X-Info"])
+    assert (meta["layer"], meta["grid"], meta["centre"], meta["jump"]) == (
+        "features.3", [10, 10], [4.5, 4.5], [2, 2])
+    # The map itself, against Grad-CAM computed here in float64 (eq. 1-2 of Selvaraju et al.).
+    import copy
+
+    net = copy.deepcopy(explorer.model("lenet5:mnist").loaded.model).double()
+    x = explorer.trace("lenet5:mnist", s["id"])[2].x.double()[None]
+    acts = []
+
+    def keep(module, inputs, out):
+        out.retain_grad()
+        acts.append(out)
+
+    h = net.features[3].register_forward_hook(keep)
+    logits = net(x)
+    h.remove()
+    logits[0, logits.argmax()].backward()
+    a = acts[0]
+    cam = F.relu((a.grad.mean((2, 3), keepdim=True) * a).sum(1))[0]
+    cam = (cam / cam.max()).detach().numpy()
+    heat, _ = explorer.gradcam_map("lenet5:mnist", s["id"], layer=conv2)
+    want = np.zeros((28, 28))
+    for y in range(28):  # bilinear between the centres 4.5 + 2 i, the edge value beyond
+        for x_ in range(28):
+            ty, tx = np.clip((y - 4.5) / 2, 0, 9), np.clip((x_ - 4.5) / 2, 0, 9)
+            i0, j0 = min(int(ty), 8), min(int(tx), 8)
+            fy, fx = ty - i0, tx - j0
+            want[y, x_] = ((1 - fy) * (1 - fx) * cam[i0, j0] + (1 - fy) * fx * cam[i0, j0 + 1]
+                           + fy * (1 - fx) * cam[i0 + 1, j0] + fy * fx * cam[i0 + 1, j0 + 1])
+    np.testing.assert_allclose(heat.numpy(), want, atol=1e-4)
 
 
 def test_random_weights_are_marked(client):

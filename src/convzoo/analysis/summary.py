@@ -16,7 +16,10 @@ Counting is done by PyTorch, not by formulas written per layer type:
   ``add`` in ResNet) take the *maximum* size and jump over their inputs, i.e. the largest
   receptive field over all paths through the branching graph. A fully connected layer that reads
   a flattened ``h x w`` map sees all of it: ``size -> size + (h - 1) jump``. Sizes are the
-  theoretical receptive field and may exceed the input (padding), as in the literature.
+  theoretical receptive field and may exceed the input (padding), as in the literature. The
+  field's centre follows too (Araujo et al. eq. 7-8: ``centre -> centre + (d (k - 1) / 2 - p)
+  jump`` for padding ``p``; ``F.pad`` moves it by its padding): output position ``(i, j)`` of a
+  layer looks at input pixels around ``centre + (i, j) * jump``, where Grad-CAM places its map.
 - activation memory is the bytes of each layer's output for the given batch; its total is the sum
   over layers, a rough figure for what training keeps for the backward pass.
 - every operation has a row, not only the modules: a torch function that a ``forward`` calls
@@ -64,6 +67,7 @@ class _RF:
     size: tuple[int, int]
     jump: tuple[int, int]
     spatial: tuple[int, int]  # (H, W) of the last 4-D map this tensor derives from
+    centre: tuple[float, float] = (0.0, 0.0)  # input pixel (H, W) at position 0's field centre
 
 
 def _pair(v: Any, default: int) -> tuple[int, int]:
@@ -75,11 +79,17 @@ def _pair(v: Any, default: int) -> tuple[int, int]:
     return (v[0], v[0]) if len(v) == 1 else (v[0], v[1])
 
 
-def _window(rf: _RF, kernel, stride, dilation=(1, 1)) -> tuple[tuple[int, int], tuple[int, int]]:
+def _window(rf: _RF, kernel, stride, dilation=(1, 1), padding=(0, 0)
+            ) -> tuple[tuple[int, int], tuple[int, int], tuple[float, float]]:
+    """Size, jump and centre of the receptive field after a ``kernel`` window (Araujo et al.
+    eq. 2, 3 and 7-8)."""
     size = tuple(r + d * (k - 1) * j
                  for r, k, d, j in zip(rf.size, kernel, dilation, rf.jump, strict=False))
     jump = tuple(j * s for j, s in zip(rf.jump, stride, strict=False))
-    return size, jump  # type: ignore[return-value]
+    centre = tuple(c + (d * (k - 1) / 2 - p) * j
+                   for c, k, d, p, j in zip(rf.centre, kernel, dilation, padding, rf.jump,
+                                            strict=False))
+    return size, jump, centre  # type: ignore[return-value]
 
 
 class _ReceptiveFieldMode(TorchDispatchMode):
@@ -100,45 +110,52 @@ class _ReceptiveFieldMode(TorchDispatchMode):
         src = args[0] if args and isinstance(args[0], torch.Tensor) else None
         base: _RF = self.info.get(src, first) if src is not None else first
         packet = func.overloadpacket
-        size, jump = base.size, base.jump
+        size, jump, centre = base.size, base.jump, base.centre
         if packet is aten.convolution:
             kernel = tuple(args[1].shape[2:])
             if len(kernel) == 2 and not args[6]:  # 2-D, not transposed
-                size, jump = _window(base, kernel, _pair(args[3], 1), _pair(args[5], 1))
+                size, jump, centre = _window(base, kernel, _pair(args[3], 1), _pair(args[5], 1),
+                                             _pair(args[4], 0))
         elif packet in (aten.max_pool2d_with_indices, aten.max_pool2d):
             k = _pair(args[1], 1)
             stride = _pair(args[2] if len(args) > 2 else None, 0)
             stride = k if stride == (0, 0) else stride
             dil = _pair(args[4] if len(args) > 4 else None, 1)
-            size, jump = _window(base, k, stride, dil)
+            size, jump, centre = _window(base, k, stride, dil,
+                                         _pair(args[3] if len(args) > 3 else None, 0))
         elif packet is aten.avg_pool2d:
             k = _pair(args[1], 1)
             stride = _pair(args[2] if len(args) > 2 else None, 0)
-            size, jump = _window(base, k, k if stride == (0, 0) else stride)
+            size, jump, centre = _window(base, k, k if stride == (0, 0) else stride, (1, 1),
+                                         _pair(args[3] if len(args) > 3 else None, 0))
         elif packet in (aten._adaptive_avg_pool2d, aten.adaptive_max_pool2d,
                         aten.adaptive_avg_pool2d):
             h, w = args[0].shape[-2:]
             oh, ow = _pair(args[1], 1)
             # Adaptive pooling windows are ceil(in/out) wide at a stride of about in/out.
             k = (-(-h // oh), -(-w // ow))
-            size, jump = _window(base, k, (max(h // oh, 1), max(w // ow, 1)))
+            size, jump, centre = _window(base, k, (max(h // oh, 1), max(w // ow, 1)))
         elif packet is aten.mean and src is not None and src.ndim == 4:
             dims = {d % 4 for d in (args[1] if len(args) > 1 and args[1] is not None else ())}
             if {2, 3} <= dims:  # x.mean((2, 3)): global average pooling
-                size, jump = _window(base, tuple(src.shape[-2:]), tuple(src.shape[-2:]))
+                size, jump, centre = _window(base, tuple(src.shape[-2:]),
+                                             tuple(src.shape[-2:]))
+        elif packet is aten.constant_pad_nd and src is not None and src.ndim == 4:
+            pad = list(args[1]) + [0] * 4  # (left, right, top, bottom, ...): W first
+            centre = (centre[0] - pad[2] * jump[0], centre[1] - pad[0] * jump[1])
         elif packet in (aten.mm, aten.addmm, aten.bmm, aten.matmul, aten.linear):
             # A fully connected layer over a flattened (h, w) map sees every position of it.
-            size, jump = _window(base, base.spatial, (1, 1))
-            base = _RF(size, jump, (1, 1))
+            size, jump, centre = _window(base, base.spatial, (1, 1))
+            base = _RF(size, jump, (1, 1), centre)
         if len(inputs) > 1 and packet not in (aten.convolution,):
             # Merging paths (cat, add): the largest receptive field over the inputs.
-            rfs = [self.info[t] for t in inputs] + [_RF(size, jump, base.spatial)]
+            rfs = [self.info[t] for t in inputs] + [_RF(size, jump, base.spatial, centre)]
             size = tuple(max(r.size[i] for r in rfs) for i in range(2))  # type: ignore[assignment]
             jump = tuple(max(r.jump[i] for r in rfs) for i in range(2))  # type: ignore[assignment]
         for t in tree_flatten(out)[0]:
             if isinstance(t, torch.Tensor):
                 spatial = tuple(t.shape[-2:]) if t.ndim == 4 else base.spatial
-                self.info[t] = _RF(size, jump, spatial)  # type: ignore[arg-type]
+                self.info[t] = _RF(size, jump, spatial, centre)  # type: ignore[arg-type]
         return out
 
 
@@ -155,6 +172,9 @@ class LayerRow:
     jump: list[int] | None  # distance in input pixels between adjacent output positions
     act_bytes: int  # bytes of the output (0 for an in-place operation: it allocates nothing)
     functional: bool = False  # a torch function called in a forward, not a module
+    # input pixel (H, W) at the centre of output position (0, 0)'s receptive field; position
+    # (i, j) is centred at centre + (i, j) * jump (pixel centres at whole numbers)
+    centre: list[float] | None = None
 
 
 @dataclass
@@ -207,12 +227,13 @@ class ModelSummary:
                 last.act_bytes += r.act_bytes
                 if key not in self.modules:  # no output of its own: the last row's
                     last.output_shape, last.rf, last.jump = r.output_shape, r.rf, r.jump
+                    last.centre = r.centre
                 continue
             own = self.modules.get(key)
             shape = own if own is not None else r
             keys.append(key)
             out.append(LayerRow(key, shape.type, list(shape.output_shape), r.params, r.macs,
-                                shape.rf, shape.jump, r.act_bytes))
+                                shape.rf, shape.jump, r.act_bytes, centre=shape.centre))
         return out
 
 
@@ -457,15 +478,19 @@ class _LayerRecorder:
             params = sum(p.numel() for p in module.parameters())
         tensors = [t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
         out = tensors[0] if tensors else None
-        rf = self.rfm.info.get(out) if out is not None else None
         self.rows.append(LayerRow(
             name=name or self.root, type=type(module).__name__,
             output_shape=list(out.shape) if out is not None else [],
             params=params, macs=flops // 2,
-            rf=list(rf.size) if rf is not None else None,
-            jump=list(rf.jump) if rf is not None else None,
             act_bytes=sum(t.numel() * t.element_size() for t in tensors),
-        ))
+            **self._field(out)))
+
+    def _field(self, t: torch.Tensor | None) -> dict[str, Any]:
+        """A row's receptive-field columns for its output ``t``."""
+        rf = self.rfm.info.get(t) if t is not None else None
+        if rf is None:
+            return {"rf": None, "jump": None, "centre": None}
+        return {"rf": list(rf.size), "jump": list(rf.jump), "centre": list(rf.centre)}
 
     def op_row(self, op: FunctionalOp) -> None:
         """A row for a torch function called outside the leaf modules: its FLOPs are those
@@ -473,22 +498,18 @@ class _LayerRecorder:
         total = self.fc.get_total_flops()
         flops, self._counted = total - self._counted, total
         out = op.output
-        rf = self.rfm.info.get(out)
         self.rows.append(LayerRow(
             name=op.name, type=op.type, output_shape=list(out.shape), params=0, macs=flops // 2,
-            rf=list(rf.size) if rf is not None else None,
-            jump=list(rf.jump) if rf is not None else None,
-            act_bytes=0 if op.inplace else out.numel() * out.element_size(), functional=True))
+            act_bytes=0 if op.inplace else out.numel() * out.element_size(), functional=True,
+            **self._field(out)))
 
     def block_hook(self, module: nn.Module, _inputs: Any, output: Any) -> None:
         name = self.names.get(module, "")
         tensors = [t for t in tree_flatten(output)[0] if isinstance(t, torch.Tensor)]
         if not name or name in self.modules or not tensors:
             return
-        rf = self.rfm.info.get(tensors[0])
         self.modules[name] = LayerRow(name, type(module).__name__, list(tensors[0].shape), 0, 0,
-                                      list(rf.size) if rf is not None else None,
-                                      list(rf.jump) if rf is not None else None, 0)
+                                      act_bytes=0, **self._field(tensors[0]))
 
 
 def _forward(net: nn.Module, x: torch.Tensor, label: str, rec: _LayerRecorder) -> Any:

@@ -187,11 +187,12 @@ def last_conv_name(model: nn.Module) -> str:
 
 def gradcam(model: nn.Module, x: torch.Tensor, *, target: int | None = None,
             layer: str | None = None, path: str | Path | None = None,
-            image: torch.Tensor | None = None, class_name: str | None = None
-            ) -> tuple[torch.Tensor, int]:
+            image: torch.Tensor | None = None, class_name: str | None = None,
+            upsample: bool = True) -> tuple[torch.Tensor, int]:
     """Grad-CAM of one image ``x`` (C, H, W): ``relu(sum_k alpha_k A^k)`` with ``alpha_k`` the
     spatial mean of d score / d A^k at ``layer`` (default: the last Conv2d), upsampled to the
-    input and scaled to [0, 1]. ``target`` defaults to the predicted class. Returns (map, class).
+    input and scaled to [0, 1] (``upsample=False``: at the layer's own resolution). ``target``
+    defaults to the predicted class. Returns (map, class).
     With ``path``, :func:`gradcam_figure` is written there: ``image`` (H, W, 3 in [0, 1]) is
     what the heat map is drawn over, ``class_name`` the class's name for the title."""
     layer = layer or last_conv_name(model)
@@ -220,6 +221,8 @@ def gradcam(model: nn.Module, x: torch.Tensor, *, target: int | None = None,
         raise ConvzooError(f"layer {layer!r} does not output feature maps with a gradient")
     alpha = a.grad.mean((2, 3), keepdim=True)  # (1, K, 1, 1), eq. 1
     cam = F.relu((alpha * a).sum(1, keepdim=True))  # (1, 1, h, w), eq. 2
+    if not upsample:  # the layer's own (h, w) grid: the caller places it (explore: at RF centres)
+        return (cam[0, 0] / cam.max().clamp(min=1e-12)).detach().cpu(), cls
     cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
     cam = (cam / cam.max().clamp(min=1e-12)).detach().cpu()
     if path is not None:

@@ -190,11 +190,6 @@ def _levels(maps: torch.Tensor) -> np.ndarray:
     return ((maps - lo) / (hi - lo).clamp(min=1e-12) * 255).round().to(torch.uint8).numpy()
 
 
-def _colour(maps: torch.Tensor, cmap: str = "viridis") -> np.ndarray:
-    """(N, H, W) floats -> (N, H, W, 3) uint8 through the colour map, each map scaled alone."""
-    return _palette(cmap)[_levels(maps)]
-
-
 def mosaic(maps: torch.Tensor, *, pad: int = 1) -> tuple[np.ndarray, dict[str, Any]]:
     """Maps (N, H, W) as one grey image of ``cols`` tiles a row (each map scaled to 0..255 on
     its own), and its layout for the page, which colours the tiles with ``palette`` (viridis as
@@ -326,7 +321,8 @@ class Explorer:
         else:
             pairs = [({"block": r.name}, r) for r in s.rows_at_depth(depth)]
         rows = [{**key, "name": r.name, "type": r.type, "shape": r.output_shape[1:],
-                 "params": r.params, "macs": r.macs, "rf": r.rf, "jump": r.jump}
+                 "params": r.params, "macs": r.macs, "rf": r.rf, "jump": r.jump,
+                 "centre": r.centre, "functional": r.functional}
                 for key, r in pairs if r.name != "(outside leaf modules)"]
         return {**m.entry.to_dict(), "info": {"family": m.loaded.info.family,
                                               "paper": m.loaded.info.paper},
@@ -504,32 +500,46 @@ class Explorer:
         grid = filter_grid(m.loaded.model)
         return png_bytes((grid.numpy() * 255).round().astype(np.uint8))
 
-    def gradcam_png(self, model_id: str, pid: str, *, target: int | None = None,
-                    layer: int | str | None = None) -> tuple[bytes, dict[str, Any]]:
+    def gradcam_map(self, model_id: str, pid: str, *, target: int | None = None,
+                    layer: int | str | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
         """Grad-CAM for class ``target`` (default: the top class) at ``layer`` (a row index or
-        a module name whose output is feature maps; default the last conv), over the model's
-        input image."""
-        from ..analysis.visualize import gradcam
+        a module name whose output is feature maps; default the last conv) as an (H, W) map
+        over the model's input: each of the layer's positions placed at the centre of its
+        receptive field (``analysis.summary``'s ``centre`` and ``jump``), not stretched over
+        the image, which would shift it by up to half a field."""
+        from ..analysis.visualize import gradcam, last_conv_name
 
         m, pic, p = self.trace(model_id, pid)
-        name = None
         if layer is not None:
             c = self.call(model_id, pid, layer)[3]
-            if c.output is None or c.output.ndim != 4:
-                raise BadRequest(f"layer {c.name} has no feature maps for Grad-CAM")
+            if c.output is None or c.output.ndim != 4 or c.module is None:
+                raise BadRequest(f"layer {c.name} has no feature maps of a module for Grad-CAM")
             name = c.name
+        else:
+            name = last_conv_name(m.loaded.model)
         if target is not None and not 0 <= target < p.logits.shape[1]:
             raise BadRequest(f"class {target} is out of range 0..{p.logits.shape[1] - 1}")
+        row = m.summary.modules[name]
         with self._lock:
-            cam, cls = gradcam(m.loaded.model, p.x, target=target, layer=name)
-        shown = p.x - p.x.amin()
+            cam, cls = gradcam(m.loaded.model, p.x, target=target, layer=name, upsample=False)
+        heat = place_at_centres(cam, row.centre, row.jump, tuple(p.x.shape[-2:]))
+        names = m.classes
+        return heat, {"class": cls, "class_name": names[cls] if names else str(cls),
+                      "layer": name, "grid": list(cam.shape), "centre": row.centre,
+                      "jump": row.jump}
+
+    def gradcam_png(self, model_id: str, pid: str, *, target: int | None = None,
+                    layer: int | str | None = None) -> tuple[bytes, dict[str, Any]]:
+        """:meth:`gradcam_map` laid over the model's input (its ``X-Info``: class, layer, the
+        layer's grid and where its positions sit)."""
+        heat, info = self.gradcam_map(model_id, pid, target=target, layer=layer)
+        x = self.trace(model_id, pid)[2].x
+        shown = x - x.amin()
         shown = (shown / shown.amax().clamp(min=1e-12)).permute(1, 2, 0)[..., :3]
         shown = shown.expand(-1, -1, 3).numpy() if shown.shape[-1] == 1 else shown.numpy()
-        heat = _colour(cam[None], "jet")[0].astype(np.float32) / 255
-        blend = (0.5 * shown + 0.5 * heat) * 255
-        names = m.classes
-        return png_bytes(blend.round().astype(np.uint8)), {
-            "class": cls, "class_name": names[cls] if names else str(cls), "layer": name}
+        colour = _palette("jet")[(heat.clamp(0, 1) * 255).round().to(torch.uint8).numpy()]
+        blend = 0.5 * shown * 255 + 0.5 * colour.astype(np.float32)
+        return png_bytes(blend.round().astype(np.uint8)), info
 
     def im2col(self, model_id: str, pid: str, layer: int | str, *, patch: int | None = None
                ) -> dict[str, Any]:
@@ -623,6 +633,26 @@ class Explorer:
         median = float(np.median(ms))
         return {"median_ms": median, "min_ms": ms[0], "max_ms": ms[-1],
                 "spread": (ms[-1] - ms[0]) / median, "repeats": len(ms)}
+
+
+def place_at_centres(cam: torch.Tensor, centre: list[float], jump: list[int],
+                     size: tuple[int, int]) -> torch.Tensor:
+    """A layer's (h, w) map over its network's (H, W) input: value (i, j) at input pixel
+    ``centre + (i, j) * jump`` (the centre of that position's receptive field; pixel centres at
+    whole numbers), bilinear in between, the edge values beyond the outermost centres."""
+    import torch.nn.functional as F
+
+    h, w = cam.shape
+
+    def axis(n: int, points: int, c: float, j: int) -> torch.Tensor:
+        idx = (torch.arange(n, dtype=torch.float64) - c) / j  # fractional position index
+        return 2 * idx / (points - 1) - 1 if points > 1 else torch.zeros(n, dtype=torch.float64)
+
+    gy, gx = torch.meshgrid(axis(size[0], h, centre[0], jump[0]),
+                            axis(size[1], w, centre[1], jump[1]), indexing="ij")
+    grid = torch.stack([gx, gy], -1)[None]  # (1, H, W, 2): grid_sample wants (x, y)
+    return F.grid_sample(cam.double()[None, None], grid, mode="bilinear", padding_mode="border",
+                         align_corners=True)[0, 0]
 
 
 def machine_load() -> dict[str, Any]:

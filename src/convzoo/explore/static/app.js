@@ -261,7 +261,7 @@ async function selectLayer(row) {
     `a vector of ${layout.w} values`;
   $("cam-box").hidden = !state.info.first_conv;  // Grad-CAM needs a convolution
   $("cam").hidden = true;
-  $("cam-note").textContent = spatial ? `at ${row.name}` : "at the last convolution";
+  $("cam-note").textContent = spatial && !row.functional ? `at ${row.name}` : "at the last convolution";
   $("im2col-box").hidden = row.type !== "Conv2d";
   if (row.type === "Conv2d") { state.patch = null; await showIm2col(); }
   $("pool-box").hidden = row.type !== "MaxPool2d";
@@ -270,14 +270,16 @@ async function selectLayer(row) {
 
 async function showCam() {
   const row = state.row;
-  const at = row && row.shape.length === 3 ? rowKey(row) : {};
+  const at = row && row.shape.length === 3 && !row.functional ? rowKey(row) : {};
   const res = await api("/api/gradcam.png", { model: state.model, image: state.image,
     class: $("cam-class").value || null, ...at });
   const info = JSON.parse(res.headers.get("X-Info"));
   const img = $("cam");
   img.src = URL.createObjectURL(await res.blob());
   img.hidden = false;
-  $("cam-note").textContent = `class ${info.class_name} at ${info.layer || "the last convolution"}`;
+  $("cam-note").textContent = `class ${info.class_name} at ${info.layer}: its ${shape(info.grid)} ` +
+    `positions placed at their receptive fields' centres (from pixel ${info.centre.join(", ")}, ` +
+    `every ${info.jump.join("×")} px), blended in between`;
 }
 
 function grid(values, cls) {
