@@ -70,9 +70,10 @@ def ten_crops(x: torch.Tensor, pad: int = 0, *, size: int | None = None, mirror:
 
 
 def googlenet_crops(x: torch.Tensor, *, scales: tuple[int, ...] = (256, 288, 320, 352),
-                    base: int = 224) -> list[torch.Tensor]:
-    """GoogLeNet's 144 patches of a batch (B, C, S, S) at the model's input size S."""
-    size = x.shape[-1]
+                    base: int = 224, size: int | None = None) -> list[torch.Tensor]:
+    """GoogLeNet's 144 patches of side ``size`` (the model's input; default S) from a batch
+    (B, C, S, S): the center square of the eval resize, or the center crop itself."""
+    size = size or x.shape[-1]
     out = []
     for scale in scales:
         side = max(size, round(size * scale / base))  # shorter side at this scale
@@ -169,15 +170,18 @@ def multi_crop(crops: str, preset: DataPreset, *, mirror: bool
                ) -> tuple[Callable[[torch.Tensor], list[torch.Tensor]], DataPreset, int]:
     """(crop function, preset to load the batches with, number of crops) for ``crops`` "ten"
     or "144" (see the module's docstring)."""
-    if crops == "144":
-        return googlenet_crops, preset, 144
-    if crops != "ten":
+    if crops not in ("ten", "144"):
         raise ConvzooError(f"crops must be 'center', 'ten' or '144', got {crops!r}")
-    n = 10 if mirror else 5
     side = preset.crop_size
-    if preset.streamed and preset.resize_size and preset.resize_size > side:
-        # TenCrop of the resized image: batches of its central resize x resize square.
-        whole = dataclasses.replace(preset, crop_size=preset.resize_size)
+    # Streamed images are cropped from the resized image (the weights' own eval resize, e.g.
+    # 232 for the V2 ResNets, 342 for inception_v3): batches of its central square.
+    whole = (dataclasses.replace(preset, crop_size=preset.resize_size)
+             if preset.streamed and preset.resize_size and preset.resize_size > side else None)
+    if crops == "144":
+        return (functools.partial(googlenet_crops, size=side) if whole else googlenet_crops,
+                whole or preset, 144)
+    n = 10 if mirror else 5
+    if whole is not None:
         return functools.partial(ten_crops, size=side, mirror=mirror), whole, n
 
     def padded(x: torch.Tensor) -> list[torch.Tensor]:
