@@ -173,6 +173,28 @@ def test_feature_maps_are_the_layer_output(client, explorer):
     assert json.loads(vec.headers["X-Layout"])["shape"] == [10]
 
 
+def test_vectors_are_numbers_and_the_logits_name_their_classes(client, explorer):
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][5]
+    info = client.get("/api/model", params={"model": "lenet5:mnist"}).json()
+    index = {r["name"]: r["index"] for r in info["layers"]}
+    _, _, p = explorer.trace("lenet5:mnist", s["id"])
+    out = client.get("/api/values", params={"model": "lenet5:mnist", "image": s["id"],
+                                            "layer": index["classifier.5"]}).json()
+    logits = p.logits[0].double()
+    assert out["values"] == pytest.approx(logits.tolist(), abs=1e-6) and out["total"] == 10
+    assert [r["class"] for r in out["logits"]] == [str(k) for k in range(10)]
+    assert [r["prob"] for r in out["logits"]] == pytest.approx(logits.softmax(0).tolist())
+    assert max(out["logits"], key=lambda r: r["prob"])["class"] == s["class"]
+    flat = client.get("/api/values", params={"model": "lenet5:mnist", "image": s["id"],
+                                             "layer": index["classifier.0"]}).json()
+    pool = next(c for c in p.calls if c.name == "features.5").output
+    assert flat["from"] == [16, 5, 5] and "logits" not in flat
+    assert flat["values"] == pytest.approx(pool.flatten().tolist())
+    maps = client.get("/api/values", params={"model": "lenet5:mnist", "image": s["id"],
+                                             "layer": index["features.0"]})
+    assert maps.status_code == 400 and "not a vector" in maps.json()["error"]
+
+
 def test_im2col_view_matches_unfold_and_the_layer(client, explorer):
     s = client.get("/api/samples", params={"model": "resnet20:cifar10"}).json()["samples"]
     if not s:  # no CIFAR-10 here: an upload instead

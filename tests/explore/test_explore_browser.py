@@ -166,6 +166,49 @@ def _open_lenet5(d):
     return select
 
 
+def _inside(d, element_id, panel="layer-panel"):
+    """The element's box lies within the panel's (no spill past its right or left edge)."""
+    return d.execute_script("""
+        const a = document.getElementById(arguments[0]).getBoundingClientRect();
+        const b = document.getElementById(arguments[1]).getBoundingClientRect();
+        return [a.left >= b.left - 0.5 && a.right <= b.right + 0.5, a.width, b.width];""",
+                            element_id, panel)
+
+
+def test_fully_connected_layers_and_logits_are_readable(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    d.get(server)
+    _open_lenet5(d)
+    sample = d.find_elements(By.CSS_SELECTOR, "#samples .sample")[3]
+    label = sample.get_attribute("data-label")
+    sample.click()
+    _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#top5 li.top-row"))
+    # Linear 400 -> 120: a grid of 120 cells inside the panel, with a legend and hover values.
+    d.find_element(By.CSS_SELECTOR, "tr.layer[data-name='classifier.1']").click()
+    grid = _wait(d, lambda d: d.find_elements(By.ID, "vector-grid"))[0]
+    assert d.find_element(By.ID, "maps-box").get_attribute("hidden")
+    inside, width, _ = _inside(d, "vector-grid")
+    assert inside and width >= 200, width  # cells, not a 600x5 strip
+    assert "a vector of 120 values" in d.find_element(By.ID, "vector-note").text
+    assert d.find_elements(By.CSS_SELECTOR, "#vector .legend canvas")
+    ActionChains(d).move_to_element_with_offset(grid, 2 - grid.size["width"] // 2,
+                                                2 - grid.size["height"] // 2).perform()
+    _wait(d, lambda d: d.find_element(By.ID, "vector-hover").text.startswith("value 0: "))
+    # The output: ten rows, each a class name, its logit and its softmax probability.
+    d.find_element(By.CSS_SELECTOR, "tr.layer[data-name='classifier.5']").click()
+    rows = _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#logits tr.logit-row"))
+    assert [r.get_attribute("data-class") for r in rows] == [str(k) for k in range(10)]
+    probs = [float(r.find_element(By.CSS_SELECTOR, "td.prob").text.rstrip("%")) for r in rows]
+    assert sum(probs) == pytest.approx(100, abs=0.6) and probs.index(max(probs)) == int(label)
+    logits = [float(r.find_element(By.CSS_SELECTOR, "td.logit").text) for r in rows]
+    assert logits.index(max(logits)) == int(label)
+    assert _inside(d, "logits")[0]
+    assert not d.find_element(By.ID, "status").text
+
+
 def test_a_network_that_fails_to_load_leaves_the_page_as_it_was(server, browser):
     from selenium.webdriver.common.by import By
 

@@ -12,7 +12,8 @@ API (``model``: an id from ``/api/models``; ``image``: an id from ``/api/upload`
 - ``POST /api/upload`` (multipart field ``image``) -- ``{"image": id, ...}``
 - ``POST /api/predict?model=`` (multipart field ``image``, or ``&image=id``) -- ``{"top5": [...]}``
 - ``GET /api/image.png?image=``, ``/api/maps.png?model=&image=&layer=&which=output|input`` (layout
-  in the ``X-Layout`` header), ``/api/filters.png?model=``,
+  in the ``X-Layout`` header), ``/api/values?model=&image=&layer=`` (a vector output as numbers;
+  the logits with class names and probabilities), ``/api/filters.png?model=``,
   ``/api/gradcam.png?model=&image=&class=&layer=`` (``X-Info`` header)
 - ``GET /api/im2col?model=&image=&layer=&patch=``, ``/api/pool?model=&image=&layer=``,
   ``/api/pool/example``, ``/api/compare?a=&b=&image=``
@@ -138,6 +139,10 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
                                  limit=_arg(request, "limit", int, required=False) or 64)
         return Response(png, media_type="image/png", headers={"X-Layout": json.dumps(layout)})
 
+    async def values(request: Request) -> Response:
+        return json_ok(await call(explorer.values, _arg(request, "model"), _arg(request, "image"),
+                                  _layer(request)))
+
     async def filters_png(request: Request) -> Response:
         png = await call(explorer.filters_png, _arg(request, "model"))
         return Response(png, media_type="image/png")
@@ -183,6 +188,7 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
         Route("/api/predict", predict, methods=["POST"]),
         Route("/api/image.png", image_png),
         Route("/api/maps.png", maps_png),
+        Route("/api/values", values),
         Route("/api/filters.png", filters_png),
         Route("/api/gradcam.png", gradcam_png),
         Route("/api/im2col", im2col),

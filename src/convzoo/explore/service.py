@@ -37,6 +37,8 @@ IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif",
 MAX_SIDE = 1024  # pixels: a larger upload is kept scaled down to this longer side
 SAMPLES = 24  # test images offered per data set
 MAX_MAPS = 64  # feature maps drawn per layer
+MAX_VALUES = 4096  # values of a vector (fully connected) output sent to the page
+MAX_CLASS_ROWS = 20  # logits shown class by class up to this many classes; beyond: the top ones
 LATENCY_REPEATS = 15  # timed runs of Compare's batch-1 latency (each lasts >= bench.MIN_RUN_S)
 # The lecture slide's 4x4 max-pool example (CS231n): 2x2 windows, stride 2 keep 6, 8, 3, 4.
 SLIDE_POOL_INPUT = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
@@ -492,6 +494,34 @@ class Explorer:
         image, layout = mosaic(t[:max(1, min(limit, MAX_MAPS))])
         return png_bytes(image), {**layout, "shape": shape, "name": c.name,
                                   "total": int(t.shape[0])}
+
+    def values(self, model_id: str, pid: str, layer: int | str, *, limit: int = MAX_VALUES
+               ) -> dict[str, Any]:
+        """A vector output (Flatten, Linear, the logits) as numbers: the first ``limit`` values,
+        their range, and the (C, H, W) they were flattened from; for the network's output, the
+        class names, softmax probabilities, and which rows to list (every class up to
+        ``MAX_CLASS_ROWS``, else the highest logits)."""
+        _, _, p, c = self.call(model_id, pid, layer)
+        m = self.model(model_id)
+        if c.output is None or c.output.ndim != 2:
+            shape = list(c.output.shape[1:]) if c.output is not None else None
+            raise BadRequest(f"layer {c.name} outputs {shape}, not a vector")
+        v = c.output[0].double()
+        out: dict[str, Any] = {
+            "name": c.name, "total": int(v.numel()), "values": v[:limit].tolist(),
+            "min": float(v.min()), "max": float(v.max()),
+            "palette": _palette("viridis").tobytes().hex(),
+            "from": list(c.input.shape[1:]) if c.input is not None and c.input.ndim == 4
+            else None}
+        if c.output.shape == p.logits.shape and torch.equal(c.output, p.logits):
+            probs = v.softmax(0)
+            n = v.numel()
+            order = (list(range(n)) if n <= MAX_CLASS_ROWS
+                     else v.argsort(descending=True)[:MAX_CLASS_ROWS].tolist())
+            names = m.classes or [str(i) for i in range(n)]
+            out["logits"] = [{"index": i, "class": names[i], "logit": float(v[i]),
+                              "prob": float(probs[i])} for i in order]
+        return out
 
     def filters_png(self, model_id: str) -> bytes:
         from ..analysis.visualize import filter_grid

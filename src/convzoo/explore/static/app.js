@@ -99,7 +99,7 @@ async function selectModel(id) {
   state.row = null;
   $("compare").innerHTML = "";
   $("layer-title").textContent = "Layer";
-  ["maps-box", "filters-box", "cam-box", "im2col-box", "pool-box"].forEach((b) => { $(b).hidden = true; });
+  ["maps-box", "vector-box", "filters-box", "cam-box", "im2col-box", "pool-box"].forEach((b) => { $(b).hidden = true; });
   await loadSamples();
   if (state.image) await predict();
 }
@@ -218,7 +218,7 @@ async function drawMaps(box, params, scaleTo) {
   const bitmap = await createImageBitmap(await res.blob());
   box.innerHTML = "";
   const scale = Math.max(1, Math.floor(scaleTo / Math.max(layout.h, layout.w)));
-  const palette = layout.palette.match(/../g).map((h) => parseInt(h, 16));  // 256 RGB triples
+  const palette = hexPalette(layout.palette);
   for (let i = 0; i < layout.n; i++) {
     const r = Math.floor(i / layout.cols), c = i % layout.cols;
     const canvas = el("canvas", { class: "map", width: layout.w, height: layout.h,
@@ -254,11 +254,14 @@ async function selectLayer(row) {
   }
   if (!state.image) { $("layer-info").textContent += " · pick an image to see its maps"; return; }
   const spatial = row.shape.length === 3;
-  $("maps-box").hidden = false;
-  const { layout } = await drawMaps($("maps"), { model: state.model, image: state.image, ...rowKey(row) },
-                                    spatial ? 76 : 600);
-  $("maps-note").textContent = spatial ? `${layout.n} of ${layout.total} maps, ${layout.h}×${layout.w}` :
-    `a vector of ${layout.w} values`;
+  $("maps-box").hidden = !spatial;
+  $("vector-box").hidden = spatial;
+  if (spatial) {
+    const { layout } = await drawMaps($("maps"), { model: state.model, image: state.image, ...rowKey(row) }, 76);
+    $("maps-note").textContent = `${layout.n} of ${layout.total} maps, ${layout.h}×${layout.w}`;
+  } else {
+    await showVector(row);
+  }
   $("cam-box").hidden = !state.info.first_conv;  // Grad-CAM needs a convolution
   $("cam").hidden = true;
   $("cam-note").textContent = spatial && !row.functional ? `at ${row.name}` : "at the last convolution";
@@ -266,6 +269,78 @@ async function selectLayer(row) {
   if (row.type === "Conv2d") { state.patch = null; await showIm2col(); }
   $("pool-box").hidden = row.type !== "MaxPool2d";
   if (row.type === "MaxPool2d") await showPool(false);
+}
+
+const hexPalette = (hex) => hex.match(/../g).map((h) => parseInt(h, 16));  // 256 RGB triples
+const num = (v) => (Math.abs(v) >= 1000 || (v !== 0 && Math.abs(v) < 0.01) ? v.toExponential(2) : v.toFixed(3));
+
+// A colour legend: the palette from lo (left) to hi (right), with both values written.
+function legend(lo, hi, palette, what) {
+  const bar = el("canvas", { class: "legend-bar", width: 256, height: 1 });
+  const ctx = bar.getContext("2d");
+  const px = ctx.createImageData(256, 1);
+  for (let i = 0; i < 256; i++) {
+    px.data.set([palette[3 * i], palette[3 * i + 1], palette[3 * i + 2], 255], 4 * i);
+  }
+  ctx.putImageData(px, 0, 0);
+  return el("div", { class: "legend" }, el("span", {}, num(lo)), bar, el("span", {}, num(hi)),
+            what ? el("span", { class: "hint" }, " " + what) : "");
+}
+
+// The network's output: each class's logit z and its softmax probability e^z / sum e^z.
+function logitsTable(d) {
+  const most = Math.max(...d.logits.map((r) => Math.abs(r.logit)), 1e-12);
+  const rows = d.logits.map((r) => el("tr", { class: "logit-row", "data-class": r.class },
+    el("td", { class: "cls", title: r.class }, r.class),
+    el("td", { class: "zbar" }, el("span", { class: r.logit < 0 ? "neg" : "pos",
+      style: `width:${Math.round(50 * Math.abs(r.logit) / most)}%;` +
+             (r.logit < 0 ? `right:50%` : `left:50%`) })),
+    el("td", { class: "logit" }, r.logit.toFixed(2)),
+    el("td", { class: "pbar" }, el("span", { style: `width:${Math.round(100 * r.prob)}%` })),
+    el("td", { class: "prob" }, `${(100 * r.prob).toFixed(1)}%`)));
+  const shown = d.logits.length < d.total ? ` (the ${d.logits.length} highest of ${d.total})` : "";
+  return el("div", {},
+    el("p", { class: "eq" }, `softmax: p(class i) = e^z_i / Σ_j e^z_j over the ${d.total} logits z${shown}`),
+    el("table", { id: "logits" },
+      el("thead", {}, el("tr", {}, el("th", {}, "class"), el("th", {}, "logit z"), el("th", {}, ""),
+        el("th", {}, "softmax"), el("th", {}, "p"))),
+      el("tbody", {}, rows)));
+}
+
+async function showVector(row) {
+  const d = await (await api("/api/values", { model: state.model, image: state.image, ...rowKey(row) })).json();
+  const box = $("vector");
+  box.innerHTML = "";
+  $("vector-note").textContent = `a vector of ${d.total} values` + (d.values.length < d.total ? `, the first ${d.values.length} drawn` : "");
+  $("vector-hover").textContent = "";
+  if (d.logits) { box.append(logitsTable(d)); return; }  // the table says it all
+  const palette = hexPalette(d.palette);
+  const n = d.values.length;
+  const hw = d.from ? d.from[1] * d.from[2] : 0;
+  const cols = hw && hw <= 64 ? hw : Math.min(n, n <= 200 ? 20 : 64);
+  const rows = Math.ceil(n / cols);
+  const cell = Math.max(3, Math.min(22, Math.floor((box.clientWidth - 4) / cols)));
+  const canvas = el("canvas", { id: "vector-grid", class: "map", width: cols * cell, height: rows * cell });
+  const ctx = canvas.getContext("2d");
+  const span = d.max - d.min || 1;
+  d.values.forEach((v, k) => {
+    const lvl = 3 * Math.round(255 * (v - d.min) / span);
+    ctx.fillStyle = `rgb(${palette[lvl]},${palette[lvl + 1]},${palette[lvl + 2]})`;
+    ctx.fillRect((k % cols) * cell, Math.floor(k / cols) * cell, cell, cell);
+  });
+  const hover = $("vector-hover");
+  canvas.onmousemove = (e) => {
+    const r = canvas.getBoundingClientRect();
+    const k = Math.floor((e.clientY - r.top) / cell) * cols + Math.floor((e.clientX - r.left) / cell);
+    if (k < 0 || k >= n) return;
+    const where = hw ? ` = map ${Math.floor(k / hw)}, row ${Math.floor((k % hw) / d.from[2])}, ` +
+      `col ${k % d.from[2]} of the input` : "";
+    hover.textContent = `value ${k}${where}: ${num(d.values[k])}`;
+  };
+  box.append(el("div", { class: "hint" }, d.from ?
+    `the ${d.from[0]} maps of ${d.from[1]}×${d.from[2]} it reads, unrolled` +
+    (hw <= 64 ? ", one map a row:" : ":") : `${d.total} values, ${cols} a row:`), canvas,
+    legend(d.min, d.max, palette, "value (hover a cell)"));
 }
 
 async function showCam() {
