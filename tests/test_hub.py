@@ -317,3 +317,24 @@ def test_export_and_fine_tune_from_imagenet_weights(tv, tmp_path, capsys):
     ref = torch.load(path, weights_only=True)
     assert torch.equal(trained["conv1.weight"], ref["conv1.weight"])  # frozen, from the file
     assert trained["fc.weight"].shape == (2, 512)
+
+
+def test_architectures_measures_the_accuracy_column_with_imagenet(tv, photos, tmp_path, capsys):
+    """``experiment architectures --imagenet DIR``: the accuracy columns measured (here a
+    resnet18 of random weights on 4 photos: whatever it scores, the column is that score), the
+    quoted ones read from torchvision's enum."""
+    from convzoo.engine.evaluate import evaluate
+
+    out = tmp_path / "exp"
+    code, text, err = cli(capsys, "experiment", "architectures", "--profile", "smoke",
+                          "--imagenet", photos, "--out", out, "--runs", tmp_path / "runs",
+                          "--mnist-dir", tmp_path / "absent-so-embedded", "--set",
+                          "cifar_models=[]")
+    assert code == 0, err
+    record = json.loads((out / "architectures.json").read_text())
+    raw = record["raw"]["resnet18"] if "raw" in record else record["measurements"]["resnet18"]
+    ev = evaluate("resnet18:imagenet", data="imagenet", data_dir=str(photos), device="cpu")
+    assert raw["top1_measured"] == pytest.approx(100 * ev["top1_acc"])
+    assert raw["top5_measured"] == pytest.approx(100 * ev["top5_acc"]) and raw["n_val"] == 4
+    assert raw["top1"] == pytest.approx(69.758)
+    assert "top-1 % (measured)" in (out / "architectures.md").read_text()

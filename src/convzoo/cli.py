@@ -643,6 +643,9 @@ def add_experiment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--note", help="a sentence added to the page (e.g. what else ran meanwhile)")
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads torch computes with "
                    "(default: torch's own, one per core)")
+    p.add_argument("--imagenet", metavar="DIR", help="architectures: an ILSVRC-2012 val folder; "
+                   "the ImageNet accuracy columns are then measured (torchvision's weights, "
+                   "fetched once), not only quoted")
     p.set_defaults(run=run_experiment)
 
 
@@ -656,8 +659,9 @@ def run_experiment(args: argparse.Namespace) -> int:
     if not args.name:
         raise ConvzooError("experiment: name an experiment (see `convzoo experiment --list`)")
     if args.threads is not None:
-        if args.threads < 1:
-            raise ConvzooError(f"--threads must be >= 1, got {args.threads}")
+        from .engine.config import check_threads
+
+        check_threads(args.threads)
         import torch
 
         torch.set_num_threads(args.threads)  # this process: every run of the experiment
@@ -668,7 +672,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         args.name, profile=args.profile, seeds=args.seeds, device=args.device, out=args.out,
         runs=args.runs, data_dir=args.data_dir, mnist_dir=args.mnist_dir, rerun=args.rerun,
         note=args.note, progress=lambda message: print(message, flush=True),
-        **dict(args.overrides))
+        **dict(args.overrides), **({"imagenet": args.imagenet} if args.imagenet else {}))
     print(f"verdict: {record['verdict']}; page {args.out}/{args.name}.md")
     return 0
 

@@ -2,10 +2,12 @@
 
 For every ImageNet architecture of the zoo: parameters and multiply-adds (counted by
 ``convzoo.analysis.summary`` on the model itself, 224x224, 299 for Inception v3), measured CPU/GPU
-inference speed (batch 1, median), and ImageNet top-1/top-5 accuracy *quoted* from torchvision's
-weights tables (../shared/REFERENCES.md; not measured here: no ImageNet on this machine). One plot
-of accuracy against multiply-adds. Then the small-image variants are trained on CIFAR-10 within
-the profile's budget and their accuracy reported (quick: far from converged, and said so).
+inference speed (batch 1, median), and ImageNet top-1/top-5 accuracy of torchvision's first
+(IMAGENET1K_V1) weights: *quoted* from torchvision's weights enums, and *measured* as well when an
+ILSVRC-2012 validation folder is given (``--imagenet DIR``: each network scored with its weights,
+fetched once, and their own eval transform). One plot of accuracy against multiply-adds. Then the
+small-image variants are trained on CIFAR-10 within the profile's budget and their accuracy
+reported (quick: far from converged, and said so).
 """
 
 from __future__ import annotations
@@ -22,17 +24,33 @@ from ._core import Context, Experiment, Outcome, PaperSetup, register_experiment
 from ._plots import figure, save
 from .verdict import NOT_COMPARABLE, Verdict
 
-SOURCE = ("torchvision 0.29 ImageNet weights (ILSVRC-2012 val, single 224 crop; "
-          "pytorch.org/vision/stable/models.html), as listed in ../shared/REFERENCES.md")
-# model -> (top-1 %, top-5 %), quoted from SOURCE.
-QUOTED: dict[str, tuple[float, float]] = {
-    "alexnet": (56.522, 79.066), "vgg11": (69.020, 88.628), "vgg16": (71.592, 90.382),
-    "vgg19": (72.376, 90.876), "vgg16_bn": (73.360, 91.516), "googlenet": (69.778, 89.530),
-    "inception_v3": (77.294, 93.450), "resnet18": (69.758, 89.078), "resnet34": (73.314, 91.420),
-    "resnet50": (76.130, 92.862), "resnet101": (77.374, 93.546), "resnet152": (78.312, 94.046),
-    "densenet121": (74.434, 91.972), "densenet169": (75.600, 92.806),
-    "densenet201": (76.896, 93.370), "densenet161": (77.138, 93.560),
-}
+SOURCE = ("torchvision 0.29 ImageNet weights IMAGENET1K_V1 (ILSVRC-2012 val, single centre "
+          "crop), read from torchvision's installed weights enums")
+TAG = "IMAGENET1K_V1"  # the weights closest to each paper's own training
+FULL_MODELS = ("alexnet", "vgg11", "vgg16", "vgg19", "vgg16_bn", "googlenet", "inception_v3",
+               "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "densenet121",
+               "densenet169", "densenet201", "densenet161")
+
+
+def quoted_accuracy(name: str) -> tuple[float | None, float | None]:
+    """(top-1 %, top-5 %) torchvision publishes for ``name``'s IMAGENET1K_V1 weights."""
+    from ..errors import ConvzooError
+    from ..hub import imagenet_weights
+
+    try:
+        m = imagenet_weights(name, TAG).metrics
+    except ConvzooError:
+        return None, None
+    return m.get("acc@1"), m.get("acc@5")
+
+
+def measured_accuracy(name: str, imagenet: str, device: str) -> tuple[float, float, int]:
+    """(top-1 %, top-5 %, images) of ``name:IMAGENET1K_V1`` scored on the ILSVRC folder."""
+    from ..engine.evaluate import evaluate
+
+    ev = evaluate(f"{name}:{TAG}", data="imagenet", data_dir=imagenet, device=device,
+                  batch_size=64)
+    return 100 * ev["top1_acc"], 100 * ev["top5_acc"], int(ev["n"])
 
 
 def judge() -> Verdict:
@@ -55,6 +73,7 @@ class Params:
     batch_size: int = 128
     max_steps: int | None = None
     input_size: int | None = None  # tests: a smaller input for the speed measurement
+    imagenet: str | None = None  # an ILSVRC-2012 val folder: measure the accuracy columns too
 
 
 def _latency_ms(name: str, size: tuple[int, int, int], device: str, repeats: int) -> float:
@@ -76,6 +95,14 @@ def _latency_ms(name: str, size: tuple[int, int, int], device: str, repeats: int
     return 1000 * statistics.median(times)
 
 
+def _measured_cells(r: dict, imagenet: str | None) -> dict[str, str]:
+    if not imagenet:
+        return {}
+    if "top1_measured" not in r:
+        return {"top1_m": "–", "top5_m": "–"}
+    return {"top1_m": f"{r['top1_measured']:.1f}", "top5_m": f"{r['top5_measured']:.1f}"}
+
+
 def run(ctx: Context, p: Params) -> Outcome:
     from ..analysis.summary import summarize
     from ..registry import list_models, model_info
@@ -90,9 +117,12 @@ def run(ctx: Context, p: Params) -> Outcome:
         size = info.input_size if p.input_size is None else (3, p.input_size, p.input_size)
         s = summarize(name, size)
         lat = [_latency_ms(name, size, ctx.device, p.repeats) for _ in ctx.seeds]
-        top1, top5 = QUOTED.get(name, (None, None))
+        top1, top5 = quoted_accuracy(name)
         raw[name] = {"params": s.params, "gmacs": s.macs / 1e9, "latency_ms": lat,
                      "top1": top1, "top5": top5, "input": list(size)}
+        if p.imagenet and top1 is not None:
+            m1, m5, n = measured_accuracy(name, p.imagenet, ctx.device)
+            raw[name].update(top1_measured=m1, top5_measured=m5, n_val=n)
         ctx.say(f"  {name}: {s.params / 1e6:.1f}M params, {s.macs / 1e9:.2f} GMACs, "
                 f"{statistics.mean(lat):.0f} ms")
         from .analysis import format_mean_spread
@@ -101,7 +131,8 @@ def run(ctx: Context, p: Params) -> Outcome:
                      "params": f"{s.params / 1e6:.2f}M", "gmacs": f"{s.macs / 1e9:.3f}",
                      "ms": format_mean_spread(lat, ".3g"),
                      "top1": "–" if top1 is None else f"{top1:.1f}",
-                     "top5": "–" if top5 is None else f"{top5:.1f}", "cifar": ""})
+                     "top5": "–" if top5 is None else f"{top5:.1f}", "cifar": "",
+                     **_measured_cells(raw[name], p.imagenet)})
     cifar_acc = {}
     if p.cifar_models and p.epochs:
         data, data_dir = cifar_data(ctx, n_train=p.n_train, n_test=p.n_test)
@@ -133,13 +164,17 @@ def run(ctx: Context, p: Params) -> Outcome:
     measured = (
         "Parameters and multiply-adds are counted on the zoo's own models; inference latency is "
         f"measured at batch 1 on {ctx.device} (median of {p.repeats}, mean ± std over "
-        f"{len(ctx.seeds)} repetitions); ImageNet accuracy is quoted from {SOURCE}."
+        f"{len(ctx.seeds)} repetitions); ImageNet accuracy is quoted from {SOURCE}"
+        + (f", and measured here on {p.imagenet} with the same weights and their own eval "
+           f"transform." if p.imagenet else ".")
         + (f" CIFAR-10 test accuracy after {p.epochs} epoch(s) on {p.n_train or 50000} images "
            f"(far from converged on the quick profile): {cifar_text}." if cifar_acc else ""))
     return Outcome(
         columns=[("model", "model"), ("input", "input"), ("params", "params"),
                  ("gmacs", "GMACs"), ("ms", "latency ms (batch 1)"),
                  ("top1", "ImageNet top-1 % (quoted)"), ("top5", "top-5 % (quoted)"),
+                 *([("top1_m", "top-1 % (measured)"), ("top5_m", "top-5 % (measured)")]
+                   if p.imagenet else []),
                  ("cifar", "CIFAR-10 test acc % (trained here)")],
         rows=rows, measured=measured, verdict=judge(),
         raw=raw,
@@ -162,7 +197,9 @@ def run_setup(p: Params, seeds: int) -> dict[str, str]:
     quoted = "quoted, not measured (no ImageNet here)"
     return {"architecture": f"the zoo's {', '.join(p.models)}; trained: "
                             f"{', '.join(p.cifar_models) or 'none'}",
-            "init": "ImageNet part: " + quoted + "; CIFAR part: each model's default",
+            "init": "ImageNet part: " + (f"torchvision's {TAG} weights, measured on "
+                                         f"{p.imagenet}" if p.imagenet else quoted)
+            + "; CIFAR part: each model's default",
             "optimiser": "CIFAR part: SGD (TrainConfig defaults)", "lr": "CIFAR part: "
             "one-cycle, peak 0.05", "batch": f"CIFAR part: {p.batch_size}",
             "data": f"CIFAR part: CIFAR-10, {p.n_train or 50000} training images",
@@ -183,7 +220,7 @@ register_experiment(Experiment(
                              n_train=100, n_test=50, epochs=1, batch_size=50, max_steps=1,
                              input_size=64),
               "quick": Params(),
-              "full": Params(models=tuple(QUOTED), repeats=10,
+              "full": Params(models=FULL_MODELS, repeats=10,
                              cifar_models=("lenet", "alexnet_cifar", "vgg16_cifar", "resnet20",
                                            "resnet56", "densenet_bc100"),
                              n_train=None, n_test=None, epochs=30)},
