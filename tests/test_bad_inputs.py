@@ -120,6 +120,48 @@ CASES = [
     Case("truncated .tar.gz", ("train", "lenet5", "--data", "folder", "--data-dir",
                                "{arch_truncated}", "--out", "{out}"),
          "cannot extract data archive", never=("archives",)),
+    # issue 27: weights metadata and state dicts are checked once, in read_weights
+    Case("weights input_size 'abc'", ("eval", "{w_isize_abc}"),
+         "metadata 'input_size' must be an integer in [1, 4096] (pixels), got \"abc\""),
+    Case("weights input_size -5", ("predict", "{w_isize_neg}", "{digit}"),
+         "metadata 'input_size' must be an integer in [1, 4096] (pixels), got -5"),
+    Case("weights input_size 10**6", ("train", "lenet5", "--weights", "{w_isize_huge}",
+                                      "--out", "{out}"), "got 1000000"),
+    Case("weights num_classes a string", ("export", "{w_args_str}", "--out", "{out}/m.onnx"),
+         "metadata 'model_args' 'num_classes' must be an integer >= 1, got \"x\""),
+    Case("weights model_args of 800 TB", ("eval", "{w_args_huge}"),
+         "model 'mlp3_mnist' with hidden=10000000", never=("Traceback",)),
+    Case(".pth of ints", ("train", "lenet5", "--weights", "{w_ints_pth}", "--out", "{out}"),
+         "'classifier.1.bias' is of type int, expected a tensor"),
+    Case("weights with NaN", ("predict", "{w_nan}", "{digit}"), "holds NaN or infinite values"),
+    Case("weights naming 3 classes for 10 outputs", ("eval", "{w_classes3}"),
+         "'classes' names 3 classes but 'model_args' builds 10 outputs"),
+    Case("random .pth", ("eval", "{w_random_pth}", "--model", "lenet5"),
+         "it is not a PyTorch file, or it is truncated or damaged", never=("weights_only",)),
+    Case("truncated .pth", ("eval", "{w_trunc_pth}", "--model", "lenet5"),
+         "failed reading zip archive", never=("weights_only", "If you are seeing")),
+    Case("safetensors named .pth", ("eval", "{w_st_pth}", "--model", "lenet5"),
+         "it is a safetensors file; name it .safetensors", never=("weights_only",)),
+    # checkpoints
+    Case("checkpoint without config", ("train", "--resume", "{ck_noconfig}"), "lacks config"),
+    Case("checkpoint with empty RNG states", ("train", "--resume", "{ck_emptyrng}"),
+         "rng must be a list of one RNG state per process"),
+    Case("checkpoint epoch a string", ("train", "--resume", "{ck_epochstr}"),
+         "epoch must be an integer >= 1, got str '3'"),
+    Case("checkpoint RNG state of 3 bytes", ("train", "--resume", "{ck_rngbad}"),
+         "the RNG state of process 0 is damaged"),
+    Case("hostile checkpoint to --resume", ("train", "--resume", "{ck_evil}"),
+         "it needs posix.system", never=("weights_only",), real=True),
+    # sizes that cannot be allocated, refused before anything is built
+    Case("--num-classes 10**9", ("train", "lenet5", "--num-classes", "1000000000", "--out",
+                                 "{out}"), "has 85,000,060,856 parameters as float32",
+         real=True),
+    Case("--in-chans 10**8", ("train", "lenet5", "--in-chans", "100000000", "--out", "{out}"),
+         "a batch of 64 images of 100000000x28x28 as float32"),
+    Case("--model-arg huge width", ("train", "mlp3_mnist", "--model-arg", "hidden=10000000",
+                                    "--out", "{out}"), "GiB, more than this machine's"),
+    Case("--threads 10**6", ("train", "lenet5", "--threads", "1000000", "--out", "{out}"),
+         "--threads must be in [1, "),
 ]
 
 
@@ -145,6 +187,56 @@ def _folder(root: Path) -> Path:
                 img = rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)
                 Image.fromarray(img).save(root / split / cls / f"{i}.png")
     return root
+
+
+def _weights_and_checkpoints(root: Path, run: Path) -> dict[str, Path]:
+    """Weights files and run copies with damaged checkpoints (issue 27)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    root.mkdir()
+    w = {}
+    with safe_open(str(run / "model.safetensors"), "pt") as f:
+        meta = f.metadata()
+    state = load_file(run / "model.safetensors")
+    first = next(iter(state))
+    nan = {**state, first: torch.full_like(state[first], float("nan"))}
+    for key, changes, tensors in [
+            ("w_isize_abc", {"input_size": '"abc"'}, state),
+            ("w_isize_neg", {"input_size": "-5"}, state),
+            ("w_isize_huge", {"input_size": "1000000"}, state),
+            ("w_args_str", {"model_args": '{"num_classes": "x"}'}, state),
+            ("w_args_huge", {"model": "mlp3_mnist", "model_args": '{"hidden": 10000000}'}, state),
+            ("w_classes3", {"classes": '["a", "b", "c"]'}, state),
+            ("w_nan", {}, nan)]:
+        w[key] = root / f"{key}.safetensors"
+        save_file(tensors, w[key], metadata={**meta, **changes})
+    w["w_ints_pth"] = root / "ints.pth"
+    torch.save({k: 3 for k in state}, w["w_ints_pth"])
+    w["w_nested_pth"] = root / "nested.pth"
+    torch.save({k: {"a": ["x"]} for k in state}, w["w_nested_pth"])
+    w["w_random_pth"] = root / "random.pth"
+    w["w_random_pth"].write_bytes(np.random.default_rng(1).bytes(1000))
+    torch.save(state, root / "whole.pth")
+    w["w_trunc_pth"] = root / "truncated.pth"
+    w["w_trunc_pth"].write_bytes((root / "whole.pth").read_bytes()[:500])
+    w["w_st_pth"] = root / "safetensors.pth"
+    shutil.copy(run / "model.safetensors", w["w_st_pth"])
+
+    def damaged(key, change):
+        w[key] = root / key
+        shutil.copytree(run, w[key])
+        for path in (w[key] / "checkpoints").glob("*.pt"):
+            blob = torch.load(path, weights_only=True)
+            torch.save(change(blob), path)
+
+    damaged("ck_noconfig", lambda b: {k: v for k, v in b.items() if k != "config"})
+    damaged("ck_emptyrng", lambda b: {**b, "rng": []})
+    damaged("ck_epochstr", lambda b: {**b, "epoch": "3"})
+    damaged("ck_rngbad", lambda b: {**b, "rng": [{**b["rng"][0], "torch": torch.zeros(
+        3, dtype=torch.uint8)}]})
+    damaged("ck_evil", lambda b: {"x": _Evil()})
+    return w
 
 
 class _Evil:
@@ -237,6 +329,7 @@ def world(tmp_path_factory):
             t.add(tar / "notes.txt", "notes.txt")
     w["arch_truncated"] = root / "truncated.tar.gz"
     w["arch_truncated"].write_bytes(w["arch_folders"].read_bytes()[:200])
+    w.update(_weights_and_checkpoints(root / "issue27", run))
     w["locked"] = root / "locked"
     _folder(w["locked"] / "data")
     blocked = [w["unreadable"] / "train" / "b", w["locked"]]

@@ -19,3 +19,16 @@ class DataError(ConvzooError):
 class TrainingDiverged(ConvzooError):
     """The training loss became NaN or infinite; the message names the epoch, step and the last
     good checkpoint."""
+
+
+def first_line(e: BaseException, limit: int = 160) -> str:
+    """The first line of an exception's message (its type when empty), at most ``limit``
+    characters: what a one-line error may quote of a library's message."""
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """``text`` (a name the user gave) for a message: whole when short, else its start and its
+    length, so that a 200,000-character name does not fill the screen."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"

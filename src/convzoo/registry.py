@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from .errors import ConvzooError
+from ._limits import check_fits
+from .errors import ConvzooError, first_line
 
 
 @dataclass(frozen=True)
@@ -184,6 +185,17 @@ def model_info(name: str) -> ModelInfo:
         raise ConvzooError(f"unknown model {name!r}{hint}") from None
 
 
+def check_model_fits(info: ModelInfo, kwargs: dict[str, Any]) -> None:
+    """Refuse, before anything is allocated, a model whose float32 parameters alone exceed this
+    machine's memory (``num_classes=10**9``, a width of 10**6): counted on the meta device."""
+    try:
+        n = info.num_params(**kwargs)
+    except (ValueError, TypeError, RuntimeError, OverflowError) as e:
+        raise ConvzooError(f"model {info.name!r}: {first_line(e)}") from None
+    args = ", ".join(f"{k}={v!r:.40}" for k, v in kwargs.items())
+    check_fits(4 * n, f"model {info.name!r} with {args} has {n:,} parameters as float32")
+
+
 def create_model(
     name: str,
     *,
@@ -228,14 +240,12 @@ def create_model(
         raise ConvzooError(
             f"model {name!r} has no argument {unknown[0]!r}; its arguments are: {allowed}"
         )
-    if num_classes is not None:
-        if num_classes < 1:
-            raise ConvzooError(f"num_classes must be >= 1, got {num_classes}")
-        kwargs["num_classes"] = num_classes
-    if in_chans is not None:
-        if in_chans < 1:
-            raise ConvzooError(f"in_chans must be >= 1, got {in_chans}")
-        kwargs["in_chans"] = in_chans
+    for key, value in (("num_classes", num_classes), ("in_chans", in_chans)):
+        if value is not None:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConvzooError(f"{key} must be an integer >= 1, got {value!r:.60}")
+            kwargs[key] = value
+    check_model_fits(info, kwargs)
     try:
         model = info.builder(**kwargs)
     except (ValueError, TypeError) as e:

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ._io import atomic_write
-from .errors import ConvzooError
+from .errors import ConvzooError, first_line, shown
 from .registry import ModelInfo, no_weights_hint
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -59,26 +59,27 @@ def save_weights(
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata=meta))
 
 
+MAX_INPUT_SIDE = 4096  # pixels: a larger recorded input size is a damaged file, not a model
+_RESERVED = ("format", "convzoo", "model", "model_args", "classes")
+
+
 def read_weights(path: str | os.PathLike) -> WeightsFile:
-    """Read a ``.safetensors`` file (with or without convzoo metadata) or a torchvision ``.pth``."""
+    """Read a ``.safetensors`` file (with or without convzoo metadata) or a torchvision ``.pth``.
+
+    Everything later steps trust is checked here, once: every value of the state dict is a
+    tensor of finite numbers, and the metadata's model arguments, class names, input size, data
+    set and preset have the types and ranges convzoo writes. Anything else is a
+    :class:`ConvzooError` naming the file and the key.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConvzooError(f"read_weights: path must be a file path (str or os.PathLike), got "
+                           f"{type(path).__name__}")
     path = Path(path)
     if not path.is_file():
-        raise ConvzooError(f"weights file {path} does not exist")
+        raise ConvzooError(f"weights file {shown(str(path))} does not exist")
     if path.suffix in (".pth", ".pt"):
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # torch raises many types for a bad pickle
-            # One line, and never torch's advice to retry with weights_only=False: that would
-            # run whatever code the pickle names.
-            found = re.search(r"GLOBAL ([\w.]+)", str(e))
-            why = (f"it needs {found.group(1)}, which is not a tensor or plain container (only "
-                   "weights are loaded; code in a pickle never runs)" if found
-                   else (str(e).strip().splitlines() or [type(e).__name__])[0])
-            raise ConvzooError(f"cannot read {path} as a PyTorch state dict: {why}") from None
-        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
-            state = state["model"]  # a torchvision reference training checkpoint
-        if not isinstance(state, dict):
-            raise ConvzooError(f"{path} holds a {type(state).__name__}, expected a state dict")
+        state = _read_pth(path)
+        check_state_dict(str(path), state)
         return WeightsFile(state_dict=state)
     try:
         from safetensors import safe_open
@@ -87,36 +88,122 @@ def read_weights(path: str | os.PathLike) -> WeightsFile:
             meta = f.metadata() or {}
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
-        raise ConvzooError(f"cannot read {path} as a safetensors weights file: {e}") from None
-    extra = {}
-    for k, v in meta.items():
-        if k in ("format", "convzoo", "model", "model_args", "classes"):
-            continue
-        try:
-            extra[k] = json.loads(v)
-        except json.JSONDecodeError:
-            extra[k] = v
-    model_args = _meta_json(path, meta, "model_args", dict, "a JSON object")
+        raise ConvzooError(f"cannot read {path} as a safetensors weights file: "
+                           f"{first_line(e)}") from None
+    check_state_dict(str(path), state)
+    extra = {k: _meta_value(v) for k, v in meta.items() if k not in _RESERVED}
+    model_args = _meta_json(path, meta, "model_args", dict, "a JSON object") or {}
     classes = _meta_json(path, meta, "classes", list, "a JSON list of class names")
-    if classes is not None and not all(isinstance(c, str) for c in classes):
-        raise ConvzooError(f"{path}: metadata 'classes' must be a JSON list of class names")
+    _check_meta(path, model_args, classes, extra)
     return WeightsFile(
         state_dict=state,
         model=meta.get("model"),
-        model_args=model_args or {},
+        model_args=model_args,
         classes=classes,
         extra=extra,
     )
+
+
+def _read_pth(path: Path) -> dict[str, Any]:
+    """The state dict of a ``.pth``, loaded with ``weights_only`` (no pickled code runs)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a bad pickle
+        # One line, and never torch's advice to retry with weights_only=False: that would
+        # run whatever code the pickle names.
+        raise ConvzooError(f"cannot read {path} as a PyTorch state dict: "
+                           f"{torch_load_problem(path, e)}") from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # a torchvision reference training checkpoint
+    if not isinstance(state, dict):
+        raise ConvzooError(f"{path} holds a {type(state).__name__}, expected a state dict")
+    return state
+
+
+def torch_load_problem(path: Path, e: Exception) -> str:
+    """Why torch.load failed, in a few words."""
+    found = re.search(r"GLOBAL ([\w.]+)", str(e))
+    if found:
+        return (f"it needs {found.group(1)}, which is not a tensor or plain container (only "
+                "weights are loaded; code in a pickle never runs)")
+    with open(path, "rb") as f:
+        head = f.read(9)
+    if len(head) == 9 and head[8:9] == b"{" and int.from_bytes(head[:8], "little") > 1:
+        return "it is a safetensors file; name it .safetensors"
+    text = str(e)
+    if "weights_only" in text or "Weights only" in text or isinstance(e, EOFError):
+        return "it is not a PyTorch file, or it is truncated or damaged"
+    return first_line(re.sub(r"\. This .*", ".", text), 120)
+
+
+def check_state_dict(where: str, state: dict[Any, Any]) -> None:
+    """Every key a string and every value a tensor; floating tensors hold only finite values.
+    ``where`` starts the message (the file)."""
+    if not state:
+        raise ConvzooError(f"{where} holds no tensors, expected a state dict")
+    for key, value in state.items():
+        name = shown(str(key), 60)
+        if not isinstance(key, str):
+            raise ConvzooError(f"{where}: state dict key {name!r} is of type "
+                               f"{type(key).__name__}, expected a string")
+        if not isinstance(value, torch.Tensor):
+            raise ConvzooError(f"{where}: {name!r} is of type {type(value).__name__}, expected "
+                               f"a tensor (not a state dict of weights?)")
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise ConvzooError(f"{where}: {name!r} holds NaN or infinite values; these weights "
+                               f"are damaged (a training that diverged?)")
+
+
+def _meta_value(text: str) -> Any:
+    """A metadata value: its JSON when it parses, else the text itself."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, an int of > 4300 digits, nested too deep
+        return text
+
+
+def _positive_int(value: Any, maximum: int | None = None) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= 1
+            and (maximum is None or value <= maximum))
+
+
+def _check_meta(path: Path, model_args: dict[str, Any], classes: list[Any] | None,
+                extra: dict[str, Any]) -> None:
+    """The metadata values later steps use, in the types and ranges convzoo writes them."""
+    where = f"{path}: metadata"
+    for key in ("num_classes", "in_chans"):
+        if key in model_args and not _positive_int(model_args[key]):
+            raise ConvzooError(f"{where} 'model_args' {key!r} must be an integer >= 1, got "
+                               f"{shown(json.dumps(model_args[key]), 60)}")
+    if classes is not None:
+        if not all(isinstance(c, str) for c in classes):
+            raise ConvzooError(f"{where} 'classes' must be a JSON list of class names")
+        n = model_args.get("num_classes")
+        if n is not None and len(classes) != n:
+            raise ConvzooError(f"{where} 'classes' names {len(classes)} classes but 'model_args' "
+                               f"builds {n} outputs; one class name per output is expected")
+    size = extra.get("input_size")
+    if size is not None and not _positive_int(size, MAX_INPUT_SIDE):
+        raise ConvzooError(f"{where} 'input_size' must be an integer in [1, {MAX_INPUT_SIDE}] "
+                           f"(pixels), got {shown(json.dumps(size), 60)}")
+    for key in ("data", "engine", "recipe", "date"):
+        if key in extra and extra[key] is not None and not isinstance(extra[key], str):
+            raise ConvzooError(f"{where} {key!r} must be a string, got "
+                               f"{shown(json.dumps(extra[key]), 60)}")
+    if "preset" in extra:
+        from .data.presets import DataPreset
+
+        try:
+            DataPreset.from_dict(extra["preset"])
+        except ConvzooError as e:
+            raise ConvzooError(f"{where} 'preset': {e}") from None
 
 
 def _meta_json(path: Path, meta: dict[str, str], key: str, kind: type, expected: str) -> Any:
     """Metadata ``key`` parsed as JSON of type ``kind`` (None when absent)."""
     if key not in meta:
         return None
-    try:
-        value = json.loads(meta[key])
-    except (json.JSONDecodeError, RecursionError):
-        value = ...
+    value = _meta_value(meta[key])
     if not isinstance(value, kind):
         raise ConvzooError(f"{path}: metadata {key!r} must be {expected}, got {meta[key][:60]!r}")
     return value

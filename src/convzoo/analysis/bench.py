@@ -153,8 +153,9 @@ def bench_model(
 ) -> BenchResult:
     """Benchmark a registered model (freshly initialised) or a module on ``device``; ``threads``
     sets torch's CPU threads for the measurement (default: as they are)."""
-    if threads is not None and threads < 1:
-        raise ConvzooError(f"--threads must be >= 1, got {threads}")
+    from ..engine.config import check_threads
+
+    check_threads(threads)
     before = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)

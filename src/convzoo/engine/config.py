@@ -16,6 +16,7 @@ import difflib
 import functools
 import math
 import numbers
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -45,6 +46,18 @@ SEED_LIMIT = 2**32  # seeds are in [0, 2**32): NumPy's and Lightning's range; de
 #                     and per-epoch seeds (engine/loader.py) then stay within 64 bits
 INT_LIMIT = 2**63  # any other integer fits a signed 64-bit torch integer
 MAX_NESTING = 8  # model_args values nest at most this deep (JSON lists and objects)
+
+
+def max_threads() -> int:
+    """The most CPU threads a run may ask for: 4 per CPU, at least 64 (libgomp allocates for
+    every thread up front: 10**6 runs it out of memory)."""
+    return max(64, 4 * (os.cpu_count() or 1))
+
+
+def check_threads(n: int | None, label: str = "--threads") -> None:
+    if n is not None and not 1 <= n <= max_threads():
+        raise ConvzooError(f"{label} must be in [1, {max_threads()}] on this machine "
+                           f"({os.cpu_count()} CPUs), got {n}")
 
 
 def _opt(
@@ -229,6 +242,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ConvzooError(message)
+        check_threads(self.threads)
 
     def to_dict(self) -> dict[str, Any]:
         values = dataclasses.asdict(self)

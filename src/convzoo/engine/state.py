@@ -9,17 +9,21 @@ metrics, the metric rows so far and the best held-out result. A checkpoint
 :func:`resume_conflicts` (the config) and :func:`resolved_conflicts` (what the data decided: model
 arguments, classes, input size) compare a checkpoint with the run about to continue it, before
 anything is written: a resume that would not be the same run is refused in one line.
+:func:`nothing_to_train` and :func:`config_differences` tell a resume of a finished run, which
+must change no byte: any setting other than the run's own is refused.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import ConvzooError
+from ..errors import ConvzooError, first_line
 from .config import TrainConfig
 from .ema import EMA
 from .schedules import LRSchedule
@@ -29,6 +33,9 @@ from .schedules import LRSchedule
 # optimizer holds). Others (lr, epochs, amp, ...) may change on purpose.
 SAME_RUN_FIELDS = ("model", "optimizer", "data", "data_dir", "train_split", "val_split",
                    "holdout", "seed", "freeze_backbone", "engine", "conv")
+# Where and how a process runs, not what the run is: a finished run's resume may name others.
+NOT_THE_RUN = ("out", "overwrite", "resume", "device", "threads", "workers", "tensorboard",
+               "eval_batch_size", "test_only")
 
 
 @dataclass
@@ -129,13 +136,13 @@ class TrainState:
             self.optimizer.load_state_dict(blob["optimizer"])
             if self.ema is not None and blob["ema"] is not None:
                 self.ema.load_state_dict(blob["ema"])
-        except (RuntimeError, ValueError, KeyError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            self.schedule.load_state_dict(blob["schedule"])
+            if self.scaler is not None and blob["scaler"] is not None:
+                self.scaler.load_state_dict(blob["scaler"])
+        # load_checkpoint checked the types; what torch's loaders check beyond them lands here
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
             raise ConvzooError(f"--resume {path}: the checkpoint does not fit this model "
-                               f"or optimizer: {first}") from None
-        self.schedule.load_state_dict(blob["schedule"])
-        if self.scaler is not None and blob["scaler"] is not None:
-            self.scaler.load_state_dict(blob["scaler"])
+                               f"or optimizer: {first_line(e)}") from None
         self.epoch, self.batch, self.step = blob["epoch"], blob["batch"], blob["step"]
         running = blob["running"]
         every = running.get("per_process", [running])  # older checkpoints: process 0's only
@@ -189,3 +196,27 @@ def resolved_conflicts(blob: dict[str, Any], run: dict[str, Any]) -> list[str]:
         elif name != "classes" and mine != theirs:
             found.append(f"{name} {mine!r} (checkpoint: {theirs!r})")
     return found
+
+
+def nothing_to_train(blob: dict[str, Any], cfg: TrainConfig) -> bool:
+    """Whether a checkpoint has nothing left to train under ``cfg``: its last epoch (or
+    ``cfg.max_steps``) was reached and evaluated."""
+    if blob.get("unevaluated") is not None:
+        return False
+    return blob["epoch"] > cfg.epochs or bool(cfg.max_steps) and blob["step"] >= cfg.max_steps
+
+
+def config_differences(saved: Any, cfg: TrainConfig, *, ignore: tuple[str, ...] = ()
+                       ) -> list[str]:
+    """The fields of ``cfg`` whose value differs from the config a run saved (``saved``: its
+    config.json or a checkpoint's), as "name value (run: value)". A field the saved config lacks
+    (added to TrainConfig since) counts as its default."""
+    mine = json.loads(json.dumps(cfg.to_dict()))  # tuples as the lists JSON holds
+    defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING
+                else f.default for f in dataclasses.fields(cfg)
+                if f.default is not dataclasses.MISSING
+                or f.default_factory is not dataclasses.MISSING}
+    defaults = json.loads(json.dumps(defaults, default=list))
+    saved = saved if isinstance(saved, dict) else {}
+    return [f"{k} {v!r} (run: {saved.get(k, defaults.get(k))!r})" for k, v in mine.items()
+            if k not in ignore and saved.get(k, defaults.get(k)) != v]

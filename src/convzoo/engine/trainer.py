@@ -3,12 +3,13 @@
 A run, step by step:
 
 1. :func:`check_inputs`: the model name, AMP on this device, the checkpoint to resume and that it
-   continues this very run, the data, the input size, the run directory. Nothing is written yet,
-   so a bad argument leaves no trace.
+   continues this very run, the run directory (not locked by another process), the data, the
+   input size. Nothing is written yet, so a bad argument leaves no trace. A resume of a finished
+   run stops here: it changes no byte (:func:`finished_run`).
 2. :func:`build_model` and :func:`build_state` (model, optimizer, schedule, scaler, EMA as a
    :class:`~convzoo.engine.state.TrainState`), with the checkpoint loaded into them.
-3. :func:`start_run_dir`: create the folder and describe the run (config.json, classes, preset,
-   data sizes).
+3. :func:`start_run_dir`: create the folder, lock it, and describe the run (config.json, classes,
+   preset, data sizes).
 4. Epoch after epoch (:mod:`.epoch`: one epoch, one optimizer step, the end of an epoch), then
    the final evaluation and :func:`~convzoo.engine.rundir.finish_run`.
 
@@ -27,6 +28,7 @@ from typing import Any
 
 import torch
 
+from .._limits import check_fits
 from ..data import DataSource, load_splits
 from ..data.presets import resolve_input_size
 from ..data.splits import balanced_subset
@@ -54,7 +56,14 @@ from .progress import Reporter
 from .rundir import FitResult, RunDir, default_run_dir, finish_run
 from .runlog import METRIC_FIELDS, TensorBoard, write_metrics  # noqa: F401  (re-exported)
 from .schedules import LRSchedule, build_optimizer, lr_lambda
-from .state import TrainState, resolved_conflicts, resume_conflicts
+from .state import (
+    NOT_THE_RUN,
+    TrainState,
+    config_differences,
+    nothing_to_train,
+    resolved_conflicts,
+    resume_conflicts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,39 +130,57 @@ def fit(
         torch.set_num_threads(threads)
 
 
+class RunFinished(Exception):
+    """:func:`check_inputs` found the resumed run finished: ``result`` is what it holds, and
+    ``message`` says so."""
+
+    def __init__(self, result: FitResult, message: str) -> None:
+        super().__init__(message)
+        self.result, self.message = result, message
+
+
 def _fit(
     cfg: TrainConfig, reporter: Reporter, ctx: dist_.DistContext, device_name: str,
     source: DataSource | None,
 ) -> FitResult:
     if not ctx.is_main:
         reporter = Reporter()
-    inputs = check_inputs(cfg, ctx, device_name, source)
+    try:
+        inputs = check_inputs(cfg, ctx, device_name, source)
+    except RunFinished as done:
+        reporter.finish(done.message)
+        return done.result
     torch.manual_seed(cfg.seed)
+    try:
+        result = _run(cfg, inputs, reporter, ctx)
+    except BaseException:
+        # Failed before the run saved anything of value: the folder this command made goes, and
+        # an --overwrite run that never replaced the old one leaves it as it was.
+        inputs.out.discard_if_empty()
+        raise
+    finally:
+        inputs.out.release()
+    return result
+
+
+def _run(
+    cfg: TrainConfig, inputs: Inputs, reporter: Reporter, ctx: dist_.DistContext
+) -> FitResult:
     if cfg.engine == "numpy":
         from .numpy_engine import fit_numpy  # NumPy engine: same data, run dir and weights file
 
         start_run_dir(cfg, ctx, inputs, reporter)
-        return _removing_on_failure(inputs.out, lambda: fit_numpy(
-            cfg, inputs.splits.train, inputs.splits.test, inputs.preset, inputs.out.path,
-            inputs.model_args, reporter))
+        result = fit_numpy(cfg, inputs.splits.train, inputs.splits.test, inputs.preset,
+                           inputs.out.path, inputs.model_args, reporter)
+        inputs.out.finish()  # (an --overwrite run has no checkpoint before this)
+        result.run_dir = inputs.out.path
+        return result
     model = build_model(cfg, inputs, ctx)
     if cfg.test_only:
         return _test_only(cfg, model, inputs, reporter, ctx)
     state, loader, train_model = build_state(cfg, model, inputs, ctx)
     start_run_dir(cfg, ctx, inputs, reporter)
-    return _removing_on_failure(
-        inputs.out, lambda: _train(cfg, state, loader, train_model, inputs, reporter, ctx)
-    )
-
-
-def _removing_on_failure(out: RunDir, work):
-    """Run ``work()``; if it fails before the run saved anything of value, remove the run
-    directory this command created."""
-    try:
-        return work()
-    except BaseException:
-        out.discard_if_empty()
-        raise
+    return _train(cfg, state, loader, train_model, inputs, reporter, ctx)
 
 
 def check_inputs(
@@ -181,6 +208,14 @@ def check_inputs(
             _refuse_resume(resume_path, resume_conflicts(blob, cfg, world=ctx.world))
     if source is not None and source.name != cfg.data:
         raise ConvzooError(f"fit: data {cfg.data!r} is not the source given ({source.name!r})")
+    out = _choose_run_dir(cfg, ctx, resume_path)
+    problem = dist_.broadcast_object(
+        out.problem(overwrite=cfg.overwrite) if ctx.is_main else None, ctx
+    )
+    if problem:
+        raise ConvzooError(problem)
+    if blob is not None and out.resuming:
+        finished_run(cfg, out.path, resume_path, blob)
     splits = load_splits(
         source if source is not None else cfg.data, cfg.data_dir, holdout=cfg.holdout,
         seed=cfg.seed, on_bad_file=cfg.on_bad_file, train_split=cfg.train_split,
@@ -193,22 +228,59 @@ def check_inputs(
                            f"classes of data {cfg.data!r}; leave it out to use the data's count")
     size, reason = resolve_input_size(cfg.model, image_size=splits.common_size,
                                       requested=cfg.input_size, weights_size=_weights_size(cfg))
+    side = size or model_info(cfg.model).input_size[1]  # a batch that cannot fit: refused now
+    check_fits(4 * cfg.batch_size * in_chans * side * side,
+               f"a batch of {cfg.batch_size} images of {in_chans}x{side}x{side} as float32")
     preset = splits.preset(in_chans=in_chans, input_size=size, model=cfg.model,
                            weights=cfg.weights)
     inputs = Inputs(
         device=device, splits=splits, in_chans=in_chans,
         model_args={"num_classes": num_classes, "in_chans": in_chans, **cfg.model_args},
         input_size=size, input_size_reason=reason, preset=preset,
-        out=_choose_run_dir(cfg, ctx, resume_path), resume_path=resume_path, resume_blob=blob,
+        out=out, resume_path=resume_path, resume_blob=blob,
     )
     if blob is not None and not cfg.test_only:
         _refuse_resume(resume_path, resolved_conflicts(blob, inputs.resolved))
-    problem = dist_.broadcast_object(
-        inputs.out.problem(overwrite=cfg.overwrite) if ctx.is_main else None, ctx
-    )
-    if problem:
-        raise ConvzooError(problem)
     return inputs
+
+
+def finished_run(cfg: TrainConfig, run: Path, resume_path: Path, blob: dict[str, Any]) -> None:
+    """A resume of run directory ``run`` when it is finished (final.json and model.safetensors
+    written, nothing left to train under ``cfg``) changes no byte: raises :class:`RunFinished`
+    (the run's results, and how to train further) with the run's own settings, else
+    ConvzooError naming those that differ. A resume from a checkpoint older than the finished
+    run's latest would train over its results: refused. Returns when the resume may go on."""
+    final_path = run / "final.json"
+    if not (final_path.is_file() and (run / "model.safetensors").is_file()):
+        return  # not finished, or killed before its results were written: the resume writes them
+    latest = ckpt.list_checkpoints(run / "checkpoints")
+    if latest and latest[-1].resolve() != resume_path.resolve():
+        raise ConvzooError(
+            f"--resume {resume_path}: {run} is a finished run and this is not its latest "
+            f"checkpoint ({latest[-1].name}): resuming it there would train over the run's "
+            f"results; give --out NEW_DIR to start a new run from this checkpoint")
+    if not nothing_to_train(blob, cfg):
+        return
+    trained = blob.get("config", {}).get("epochs", blob["epoch"] - 1)
+    epochs = f"{trained} epoch{'' if trained == 1 else 's'}"
+    further = (f"to train it further, resume it with more --epochs (it trained {trained})"
+               + (" or a larger --max-steps" if cfg.max_steps else ""))
+    differ = config_differences(blob.get("config"), cfg, ignore=NOT_THE_RUN)
+    if differ:
+        raise ConvzooError(
+            f"--resume {resume_path}: {run} is a finished run ({epochs}, step "
+            f"{blob['step']}) not trained with {'; '.join(differ)}; nothing was written; "
+            f"{further}, or start a new run")
+    from .._io import read_json
+    from .loaded import load_trained
+
+    final = read_json(final_path, what="run results")
+    result = FitResult(run_dir=run, final=final, model=load_trained(run).model)
+    top1 = final.get("top1_acc") if isinstance(final, dict) else None
+    raise RunFinished(result, (
+        f"{run} is a finished run ({epochs}, step {blob['step']}"
+        + (f", test top-1 acc {top1:.4f}" if isinstance(top1, float) else "")
+        + f"): nothing to train, nothing written; {further}"))
 
 
 def _refuse_resume(path: Path, conflicts: list[str]) -> None:
@@ -330,7 +402,7 @@ def start_run_dir(
         f"training {cfg.model} on {cfg.data} ({train_set.source}: {len(train_set)} train"
         f"{'' if val_set is None else f' / {len(val_set)} held-out'} / {len(test_set)} test "
         f"images) on {inputs.device}"
-        f"{f' x {ctx.world} processes' if ctx.enabled else ''}, run directory {out.path}"
+        f"{f' x {ctx.world} processes' if ctx.enabled else ''}, run directory {out.target}"
     )
     reporter.start(inputs.input_size_reason)
 
@@ -356,7 +428,7 @@ def _train(
             loader=loader, train_model=train_model, preset=inputs.preset,
             in_chans=inputs.in_chans, val_set=inputs.splits.val, test_set=inputs.splits.test,
             resolved=inputs.resolved, stop=stop, pending=pending,
-            tb=TensorBoard(inputs.out.path, cfg.tensorboard and ctx.is_main),
+            tb=TensorBoard(lambda: inputs.out.path, cfg.tensorboard and ctx.is_main),
             train_eval_set=train_eval_set(inputs.splits.train, cfg.eval_train),
         )
         if inputs.resume_path is not None:
@@ -381,6 +453,7 @@ def _train(
                                                                  inputs.splits.test)
     if not ctx.is_main:
         return FitResult(run_dir=inputs.out.path, final={}, model=state.eval_model)
+    inputs.out.finish()  # (an --overwrite run replaced the old one at its first checkpoint)
     extra = {"best_val_top1_acc": state.best["acc"], "world_size": ctx.world,
              "input_size": inputs.input_size}
     return finish_run(inputs.out.path, cfg, state.eval_model, inputs.model_args,
@@ -403,21 +476,18 @@ def _test_only(
     elif cfg.weights is None:
         raise ConvzooError("--test-only needs --weights FILE|TAG or --resume RUN_DIR|CHECKPOINT")
     start_run_dir(cfg, ctx, inputs, reporter)
-
-    def score() -> FitResult:
-        ev = evaluate_split(model, inputs.splits.test, inputs.preset, cfg=cfg,
-                              device=inputs.device, in_chans=inputs.in_chans, ctx=ctx)
-        final = {"model": cfg.model, "data": cfg.data, "test_only": True,
-                 "weights": cfg.weights or cfg.resume, "input_size": inputs.input_size,
-                 **ev.to_dict()}
-        inputs.out.write_json("final.json", final)
-        reporter.finish(
-            f"test top-1 acc {ev.topk_acc[1]:.4f} (err {1 - ev.topk_acc[1]:.4f}), "
-            f"top-5 acc {ev.topk_acc[5]:.4f} on {ev.n} images\nrun directory: {inputs.out.path}"
-        )
-        return FitResult(run_dir=inputs.out.path, final=final, model=model)
-
-    return _removing_on_failure(inputs.out, score)
+    ev = evaluate_split(model, inputs.splits.test, inputs.preset, cfg=cfg,
+                        device=inputs.device, in_chans=inputs.in_chans, ctx=ctx)
+    final = {"model": cfg.model, "data": cfg.data, "test_only": True,
+             "weights": cfg.weights or cfg.resume, "input_size": inputs.input_size,
+             **ev.to_dict()}
+    inputs.out.write_json("final.json", final)
+    inputs.out.finish()
+    reporter.finish(
+        f"test top-1 acc {ev.topk_acc[1]:.4f} (err {1 - ev.topk_acc[1]:.4f}), "
+        f"top-5 acc {ev.topk_acc[5]:.4f} on {ev.n} images\nrun directory: {inputs.out.path}"
+    )
+    return FitResult(run_dir=inputs.out.path, final=final, model=model)
 
 
 def _freeze_backbone(model: torch.nn.Module) -> int:
