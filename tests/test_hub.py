@@ -338,3 +338,11 @@ def test_architectures_measures_the_accuracy_column_with_imagenet(tv, photos, tm
     assert raw["top5_measured"] == pytest.approx(100 * ev["top5_acc"]) and raw["n_val"] == 4
     assert raw["top1"] == pytest.approx(69.758)
     assert "top-1 % (measured)" in (out / "architectures.md").read_text()
+
+
+def test_summary_and_visualize_take_model_imagenet(tv, tmp_path, capsys):
+    code, out, _ = cli(capsys, "summary", "googlenet:imagenet")  # structure only: no download
+    assert code == 0 and "torchvision's googlenet:IMAGENET1K_V1" in out and "acc@1 69.778%" in out
+    code, out, err = cli(capsys, "visualize", "resnet18:imagenet", "filters", "--out",
+                         tmp_path / "f.png")
+    assert code == 0 and (tmp_path / "f.png").stat().st_size > 1000, err

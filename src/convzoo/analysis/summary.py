@@ -291,6 +291,9 @@ def summarize(
     the model's own input size. ``model_args`` go to the builder (e.g. ``num_classes=10``).
     ``macs`` and the rows' ``macs`` count the whole batch.
     """
+    weights_note = None
+    if isinstance(model, str) and ":" in model:  # MODEL:TAG: the structure its weights load into
+        model, weights_note, model_args = _with_weights(model, model_args)
     if isinstance(model, str):
         from ..registry import model_info
 
@@ -317,8 +320,31 @@ def summarize(
     x = torch.randn(batch_size, *size, device=dev, dtype=dtype)
     result = _run(net, x, label)
     if isinstance(model, str):
-        result.notes = torchvision_notes(model, model_args)
+        result.notes = torchvision_notes(model, model_args) + ([weights_note] if weights_note
+                                                               else [])
     return result
+
+
+def _with_weights(source: str, model_args: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+    """(model name, a note on the weights, builder arguments) of ``MODEL:TAG``: a shipped tag
+    or torchvision's ImageNet weights (read from its enum; nothing is downloaded, the table
+    needs only the structure)."""
+    from ..hub import imagenet_weights, is_imagenet_tag
+    from ..registry import model_info
+
+    name, _, tag = source.partition(":")
+    info = model_info(name)
+    if tag in info.weights:
+        return name, f"weights: the shipped {source}", model_args
+    if not is_imagenet_tag(tag):
+        raise ConvzooError(f"{source}: {tag!r} is neither a shipped tag of {name!r} "
+                           f"({', '.join(sorted(info.weights)) or 'none'}) nor torchvision's")
+    w = imagenet_weights(name, tag)
+    acc = w.metrics
+    note = (f"weights: torchvision's {w.source} ({w.file_name}; published ILSVRC-2012 val "
+            f"acc@1 {acc.get('acc@1')}%, acc@5 {acc.get('acc@5')}%; eval resize "
+            f"{w.eval_sizes()[0]}, crop {w.eval_sizes()[1]})")
+    return name, note, {**w.model_args, **model_args}
 
 
 def torchvision_notes(name: str, model_args: dict[str, Any]) -> list[str]:
