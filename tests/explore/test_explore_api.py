@@ -237,6 +237,30 @@ def test_maxpool_windows_keep_what_max_pool2d_keeps(client):
         assert w["values"][w["kept"][0]][w["kept"][1]] == w["max"]
 
 
+def test_a_tied_maxpool_window_keeps_the_cell_torch_keeps():
+    from convzoo.explore.service import pool_windows
+
+    x = torch.tensor([[3.0, 3.0, 0.0, 1.0], [1.0, 3.0, 1.0, 1.0],
+                      [0.0, 0.0, 2.0, 5.0], [0.0, 0.0, 5.0, 2.0]])
+    mod = torch.nn.MaxPool2d(2, 2)
+    d = pool_windows(x, mod(x[None, None])[0, 0], mod, rows=range(2), cols=range(2))
+    _, idx = F.max_pool2d(x[None, None], 2, 2, return_indices=True)
+    torch_kept = [divmod(int(i), 4) for i in idx.flatten()]
+    kept = [(w["top"] + w["kept"][0], w["left"] + w["kept"][1]) for w in d["windows"]]
+    assert kept == torch_kept == [(0, 0), (0, 3), (2, 0), (2, 3)]  # each tie: the first cell
+
+
+def test_without_test_images_the_page_is_told_which_option_brings_them(tmp_path):
+    empty = tmp_path / "no-cifar"
+    empty.mkdir()
+    with TestClient(create_app(Explorer(runs=tmp_path, data_dir=str(empty))),
+                    raise_server_exceptions=False) as c:
+        res = c.get("/api/samples", params={"model": "resnet20:cifar10"}).json()
+        assert res["samples"] == [] and "--data-dir" in res["note"] and "cifar10" in res["note"]
+        res = c.get("/api/samples", params={"model": "lenet5:mnist"}).json()
+        assert len(res["samples"]) == 24 and res["note"] is None
+
+
 def test_filters_gradcam_and_compare(client):
     s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][2]
     f = client.get("/api/filters.png", params={"model": "lenet5:mnist"})

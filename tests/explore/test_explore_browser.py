@@ -209,6 +209,41 @@ def test_fully_connected_layers_and_logits_are_readable(server, browser):
     assert not d.find_element(By.ID, "status").text
 
 
+def test_layout_keyboard_and_the_slide_example_on_resnet20(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import Select
+
+    d = browser
+    d.get(server)
+    _open_lenet5(d)
+    Select(d.find_element(By.ID, "model")).select_by_value("resnet20:cifar10")
+    _wait(d, lambda d: "resnet20" in d.find_element(By.ID, "card").text
+          and d.find_elements(By.CSS_SELECTOR, "tr.layer[data-name='layer1.0.add']"))
+    for width in (1400, 1024, 1920):  # nothing of the table cut: RF's column inside the panel
+        d.set_window_size(width, 1000)
+        ok = d.execute_script("""
+            const th = document.querySelector('#layers th:last-child').getBoundingClientRect();
+            const panel = document.getElementById('layers-panel').getBoundingClientRect();
+            return th.width > 0 && th.right <= panel.right + 0.5;""")
+        assert ok, width
+    # The keyboard: Tab from the depth menu past the slide button reaches the first row, Enter
+    # opens it, the down arrow the next.
+    d.find_element(By.ID, "depth").send_keys(Keys.TAB)
+    d.switch_to.active_element.send_keys(Keys.TAB)
+    active = d.switch_to.active_element
+    assert active.get_attribute("data-index") == "0"
+    active.send_keys(Keys.ENTER)
+    _wait(d, lambda d: d.find_element(By.ID, "layer-title").text.startswith("Layer 0: conv1"))
+    d.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
+    _wait(d, lambda d: d.find_element(By.ID, "layer-title").text.startswith("Layer 1: bn1"))
+    # resnet20 has no MaxPool2d row; the slide's 4x4 example is one button away all the same.
+    d.find_element(By.ID, "pool-slide").click()
+    cells = _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#pool table.grid")[1:])
+    assert cells[0].text.split() == ["6.00", "8.00", "3.00", "4.00"]
+    assert not d.find_element(By.ID, "status").text
+
+
 def test_a_network_that_fails_to_load_leaves_the_page_as_it_was(server, browser):
     from selenium.webdriver.common.by import By
 

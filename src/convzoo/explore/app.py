@@ -113,7 +113,7 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
                                   depth=_arg(request, "depth", int, required=False)))
 
     async def samples(request: Request) -> Response:
-        return json_ok({"samples": await call(explorer.samples, _arg(request, "model"))})
+        return json_ok(await call(explorer.samples, _arg(request, "model")))
 
     async def upload(request: Request) -> Response:
         data, name = await _upload_bytes(request)

@@ -384,22 +384,27 @@ class Explorer:
             self._test_sets[key] = ds
         return self._test_sets[key]
 
-    def samples(self, model_id: str) -> list[dict[str, Any]]:
-        """A spread of ``SAMPLES`` test images of the model's data set, with their labels."""
-        key = self._test_key(self.model(model_id))
+    def samples(self, model_id: str) -> dict[str, Any]:
+        """``samples``: a spread of ``SAMPLES`` test images of the model's data set, with their
+        labels; ``note``: why there are none (which option would bring them), else None."""
+        m = self.model(model_id)
+        key = self._test_key(m)
         if key is None:
-            return []
+            return {"samples": [], "note": f"{m.entry.label} was trained on no data set "
+                                           "this page knows: upload or draw an image"}
         try:
             ds = self._test_set(key)
         except ConvzooError as e:  # no such data here: the page offers uploads and drawing
             log.info("no test images for %s: %s", model_id, e)
-            return []
+            data = m.loaded.data or key
+            return {"samples": [], "note": f"no {data} test images here: start convzoo explore "
+                                           f"with --data-dir DIR to see them ({e})"}
         index = np.linspace(0, len(ds) - 1, min(SAMPLES, len(ds))).round().astype(int)
         out = []
         for i in index.tolist():
             pic = self._sample(key, i)
             out.append({"id": pic.id, "label": pic.label, "class": pic.classes[pic.label]})
-        return out
+        return {"samples": out, "note": None}
 
     def _sample(self, key: str, i: int) -> Picture:
         from torchvision.transforms.v2.functional import to_pil_image
@@ -700,11 +705,16 @@ def machine_load() -> dict[str, Any]:
 def pool_windows(x: torch.Tensor, out: torch.Tensor, mod: nn.MaxPool2d, *, rows: range,
                  cols: range) -> dict[str, Any]:
     """Max-pool windows of map ``x`` (H, W) for output positions ``rows`` x ``cols``: each
-    window's values (None where it reads padding), the argmax kept, and the layer's output."""
+    window's values (None where it reads padding), the cell kept (torch's own argmax, so a tie
+    goes where torch sends it: the first in reading order), and the layer's output."""
+    import torch.nn.functional as F
+
     from ..scratch.im2col import pair
 
     k, s, d, pd = (pair(mod.kernel_size), pair(mod.stride or mod.kernel_size), pair(mod.dilation),
                    pair(mod.padding))
+    _, where = F.max_pool2d(x[None, None].float(), k, s, pd, d, ceil_mode=mod.ceil_mode,
+                            return_indices=True)  # flat index into (H, W) of each kept value
     windows = []
     for i in rows:
         for j in cols:
@@ -712,11 +722,10 @@ def pool_windows(x: torch.Tensor, out: torch.Tensor, mod: nn.MaxPool2d, *, rows:
             vals = [[float(x[r, q]) if 0 <= r < x.shape[0] and 0 <= q < x.shape[1] else None
                      for q in range(left, left + d[1] * (k[1] - 1) + 1, d[1])]
                     for r in range(top, top + d[0] * (k[0] - 1) + 1, d[0])]
-            flat = [(v, a, b) for a, row in enumerate(vals) for b, v in enumerate(row)
-                    if v is not None]
-            best = max(flat)
+            r, q = divmod(int(where[0, 0, i, j]), x.shape[1])
+            kept = [(r - top) // d[0], (q - left) // d[1]]
             windows.append({"out": [i, j], "top": top, "left": left, "values": vals,
-                            "kept": [best[1], best[2]], "max": best[0],
+                            "kept": kept, "max": vals[kept[0]][kept[1]],
                             "output": float(out[i, j])})
     r0 = min(w["top"] for w in windows)
     c0 = min(w["left"] for w in windows)

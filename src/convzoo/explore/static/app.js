@@ -108,14 +108,20 @@ function renderLayers(rows) {
   const body = $("layers").tBodies[0];
   body.innerHTML = "";
   rows.forEach((r, i) => {
-    const attrs = { class: "layer", "data-type": r.type, "data-name": r.name,
-                    title: `jump ${shape(r.jump)}` };
+    const attrs = { class: "layer", "data-type": r.type, "data-name": r.name, tabindex: 0,
+                    title: `${r.name}: ${r.type}` + (r.functional ? " (a function called in forward)" : "") +
+                      `, receptive field ${r.rf ? shape(r.rf) : "-"}, jump ${shape(r.jump)}` };
     if (r.block !== undefined) attrs["data-block"] = r.block; else attrs["data-index"] = r.index;
     const tr = el("tr", attrs,
       el("td", {}, r.block !== undefined ? i : r.index), el("td", {}, r.name), el("td", {}, r.type),
       el("td", {}, shape(r.shape)), el("td", {}, fmt(r.params)), el("td", {}, si(r.macs)),
       el("td", {}, r.rf ? r.rf[0] : "-"));
     tr.onclick = () => guard(() => selectLayer(r));
+    tr.onkeydown = (e) => {  // Enter/space picks the row; the arrows move to the next one
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); tr.click(); }
+      const next = e.key === "ArrowDown" ? tr.nextElementSibling : e.key === "ArrowUp" ? tr.previousElementSibling : null;
+      if (next) { e.preventDefault(); next.focus(); next.click(); }
+    };
     r.tr = tr;
     body.append(tr);
   });
@@ -135,8 +141,8 @@ async function loadSamples() {
   const box = $("samples");
   box.innerHTML = "";
   const res = await (await api("/api/samples", { model: state.model })).json();
-  $("samples-title").textContent = res.samples.length ?
-    `test images of ${state.info.data} (click one)` : "no test images for this network's data here";
+  $("samples-title").textContent = res.samples.length ? `test images of ${state.info.data} (click one)` :
+    res.note;
   res.samples.forEach((s) => {
     const b = el("button", { class: "sample", "data-id": s.id, "data-label": s.class,
                              title: `label: ${s.class}` },
@@ -404,6 +410,8 @@ async function showIm2col() {
 }
 
 async function showPool(example) {
+  $("pool-box").hidden = false;
+  $("pool-here").hidden = !state.row || state.row.type !== "MaxPool2d";
   const d = example ? await (await api("/api/pool/example")).json() :
     await (await api("/api/pool", { model: state.model, image: state.image, ...rowKey(state.row) })).json();
   const box = $("pool");
@@ -456,6 +464,8 @@ window.addEventListener("DOMContentLoaded", () => {
   $("model").onchange = (e) => guard(() => selectModel(e.target.value));
   $("cam-go").onclick = () => guard(showCam);
   $("pool-example").onclick = () => guard(() => showPool(true));
+  $("pool-slide").onclick = () => guard(() => showPool(true));
+  $("drop").onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); } };
   $("pool-here").onclick = () => guard(() => showPool(false));
   $("compare-go").onclick = () => guard(compare);
   $("depth").onchange = () => guard(changeDepth);
