@@ -4,13 +4,20 @@ unchanged, bytes and modification times."""
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import pytest
 
+from convzoo import TrainConfig, fit
 from convzoo.cli import main
-from engine.enginehelp import shrink_mnist
+from convzoo.engine.checkpoint import list_checkpoints
+from convzoo.engine.rundir import LOCK_NAME, RunLock, lock_holder
+from engine.enginehelp import popen_cli, shrink_mnist, tiny_mnist_dir
 
 # 128 train images, batch 16: 8 steps per epoch.
 BASE = ["lenet5", "--batch-size", "16", "--no-tensorboard", "--device", "cpu"]
@@ -27,7 +34,8 @@ def finished(tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as m:
         shrink_mnist(m, 128, 32)
         out = tmp_path_factory.mktemp("finished") / "run"
-        assert main(["train", *BASE, "--epochs", "2", "--out", str(out)]) == 0
+        # With TensorBoard (when installed): a resume must not add an event file either.
+        assert main(["train", *BASE, "--tensorboard", "--epochs", "2", "--out", str(out)]) == 0
     return out
 
 
@@ -119,8 +127,6 @@ def test_damaged_config_json_falls_back_to_the_weights_metadata(run, tmp_path, c
                                                                 damage, command):
     """The weights file names the model, its arguments, classes, data and input size: a
     damaged config.json is said, not fatal (a missing one already worked)."""
-    import json
-
     from PIL import Image
 
     assert main(["eval", str(run), "--json"]) == 0
@@ -138,3 +144,104 @@ def test_damaged_config_json_falls_back_to_the_weights_metadata(run, tmp_path, c
     said = [r.getMessage() for r in caplog.records if "config.json" in r.getMessage()]
     assert said and "metadata" in said[0], said
     assert "Traceback" not in capsys.readouterr().err
+
+
+# --- a resume of a finished run changes no byte ------------------------------------------------
+
+@pytest.mark.parametrize("which", ["run", "latest checkpoint"])
+def test_resume_of_a_finished_run_writes_nothing(run, capsys, which):
+    before = state(run)
+    source = run if which == "run" else list_checkpoints(run / "checkpoints")[-1]
+    capsys.readouterr()
+    assert main(["train", "--resume", str(source)]) == 0
+    said = capsys.readouterr().out
+    assert "is a finished run (2 epochs, step 16" in said and "nothing written" in said
+    assert "more --epochs (it trained 2)" in said
+    assert state(run) == before
+
+
+def test_resume_of_a_finished_run_through_the_api_returns_its_results(run):
+    before = state(run)
+    r = fit(TrainConfig(model="lenet5", batch_size=16, tensorboard=True, device="cpu", epochs=2,
+                        resume=str(run)))
+    assert r.run_dir == run and r.final == json.loads((run / "final.json").read_text())
+    assert state(run) == before
+
+
+@pytest.mark.parametrize("change", [["--lr", "0.5"], ["--batch-size", "8"], ["--wd", "0.1"],
+                                    ["--label-smoothing", "0.2"], ["--epochs", "1"]])
+def test_conflicting_resume_of_a_finished_run_is_refused(run, capsys, change):
+    before = state(run)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), *change]) == 2
+    err = one_error_line(capsys)
+    assert "is a finished run" in err and "nothing was written" in err
+    assert f"{change[0][2:].replace('-', '_')} {change[1]} (run: " in err, err
+    assert state(run) == before
+
+
+def test_resume_from_an_earlier_checkpoint_of_a_finished_run_is_refused(run, capsys):
+    earlier = list_checkpoints(run / "checkpoints")[0]
+    before = state(run)
+    capsys.readouterr()
+    assert main(["train", "--resume", str(earlier)]) == 2
+    err = one_error_line(capsys)
+    assert "not its latest checkpoint" in err and "--out" in err
+    assert state(run) == before
+
+
+def test_more_epochs_train_a_finished_run_further(run, capsys):
+    assert main(["train", "--resume", str(run), "--epochs", "3"]) == 0
+    assert json.loads((run / "final.json").read_text())["steps"] == 24
+    assert not (run / LOCK_NAME).exists()  # released
+
+
+# --- one process trains a run at a time ---------------------------------------------------------
+
+def test_a_run_being_trained_is_refused_to_a_second_command(run, capsys):
+    lock = RunLock.acquire(run)  # as a training process holds it
+    try:
+        before = state(run)
+        for argv in (["train", "--resume", str(run), "--epochs", "3"],
+                     ["train", *BASE, "--epochs", "1", "--out", str(run), "--overwrite"]):
+            capsys.readouterr()
+            assert main(argv) == 2
+            err = one_error_line(capsys)
+            assert f"is in use: process {os.getpid()} is training it" in err, err
+            assert state(run) == before
+    finally:
+        lock.release()
+    assert lock_holder(run) is None and not (run / LOCK_NAME).exists()
+    assert main(["train", "--resume", str(run), "--epochs", "3"]) == 0
+
+
+def test_the_lock_goes_with_a_failed_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *BASE, "--epochs", "1", "--lr", "1e6", "--out", str(out)]) == 2
+    assert "diverged" in one_error_line(capsys)
+    assert lock_holder(out) is None and not (out / LOCK_NAME).exists()
+
+
+def test_a_killed_trainer_leaves_a_stale_lock_that_does_not_hold(tmp_path, capsys):
+    """A second --resume while another process trains is refused; once that process is killed
+    (kill -9: no cleanup), its lock file is stale and the resume goes on."""
+    data = tiny_mnist_dir(tmp_path / "mnist", n_train=256, n_test=32)
+    out = tmp_path / "run"
+    proc = popen_cli("train", "lenet5", "--data-dir", str(data), "--epochs", "500",
+                     "--batch-size", "16", "--checkpoint-every-steps", "2", "--no-tensorboard",
+                     "--device", "cpu", "--out", str(out))
+    try:
+        deadline = time.monotonic() + 120
+        while not (list_checkpoints(out / "checkpoints") and lock_holder(out)):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.2)
+        capsys.readouterr()
+        assert main(["train", "--resume", str(out)]) == 2
+        assert f"process {proc.pid} is training it" in one_error_line(capsys)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    assert (out / LOCK_NAME).exists() and lock_holder(out) is None  # stale
+    step = int(list_checkpoints(out / "checkpoints")[-1].name[-11:-3])
+    assert main(["train", "--resume", str(out), "--max-steps", str(step + 1)]) == 0
+    assert json.loads((out / "final.json").read_text())["steps"] == step + 1

@@ -332,10 +332,16 @@ def save_checkpoint(run: Run, state: TrainState) -> None:
         elapsed=state.elapsed + time.perf_counter() - run.t_start,
     )
     best = state.best["checkpoint"]
-    state.last_checkpoint = ckpt.save_checkpoint(
-        run.out.checkpoints, blob, keep=run.cfg.keep_checkpoints,
-        protect=run.out.checkpoints / best if best else None,
-    )
+    try:
+        path = ckpt.save_checkpoint(run.out.checkpoints, blob, keep=run.cfg.keep_checkpoints,
+                                    protect=run.out.checkpoints / best if best else None)
+    except ConvzooError as e:  # a full disk: the checkpoints written before are whole
+        if state.last_checkpoint is None:
+            raise
+        raise ConvzooError(f"{e}; the last checkpoint {state.last_checkpoint} is whole: free "
+                           f"space, then continue with: convzoo train --resume "
+                           f"{run.out.target}") from None
+    state.last_checkpoint = run.out.keep(path)
 
 
 def end_epoch(run: Run, state: TrainState) -> None:

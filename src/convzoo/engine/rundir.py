@@ -14,18 +14,29 @@ The rules:
 - ``--resume DIR`` writes into DIR wherever it is now (moved or copied): the folder comes from
   the checkpoint's location, never from the ``out`` saved in it.
 - An ``--out`` that names an existing run (a folder holding ``config.json``, ``checkpoints/`` or
-  ``model.safetensors``) is refused unless ``--overwrite``; then that run's files are removed
-  before anything is written, so checkpoint rotation never keeps one of the old run.
+  ``model.safetensors``) is refused unless ``--overwrite``; then the new run trains in a hidden
+  sibling folder (``.NAME.new-XXXX``) until its first checkpoint, and only then do its files
+  replace the old run's (checkpoint rotation never keeps one of the old run). A new run that
+  fails (diverges, a full disk, Ctrl-C) before that leaves the old run as it was.
 - Nothing is written before every input is checked; a folder this command made is removed again
   when the command fails before it saved anything of value (a checkpoint, metrics or weights).
 - A start removes the temporary files an interrupted write (kill -9) left behind.
+- The training process holds a lock on the run directory (``.convzoo.lock``: an ``flock`` and
+  the process id), so a second ``--resume`` of the run, or ``--out`` naming it, is refused while
+  it trains; the kernel drops the lock when the process ends, however it ends.
+- No other command writes into a run directory (:func:`refuse_output_in_run`).
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +53,7 @@ RUN_FILES = ("config.json", "classes.json", "preset.json", "data.json", "skipped
              "final.json", "curves.png")
 RUN_FOLDERS = ("checkpoints", "tensorboard")
 _OF_VALUE = ("metrics.jsonl", "model.safetensors", "final.json")  # besides checkpoints
+LOCK_NAME = ".convzoo.lock"  # held (flock) by the process training the run; holds its pid
 
 
 @dataclass
@@ -113,14 +125,93 @@ def refuse_output_in_run(path: str | Path, what: str) -> None:
                        f"choose a path outside it")
 
 
+class RunLock:
+    """An exclusive ``flock`` on ``RUN/.convzoo.lock``, which holds the owner's pid. The kernel
+    releases an flock when its process ends, however it ends, so a lock a killed process left is
+    stale by itself. Where ``fcntl`` is missing (Windows) there is no lock."""
+
+    def __init__(self, path: Path, fd: int | None) -> None:
+        self.path, self.fd = path, fd
+
+    @classmethod
+    def acquire(cls, folder: Path, *, tries: int = 5) -> RunLock:
+        """The lock of ``folder``; :class:`ConvzooError` naming the process that holds it."""
+        try:
+            import fcntl
+        except ImportError:
+            return cls(folder / LOCK_NAME, None)
+        path = folder / LOCK_NAME
+        for attempt in range(tries):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                if attempt + 1 < tries:  # a probe (lock_holder) holds it for a moment
+                    time.sleep(0.05)
+                    continue
+                raise ConvzooError(_in_use(folder, lock_holder(folder))) from None
+            # The previous owner may have removed the file between our open and our lock.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return cls(path, fd)
+            os.close(fd)
+        raise ConvzooError(_in_use(folder, None))
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            if os.fstat(self.fd).st_ino == os.stat(self.path).st_ino:
+                os.unlink(self.path)  # while still held: no one locks a file about to go
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def lock_holder(folder: Path) -> int | None:
+    """The pid of the process that holds ``folder``'s run lock (0 when it cannot be read), or
+    None when no process holds it. Creates nothing."""
+    try:
+        import fcntl
+
+        fd = os.open(folder / LOCK_NAME, os.O_RDONLY)
+    except (ImportError, OSError):
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        text = os.read(fd, 32).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else 0
+    finally:
+        os.close(fd)  # (drops the probe's own shared lock)
+    return None
+
+
+def _in_use(folder: Path, pid: int | None) -> str:
+    who = f"process {pid}" if pid else "another process"
+    return (f"run directory {folder} is in use: {who} is training it (lock {folder / LOCK_NAME}); "
+            f"wait for it to end, or stop it, and try again")
+
+
 class RunDir:
     """The run's folder. Every process holds one; only the writing process (rank 0) writes."""
 
     def __init__(self, path: Path, *, writer: bool, resuming: bool) -> None:
+        self.target = path  # the run directory
+        # Where the run's files are written now: the target, or (an --overwrite of a run) the
+        # sibling folder the new run trains in until its first checkpoint (see keep).
         self.path = path
         self.writer = writer
         self.resuming = resuming  # the folder is the run being continued
         self.created = False  # this command made the folder
+        self.lock: RunLock | None = None
 
     @property
     def checkpoints(self) -> Path:
@@ -134,6 +225,9 @@ class RunDir:
         if holder is not None:
             return (f"--out {self.path} is inside the run directory {holder}; only training "
                     f"that run writes into it: choose a folder outside it")
+        pid = lock_holder(self.path)
+        if pid is not None:
+            return _in_use(self.path, pid)
         if self.resuming or overwrite or not is_run(self.path):
             return None
         return (
@@ -142,36 +236,85 @@ class RunDir:
         )
 
     def create(self, *, overwrite: bool) -> None:
-        """Make the folder (checked writable), remove an overwritten run's files and any
-        temporary files a killed write left."""
+        """Make the folder (checked writable) and lock it; for an ``--overwrite`` of a run, make
+        the sibling folder the new run trains in; remove the temporary files a killed write
+        left."""
         if not self.writer:
             return
-        existed = self.path.exists()
+        existed = self.target.exists()
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
+            self.target.mkdir(parents=True, exist_ok=True)
+            self.created = not existed
+            try:
+                self.lock = RunLock.acquire(self.target)
+            except ConvzooError:
+                self.created = False  # another process made it at the same moment: its folder
+                raise
+            probe = self.target / ".write-test"
             probe.write_text("")
             probe.unlink()
+            self._remove_stale_siblings()
+            if overwrite and not self.resuming and is_run(self.target):
+                self.path = Path(tempfile.mkdtemp(prefix=self._sibling_prefix,
+                                                  dir=self.target.parent))
+            elif overwrite and not self.resuming:
+                _remove_run_files(self.target)
         except OSError as e:
-            raise ConvzooError(
-                f"cannot write run directory {self.path}: {e.strerror or e}"
-            ) from None
-        self.created = not existed
-        if overwrite and not self.resuming:
-            self._remove_run_files()
+            self.discard_if_empty()
+            raise ConvzooError(f"cannot write run directory {self.target}: "
+                               f"{_strerror(e)}") from None
         remove_stale_tmp(self.path)
         remove_stale_tmp(self.checkpoints)
 
-    def _remove_run_files(self) -> None:
-        """The files a run writes (nothing else: a user's own files in the folder stay)."""
-        for name in RUN_FILES:
-            (self.path / name).unlink(missing_ok=True)
-        for name in RUN_FOLDERS:
-            shutil.rmtree(self.path / name, ignore_errors=True)
+    @property
+    def _sibling_prefix(self) -> str:
+        return f".{self.target.name}.new-"
+
+    def _remove_stale_siblings(self) -> None:
+        """The folders of --overwrite runs killed before their first checkpoint (this process
+        holds the run's lock: no other process trains in them)."""
+        for p in self.target.parent.glob(f"{glob_escape(self._sibling_prefix)}*"):
+            if p.is_dir() and p != self.path:
+                shutil.rmtree(p, ignore_errors=True)
+
+    @property
+    def replacing(self) -> bool:
+        """Whether the files go to a sibling folder that has not yet replaced the old run."""
+        return self.path != self.target
+
+    def keep(self, checkpoint: Path) -> Path:
+        """A checkpoint was written (``checkpoint``): an ``--overwrite`` run now has something
+        of value, so its files replace the old run's. Returns where the checkpoint is now."""
+        if not self.replacing:
+            return checkpoint
+        self._replace_old_run()
+        return self.checkpoints / checkpoint.name
+
+    def finish(self) -> None:
+        """The run succeeded: its files replace the old run's (a run without checkpoints: the
+        NumPy engine, --test-only)."""
+        if self.replacing:
+            self._replace_old_run()
+
+    def _replace_old_run(self) -> None:
+        _remove_run_files(self.target)
+        for entry in self.path.iterdir():
+            os.replace(entry, self.target / entry.name)
+        self.path.rmdir()
+        self.path = self.target
+
+    def release(self) -> None:
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def discard_if_empty(self) -> None:
-        """After a failure: remove the folder if this command made it and it holds nothing of
-        value yet (no checkpoint, metrics or weights)."""
+        """After a failure: the sibling folder of an --overwrite run that never replaced the old
+        one goes; the folder goes if this command made it and it holds nothing of value yet (no
+        checkpoint, metrics or weights)."""
+        if self.replacing:
+            shutil.rmtree(self.path, ignore_errors=True)
+            self.path = self.target
         valuable = list_checkpoints(self.checkpoints) or any(
             (self.path / name).exists() for name in _OF_VALUE
         )
@@ -193,6 +336,18 @@ class RunDir:
         if self.writer:
             save_weights(self.path / name, model, model_name=model_name, model_args=model_args,
                          classes=classes, extra=extra)
+
+
+def _remove_run_files(folder: Path) -> None:
+    """The files a run writes (nothing else: a user's own files in the folder stay)."""
+    for name in RUN_FILES:
+        (folder / name).unlink(missing_ok=True)
+    for name in RUN_FOLDERS:
+        shutil.rmtree(folder / name, ignore_errors=True)
+
+
+def _strerror(e: OSError) -> str:
+    return "no space left on the device" if e.errno == errno.ENOSPC else str(e.strerror or e)
 
 
 def finish_run(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +58,27 @@ def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
 
 
 class TensorBoard:
-    """Scalars per epoch under ``RUN_DIR/tensorboard``; a no-op when tensorboard is missing."""
+    """Scalars per epoch under ``RUN_DIR/tensorboard``; a no-op when tensorboard is missing.
+    The event file is made at the first epoch's row, in the folder ``run_dir()`` names then (an
+    --overwrite run has replaced the old one by then), so a run that trains nothing makes none."""
 
-    def __init__(self, run_dir: Path, enabled: bool) -> None:
+    def __init__(self, run_dir: Callable[[], Path], enabled: bool) -> None:
         self.writer = None
-        if not enabled:
-            return
+        self.run_dir = run_dir
+        self.enabled = enabled
+
+    def _open(self):
+        self.enabled = False  # one try
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:  # tensorboard is an optional extra
             log.info("tensorboard is not installed; no event files")
-            return
-        self.writer = SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+            return None
+        return SummaryWriter(log_dir=str(self.run_dir() / "tensorboard"))
 
     def epoch(self, row: dict[str, Any]) -> None:
+        if self.writer is None and self.enabled:
+            self.writer = self._open()
         if self.writer is None:
             return
         for key, value in row.items():

@@ -266,16 +266,9 @@ def _same_config(saved: Any, cfg: Any) -> bool:
     """Whether a run directory's recorded config is ``cfg``'s (to reuse or resume it). A field
     the saved config lacks (added to TrainConfig since) counts as its default, so that adding
     an option does not retrain every finished run."""
-    import dataclasses
+    from ..engine.state import config_differences
 
-    mine = json.loads(json.dumps(cfg.to_dict()))
-    defaults = {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING
-                else f.default for f in dataclasses.fields(cfg)
-                if f.default is not dataclasses.MISSING
-                or f.default_factory is not dataclasses.MISSING}
-    defaults = json.loads(json.dumps(defaults, default=list))
-    return isinstance(saved, dict) and all(
-        saved.get(k, defaults.get(k)) == v for k, v in mine.items() if k not in _NOT_COMPARED)
+    return isinstance(saved, dict) and not config_differences(saved, cfg, ignore=_NOT_COMPARED)
 
 
 def _resumable(run_dir: Path, cfg: Any) -> Path | None:
