@@ -24,6 +24,7 @@ from torchvision.models import ResNet18_Weights
 
 from convzoo import create_model, hub
 from convzoo.cli import main
+from convzoo.data import imagenet_classes
 from convzoo.errors import ConvzooError
 
 SYNSETS = ["n02123045", "n02124075", "n01440764"]  # tabby, Egyptian cat, tench: 3 of 1000
@@ -155,6 +156,7 @@ import sys
 from torchvision.models import ResNet18_Weights
 ResNet18_Weights.IMAGENET1K_V1.value.url = sys.argv[1]
 from convzoo.cli import main
+from convzoo.data import imagenet_classes
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -178,7 +180,8 @@ def test_classes_agree_with_the_shared_index_in_order():
     index = json.loads((shared if shared.is_file() else
                         Path(hub.__file__).parent / "data" / "imagenet_class_index.json"
                         ).read_text())
-    cats = hub.imagenet_categories()
+    wnids, cats = imagenet_classes()
+    assert wnids == [index[str(i)][0] for i in range(1000)]
     assert len(index) == len(cats) == 1000
     for i in range(1000):
         short = index[str(i)][1].replace("_", " ")
@@ -257,8 +260,7 @@ def test_eval_scores_a_synset_subset_with_the_weights_transform(tv, photos):
     assert (job.split.preset.resize_size, job.split.preset.crop_size) == (256, 224)
     ev = job.run(batch_size=8, workers=0, keep_outputs=True)
     files = sorted((photos / "val").rglob("*.JPEG"))
-    wnids = [w for w, _ in __import__("convzoo.analysis.loading", fromlist=["x"]
-                                      ).imagenet_classes()]
+    wnids = imagenet_classes()[0]
     assert sorted(ev.labels.tolist()) == sorted(wnids.index(f.parent.name) for f in files)
     transform = ResNet18_Weights.IMAGENET1K_V1.transforms()
     x = torch.stack([transform(Image.open(f).convert("RGB")) for f in files])

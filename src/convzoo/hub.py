@@ -172,9 +172,7 @@ def imagenet_weights(model: str, tag: str = DEFAULT_TAG) -> ImagenetWeights:
     """The weights ``model:tag`` names; a model or tag torchvision lacks fails with the choices."""
     enum = _enum_of(model)
     if enum is None:
-        from .registry import list_models
-
-        from .registry import model_info
+        from .registry import list_models, model_info
 
         have = [m for m in list_models() if _enum_of(m) is not None]
         shipped = sorted(model_info(model).weights)
@@ -208,14 +206,6 @@ def all_imagenet_weights() -> list[ImagenetWeights]:
 def by_file_name(name: str) -> ImagenetWeights | None:
     """The weights whose torchvision file name is ``name`` (``alexnet-owt-7be5be79.pth``)."""
     return next((w for w in all_imagenet_weights() if w.file_name == name), None)
-
-
-def imagenet_categories() -> list[str]:
-    """torchvision's names of the 1000 ILSVRC-2012 classes in output order (``tabby``;
-    ``crane bird`` and ``crane`` where the WordNet short names repeat)."""
-    from torchvision.models import get_model_weights
-
-    return list(get_model_weights("alexnet").DEFAULT.meta["categories"])
 
 
 def weights_model_args(model: str, weights: str) -> dict[str, Any]:

@@ -18,9 +18,10 @@ from convzoo.analysis.evaluation import (
     googlenet_crops,
     ten_crops,
 )
-from convzoo.analysis.loading import display_classes, imagenet_display_names
+from convzoo.analysis.loading import display_classes
 from convzoo.analysis.predict import predict
 from convzoo.cli import main
+from convzoo.data import imagenet_classes
 from convzoo.engine.loaded import load_trained
 
 LINE = re.compile(r"^[\w.-]+: (\S+ \(\d\.\d\d\)(, )?){5}$")
@@ -69,7 +70,7 @@ def test_cli_predict_json(tiny_run, images, capsys):
 
 
 def test_imagenet_names_are_torchvisions_and_unique():
-    names = imagenet_display_names()
+    names = imagenet_classes()[1]
     assert len(names) == 1000 and names[281] == "tabby" and names[285] == "Egyptian cat"
     assert names[134] == "crane bird" and names[517] == "crane" and len(set(names)) == 1000
     assert display_classes(None, 1000) == names

@@ -5,7 +5,6 @@ as names) and a loaded model's eval preprocessing for one image. Loading itself 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from pathlib import Path
@@ -17,37 +16,21 @@ from ..errors import ConvzooError
 
 log = logging.getLogger(__name__)
 
-CLASS_INDEX = Path(__file__).resolve().parents[1] / "data" / "imagenet_class_index.json"
 _WNID = re.compile(r"^n\d{8}$")
-
-
-def imagenet_classes() -> list[tuple[str, str]]:
-    """The 1000 ILSVRC-2012 classes as ``(wnid, short name)`` in index order."""
-    try:
-        index = json.loads(CLASS_INDEX.read_text())
-    except OSError as e:
-        raise ConvzooError(f"cannot read the ImageNet class index {CLASS_INDEX}: {e}") from None
-    return [tuple(index[str(i)]) for i in range(len(index))]  # type: ignore[misc]
-
-
-def imagenet_display_names() -> list[str]:
-    """The 1000 classes as torchvision names them (``tabby``, ``Egyptian cat``; the two short
-    names WordNet repeats as ``crane bird`` and ``maillot tank suit``), in index order."""
-    from ..hub import imagenet_categories
-
-    return imagenet_categories()
 
 
 def display_classes(classes: list[str] | None, num_classes: int) -> list[str] | None:
     """Class names to show: ImageNet WordNet ids become names; 1000 unnamed outputs are ImageNet."""
+    from ..data import imagenet_classes
+
     if classes is not None and len(classes) == num_classes:
         if len(classes) == 1000 and all(_WNID.match(c) for c in classes):
-            wnids = [w for w, _ in imagenet_classes()]
-            by_wnid = dict(zip(wnids, imagenet_display_names(), strict=True))
+            wnids, names = imagenet_classes()
+            by_wnid = dict(zip(wnids, names, strict=True))
             return [by_wnid.get(c, c) for c in classes]
         return list(classes)
     if num_classes == 1000:
-        return imagenet_display_names()
+        return imagenet_classes()[1]
     return None
 
 

@@ -82,9 +82,9 @@ def class_index(name: str, classes: list[str] | None, num_classes: int) -> int:
     if key in folded:
         return folded.index(key)
     if num_classes == 1000 and re.fullmatch(r"n\d{8}", text):
-        from .loading import imagenet_classes
+        from ..data import imagenet_classes
 
-        wnids = [w for w, _ in imagenet_classes()]
+        wnids = imagenet_classes()[0]
         if text in wnids:
             return wnids.index(text)
     close = difflib.get_close_matches(key, folded, n=3, cutoff=0.6)

@@ -7,6 +7,7 @@ the training device (see :mod:`convzoo.data.loader`), never per sample in Python
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -83,6 +84,11 @@ def load_idx_pair(data_dir: Path, split: str, *, name: str, classes: list[str]) 
     labels = read_idx(lbl_path, unsigned_bytes=True)
     if images.ndim != 3:
         raise DataError(f"{img_path}: expected (N, H, W) images, got shape {images.shape}")
+    if len(images) == 0:
+        raise DataError(f"{img_path} holds 0 images; expected an IDX file of at least one")
+    if min(images.shape[1:]) < 2:
+        raise DataError(f"{img_path}: its images are {images.shape[1]}x{images.shape[2]} pixels; "
+                        f"expected at least 2 pixels a side")
     if labels.ndim != 1:
         raise DataError(f"{lbl_path}: expected (N,) labels, got shape {labels.shape}")
     if len(images) != len(labels):
@@ -195,11 +201,18 @@ def _folder(data_dir: Path | None, split: str, *, train_split: str | None = None
                            channels=3, workers=workers)
 
 
+@functools.cache
 def imagenet_classes() -> tuple[list[str], list[str]]:
-    """(wnids, short names) of the 1000 ILSVRC-2012 classes, in index order."""
+    """(WordNet ids, names) of the 1000 ILSVRC-2012 classes in output order: the one ImageNet
+    class list of the package. The ids come from ``imagenet_class_index.json``; the names are
+    torchvision's (``great white shark``, ``tabby``; ``crane bird`` and ``crane`` where WordNet's
+    short names repeat), the names its weights carry and every command prints. The two lists
+    name the same classes in the same order (tests/test_hub.py)."""
+    from torchvision.models import AlexNet_Weights
+
     index = json.loads(IMAGENET_INDEX.read_text())
-    rows = [index[str(i)] for i in range(len(index))]
-    return [r[0] for r in rows], [r[1] for r in rows]
+    wnids = [index[str(i)][0] for i in range(len(index))]
+    return wnids, list(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def _imagenet(data_dir: Path | None, split: str, *, train_split: str | None = None,
