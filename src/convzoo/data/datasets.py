@@ -201,18 +201,23 @@ def _folder(data_dir: Path | None, split: str, *, train_split: str | None = None
                            channels=3, workers=workers)
 
 
-@functools.cache
 def imagenet_classes() -> tuple[list[str], list[str]]:
     """(WordNet ids, names) of the 1000 ILSVRC-2012 classes in output order: the one ImageNet
     class list of the package. The ids come from ``imagenet_class_index.json``; the names are
     torchvision's (``great white shark``, ``tabby``; ``crane bird`` and ``crane`` where WordNet's
     short names repeat), the names its weights carry and every command prints. The two lists
     name the same classes in the same order (tests/test_hub.py)."""
+    wnids, names = _imagenet_classes()
+    return list(wnids), list(names)  # copies: the cached tuples stay as read
+
+
+@functools.cache
+def _imagenet_classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
     from torchvision.models import AlexNet_Weights
 
     index = json.loads(IMAGENET_INDEX.read_text())
-    wnids = [index[str(i)][0] for i in range(len(index))]
-    return wnids, list(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
+    wnids = tuple(index[str(i)][0] for i in range(len(index)))
+    return wnids, tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 def _imagenet(data_dir: Path | None, split: str, *, train_split: str | None = None,
