@@ -16,8 +16,6 @@ from convzoo.analysis.summary import summarize
 from convzoo.engine import Reporter
 from convzoo.scratch import SGD, Dropout, Linear
 
-summarize("alexnet").format_table(depth=2).splitlines()[-3:]  # totals: params, multiply-adds
-
 # %% [markdown]
 # The layers (torchvision's single-GPU form; `alexnet_paper` has the paper's two-GPU groups):
 
