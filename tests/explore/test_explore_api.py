@@ -195,6 +195,51 @@ def test_vectors_are_numbers_and_the_logits_name_their_classes(client, explorer)
     assert maps.status_code == 400 and "not a vector" in maps.json()["error"]
 
 
+@pytest.mark.parametrize("model,nth,at", [("lenet5:mnist", 1, (3, 4, 6)),
+                                           ("resnet20:cifar10", 2, (5, 0, 0)),
+                                           ("resnet20:cifar10", 7, (20, 7, 3))])
+def test_one_convolution_output_is_the_sum_over_its_input_channels(client, explorer, model,
+                                                                    nth, at):
+    """The sum the page shows for a clicked output, against torch's conv2d in float64 (at
+    (0, 0) the window reads the zero padding; resnet20's 7th conv has stride 2)."""
+    image = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][2]
+    info = client.get("/api/model", params={"model": model}).json()
+    index = [r["index"] for r in info["layers"] if r["type"] == "Conv2d"][nth]
+    ch, row, col = at
+    d = client.get("/api/conv", params={"model": model, "image": image["id"], "layer": index,
+                                        "channel": ch, "row": row, "col": col}).json()
+    call = explorer.trace(model, image["id"])[2].calls[index]
+    conv = call.module
+    want = F.conv2d(call.input.double(), conv.weight.double(),
+                    None if conv.bias is None else conv.bias.double(), conv.stride, conv.padding,
+                    conv.dilation, conv.groups)[0, ch, row, col]
+    assert d["sum"] == pytest.approx(float(want), abs=1e-9)
+    assert sum(d["terms"]) + d["bias"] == pytest.approx(d["sum"], abs=1e-12)
+    assert len(d["terms"]) == conv.in_channels and d["output"] == pytest.approx(d["sum"], abs=1e-4)
+    assert d["window"]["top"] == row * conv.stride[0] - conv.padding[0]
+    t = d["detail"][0]  # a channel's term is its window's values times its weights, summed
+    assert sum(v * w for vr, wr in zip(t["values"], t["weights"], strict=True)
+               for v, w in zip(vr, wr, strict=True)) == pytest.approx(t["term"], abs=1e-12)
+    bad = client.get("/api/conv", params={"model": model, "image": image["id"], "layer": index,
+                                          "channel": 999, "row": 0, "col": 0})
+    assert bad.status_code == 400 and "outside" in bad.json()["error"]
+
+
+def test_maps_carry_their_ranges_and_can_share_one_scale(client, explorer):
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][0]
+    out = explorer.trace("lenet5:mnist", s["id"])[2].calls[1].output[0]  # (6, 28, 28)
+    own = json.loads(client.get("/api/maps.png", params={
+        "model": "lenet5:mnist", "image": s["id"], "layer": 1}).headers["X-Layout"])
+    assert own["lo"] == pytest.approx(out.amin((1, 2)).tolist())
+    assert own["hi"] == pytest.approx(out.amax((1, 2)).tolist())
+    shared = json.loads(client.get("/api/maps.png", params={
+        "model": "lenet5:mnist", "image": s["id"], "layer": 1, "scale": "layer",
+        "channel": 4}).headers["X-Layout"])
+    assert shared["n"] == 1 and shared["first"] == 4 and shared["shared"]
+    assert shared["lo"] == [pytest.approx(float(out.min()))]
+    assert shared["hi"] == [pytest.approx(float(out.max()))]
+
+
 def test_im2col_view_matches_unfold_and_the_layer(client, explorer):
     s = client.get("/api/samples", params={"model": "resnet20:cifar10"}).json()["samples"]
     if not s:  # no CIFAR-10 here: an upload instead

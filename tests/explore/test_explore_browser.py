@@ -244,6 +244,57 @@ def test_layout_keyboard_and_the_slide_example_on_resnet20(server, browser):
     assert not d.find_element(By.ID, "status").text
 
 
+def _lenet5_conv2_in_float64(sample_id: str):
+    """LeNet-5's conv2 output (16, 10, 10) on the test digit ``s:I:mnist``, in float64."""
+    import copy
+
+    import torch
+    from torchvision.transforms.v2.functional import to_pil_image
+
+    from convzoo import load_trained
+    from convzoo.analysis.loading import image_transform
+    from convzoo.data import load_dataset
+
+    loaded = load_trained("lenet5:mnist")
+    i = int(sample_id.split(":")[1])
+    x = image_transform(loaded)(to_pil_image(load_dataset("mnist", None, "test").images[i]))
+    net = copy.deepcopy(loaded.model).double()
+    with torch.no_grad():
+        return net.features[:4](torch.nn.functional.pad(x.double()[None], (2, 2, 2, 2)))[0]
+
+
+def test_a_clicked_convolution_output_is_explained_as_its_sum(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    d.get(server)
+    _open_lenet5(d)
+    sample = d.find_elements(By.CSS_SELECTOR, "#samples .sample")[6]
+    sample.click()
+    _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#top5 li.top-row"))
+    d.find_element(By.CSS_SELECTOR, "tr.layer[data-name='features.3']").click()  # conv2
+    maps = _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#maps canvas[data-channel]"))
+    assert len(maps) == 16
+    target = maps[3]
+    size = target.size  # 10x10 map drawn at some scale; the pointer at row 4, col 6
+    ActionChains(d).move_to_element_with_offset(
+        target, int((6.5 / 10 - 0.5) * size["width"]), int((4.5 / 10 - 0.5) * size["height"])
+    ).perform()
+    _wait(d, lambda d: d.find_element(By.ID, "maps-hover").text.startswith(
+        "channel 3, row 4, col 6: ≈"))
+    ActionChains(d).click().perform()
+    eq = _wait(d, lambda d: d.find_elements(By.ID, "conv-sum"))[0]
+    text = d.find_element(By.ID, "conv").text
+    assert "output channel 3, row 4, col 6" in text and "Σ over 6 input channels" in text
+    want = float(_lenet5_conv2_in_float64(sample.get_attribute("data-id"))[3, 4, 6])
+    assert float(eq.get_attribute("data-sum")) == pytest.approx(want, abs=1e-6)
+    assert float(eq.get_attribute("data-output")) == pytest.approx(want, abs=1e-4)
+    assert len(d.find_elements(By.CSS_SELECTOR, "#conv .term")) == 6
+    assert d.find_elements(By.CSS_SELECTOR, "#conv canvas.map")  # the window over its input
+    assert not d.find_element(By.ID, "status").text
+
+
 def test_a_network_that_fails_to_load_leaves_the_page_as_it_was(server, browser):
     from selenium.webdriver.common.by import By
 

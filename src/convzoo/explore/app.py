@@ -15,7 +15,8 @@ API (``model``: an id from ``/api/models``; ``image``: an id from ``/api/upload`
   in the ``X-Layout`` header), ``/api/values?model=&image=&layer=`` (a vector output as numbers;
   the logits with class names and probabilities), ``/api/filters.png?model=``,
   ``/api/gradcam.png?model=&image=&class=&layer=`` (``X-Info`` header)
-- ``GET /api/im2col?model=&image=&layer=&patch=``, ``/api/pool?model=&image=&layer=``,
+- ``GET /api/conv?model=&image=&layer=&channel=&row=&col=`` (one output as the sum over its
+  input channels), ``/api/im2col?model=&image=&layer=&patch=``, ``/api/pool?model=&image=&layer=``,
   ``/api/pool/example``, ``/api/compare?a=&b=&image=``
 """
 
@@ -136,8 +137,16 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
         png, layout = await call(explorer.maps, _arg(request, "model"), _arg(request, "image"),
                                  _layer(request),
                                  which=_arg(request, "which", required=False) or "output",
-                                 limit=_arg(request, "limit", int, required=False) or 64)
+                                 limit=_arg(request, "limit", int, required=False) or 64,
+                                 channel=_arg(request, "channel", int, required=False),
+                                 shared=_arg(request, "scale", required=False) == "layer")
         return Response(png, media_type="image/png", headers={"X-Layout": json.dumps(layout)})
+
+    async def conv_at(request: Request) -> Response:
+        return json_ok(await call(explorer.conv_at, _arg(request, "model"),
+                                  _arg(request, "image"), _layer(request),
+                                  channel=_arg(request, "channel", int),
+                                  row=_arg(request, "row", int), col=_arg(request, "col", int)))
 
     async def values(request: Request) -> Response:
         return json_ok(await call(explorer.values, _arg(request, "model"), _arg(request, "image"),
@@ -189,6 +198,7 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
         Route("/api/image.png", image_png),
         Route("/api/maps.png", maps_png),
         Route("/api/values", values),
+        Route("/api/conv", conv_at),
         Route("/api/filters.png", filters_png),
         Route("/api/gradcam.png", gradcam_png),
         Route("/api/im2col", im2col),

@@ -185,26 +185,40 @@ def _palette(cmap: str) -> np.ndarray:
         np.uint8)
 
 
-def _levels(maps: torch.Tensor) -> np.ndarray:
-    """(N, H, W) floats -> (N, H, W) uint8 0..255, each map scaled to its own min..max."""
-    lo = maps.amin((1, 2), keepdim=True)
-    hi = maps.amax((1, 2), keepdim=True)
+def _ranges(maps: torch.Tensor, shared: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, 1, 1) lows and highs of maps (N, H, W): each map's own, or (``shared``) all the
+    maps' together, so that one colour means one value across them."""
+    if shared:
+        lo, hi = maps.amin().expand(maps.shape[0]), maps.amax().expand(maps.shape[0])
+    else:
+        lo, hi = maps.amin((1, 2)), maps.amax((1, 2))
+    return lo[:, None, None].clone(), hi[:, None, None].clone()
+
+
+def _levels(maps: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> np.ndarray:
+    """(N, H, W) floats -> (N, H, W) uint8 0..255, ``lo`` -> 0 and ``hi`` -> 255."""
     return ((maps - lo) / (hi - lo).clamp(min=1e-12) * 255).round().to(torch.uint8).numpy()
 
 
-def mosaic(maps: torch.Tensor, *, pad: int = 1) -> tuple[np.ndarray, dict[str, Any]]:
+def mosaic(maps: torch.Tensor, *, pad: int = 1,
+           ranges: tuple[torch.Tensor, torch.Tensor] | None = None
+           ) -> tuple[np.ndarray, dict[str, Any]]:
     """Maps (N, H, W) as one grey image of ``cols`` tiles a row (each map scaled to 0..255 on
-    its own), and its layout for the page, which colours the tiles with ``palette`` (viridis as
-    hex RGB): a third of the bytes of a colour PNG, so a click on a big layer answers sooner."""
+    its own range, or on ``ranges``: (N, 1, 1) lows and highs), and its layout for the page,
+    which colours the tiles with ``palette`` (viridis as hex RGB) and reads a value back as
+    ``lo + level / 255 * (hi - lo)``: a third of the bytes of a colour PNG, so a click on a big
+    layer answers sooner."""
     n, h, w = maps.shape
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
+    lo, hi = ranges if ranges is not None else _ranges(maps, False)
     out = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), np.uint8)
-    for i, tile in enumerate(_levels(maps)):
+    for i, tile in enumerate(_levels(maps, lo, hi)):
         y, x = pad + (i // cols) * (h + pad), pad + (i % cols) * (w + pad)
         out[y:y + h, x:x + w] = tile
     return out, {"n": n, "h": h, "w": w, "cols": cols, "rows": rows, "pad": pad,
-                 "palette": _palette("viridis").tobytes().hex()}
+                 "palette": _palette("viridis").tobytes().hex(),
+                 "lo": lo.flatten().tolist(), "hi": hi.flatten().tolist()}
 
 
 class Explorer:
@@ -482,8 +496,11 @@ class Explorer:
         return m, pic, p, p.calls[layer]
 
     def maps(self, model_id: str, pid: str, layer: int | str, *, which: str = "output",
-             limit: int = MAX_MAPS) -> tuple[bytes, dict[str, Any]]:
-        """The layer's output (or input) maps as one PNG mosaic and its layout."""
+             limit: int = MAX_MAPS, channel: int | None = None, shared: bool = False
+             ) -> tuple[bytes, dict[str, Any]]:
+        """The layer's output (or input) maps as one PNG mosaic and its layout: the first
+        ``limit``, or the one ``channel``; ``shared``: one colour scale for all of the layer's
+        maps (else each map on its own range)."""
         if which not in ("output", "input"):
             raise BadRequest(f"which must be 'output' or 'input', got {which!r}")
         _, _, _, c = self.call(model_id, pid, layer)
@@ -496,9 +513,58 @@ class Explorer:
             t = t[None, None]
         elif t.ndim != 3:
             raise BadRequest(f"layer {c.name} {which} has shape {shape}, not maps or a vector")
-        image, layout = mosaic(t[:max(1, min(limit, MAX_MAPS))])
-        return png_bytes(image), {**layout, "shape": shape, "name": c.name,
-                                  "total": int(t.shape[0])}
+        first = 0 if channel is None else channel
+        if not 0 <= first < t.shape[0]:
+            raise BadRequest(f"channel {first} is out of range 0..{t.shape[0] - 1}")
+        count = 1 if channel is not None else max(1, min(limit, MAX_MAPS))
+        lo, hi = _ranges(t, shared)  # shared: the range of all the layer's maps, not just those
+        part = slice(first, first + count)
+        image, layout = mosaic(t[part], ranges=(lo[part], hi[part]))
+        return png_bytes(image), {**layout, "shape": shape, "name": c.name, "first": first,
+                                  "total": int(t.shape[0]), "shared": shared}
+
+    def conv_at(self, model_id: str, pid: str, layer: int | str, *, channel: int, row: int,
+                col: int, detail: int = 6) -> dict[str, Any]:
+        """One output of a convolution, as the slide writes it: the sum over its input channels
+        of weight x input over the window, plus the bias, beside the layer's own output there
+        (float64, from the kept input and the layer's weights). ``detail``: the channels whose
+        terms are largest also come with their window's values and weights."""
+        from ..scratch.im2col import pair, resolve_padding
+
+        _, _, _, c = self.call(model_id, pid, layer)
+        conv = c.module
+        if not isinstance(conv, nn.Conv2d) or c.input is None:
+            raise BadRequest(f"layer {c.name} is a {c.module.__class__.__name__}, not a Conv2d")
+        out = c.output[0]
+        if not (0 <= channel < out.shape[0] and 0 <= row < out.shape[1]
+                and 0 <= col < out.shape[2]):
+            raise BadRequest(f"output ({channel}, {row}, {col}) is outside {list(out.shape)}")
+        k, s, d = pair(conv.kernel_size), pair(conv.stride), pair(conv.dilation)
+        top_p, bottom_p, left_p, right_p = resolve_padding(conv.padding, k, s, d)
+        import torch.nn.functional as F
+
+        x = F.pad(c.input[0].double(), (left_p, right_p, top_p, bottom_p))  # zeros, as the conv
+        per_group = conv.in_channels // conv.groups
+        first = channel // (conv.out_channels // conv.groups) * per_group  # its group's inputs
+        y0, x0 = row * s[0], col * s[1]
+        patch = x[first:first + per_group, y0:y0 + d[0] * (k[0] - 1) + 1:d[0],
+                  x0:x0 + d[1] * (k[1] - 1) + 1:d[1]]  # (C/g, kh, kw)
+        w = conv.weight[channel].detach().double()  # (C/g, kh, kw)
+        terms = (patch * w).sum((1, 2))  # one per input channel
+        bias = float(conv.bias[channel].detach()) if conv.bias is not None else 0.0
+        total = float(terms.sum()) + bias
+        actual = float(out[channel, row, col])
+        top = terms.abs().argsort(descending=True)[:detail].sort().values.tolist()
+        return {
+            "name": c.name, "channel": channel, "row": row, "col": col, "kernel": list(k),
+            "stride": list(s), "padding": [top_p, bottom_p, left_p, right_p],
+            "dilation": list(d), "groups": conv.groups, "first_input": first,
+            "window": {"top": y0 - top_p, "left": x0 - left_p,
+                       "height": d[0] * (k[0] - 1) + 1, "width": d[1] * (k[1] - 1) + 1},
+            "terms": terms.tolist(), "bias": bias, "sum": total, "output": actual,
+            "abs_diff": abs(total - actual),
+            "detail": [{"input": first + i, "values": patch[i].tolist(),
+                        "weights": w[i].tolist(), "term": float(terms[i])} for i in top]}
 
     def values(self, model_id: str, pid: str, layer: int | str, *, limit: int = MAX_VALUES
                ) -> dict[str, Any]:

@@ -99,7 +99,7 @@ async function selectModel(id) {
   state.row = null;
   $("compare").innerHTML = "";
   $("layer-title").textContent = "Layer";
-  ["maps-box", "vector-box", "filters-box", "cam-box", "im2col-box", "pool-box"].forEach((b) => { $(b).hidden = true; });
+  ["maps-box", "conv-box", "vector-box", "filters-box", "cam-box", "im2col-box", "pool-box"].forEach((b) => { $(b).hidden = true; });
   await loadSamples();
   if (state.image) await predict();
 }
@@ -218,7 +218,9 @@ function setupImageInputs() {
 
 // --- one layer ----------------------------------------------------------------------------
 
-async function drawMaps(box, params, scaleTo) {
+// The maps of one layer as canvases coloured through the palette; hovering one writes its value
+// (lo + level / 255 * (hi - lo): within 1/255 of its range) into ``hover``.
+async function drawMaps(box, params, scaleTo, hover) {
   const res = await api("/api/maps.png", params);
   const layout = JSON.parse(res.headers.get("X-Layout"));
   const bitmap = await createImageBitmap(await res.blob());
@@ -227,22 +229,57 @@ async function drawMaps(box, params, scaleTo) {
   const palette = hexPalette(layout.palette);
   for (let i = 0; i < layout.n; i++) {
     const r = Math.floor(i / layout.cols), c = i % layout.cols;
+    const ch = layout.first + i;
     const canvas = el("canvas", { class: "map", width: layout.w, height: layout.h,
-                                  title: `channel ${i}` });
+                                  title: `channel ${ch}`, "data-channel": ch });
     canvas.style.width = `${layout.w * scale}px`;
     canvas.style.height = `${layout.h * scale}px`;
     const ctx = canvas.getContext("2d");
     ctx.drawImage(bitmap, layout.pad + c * (layout.w + layout.pad),
       layout.pad + r * (layout.h + layout.pad), layout.w, layout.h, 0, 0, layout.w, layout.h);
     const px = ctx.getImageData(0, 0, layout.w, layout.h);  // grey levels -> colour map
+    const levels = new Uint8Array(layout.w * layout.h);
     for (let k = 0; k < px.data.length; k += 4) {
+      levels[k / 4] = px.data[k];
       const v = 3 * px.data[k];
       px.data[k] = palette[v]; px.data[k + 1] = palette[v + 1]; px.data[k + 2] = palette[v + 2];
     }
     ctx.putImageData(px, 0, 0);
+    canvas.at = (e) => {  // the (row, col) of the map under the pointer
+      const b = canvas.getBoundingClientRect();
+      return [Math.min(layout.h - 1, Math.floor((e.clientY - b.top) / scale)),
+              Math.min(layout.w - 1, Math.floor((e.clientX - b.left) / scale))];
+    };
+    if (hover) {
+      canvas.onmousemove = (e) => {
+        const [y, x] = canvas.at(e);
+        const v = layout.lo[i] + levels[y * layout.w + x] / 255 * (layout.hi[i] - layout.lo[i]);
+        hover.textContent = `channel ${ch}, row ${y}, col ${x}: ≈ ${num(v)}`;
+      };
+    }
     box.append(canvas);
   }
+  const lo = Math.min(...layout.lo), hi = Math.max(...layout.hi);
+  const own = layout.n > 1 && !layout.shared;
+  box.append(legend(own ? "low" : lo, own ? "high" : hi, palette, own ?
+    "each map on its own range, low to high (hover for values)" :
+    layout.shared ? "one scale for the whole layer" : ""));
   return { layout, scale };
+}
+
+// A map with a window outlined on it (a convolution's patch over its input).
+async function outlined(box, params, win, size, caption) {
+  const { layout, scale } = await drawMaps(box, params, size);
+  const canvas = box.querySelector("canvas");
+  const overlay = el("canvas", { class: "map", width: layout.w * scale, height: layout.h * scale });
+  const ctx = overlay.getContext("2d");
+  ctx.imageSmoothingEnabled = false;
+  ctx.drawImage(canvas, 0, 0, layout.w * scale, layout.h * scale);
+  ctx.strokeStyle = "#ff2d55";
+  ctx.lineWidth = 3;
+  ctx.strokeRect(win.left * scale, win.top * scale, win.width * scale, win.height * scale);
+  box.innerHTML = "";
+  box.append(el("div", { class: "hint" }, caption), overlay);
 }
 
 async function selectLayer(row) {
@@ -262,9 +299,17 @@ async function selectLayer(row) {
   const spatial = row.shape.length === 3;
   $("maps-box").hidden = !spatial;
   $("vector-box").hidden = spatial;
+  $("conv-box").hidden = true;
   if (spatial) {
-    const { layout } = await drawMaps($("maps"), { model: state.model, image: state.image, ...rowKey(row) }, 76);
-    $("maps-note").textContent = `${layout.n} of ${layout.total} maps, ${layout.h}×${layout.w}`;
+    const { layout } = await drawMaps($("maps"), { model: state.model, image: state.image, ...rowKey(row),
+      scale: $("same-scale").checked ? "layer" : null }, 76, $("maps-hover"));
+    $("maps-note").textContent = `${layout.n} of ${layout.total} maps, ${layout.h}×${layout.w}` +
+      (row.type === "Conv2d" ? " · click a position to see its sum" : "");
+    if (row.type === "Conv2d") {
+      $("maps").querySelectorAll("canvas[data-channel]").forEach((c) => {
+        c.onclick = (e) => { const [y, x] = c.at(e); guard(() => showConvAt(+c.dataset.channel, y, x)); };
+      });
+    }
   } else {
     await showVector(row);
   }
@@ -289,7 +334,8 @@ function legend(lo, hi, palette, what) {
     px.data.set([palette[3 * i], palette[3 * i + 1], palette[3 * i + 2], 255], 4 * i);
   }
   ctx.putImageData(px, 0, 0);
-  return el("div", { class: "legend" }, el("span", {}, num(lo)), bar, el("span", {}, num(hi)),
+  const label = (v) => (typeof v === "string" ? v : num(v));
+  return el("div", { class: "legend" }, el("span", {}, label(lo)), bar, el("span", {}, label(hi)),
             what ? el("span", { class: "hint" }, " " + what) : "");
 }
 
@@ -395,18 +441,42 @@ async function showIm2col() {
   box.append(el("p", {}, `GEMM column ${d.patch} (first outputs): ${d.gemm_column.map((v) => v.toFixed(3)).join(", ")}`),
     el("p", {}, `the layer's output there: ${d.layer_output.map((v) => v.toFixed(3)).join(", ")} ` +
       `(largest difference ${d.max_abs_diff.toExponential(1)})`));
-  const { layout, scale } = await drawMaps(input, { model: state.model, image: state.image,
-                                                   ...rowKey(state.row), which: "input", limit: 1 }, 168);
-  const canvas = input.querySelector("canvas");
-  const overlay = el("canvas", { class: "map", width: layout.w * scale, height: layout.h * scale });
-  const ctx = overlay.getContext("2d");
-  ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(canvas, 0, 0, layout.w * scale, layout.h * scale);
-  ctx.strokeStyle = "#ff2d55";
-  ctx.lineWidth = 3;
-  ctx.strokeRect(d.window.left * scale, d.window.top * scale, d.window.width * scale, d.window.height * scale);
-  input.innerHTML = "";
-  input.append(el("div", { class: "hint" }, "the layer's input, channel 0, patch outlined"), overlay);
+  await outlined(input, { model: state.model, image: state.image, ...rowKey(state.row), which: "input",
+                         channel: 0 }, d.window, 168, "the layer's input, channel 0, patch outlined");
+}
+
+// One output of a convolution, clicked on its map: the sum over every input channel of
+// weight x input over the window, plus the bias, against the layer's own output there.
+async function showConvAt(channel, row, col) {
+  const d = await (await api("/api/conv", { model: state.model, image: state.image, ...rowKey(state.row),
+                                            channel, row, col })).json();
+  $("conv-box").hidden = false;
+  const box = $("conv");
+  box.innerHTML = "";
+  const n = d.terms.length;
+  const shown = d.terms.slice(0, 8).map((t) => `(${num(t)})`).join(" + ") +
+    (n > 8 ? ` + … (${n - 8} more channels)` : "");
+  const win = `${d.kernel.join("×")} window at input row ${d.window.top}, col ${d.window.left}` +
+    (d.padding.some((p) => p) ? ` (padding ${d.padding.join("/")}: zeros outside the input)` : "");
+  box.append(
+    el("p", {}, `output channel ${channel}, row ${row}, col ${col}: the ${win}, in each of the ` +
+      `${n} input channel${n > 1 ? "s" : ""} it reads` + (d.groups > 1 ? ` (group of inputs ${d.first_input}…)` : "")),
+    el("p", { class: "eq" }, `y = Σ over ${n} input channels c of Σ over the window w[${channel}, c] · x[c]  +  b`),
+    el("p", { class: "eq" }, `  = ${shown}  +  ${num(d.bias)} (bias)`),
+    el("p", { class: "eq", id: "conv-sum", "data-sum": d.sum, "data-output": d.output },
+      `  = ${num(d.sum)};  the layer's output there: ${num(d.output)} (difference ${d.abs_diff.toExponential(1)})`));
+  const detail = el("div", { class: "flex" });
+  d.detail.forEach((t) => detail.append(el("div", { class: "term" },
+    el("div", { class: "hint" }, `input channel ${t.input}: Σ w·x = ${num(t.term)}`),
+    el("div", { class: "flex" }, el("div", {}, el("div", { class: "hint" }, "x (input)"), grid(t.values)),
+       el("div", {}, el("div", { class: "hint" }, "w (weights)"), grid(t.weights))))));
+  box.append(el("p", { class: "hint" }, `the ${d.detail.length} channels whose terms are largest:`), detail);
+  const where = el("div", {});
+  box.append(where);
+  const strongest = d.detail.reduce((a, b) => (Math.abs(b.term) > Math.abs(a.term) ? b : a));
+  await outlined(where, { model: state.model, image: state.image, ...rowKey(state.row), which: "input",
+                          channel: strongest.input }, d.window, 168,
+                 `the window over input channel ${strongest.input} (its largest term)`);
 }
 
 async function showPool(example) {
@@ -463,6 +533,7 @@ window.addEventListener("DOMContentLoaded", () => {
   setupImageInputs();
   $("model").onchange = (e) => guard(() => selectModel(e.target.value));
   $("cam-go").onclick = () => guard(showCam);
+  $("same-scale").onchange = () => { if (state.row) guard(() => selectLayer(state.row)); };
   $("pool-example").onclick = () => guard(() => showPool(true));
   $("pool-slide").onclick = () => guard(() => showPool(true));
   $("drop").onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); $("file").click(); } };
