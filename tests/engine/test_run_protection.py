@@ -245,3 +245,91 @@ def test_a_killed_trainer_leaves_a_stale_lock_that_does_not_hold(tmp_path, capsy
     step = int(list_checkpoints(out / "checkpoints")[-1].name[-11:-3])
     assert main(["train", "--resume", str(out), "--max-steps", str(step + 1)]) == 0
     assert json.loads((out / "final.json").read_text())["steps"] == step + 1
+
+
+# --- faults: a full disk, a failed --overwrite ---------------------------------------------------
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_has_a_checkpoint(run, capsys):
+    """A new run that diverges before its first checkpoint leaves the old run as it was (and no
+    hidden sibling folder); a stale sibling of a killed --overwrite goes at the next start."""
+    (run / "notes.txt").write_text("mine")
+    before = state(run)
+    capsys.readouterr()
+    assert main(["train", *BASE, "--epochs", "1", "--lr", "1e6", "--out", str(run),
+                 "--overwrite"]) == 2
+    assert "diverged" in one_error_line(capsys)
+    assert state(run) == before
+    assert sorted(p.name for p in run.parent.iterdir()) == ["run"]
+    stale = run.parent / ".run.new-k1ll3d"
+    (stale / "checkpoints").mkdir(parents=True)
+    assert main(["train", *BASE, "--epochs", "1", "--max-steps", "3", "--out", str(run),
+                 "--overwrite"]) == 0
+    assert sorted(p.name for p in run.parent.iterdir()) == ["run"]
+    assert json.loads((run / "final.json").read_text())["steps"] == 3
+    assert (run / "notes.txt").read_text() == "mine"
+
+
+def test_overwrite_replaces_the_old_run_at_the_first_checkpoint(run, monkeypatch, capsys):
+    """Once the new run has a checkpoint it is the run: a failure after it keeps the new run
+    (resumable), not the old one."""
+    from convzoo.engine import epoch
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("evaluation crashed")
+
+    monkeypatch.setattr(epoch, "evaluate_epoch", crash)  # after the epoch's first checkpoint
+    with pytest.raises(RuntimeError, match="evaluation crashed"):
+        main(["train", *BASE, "--epochs", "1", "--max-steps", "3", "--out", str(run),
+              "--overwrite"])
+    (ckpt,) = list_checkpoints(run / "checkpoints")
+    assert ckpt.name == "ckpt-e0002-s00000003.pt"
+    assert not (run / "final.json").exists() and not (run / "model.safetensors").exists()
+    assert sorted(p.name for p in run.parent.iterdir()) == ["run"]
+
+
+def test_full_disk_in_torch_save_is_one_line_and_keeps_the_last_checkpoint(tmp_path, capsys,
+                                                                             monkeypatch):
+    """torch.save's own writer reports a refused write as RuntimeError ("unexpected pos");
+    the checkpoint is written through a Python file, whose OSError says what happened."""
+    import errno
+    import io
+
+    from convzoo.engine import checkpoint
+
+    written = {"n": 0}
+
+    class FullDisk(io.FileIO):
+        def write(self, data):
+            written["n"] += len(data)
+            if written["n"] > 2_000_000:  # the first checkpoint (~0.5 MB) and a half fit
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return super().write(data)
+
+    monkeypatch.setattr(checkpoint, "open", lambda path, mode: FullDisk(path, "w"),
+                        raising=False)
+    out = tmp_path / "run"
+    assert main(["train", *BASE, "--epochs", "1", "--checkpoint-every-steps", "1",
+                 "--keep-checkpoints", "9", "--out", str(out)]) == 2
+    err = one_error_line(capsys)
+    assert "no space left on the device" in err and "the last checkpoint" in err, err
+    assert f"convzoo train --resume {out}" in err
+    kept = list_checkpoints(out / "checkpoints")
+    assert kept and str(kept[-1]) in err
+    assert not [p for p in (out / "checkpoints").iterdir() if p.suffix == ".tmp"]
+    monkeypatch.undo()
+    shrink_mnist(monkeypatch, 128, 32)
+    assert main(["train", "--resume", str(out)]) == 0  # the kept checkpoint is whole
+
+
+def test_full_disk_at_the_start_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    import errno
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)  # atomic_write's, on config.json
+    out = tmp_path / "new" / "run"
+    assert main(["train", *BASE, "--epochs", "1", "--out", str(out)]) == 2
+    err = one_error_line(capsys)
+    assert "no space left on the device" in err and "config.json" in err
+    assert not out.exists()
