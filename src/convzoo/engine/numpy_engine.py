@@ -35,7 +35,7 @@ from torch import nn
 from ..data import DataPreset, ImageDataset
 from ..errors import ConvzooError, TrainingDiverged
 from ..registry import create_model
-from ..scratch import SGD, CrossEntropyLoss, Module, create_scratch_model
+from ..scratch import SGD, BatchParallel, CrossEntropyLoss, Module, create_scratch_model
 from ..scratch.models import MODELS as SCRATCH_MODELS
 from .config import TrainConfig
 from .evaluate import EvalResult, evaluate_model
@@ -170,6 +170,8 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
     schedule = lr_lambda(cfg, len(batches))
     total = total_steps(cfg, len(batches))
     criterion = CrossEntropyLoss()
+    # torch's thread count (--threads, else its default): the batch cut into as many slices.
+    step_net = BatchParallel(net, threads=torch.get_num_threads())
 
     rows: list[dict[str, Any]] = []
     step = 0
@@ -185,9 +187,9 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
         for x, y in batches.batches(epoch):
             optimizer.lr = cfg.lr * schedule(step)  # LambdaLR: lambda(step) before step `step`
             xb, yb = x.numpy(), y.numpy()  # (B, C, H, W) float32, (B,) int64
-            logits = net.forward(xb)
+            logits = step_net.forward(xb)
             loss = float(criterion.forward(logits, yb))
-            net.backward(criterion.backward())
+            step_net.backward(criterion.backward())
             lr_used = optimizer.lr
             optimizer.step()
             step += 1
@@ -220,6 +222,7 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
         write_metrics(run_dir, rows)
         reporter.end_epoch(rows[-1])
 
+    step_net.close()
     torch_model.load_state_dict(state_to_torch(net.state_dict()))
     return finish_run(run_dir, cfg, torch_model, model_args, train_set.classes, ev, rows,
                       reporter, input_size=preset.input_side or train_set.shape[-1])

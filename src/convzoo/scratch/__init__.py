@@ -30,10 +30,11 @@ from .losses import CrossEntropyLoss, log_softmax
 from .models import MODELS, LeNet, create_scratch_model, lenet, lenet5
 from .module import Module, Param, Sequential
 from .optim import SGD
+from .parallel import BatchParallel
 
 __all__ = [
     "im2col", "col2im", "conv2d_naive", "Conv2d", "Linear", "ReLU", "Tanh", "Sigmoid", "Flatten",
     "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d", "BatchNorm2d", "Dropout",
     "Sequential", "Module", "Param", "CrossEntropyLoss", "log_softmax", "SGD", "LeNet", "lenet",
-    "lenet5", "MODELS", "create_scratch_model",
+    "lenet5", "MODELS", "create_scratch_model", "BatchParallel",
 ]
