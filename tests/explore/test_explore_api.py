@@ -210,8 +210,9 @@ def test_one_convolution_output_is_the_sum_over_its_input_channels(client, explo
                                         "channel": ch, "row": row, "col": col}).json()
     call = explorer.trace(model, image["id"])[2].calls[index]
     conv = call.module
-    want = F.conv2d(call.input.double(), conv.weight.double(),
-                    None if conv.bias is None else conv.bias.double(), conv.stride, conv.padding,
+    want = F.conv2d(call.input.double(), conv.weight.detach().double(),
+                    None if conv.bias is None else conv.bias.detach().double(), conv.stride,
+                    conv.padding,
                     conv.dilation, conv.groups)[0, ch, row, col]
     assert d["sum"] == pytest.approx(float(want), abs=1e-9)
     assert sum(d["terms"]) + d["bias"] == pytest.approx(d["sum"], abs=1e-12)
@@ -301,7 +302,8 @@ def test_without_test_images_the_page_is_told_which_option_brings_them(tmp_path)
     with TestClient(create_app(Explorer(runs=tmp_path, data_dir=str(empty))),
                     raise_server_exceptions=False) as c:
         res = c.get("/api/samples", params={"model": "resnet20:cifar10"}).json()
-        assert res["samples"] == [] and "--data-dir" in res["note"] and "cifar10" in res["note"]
+        assert "--data-dir" in res["note"] and "cifar10" in res["note"]
+        assert all(p["label"] is None for p in res["samples"])  # only the photos
         res = c.get("/api/samples", params={"model": "lenet5:mnist"}).json()
         assert len(res["samples"]) == 24 and res["note"] is None
 
@@ -388,6 +390,45 @@ def test_gradcam_is_placed_at_receptive_field_centres(client, explorer):
             want[y, x_] = ((1 - fy) * (1 - fx) * cam[i0, j0] + (1 - fy) * fx * cam[i0, j0 + 1]
                            + fy * (1 - fx) * cam[i0 + 1, j0] + fy * fx * cam[i0 + 1, j0 + 1])
     np.testing.assert_allclose(heat.numpy(), want, atol=1e-4)
+
+
+def test_cached_imagenet_weights_are_offered_and_the_rest_say_how_to_fetch(tmp_path,
+                                                                          monkeypatch):
+    from convzoo import create_model
+    from convzoo.hub import imagenet_weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    w = imagenet_weights("resnet18")
+    w.path.parent.mkdir(parents=True)
+    torch.save(create_model("resnet18").state_dict(), w.path)  # stands in for torchvision's file
+    with TestClient(create_app(Explorer(runs=tmp_path / "runs")),
+                    raise_server_exceptions=False) as c:
+        by_id = {m["id"]: m for m in c.get("/api/models").json()["models"]}
+        assert by_id["resnet18:imagenet"]["kind"] == "imagenet"
+        assert by_id["resnet18:imagenet"]["trained"] and by_id["resnet18"]["fetch"] is None
+        assert "resnet34:imagenet" not in by_id
+        assert by_id["resnet34"]["fetch"] == "convzoo weights fetch resnet34:imagenet"
+        assert by_id["lenet5"]["fetch"] is None  # no ImageNet weights exist for it
+        missing = c.get("/api/model", params={"model": "resnet34:imagenet"})
+        assert missing.status_code == 404
+        assert "convzoo weights fetch resnet34:imagenet" in missing.json()["error"]
+        info = c.get("/api/model", params={"model": "resnet18:imagenet"}).json()
+        assert info["input"] == [3, 224, 224] and info["classes"][:2] == ["tench", "goldfish"]
+        # No ImageNet validation images here: scikit-image's photos, the cat first.
+        res = c.get("/api/samples", params={"model": "resnet18:imagenet"}).json()
+        assert [p["id"] for p in res["samples"]] == ["p:chelsea", "p:coffee", "p:astronaut",
+                                                     "p:rocket"]
+        assert all(p["label"] is None for p in res["samples"]) and "photos" in res["note"]
+        cat = c.post("/api/predict", params={"model": "resnet18:imagenet",
+                                             "image": "p:chelsea"}).json()
+        assert len(cat["top5"]) == 5 and "truth" not in cat
+        png_ = c.get("/api/image.png", params={"image": "p:chelsea"})
+        from PIL import Image
+
+        assert Image.open(io.BytesIO(png_.content)).size == (451, 300)
+        # Photos for RGB networks only: LeNet-5 reads one channel.
+        assert not any(p["id"].startswith("p:") for p in c.get(
+            "/api/samples", params={"model": "lenet5:mnist"}).json()["samples"])
 
 
 def test_random_weights_are_marked(client):

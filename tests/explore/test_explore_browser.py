@@ -220,13 +220,15 @@ def test_layout_keyboard_and_the_slide_example_on_resnet20(server, browser):
     Select(d.find_element(By.ID, "model")).select_by_value("resnet20:cifar10")
     _wait(d, lambda d: "resnet20" in d.find_element(By.ID, "card").text
           and d.find_elements(By.CSS_SELECTOR, "tr.layer[data-name='layer1.0.add']"))
+    fits = """
+        const first = document.querySelector('#layers th:first-child').getBoundingClientRect();
+        const th = document.querySelector('#layers th:last-child').getBoundingClientRect();
+        const panel = document.getElementById('layers-panel').getBoundingClientRect();
+        return th.width > 0 && th.right <= panel.right + 0.5 && first.left >= panel.left;"""
     for width in (1400, 1024, 1920):  # nothing of the table cut: RF's column inside the panel
         d.set_window_size(width, 1000)
-        ok = d.execute_script("""
-            const th = document.querySelector('#layers th:last-child').getBoundingClientRect();
-            const panel = document.getElementById('layers-panel').getBoundingClientRect();
-            return th.width > 0 && th.right <= panel.right + 0.5;""")
-        assert ok, width
+        assert d.execute_script(fits), width
+    d.set_window_size(1400, 1000)
     # The keyboard: Tab from the depth menu past the slide button reaches the first row, Enter
     # opens it, the down arrow the next.
     d.find_element(By.ID, "depth").send_keys(Keys.TAB)
@@ -242,6 +244,13 @@ def test_layout_keyboard_and_the_slide_example_on_resnet20(server, browser):
     cells = _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#pool table.grid")[1:])
     assert cells[0].text.split() == ["6.00", "8.00", "3.00", "4.00"]
     assert not d.find_element(By.ID, "status").text
+    # An ImageNet-sized table (resnet18 at 224 px: "64×112×112", "118.01 M") fits too.
+    Select(d.find_element(By.ID, "model")).select_by_value("resnet18")
+    _wait(d, lambda d: "resnet18" in d.find_element(By.ID, "card").text)
+    d.find_element(By.CSS_SELECTOR, "tr.layer[data-name='layer1.0.add']").click()
+    for width in (1400, 1024):
+        d.set_window_size(width, 1000)
+        assert d.execute_script(fits), width
 
 
 def _lenet5_conv2_in_float64(sample_id: str):

@@ -37,6 +37,9 @@ IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif",
 MAX_SIDE = 1024  # pixels: a larger upload is kept scaled down to this longer side
 SAMPLES = 24  # test images offered per data set
 MAX_MAPS = 64  # feature maps drawn per layer
+# Real photos shipped inside scikit-image (skimage.data, no download), offered to every RGB net.
+PHOTOS = {"chelsea": "Chelsea the cat", "coffee": "a cup of coffee",
+          "astronaut": "astronaut Eileen Collins", "rocket": "a rocket on its launch pad"}
 MAX_VALUES = 4096  # values of a vector (fully connected) output sent to the page
 MAX_CLASS_ROWS = 20  # logits shown class by class up to this many classes; beyond: the top ones
 LATENCY_REPEATS = 15  # timed runs of Compare's batch-1 latency (each lasts >= bench.MIN_RUN_S)
@@ -61,14 +64,16 @@ class Entry:
     id: str  # what the API takes: "lenet5:mnist", "resnet50", "run:lenet5-mnist", "arg:0"
     model: str  # registered model name
     label: str
-    kind: str  # "shipped", "run", "file" (given on the command line), "random"
+    kind: str  # "shipped", "imagenet" (torchvision's, cached), "run", "file" (given on the
+    # command line), "random"
     source: str  # what load_trained gets
     data: str | None = None  # the data set it was trained on
     trained: bool = True  # False: random weights (a registered name without weights)
+    fetch: str | None = None  # the command that would bring its ImageNet weights here
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "model": self.model, "label": self.label, "kind": self.kind,
-                "trained": self.trained, "data": self.data}
+                "trained": self.trained, "data": self.data, "fetch": self.fetch}
 
 
 @dataclass
@@ -125,6 +130,24 @@ class _LRU(OrderedDict):
                 self.move_to_end(key)
                 return self[key]
             return None
+
+
+@functools.cache
+def _has_imagenet(name: str) -> bool:
+    """Whether torchvision has ImageNet weights for zoo model ``name``."""
+    from ..hub import imagenet_tags
+
+    return bool(imagenet_tags(name))
+
+
+def _fetch_command(name: str) -> str | None:
+    """``convzoo weights fetch NAME:imagenet`` when torchvision has ImageNet weights for
+    ``name`` and they are not cached here; None otherwise (no network is touched)."""
+    from ..hub import cached_imagenet_weights
+
+    if not _has_imagenet(name) or cached_imagenet_weights(name) is not None:
+        return None
+    return f"convzoo weights fetch {name}:imagenet"
 
 
 def safe_run_dir(root: Path, rel: str) -> Path:
@@ -256,8 +279,14 @@ class Explorer:
             for tag in sorted(info.weights):
                 out.append(Entry(f"{name}:{tag}", name, f"{name}:{tag}", "shipped",
                                  f"{name}:{tag}", tag))
+        fetch = {name: _fetch_command(name) for name in list_models()}
         for name in list_models():
-            out.append(Entry(name, name, name, "random", name, trained=False))
+            if _has_imagenet(name) and fetch[name] is None:  # cached: offered as trained
+                out.append(Entry(f"{name}:imagenet", name, f"{name}:imagenet", "imagenet",
+                                 f"{name}:imagenet", "imagenet"))
+        for name in list_models():
+            out.append(Entry(name, name, name, "random", name, trained=False,
+                             fetch=fetch[name]))
         return out
 
     def _runs(self) -> list[tuple[str, dict]]:
@@ -297,10 +326,21 @@ class Explorer:
         except ConvzooError as e:
             raise NotFound(str(e)) from None
         if tag and tag not in info.weights:
+            from ..hub import cached_imagenet_weights, is_imagenet_tag
+
+            if is_imagenet_tag(tag) and _has_imagenet(name):
+                try:
+                    cached = cached_imagenet_weights(name, tag)
+                except ConvzooError as e:  # a tag torchvision does not have
+                    raise NotFound(str(e)) from None
+                if cached is None:
+                    raise NotFound(f"{model_id}: the weights are not here; fetch them once with "
+                                   f"`convzoo weights fetch {model_id}` (needs the internet)")
+                return Entry(model_id, name, model_id, "imagenet", model_id, "imagenet")
             raise NotFound(f"model {name!r} has no shipped weights {tag!r} "
                            f"(it has: {', '.join(sorted(info.weights)) or 'none'})")
         return Entry(model_id, name, model_id, "shipped" if tag else "random", model_id,
-                     tag or None, trained=bool(tag))
+                     tag or None, trained=bool(tag), fetch=None if tag else _fetch_command(name))
 
     def model(self, model_id: str) -> Model:
         from ..analysis.loading import display_classes, image_transform
@@ -360,6 +400,8 @@ class Explorer:
 
     def picture(self, pid: str) -> Picture:
         pic = self._pictures.take(pid)
+        if pic is None and pid.startswith("p:") and pid[2:] in PHOTOS:
+            pic = self._photo(pid[2:])
         if pic is None and pid.startswith("s:") and pid.count(":") >= 2:
             _, index, key = pid.split(":", 2)
             if index.isdigit():
@@ -373,11 +415,11 @@ class Explorer:
 
     def _test_key(self, m: Model) -> str | None:
         """Which test set a model's samples come from: a data set's name, or the model's id for a
-        run trained on its own data folder."""
+        run trained on its own data folder (None: ImageNet's, whose validation set is not here)."""
         data = m.loaded.data
         if data in ("mnist", "cifar10") and not m.loaded.config.get("data_dir"):
             return data
-        return m.entry.id if data else None
+        return m.entry.id if data and m.entry.kind != "imagenet" else None
 
     def _test_set(self, key: str):
         """A test split, loaded once: the embedded MNIST subset; CIFAR-10 from --data-dir, else
@@ -400,25 +442,43 @@ class Explorer:
 
     def samples(self, model_id: str) -> dict[str, Any]:
         """``samples``: a spread of ``SAMPLES`` test images of the model's data set, with their
-        labels; ``note``: why there are none (which option would bring them), else None."""
+        labels, then (for a network of RGB images) scikit-image's photos, unlabelled; ``note``:
+        why there are no test images (and which option would bring them), else None."""
         m = self.model(model_id)
+        photos = ([{"id": f"p:{n}", "label": None, "class": what} for n, what in PHOTOS.items()]
+                  if m.loaded.in_chans == 3 else [])
         key = self._test_key(m)
         if key is None:
-            return {"samples": [], "note": f"{m.entry.label} was trained on no data set "
-                                           "this page knows: upload or draw an image"}
+            trained = "random weights" if not m.entry.trained else f"trained on {m.loaded.data}"
+            return {"samples": photos, "note": f"{trained}: no test images here; "
+                    + ("real photos below" if photos else "upload or draw an image")}
         try:
             ds = self._test_set(key)
         except ConvzooError as e:  # no such data here: the page offers uploads and drawing
             log.info("no test images for %s: %s", model_id, e)
             data = m.loaded.data or key
-            return {"samples": [], "note": f"no {data} test images here: start convzoo explore "
-                                           f"with --data-dir DIR to see them ({e})"}
+            return {"samples": photos, "note": f"no {data} test images here: start convzoo "
+                                               f"explore with --data-dir DIR to see them ({e})"}
         index = np.linspace(0, len(ds) - 1, min(SAMPLES, len(ds))).round().astype(int)
         out = []
         for i in index.tolist():
             pic = self._sample(key, i)
             out.append({"id": pic.id, "label": pic.label, "class": pic.classes[pic.label]})
-        return {"samples": out, "note": None}
+        return {"samples": out + photos, "note": None}
+
+    def _photo(self, name: str) -> Picture:
+        """scikit-image's photo ``name`` (skimage.data: shipped in the package, not fetched)."""
+        from PIL import Image
+
+        try:
+            import skimage.data
+        except ImportError:
+            raise NotFound("the sample photos need scikit-image: pip install "
+                           "'convzoo[explore]'") from None
+        pic = Picture(f"p:{name}", Image.fromarray(getattr(skimage.data, name)()).convert("RGB"),
+                      f"{name} (scikit-image)")
+        self._pictures.put(pic.id, pic)
+        return pic
 
     def _sample(self, key: str, i: int) -> Picture:
         from torchvision.transforms.v2.functional import to_pil_image

@@ -49,7 +49,7 @@ const shape = (s) => (s && s.length ? s.join("×") : "-");
 // --- models -------------------------------------------------------------------------------
 
 const GROUPS = { file: "command line", run: "runs", shipped: "trained weights",
-                 random: "random weights" };
+                 imagenet: "ImageNet weights (torchvision)", random: "random weights" };
 
 function fillSelect(select, models, chosen) {
   select.innerHTML = "";
@@ -57,8 +57,9 @@ function fillSelect(select, models, chosen) {
     const items = models.filter((m) => m.kind === kind);
     if (!items.length) return;
     const group = el("optgroup", { label: title });
-    items.forEach((m) => group.append(el("option", { value: m.id },
-      m.label + (m.trained || kind === "random" ? "" : " (random weights)"))));
+    items.forEach((m) => group.append(el("option", { value: m.id, title: m.fetch || "" },
+      m.label + (m.trained || kind === "random" ? "" : " (random weights)") +
+      (m.fetch ? " · ImageNet weights: fetch first" : ""))));
     select.append(group);
   });
   select.value = chosen;
@@ -141,8 +142,10 @@ async function loadSamples() {
   const box = $("samples");
   box.innerHTML = "";
   const res = await (await api("/api/samples", { model: state.model })).json();
-  $("samples-title").textContent = res.samples.length ? `test images of ${state.info.data} (click one)` :
-    res.note;
+  const labelled = res.samples.some((s) => s.label !== null);
+  $("samples-title").textContent = labelled ? `test images of ${state.info.data}` +
+    (res.samples.length > res.samples.filter((s) => s.label !== null).length ? " and photos" : "") +
+    " (click one)" : res.note;
   res.samples.forEach((s) => {
     const b = el("button", { class: "sample", "data-id": s.id, "data-label": s.class,
                              title: `label: ${s.class}` },
@@ -183,7 +186,8 @@ async function predict() {
     truth.textContent = `true class ${res.truth}: rank ${res.rank} (p = ${res.prob.toFixed(3)}); ` +
       `error of this image: ${errs}`;
   } else {
-    truth.textContent = res.trained ? "" : "random weights: the answer means nothing yet";
+    truth.textContent = res.trained ? "" : "random weights: the answer means nothing yet" +
+      (state.info.fetch ? `; for torchvision's ImageNet weights run \`${state.info.fetch}\` once, then restart` : "");
   }
   if (state.row !== null) await selectLayer(state.row);
 }
