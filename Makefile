@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.convzoo-installed
 
-.PHONY: setup run test test-all lint bench clean
+.PHONY: setup run test test-all test-notebooks lint bench clean
 
 setup: $(STAMP)
 
@@ -24,8 +24,13 @@ test: setup
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
 
+# Every notebook of notebooks/ run top to bottom in a kernel of .venv (also part of `make test`).
+test-notebooks: setup
+	$(PY) -m pytest -q tests/notebooks
+
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests benchmarks scripts notebooks
+	$(PY) scripts/notebooks.py --check
 
 clean:
 	rm -rf runs .pytest_cache
