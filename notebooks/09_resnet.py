@@ -90,7 +90,7 @@ for label, g in norms.items():
 # way, and its size compounds over all of them. The plain net's gradients do not vanish here (the
 # paper's §4.1 says batch norm sees to that): they *grow* towards the first layers, by the ratio
 # printed above, so no single learning rate suits every layer. The residual net keeps them
-# within a small factor.
+# within a far smaller factor.
 #
 # ## Your turn
 #
