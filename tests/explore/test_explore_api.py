@@ -226,6 +226,67 @@ def test_one_convolution_output_is_the_sum_over_its_input_channels(client, explo
     assert bad.status_code == 400 and "outside" in bad.json()["error"]
 
 
+def test_each_operation_is_explained_with_this_images_numbers(client, explorer):
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][1]
+    ask = {"model": "lenet5:mnist", "image": s["id"]}
+    pad = client.get("/api/explain", params={**ask, "layer": 0}).json()
+    assert pad["kind"] == "function" and "1×28×28 → 1×32×32" in pad["lines"][0]
+    conv = client.get("/api/explain", params={**ask, "layer": 1}).json()
+    assert conv["kind"] == "conv" and "⌊(32 + 2·0 − 5) / 1⌋ + 1 = 28" in conv["lines"][1]
+    assert "6 × 1·5·5 weights + 6 biases = 156" in conv["lines"][2]
+    relu = client.get("/api/explain", params={**ask, "layer": 2}).json()
+    x = explorer.trace("lenet5:mnist", s["id"])[2].calls[2].input
+    assert relu["before_after"] and f"{int((x < 0).sum()):,} of 4,704 inputs" in relu["lines"][0]
+    pool = client.get("/api/explain", params={**ask, "layer": 3}).json()
+    assert "⌊(28 + 2·0 − 2) / 2⌋ + 1 = 14" in pool["lines"][0]
+    fc = client.get("/api/explain", params={**ask, "layer": 8}).json()
+    assert "W of 120×400" in fc["lines"][0]
+    info = client.get("/api/model", params={"model": "resnet20:cifar10"}).json()
+    add = next(r["index"] for r in info["layers"] if r["name"] == "layer1.0.add")
+    res = client.get("/api/explain", params={"model": "resnet20:cifar10", "image": s["id"],
+                                             "layer": add}).json()
+    assert "residual connection" in res["lines"][0]
+
+
+def test_batchnorm_is_worked_out_in_train_and_eval_mode(client, explorer):
+    samples = client.get("/api/samples", params={"model": "resnet20:cifar10"}).json()["samples"]
+    pid = samples[0]["id"]
+    d = client.get("/api/batchnorm", params={"model": "resnet20:cifar10", "image": pid,
+                                              "layer": 1, "channel": 5}).json()
+    assert d["name"] == "bn1" and d["channel"] == 5 and d["batch"] == 8
+    # The same mini-batch built here: this image and the next 7 samples, through conv1.
+    m = explorer.model("resnet20:cifar10")
+    xs = torch.stack([m.transform(explorer.picture(i).image)
+                      for i in [pid] + [s["id"] for s in samples[1:8]]]).double()
+    net = m.loaded.model
+    with torch.no_grad():
+        x = F.conv2d(xs, net.conv1.weight.double(), None, 1, 1)
+        bn = net.bn1
+        train = F.batch_norm(x, None, None, bn.weight.double(), bn.bias.double(), training=True,
+                             eps=bn.eps)
+    r, c = d["at"]
+    assert d["train"]["mean"] == pytest.approx(float(x[:, 5].mean()), abs=1e-5)
+    assert d["train"]["var"] == pytest.approx(float(x[:, 5].var(unbiased=False)), rel=1e-5)
+    assert d["train"]["y"] == pytest.approx(float(train[0, 5, r, c]), abs=1e-5)
+    kept = explorer.trace("resnet20:cifar10", pid)[2].calls[1].output  # the pass: eval mode
+    assert d["eval"]["y"] == pytest.approx(float(kept[0, 5, r, c]), abs=1e-5)
+    assert d["eval"]["mean"] == pytest.approx(float(bn.running_mean[5]))
+    conv = client.get("/api/batchnorm", params={"model": "resnet20:cifar10", "image": pid,
+                                                 "layer": 0})
+    assert conv.status_code == 400 and "not a BatchNorm2d" in conv.json()["error"]
+
+
+def test_dropout_in_train_and_eval_mode(client, explorer):
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][0]
+    info = client.get("/api/model", params={"model": "googlenet"}).json()
+    index = next(r["index"] for r in info["layers"] if r["type"] == "Dropout")
+    d = client.get("/api/dropout", params={"model": "googlenet", "image": s["id"],
+                                            "layer": index}).json()
+    assert d["p"] == 0.2 and d["eval"] == d["input"]
+    assert d["train"] == pytest.approx([v / 0.8 if k else 0.0 for v, k in
+                                        zip(d["input"], d["kept"], strict=True)])
+
+
 def test_maps_carry_their_ranges_and_can_share_one_scale(client, explorer):
     s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][0]
     out = explorer.trace("lenet5:mnist", s["id"])[2].calls[1].output[0]  # (6, 28, 28)

@@ -15,6 +15,9 @@ API (``model``: an id from ``/api/models``; ``image``: an id from ``/api/upload`
   in the ``X-Layout`` header), ``/api/values?model=&image=&layer=`` (a vector output as numbers;
   the logits with class names and probabilities), ``/api/filters.png?model=``,
   ``/api/gradcam.png?model=&image=&class=&layer=`` (``X-Info`` header)
+- ``GET /api/explain?model=&image=&layer=`` (what the operation does, with this image's
+  numbers), ``/api/batchnorm?...&channel=`` (train and eval mode on a mini-batch),
+  ``/api/dropout?...`` (train and eval mode)
 - ``GET /api/conv?model=&image=&layer=&channel=&row=&col=`` (one output as the sum over its
   input channels), ``/api/im2col?model=&image=&layer=&patch=``, ``/api/pool?model=&image=&layer=``,
   ``/api/pool/example``, ``/api/compare?a=&b=&image=``
@@ -148,6 +151,17 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
                                   channel=_arg(request, "channel", int),
                                   row=_arg(request, "row", int), col=_arg(request, "col", int)))
 
+    def about(method):  # the endpoints that take a model, an image and a layer, and no more
+        async def endpoint(request: Request) -> Response:
+            return json_ok(await call(method, _arg(request, "model"), _arg(request, "image"),
+                                      _layer(request)))
+        return endpoint
+
+    async def batchnorm(request: Request) -> Response:
+        return json_ok(await call(explorer.batchnorm, _arg(request, "model"),
+                                  _arg(request, "image"), _layer(request),
+                                  channel=_arg(request, "channel", int, required=False)))
+
     async def values(request: Request) -> Response:
         return json_ok(await call(explorer.values, _arg(request, "model"), _arg(request, "image"),
                                   _layer(request)))
@@ -199,6 +213,9 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
         Route("/api/maps.png", maps_png),
         Route("/api/values", values),
         Route("/api/conv", conv_at),
+        Route("/api/explain", about(explorer.explain)),
+        Route("/api/batchnorm", batchnorm),
+        Route("/api/dropout", about(explorer.dropout)),
         Route("/api/filters.png", filters_png),
         Route("/api/gradcam.png", gradcam_png),
         Route("/api/im2col", im2col),

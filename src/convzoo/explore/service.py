@@ -749,6 +749,50 @@ class Explorer:
             "max_abs_diff": float(np.abs(y - actual).max()),
         }
 
+    def explain(self, model_id: str, pid: str, layer: int | str) -> dict[str, Any]:
+        """What the operation does, in the lecture's words with this image's numbers
+        (:func:`convzoo.explore.explain.explain`)."""
+        from .explain import explain
+
+        m, _, p, c = self.call(model_id, pid, layer)
+        row = m.summary.modules.get(c.name) if isinstance(layer, str) else m.summary.rows[layer]
+        return {"name": c.name, **explain(c, row.type if row is not None else "")}
+
+    def batchnorm(self, model_id: str, pid: str, layer: int | str, *,
+                  channel: int | None = None, batch: int = 8) -> dict[str, Any]:
+        """A BatchNorm2d worked out on a mini-batch: this image and up to ``batch - 1`` of the
+        sample images, through the network up to the layer (in eval mode, as the pass), then
+        the layer's normalization in train mode (the batch's statistics) and in eval mode (the
+        running ones), at the centre of ``channel`` (default: the channel whose running
+        variance is largest)."""
+        from .explain import batchnorm
+
+        m, _, p, c = self.call(model_id, pid, layer)
+        if not isinstance(c.module, nn.BatchNorm2d) or c.input is None:
+            raise BadRequest(f"layer {c.name} is not a BatchNorm2d")
+        others = [s["id"] for s in self.samples(model_id)["samples"] if s["id"] != pid]
+        xs = torch.stack([p.x] + [m.transform(self.picture(i).image)
+                                  for i in others[:batch - 1]])
+        seen: list[torch.Tensor] = []
+        handle = c.module.register_forward_hook(lambda mod, i, o: seen.append(i[0].detach()))
+        try:
+            with self._lock, torch.no_grad():
+                m.loaded.model(xs)
+        finally:
+            handle.remove()
+        ch = int(c.module.running_var.argmax()) if channel is None else channel
+        h, w = c.input.shape[2:]
+        return {"name": c.name, **batchnorm(c.module, seen[0], ch, (h // 2, w // 2))}
+
+    def dropout(self, model_id: str, pid: str, layer: int | str) -> dict[str, Any]:
+        """A Dropout's train and eval modes on this image's input to it."""
+        from .explain import dropout
+
+        _, _, _, c = self.call(model_id, pid, layer)
+        if not isinstance(c.module, nn.Dropout) or c.input is None:
+            raise BadRequest(f"layer {c.name} is not a Dropout")
+        return {"name": c.name, **dropout(c.module.p, c.input[0])}
+
     def pool(self, model_id: str, pid: str, layer: int | str, *, channel: int | None = None
              ) -> dict[str, Any]:
         """A max-pool on this image: a 2x2 block of its windows (at the strongest output of

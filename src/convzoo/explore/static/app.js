@@ -100,7 +100,7 @@ async function selectModel(id) {
   state.row = null;
   $("compare").innerHTML = "";
   $("layer-title").textContent = "Layer";
-  ["maps-box", "conv-box", "vector-box", "filters-box", "cam-box", "im2col-box", "pool-box"].forEach((b) => { $(b).hidden = true; });
+  ["maps-box", "before-box", "bn-box", "dropout-box", "conv-box", "vector-box", "filters-box", "cam-box", "im2col-box", "pool-box"].forEach((b) => { $(b).hidden = true; });
   await loadSamples();
   if (state.image) await predict();
 }
@@ -304,6 +304,20 @@ async function selectLayer(row) {
   $("maps-box").hidden = !spatial;
   $("vector-box").hidden = spatial;
   $("conv-box").hidden = true;
+  const key = { model: state.model, image: state.image, ...rowKey(row) };
+  const ex = await (await api("/api/explain", key)).json();
+  const explain = $("explain");
+  explain.innerHTML = "";
+  ex.lines.forEach((line) => explain.append(el("p", {}, line)));
+  explain.dataset.kind = ex.kind;
+  $("before-box").hidden = !(ex.before_after && spatial);
+  if (ex.before_after && spatial) {
+    await drawMaps($("before"), { ...key, which: "input", limit: 16 }, 76);
+  }
+  $("bn-box").hidden = row.type !== "BatchNorm2d";
+  if (row.type === "BatchNorm2d") await showBatchnorm(key);
+  $("dropout-box").hidden = row.type !== "Dropout";
+  if (row.type === "Dropout") await showDropout(key);
   if (spatial) {
     const { layout } = await drawMaps($("maps"), { model: state.model, image: state.image, ...rowKey(row),
       scale: $("same-scale").checked ? "layer" : null }, 76, $("maps-hover"));
@@ -481,6 +495,42 @@ async function showConvAt(channel, row, col) {
   await outlined(where, { model: state.model, image: state.image, ...rowKey(state.row), which: "input",
                           channel: strongest.input }, d.window, 168,
                  `the window over input channel ${strongest.input} (its largest term)`);
+}
+
+// Batch normalization of one channel on a mini-batch: train mode (the batch's mean and
+// variance) beside eval mode (the running ones), and torch's own answer for each.
+async function showBatchnorm(key) {
+  const d = await (await api("/api/batchnorm", key)).json();
+  const f = (v) => v.toFixed(4);
+  const line = (name, a, b) => el("tr", {}, el("th", {}, name), el("td", {}, a), el("td", {}, b));
+  $("bn").innerHTML = "";
+  $("bn").append(
+    el("p", {}, `channel ${d.channel} (the one whose running variance is largest), at row ${d.at[0]}, ` +
+      `col ${d.at[1]}: x = ${f(d.x)}; γ = ${f(d.gamma)}, β = ${f(d.beta)}, ε = ${d.eps}. Train mode ` +
+      `uses the mini-batch of ${d.batch} images (this one and ${d.batch - 1} samples): ` +
+      `${d.values_per_channel.toLocaleString("en-US")} values of this channel.`),
+    el("table", { id: "bn-table", class: "worked" },
+      el("tr", {}, el("th", {}, ""), el("th", {}, `train (mini-batch of ${d.batch})`), el("th", {}, "eval (running)")),
+      line("μ (mean)", f(d.train.mean), f(d.eval.mean)),
+      line("σ² (variance)", f(d.train.var), f(d.eval.var)),
+      line("x̂ = (x − μ) / √(σ² + ε)", f(d.train.x_hat), f(d.eval.x_hat)),
+      line("y = γ x̂ + β", el("b", { "data-y": d.train.y }, f(d.train.y)), el("b", { "data-y": d.eval.y }, f(d.eval.y))),
+      line("torch's F.batch_norm", f(d.train.torch), f(d.eval.torch))));
+}
+
+// Dropout's two modes on the first values of the layer's input.
+async function showDropout(key) {
+  const d = await (await api("/api/dropout", key)).json();
+  const f = (v) => num(v);
+  $("dropout").innerHTML = "";
+  $("dropout").append(
+    el("p", {}, `p = ${d.p}: in train mode each value is kept with probability ${1 - d.p} and scaled ` +
+      `by 1/(1 − p) = ${d.scale.toFixed(3)}, else zeroed (one random mask shown); eval mode passes it unchanged. ` +
+      `Mean of all its inputs ${num(d.mean_input)}, after a train-mode mask ${num(d.mean_train)}: the same on average.`),
+    el("table", { id: "dropout-table", class: "worked" },
+      el("tr", {}, el("th", {}, "input"), ...d.input.map((v) => el("td", {}, f(v)))),
+      el("tr", {}, el("th", {}, "train"), ...d.train.map((v, i) => el("td", { class: d.kept[i] ? "" : "dropped" }, f(v)))),
+      el("tr", {}, el("th", {}, "eval"), ...d.eval.map((v) => el("td", {}, f(v))))));
 }
 
 async function showPool(example) {
