@@ -198,7 +198,7 @@ class Context:
                 f"again to resume where it stopped (finished runs are reused)", e.signum
             ) from None
         wall = done_wall + time.perf_counter() - t0
-        rows = _read_rows(run_dir)
+        rows = _read_rows(run_dir, cfg)
         rec = TrainRecord(arm, seed, run_dir, rows, recorder.steps, recorder.loss, recorder.err,
                           final, wall, diverged)
         _save_record(rec, cfg)
@@ -240,9 +240,19 @@ class StepRecorder:
         log.info(message)
 
 
-def _read_rows(run_dir: Path) -> list[dict[str, Any]]:
+def _read_rows(run_dir: Path, cfg: Any) -> list[dict[str, Any]]:
+    """The run's metric rows; none when the folder holds another configuration's run (a new run
+    that diverged before its first checkpoint leaves the run it was to replace as it was)."""
+    from ..engine.state import config_differences
+
     path = run_dir / "metrics.jsonl"
-    if not path.is_file():
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        config = None
+    # config.json holds the resolved input size where the config may say None (the default).
+    if not path.is_file() or not isinstance(config, dict) or config_differences(
+            config, cfg, ignore=(*_NOT_COMPARED, "input_size")):
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -324,7 +334,7 @@ def _load_record(run_dir: Path, cfg: Any, arm: str, seed: int) -> TrainRecord | 
         return None
     if not _same_config(blob.get("config"), cfg):
         return None
-    return TrainRecord(arm, seed, run_dir, _read_rows(run_dir), blob["steps"], blob["loss"],
+    return TrainRecord(arm, seed, run_dir, _read_rows(run_dir, cfg), blob["steps"], blob["loss"],
                        blob["err"], blob["final"], blob["wall_s"], blob["diverged"])
 
 
