@@ -100,3 +100,24 @@ def test_the_bars_are_text_outside_a_notebook():
     from convzoo.engine.progress import in_notebook
 
     assert in_notebook() is False  # the CLI and scripts keep tqdm's terminal bar
+
+
+def test_the_explorer_runs_inside_a_notebook_cell(tmp_path):
+    import pytest
+
+    pytest.importorskip("uvicorn")
+    import urllib.request
+
+    from convzoo.explore import Explorer, embed
+
+    shown = embed(Explorer(runs=tmp_path), height=500)
+    try:
+        assert shown.url.startswith("http://127.0.0.1:") and shown.thread.is_alive()
+        frame = shown._repr_html_()
+        assert f"<iframe src='{shown.url}'" in frame and "height:500px" in frame
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no proxy
+        with opener.open(shown.url + "api/models", timeout=30) as answer:
+            assert answer.status == 200 and b"lenet5:mnist" in answer.read()
+    finally:
+        shown.stop()
+    assert not shown.thread.is_alive()

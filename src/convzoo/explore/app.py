@@ -228,9 +228,8 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
                                                         Exception: server_error})
 
 
-def serve(explorer: Explorer, *, host: str = "127.0.0.1", port: int = 8000,
-          default: str | None = None, ready=None) -> None:
-    """Serve the app with uvicorn until interrupted; ``ready(url)`` is called once listening."""
+def _server(explorer: Explorer, *, host: str, port: int, default: str | None, ready=None):
+    """A uvicorn server of the app; ``ready(url)`` is called once it listens."""
     import uvicorn
 
     config = uvicorn.Config(create_app(explorer, default=default), host=host, port=port,
@@ -246,4 +245,52 @@ def serve(explorer: Explorer, *, host: str = "127.0.0.1", port: int = 8000,
                 ready(f"http://{host}:{bound}/")
 
         server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    return server
+
+
+def serve(explorer: Explorer, *, host: str = "127.0.0.1", port: int = 8000,
+          default: str | None = None, ready=None) -> None:
+    """Serve the app with uvicorn until interrupted; ``ready(url)`` is called once listening."""
+    _server(explorer, host=host, port=port, default=default, ready=ready).run()
+
+
+class EmbeddedExplorer:
+    """The explorer served from this process (a background thread), shown in a Jupyter cell as
+    a frame of its page: ``convzoo.explore.embed()`` as a cell's value. The frame loads the page
+    from ``url`` on 127.0.0.1, so the browser must run on the kernel's machine (a local Jupyter,
+    not a hosted one). :meth:`stop` ends the server."""
+
+    def __init__(self, server, thread, url: str, height: int) -> None:
+        self.server, self.thread, self.url, self.height = server, thread, url, height
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return (f"<iframe src='{html.escape(self.url)}' style='width:100%;height:{self.height}px;"
+                f"border:1px solid #ddd'></iframe><p><a href='{html.escape(self.url)}' "
+                f"target='_blank'>{html.escape(self.url)}</a></p>")
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def embed(explorer: Explorer | None = None, *, port: int = 0, default: str | None = None,
+          height: int = 760, timeout: float = 30.0) -> EmbeddedExplorer:
+    """Start the explorer (``Explorer()`` unless given: the shipped weights and ``runs/``) on
+    127.0.0.1 in a daemon thread, ``port`` 0 choosing a free one, and return it for display."""
+    import queue
+    import threading
+
+    urls: queue.Queue[str] = queue.Queue()
+    server = _server(explorer or Explorer(), host="127.0.0.1", port=port, default=default,
+                     ready=urls.put)
+    thread = threading.Thread(target=server.run, name="convzoo-explore", daemon=True)
+    thread.start()
+    try:
+        url = urls.get(timeout=timeout)
+    except queue.Empty:
+        server.should_exit = True
+        raise ConvzooError(f"explore: the server did not start within {timeout:.0f} s (port "
+                           f"{port} taken?)") from None
+    return EmbeddedExplorer(server, thread, url, height)
