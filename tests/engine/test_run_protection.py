@@ -345,3 +345,15 @@ def test_an_experiment_reads_no_rows_of_the_run_its_diverged_arm_did_not_replace
                                                        "device", "epochs", "out")})
     assert len(_read_rows(finished, cfg)) == 2
     assert _read_rows(finished, cfg.replace(lr=10.0)) == []
+
+
+def test_overwrite_with_the_numpy_engine_replaces_the_run_at_its_end(run, capsys):
+    """The NumPy engine writes no checkpoint: its run replaces the old one when it ends, and
+    its last line names the run directory, not the folder it was written in."""
+    capsys.readouterr()
+    assert main(["train", *BASE, "--engine", "numpy", "--epochs", "1", "--max-steps", "2",
+                 "--out", str(run), "--overwrite"]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"run directory: {run}")
+    assert sorted(p.name for p in run.parent.iterdir()) == ["run"]
+    assert json.loads((run / "config.json").read_text())["engine"] == "numpy"
+    assert not (run / "checkpoints").exists()  # the old run's are gone

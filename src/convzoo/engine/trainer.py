@@ -171,7 +171,7 @@ def _run(
 
         start_run_dir(cfg, ctx, inputs, reporter)
         result = fit_numpy(cfg, inputs.splits.train, inputs.splits.test, inputs.preset,
-                           inputs.out.path, inputs.model_args, reporter)
+                           inputs.out.path, inputs.model_args, _NamingTarget(reporter, inputs.out))
         inputs.out.finish()  # (an --overwrite run has no checkpoint before this)
         result.run_dir = inputs.out.path
         return result
@@ -181,6 +181,21 @@ def _run(
     state, loader, train_model = build_state(cfg, model, inputs, ctx)
     start_run_dir(cfg, ctx, inputs, reporter)
     return _train(cfg, state, loader, train_model, inputs, reporter, ctx)
+
+
+class _NamingTarget:
+    """``reporter``, with the run directory named where an --overwrite run's last line would
+    name the folder it is written in until it replaces the old run (the NumPy engine: no
+    checkpoints)."""
+
+    def __init__(self, reporter: Reporter, out: RunDir) -> None:
+        self.reporter, self.out = reporter, out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reporter, name)
+
+    def finish(self, message: str) -> None:
+        self.reporter.finish(message.replace(str(self.out.path), str(self.out.target)))
 
 
 def check_inputs(
