@@ -357,3 +357,15 @@ def test_overwrite_with_the_numpy_engine_replaces_the_run_at_its_end(run, capsys
     assert sorted(p.name for p in run.parent.iterdir()) == ["run"]
     assert json.loads((run / "config.json").read_text())["engine"] == "numpy"
     assert not (run / "checkpoints").exists()  # the old run's are gone
+
+
+@pytest.mark.parametrize("flag", ["--out", "--runs"])
+def test_an_experiment_writes_no_page_or_run_into_a_run(run, tmp_path, capsys, flag):
+    before = state(run)
+    other = "--runs" if flag == "--out" else "--out"
+    capsys.readouterr()
+    assert main(["experiment", "im2col", "--profile", "smoke", flag, str(run / "x"), other,
+                 str(tmp_path / "elsewhere")]) == 2
+    err = one_error_line(capsys)
+    assert f"{flag} {run / 'x'} is inside the run directory" in err
+    assert state(run) == before and not (tmp_path / "elsewhere").exists()

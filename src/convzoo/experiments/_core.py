@@ -431,6 +431,10 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
     out_dir = Path(out)
     runs_dir = Path(runs) if runs is not None else Path("runs") / "experiments" / name
     _check_out(out_dir)  # made when the first file is written: a refused run leaves nothing
+    from ..engine.rundir import refuse_output_in_run
+
+    refuse_output_in_run(out_dir, "--out")  # pages never land in a run directory, nor runs
+    refuse_output_in_run(runs_dir, "--runs")
     ctx = Context(exp, profile, list(range(n_seeds)), dev, out_dir, runs_dir, data_dir, mnist_dir,
                   progress or (lambda _m: None), rerun,
                   command=command_line(name, profile, seeds, out_dir, data_dir, overrides,
