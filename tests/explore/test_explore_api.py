@@ -226,6 +226,48 @@ def test_one_convolution_output_is_the_sum_over_its_input_channels(client, explo
     assert bad.status_code == 400 and "outside" in bad.json()["error"]
 
 
+def _overview(client, model, image, depth=None):
+    res = client.get("/api/overview.png", params={"model": model, "image": image,
+                                                   "depth": depth})
+    assert res.status_code == 200 and res.content.startswith(b"\x89PNG"), res.text
+    layout = json.loads(res.headers["X-Layout"])
+    return layout, {n["name"]: n for n in layout["nodes"]}
+
+
+def test_the_overview_connects_each_operation_to_where_its_inputs_come_from(client):
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][0]["id"]
+    layout, by = _overview(client, "lenet5:mnist", s)
+    assert [n["inputs"] for n in layout["nodes"]] == [[-1]] + [[i] for i in range(12)]
+    assert layout["n"] == 13 and layout["h"] == layout["w"] == 28
+    # resnet20: a block's add reads its bn2 and the block's input (the previous block's relu).
+    layout, by = _overview(client, "resnet20:cifar10", s)
+    names = [n["name"] for n in layout["nodes"]]
+    add = by["layer1.1.add"]
+    assert [names[i] for i in add["inputs"]] == ["layer1.0.relu", "layer1.1.bn2"]
+    assert [names[i] for i in by["layer2.0.add"]["inputs"]] == ["layer2.0.bn2",
+                                                                "layer2.0.downsample"]
+    # googlenet: an Inception module's four branches meet in its concatenation.
+    layout, by = _overview(client, "googlenet", s)
+    names = [n["name"] for n in layout["nodes"]]
+    assert [names[i] for i in by["inception3a.cat"]["inputs"]] == [
+        "inception3a.branch1.relu", "inception3a.branch2.1.relu", "inception3a.branch3.1.relu",
+        "inception3a.branch4.1.relu"]
+    # folded into blocks (depth 1), the modules follow one another
+    layout, by = _overview(client, "googlenet", s, depth=1)
+    assert by["inception3b"]["inputs"] == [by["inception3a"]["node"]]
+    assert by["inception3a"]["shape"] == [256, 28, 28]
+
+
+def test_the_overview_of_a_densenet_block_grows_its_concatenation(client):
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][0]["id"]
+    layout, by = _overview(client, "densenet121_cifar", s)
+    names = [n["name"] for n in layout["nodes"]]
+    block = "features.denseblock1"
+    for k in (2, 3, 6):  # layer k concatenates the block's input and the k-1 layers before it
+        ins = [names[i] for i in by[f"{block}.denselayer{k}.cat"]["inputs"]]
+        assert len(ins) == k and all(n.endswith("conv2") for n in ins[1:]), ins
+
+
 def test_each_operation_is_explained_with_this_images_numbers(client, explorer):
     s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][1]
     ask = {"model": "lenet5:mnist", "image": s["id"]}

@@ -72,9 +72,17 @@ def browser():
 
 
 def _wait(driver, what, timeout=90):
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: what(d))
+    try:
+        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: what(d))
+    except TimeoutException:  # say what the page said
+        status = driver.find_element(By.ID, "status").text
+        logs = driver.get_log("browser") if hasattr(driver, "get_log") else []
+        raise AssertionError(f"timed out after {timeout} s; page status {status!r}; "
+                             f"console {logs[-5:]}") from None
 
 
 def test_explore_lenet5_digit_and_first_conv_maps(server, browser, tmp_path):
@@ -312,6 +320,79 @@ def test_a_clicked_convolution_output_is_explained_as_its_sum(server, browser):
     assert float(eq.get_attribute("data-output")) == pytest.approx(want, abs=1e-4)
     assert len(d.find_elements(By.CSS_SELECTOR, "#conv .term")) == 6
     assert d.find_elements(By.CSS_SELECTOR, "#conv canvas.map")  # the window over its input
+    assert not d.find_element(By.ID, "status").text
+
+
+def _non_blank(png_path: Path) -> float:
+    """The standard deviation of a screenshot's grey levels: 0 for a blank one."""
+    import numpy as np
+    from PIL import Image
+
+    return float(np.asarray(Image.open(png_path).convert("L"), dtype=np.float64).std())
+
+
+@pytest.mark.parametrize("model,node,inputs", [
+    ("lenet5:mnist", "pad", ["-1"]),
+    ("resnet20:cifar10", "layer1.0.add", ["maxpool", "layer1.0.bn2"]),
+    ("googlenet", "inception3a.cat", ["inception3a.branch1.relu", "inception3a.branch2.1.relu",
+                                      "inception3a.branch3.1.relu",
+                                      "inception3a.branch4.1.relu"]),
+    ("densenet121", "features.denseblock1.denselayer3.cat",
+     ["features.pool0", "features.denseblock1.denselayer1.conv2",
+      "features.denseblock1.denselayer2.conv2"]),
+])
+def test_the_overview_draws_every_operation_and_its_connections(server, browser, tmp_path,
+                                                                 model, node, inputs):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    d = browser
+    d.get(server)
+    _open_lenet5(d)
+    d.find_elements(By.CSS_SELECTOR, "#samples .sample")[0].click()
+    _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#overview .node"))
+    if model != "lenet5:mnist":
+        Select(d.find_element(By.ID, "model")).select_by_value(model)
+        name = model.split(":")[0]
+        _wait(d, lambda d: d.find_element(By.ID, "card").text.startswith(name + " "),
+              timeout=120)
+    # one node per row of the layer table, each with its output's thumbnail
+    _wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#overview .node"))
+          == len(d.find_elements(By.CSS_SELECTOR, "tr.layer"))
+          and d.find_elements(By.CSS_SELECTOR, f"#overview .node[data-name='{node}']"),
+          timeout=120)
+    target = d.find_element(By.CSS_SELECTOR, f"#overview .node[data-name='{node}']")
+    names = d.execute_script(
+        "return [...document.querySelectorAll('#overview .node')].map((n) => n.dataset.name)")
+    got = [names[int(i)] if int(i) >= 0 else "-1"
+           for i in target.get_attribute("data-inputs").split(",")]
+    assert got == inputs
+    arcs = len(d.find_elements(By.CSS_SELECTOR, "#overview svg.arcs path"))
+    assert arcs == 0 if model == "lenet5:mnist" else arcs > 0
+    spread = d.execute_script("""
+        return [...document.querySelectorAll('#overview canvas.thumb')].slice(0, 40).map((c) => {
+          const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let lo = 765, hi = 0;
+          for (let i = 0; i < px.length; i += 4) {
+            const v = px[i] + px[i + 1] + px[i + 2]; lo = Math.min(lo, v); hi = Math.max(hi, v);
+          }
+          return hi - lo;
+        });""")
+    assert sum(v > 30 for v in spread) >= 0.75 * len(spread), spread
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", target)
+    target.click()  # opens it in the layer view
+    _wait(d, lambda d: node in d.find_element(By.ID, "layer-title").text)
+    shot = tmp_path / f"overview-{model.replace(':', '-')}.png"
+    d.find_element(By.ID, "overview-panel").screenshot(str(shot))
+    assert _non_blank(shot) > 10
+    target_png = os.environ.get("CONVZOO_EXPLORE_SCREENSHOT")
+    if target_png and model == "resnet20:cifar10":
+        from PIL import Image
+
+        d.execute_script("document.getElementById('overview').scrollTop = 0; scrollTo(0, 0)")
+        d.save_screenshot(str(shot))
+        Image.open(shot).convert("RGB").quantize(colors=128).save(
+            Path(target_png).with_name("explore-overview.png"), optimize=True)
     assert not d.find_element(By.ID, "status").text
 
 

@@ -209,6 +209,12 @@ class ModelSummary:
         """The table of :meth:`format_table` as HTML (Jupyter shows it for a cell's value)."""
         return summary_html(self)
 
+    def block_of(self, row: LayerRow, depth: int) -> str:
+        """The name of the row of :meth:`rows_at_depth` that ``row`` folds into: its module
+        name cut to ``depth`` names (``layer1.0.conv1`` at 1: ``layer1``)."""
+        inside = row.name in self.modules or row.functional  # named under a module
+        return ".".join(row.name.split(".")[:depth]) if inside else row.name
+
     def rows_at_depth(self, depth: int) -> list[LayerRow]:
         """One row per module ``depth`` names deep (``layer1`` at 1, ``layer1.0`` at 2): the
         leaf rows under it summed (params, MACs, activation memory), with the module's own
@@ -218,8 +224,7 @@ class ModelSummary:
         out: list[LayerRow] = []
         keys: list[str] = []
         for r in self.rows:
-            inside = r.name in self.modules or r.functional  # named under a module
-            key = ".".join(r.name.split(".")[:depth]) if inside else r.name
+            key = self.block_of(r, depth)
             if keys and keys[-1] == key:
                 last = out[-1]
                 last.params += r.params

@@ -15,6 +15,8 @@ API (``model``: an id from ``/api/models``; ``image``: an id from ``/api/upload`
   in the ``X-Layout`` header), ``/api/values?model=&image=&layer=`` (a vector output as numbers;
   the logits with class names and probabilities), ``/api/filters.png?model=``,
   ``/api/gradcam.png?model=&image=&class=&layer=`` (``X-Info`` header)
+- ``GET /api/overview.png?model=&image=&depth=`` (every operation's output as a thumbnail,
+  their connections in the ``X-Layout`` header)
 - ``GET /api/explain?model=&image=&layer=`` (what the operation does, with this image's
   numbers), ``/api/batchnorm?...&channel=`` (train and eval mode on a mini-batch),
   ``/api/dropout?...`` (train and eval mode)
@@ -157,6 +159,12 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
                                       _layer(request)))
         return endpoint
 
+    async def overview_png(request: Request) -> Response:
+        png, layout = await call(explorer.overview, _arg(request, "model"),
+                                 _arg(request, "image"),
+                                 depth=_arg(request, "depth", int, required=False))
+        return Response(png, media_type="image/png", headers={"X-Layout": json.dumps(layout)})
+
     async def batchnorm(request: Request) -> Response:
         return json_ok(await call(explorer.batchnorm, _arg(request, "model"),
                                   _arg(request, "image"), _layer(request),
@@ -214,6 +222,7 @@ def create_app(explorer: Explorer, *, default: str | None = None) -> Starlette:
         Route("/api/values", values),
         Route("/api/conv", conv_at),
         Route("/api/explain", about(explorer.explain)),
+        Route("/api/overview.png", overview_png),
         Route("/api/batchnorm", batchnorm),
         Route("/api/dropout", about(explorer.dropout)),
         Route("/api/filters.png", filters_png),

@@ -244,6 +244,25 @@ def mosaic(maps: torch.Tensor, *, pad: int = 1,
                  "lo": lo.flatten().tolist(), "hi": hi.flatten().tolist()}
 
 
+THUMB = 28  # pixels of an overview thumbnail
+
+
+def _thumb(t: torch.Tensor) -> torch.Tensor:
+    """One output (C, H, W) or (N,) as a THUMB x THUMB picture: maps averaged over channels, a
+    vector laid out as a square, row by row."""
+    import torch.nn.functional as F
+
+    t = t.float()
+    if t.ndim == 3:
+        t = t.mean(0)
+    elif t.ndim == 1:
+        side = int(np.ceil(np.sqrt(t.numel())))
+        t = F.pad(t, (0, side * side - t.numel()), value=float(t.min())).reshape(side, side)
+    else:
+        t = t.reshape(1, -1)
+    return F.interpolate(t[None, None], size=(THUMB, THUMB), mode="nearest")[0, 0]
+
+
 class Explorer:
     """The state behind the page: offered models, held images, cached loads and passes."""
 
@@ -748,6 +767,43 @@ class Explorer:
             "gemm_column": y[:8].round(5).tolist(), "layer_output": actual[:8].round(5).tolist(),
             "max_abs_diff": float(np.abs(y - actual).max()),
         }
+
+    def overview(self, model_id: str, pid: str, *, depth: int | None = None
+                 ) -> tuple[bytes, dict[str, Any]]:
+        """The whole network on this image: one node per row of the layer table (``depth``: per
+        block), in forward order, each with the nodes its inputs come from (a residual add's
+        two, a concatenation's branches; -1: the network's input), and a thumbnail of its output
+        (the mean over channels of maps, a vector as a square), as one PNG mosaic."""
+        m, _, p = self.trace(model_id, pid)
+        rows = m.summary.rows[:len(p.calls)]
+        keys: list[str] = []
+        node_of: list[int] = []  # call index -> node index
+        for r in rows:
+            key = r.name if depth is None else m.summary.block_of(r, depth)
+            if depth is None or not keys or keys[-1] != key:
+                keys.append(key)
+            node_of.append(len(keys) - 1)
+        made: dict[tuple, int] = {}  # (storage, shape) of an output -> the call that made it
+        inputs: list[set[int]] = [set() for _ in keys]
+        for i, c in enumerate(p.calls):
+            for t in c.inputs or ([c.input] if c.input is not None else []):
+                j = made.get((t.data_ptr(), tuple(t.shape)))
+                src = -1 if j is None else node_of[j]
+                if src != node_of[i]:
+                    inputs[node_of[i]].add(src)
+            if c.output is not None:
+                made[(c.output.data_ptr(), tuple(c.output.shape))] = i
+        last = {n: i for i, n in enumerate(node_of)}
+        outs = [p.modules[k].output if depth is not None and k in p.modules
+                and p.modules[k].output is not None else p.calls[last[n]].output
+                for n, k in enumerate(keys)]
+        thumbs = torch.stack([_thumb(o[0]) for o in outs])
+        image, layout = mosaic(thumbs)
+        table = m.summary.rows if depth is None else m.summary.rows_at_depth(depth)
+        nodes = [{"node": n, "name": k, "type": r.type, "shape": list(o.shape[1:]),
+                  "inputs": sorted(inputs[n]), **({"index": n} if depth is None else {"block": k})}
+                 for n, (k, r, o) in enumerate(zip(keys, table, outs, strict=False))]
+        return png_bytes(image), {**layout, "nodes": nodes}
 
     def explain(self, model_id: str, pid: str, layer: int | str) -> dict[str, Any]:
         """What the operation does, in the lecture's words with this image's numbers

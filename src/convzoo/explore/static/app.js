@@ -134,6 +134,7 @@ async function changeDepth() {
   state.info.layers = info.layers;
   state.row = null;
   renderLayers(info.layers);
+  if (state.image) await showOverview();
 }
 
 // --- images -------------------------------------------------------------------------------
@@ -189,7 +190,55 @@ async function predict() {
     truth.textContent = res.trained ? "" : "random weights: the answer means nothing yet" +
       (state.info.fetch ? `; for torchvision's ImageNet weights run \`${state.info.fetch}\` once, then restart` : "");
   }
+  await showOverview();
   if (state.row !== null) await selectLayer(state.row);
+}
+
+// The whole network on this image: a column of its operations' outputs in forward order, the
+// connections that skip ahead (a residual add's shortcut, a concatenation's branches) drawn as
+// arcs in the gutter on the left; folded into blocks as the layer table (its depth menu).
+async function showOverview() {
+  const depth = $("depth").value || null;
+  const res = await api("/api/overview.png", { model: state.model, image: state.image, depth });
+  const layout = JSON.parse(res.headers.get("X-Layout"));
+  const bitmap = await createImageBitmap(await res.blob());
+  const palette = hexPalette(layout.palette);
+  const ROW = 32, list = el("div", { class: "nodes" });
+  layout.nodes.forEach((n, i) => {
+    const canvas = el("canvas", { class: "thumb", width: layout.w, height: layout.h });
+    paintTile(canvas, bitmap, layout, i, palette);
+    const from = n.inputs.filter((j) => j !== i - 1).map((j) => (j < 0 ? "the input" : layout.nodes[j].name));
+    const node = el("div", { class: "node", tabindex: 0, "data-node": i, "data-name": n.name,
+                             "data-inputs": n.inputs.join(","),
+                             title: `${n.name} (${n.type}) ${shape(n.shape)}` + (from.length ? `; also reads ${from.join(", ")}` : "") },
+      canvas, el("span", { class: "nname" }, n.name), el("span", { class: "ntype" }, n.type),
+      el("span", { class: "nshape" }, shape(n.shape)));
+    node.onclick = () => {
+      const row = state.info.layers.find((x) => (n.block !== undefined ? x.block === n.block : x.index === n.index));
+      if (row) guard(() => selectLayer(row));
+    };
+    node.onkeydown = (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); node.click(); } };
+    list.append(node);
+  });
+  // Arcs for every input that is not the node just above, each in a lane of the gutter.
+  const edges = [];
+  layout.nodes.forEach((n, i) => n.inputs.forEach((j) => { if (j >= 0 && j !== i - 1) edges.push([j, i]); }));
+  edges.sort((a, b) => (a[1] - a[0]) - (b[1] - b[0]));
+  const lanes = [];  // per lane, the intervals it holds
+  const LANES = Math.min(12, Math.max(1, edges.length)), gutter = 12 + 7 * LANES;
+  const paths = edges.map(([a, b]) => {
+    let lane = lanes.findIndex((held) => held.every(([x, y]) => b <= x || a >= y));
+    if (lane < 0) { lane = lanes.length < LANES ? lanes.length : LANES - 1; lanes[lane] = lanes[lane] || []; }
+    lanes[lane].push([a, b]);
+    const x = gutter - 10 - 7 * lane, y0 = a * ROW + ROW / 2, y1 = b * ROW + ROW / 2;
+    return `<path d="M${gutter} ${y0} H${x + 6} Q${x} ${y0} ${x} ${y0 + 6} V${y1 - 6} Q${x} ${y1} ${x + 6} ${y1} H${gutter}" />`;
+  });
+  const svg = `<svg class="arcs" width="${gutter}" height="${layout.nodes.length * ROW}">${paths.join("")}</svg>`;
+  const box = $("overview");
+  box.innerHTML = svg;
+  box.append(list);
+  $("overview-note").textContent = `${layout.nodes.length} operations` + (depth ? ` (blocks, depth ${depth})` : "") +
+    `, ${edges.length} connections that skip ahead · each thumbnail: the output's mean over its channels · click one to open it`;
 }
 
 function setupImageInputs() {
@@ -222,6 +271,23 @@ function setupImageInputs() {
 
 // --- one layer ----------------------------------------------------------------------------
 
+// Tile ``i`` of a grey mosaic drawn into ``canvas`` through the palette; its grey levels returned.
+function paintTile(canvas, bitmap, layout, i, palette) {
+  const r = Math.floor(i / layout.cols), c = i % layout.cols;
+  const ctx = canvas.getContext("2d");
+  ctx.drawImage(bitmap, layout.pad + c * (layout.w + layout.pad), layout.pad + r * (layout.h + layout.pad),
+                layout.w, layout.h, 0, 0, layout.w, layout.h);
+  const px = ctx.getImageData(0, 0, layout.w, layout.h);
+  const levels = new Uint8Array(layout.w * layout.h);
+  for (let k = 0; k < px.data.length; k += 4) {
+    levels[k / 4] = px.data[k];
+    const v = 3 * px.data[k];
+    px.data[k] = palette[v]; px.data[k + 1] = palette[v + 1]; px.data[k + 2] = palette[v + 2];
+  }
+  ctx.putImageData(px, 0, 0);
+  return levels;
+}
+
 // The maps of one layer as canvases coloured through the palette; hovering one writes its value
 // (lo + level / 255 * (hi - lo): within 1/255 of its range) into ``hover``.
 async function drawMaps(box, params, scaleTo, hover) {
@@ -232,23 +298,12 @@ async function drawMaps(box, params, scaleTo, hover) {
   const scale = Math.max(1, Math.floor(scaleTo / Math.max(layout.h, layout.w)));
   const palette = hexPalette(layout.palette);
   for (let i = 0; i < layout.n; i++) {
-    const r = Math.floor(i / layout.cols), c = i % layout.cols;
     const ch = layout.first + i;
     const canvas = el("canvas", { class: "map", width: layout.w, height: layout.h,
                                   title: `channel ${ch}`, "data-channel": ch });
     canvas.style.width = `${layout.w * scale}px`;
     canvas.style.height = `${layout.h * scale}px`;
-    const ctx = canvas.getContext("2d");
-    ctx.drawImage(bitmap, layout.pad + c * (layout.w + layout.pad),
-      layout.pad + r * (layout.h + layout.pad), layout.w, layout.h, 0, 0, layout.w, layout.h);
-    const px = ctx.getImageData(0, 0, layout.w, layout.h);  // grey levels -> colour map
-    const levels = new Uint8Array(layout.w * layout.h);
-    for (let k = 0; k < px.data.length; k += 4) {
-      levels[k / 4] = px.data[k];
-      const v = 3 * px.data[k];
-      px.data[k] = palette[v]; px.data[k + 1] = palette[v + 1]; px.data[k + 2] = palette[v + 2];
-    }
-    ctx.putImageData(px, 0, 0);
+    const levels = paintTile(canvas, bitmap, layout, i, palette);
     canvas.at = (e) => {  // the (row, col) of the map under the pointer
       const b = canvas.getBoundingClientRect();
       return [Math.min(layout.h - 1, Math.floor((e.clientY - b.top) / scale)),
