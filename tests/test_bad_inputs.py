@@ -16,8 +16,10 @@ import struct
 import subprocess
 import sys
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -162,6 +164,94 @@ CASES = [
                                     "--out", "{out}"), "GiB, more than this machine's"),
     Case("--threads 10**6", ("train", "lenet5", "--threads", "1000000", "--out", "{out}"),
          "--threads must be in [1, "),
+    Case("weights naming 3 classes, no num_classes", ("eval", "{w_classes3_noargs}"),
+         "name 3 classes in their metadata but model 'lenet5' has 10 outputs"),
+    # run directories with text where numbers belong
+    Case("metrics.csv with text, report", ("report", "{run_metrics_text}", "--out", "{out}"),
+         "metrics.csv: line 2, column 'test_top1_acc' holds 'abc', expected a number"),
+    Case("metrics.csv with text, compare", ("compare", "{run_metrics_text}", "{run}", "--out",
+                                            "{out}"), "holds 'abc', expected a number"),
+    Case("final.json with text, compare", ("compare", "{run_final_text}", "{run}", "--out",
+                                           "{out}"), "'top1_acc' must be a number, got \"abc\""),
+    # data files
+    Case("val_labels.txt holding '²', train", ("train", "lenet5", "--data", "imagenet",
+                                               "--data-dir", "{inet_sup}", "--out", "{out}"),
+         "label '²' is neither a known wnid nor a class index"),
+    Case("val_labels.txt holding '²', data info", ("data", "info", "imagenet", "--data-dir",
+                                                   "{inet_sup}"), "label '²' is neither"),
+    Case("val_labels.txt naming a file twice", ("train", "lenet5", "--data", "imagenet",
+                                                "--data-dir", "{inet_dup}", "--out", "{out}"),
+         "val_labels.txt:3: ILSVRC2012_val_00000001.JPEG is listed a second time"),
+    Case("IDX training file of 0 images", ("train", "lenet5", "--data-dir", "{idx_empty}",
+                                           "--out", "{out}"),
+         "train-images-idx3-ubyte holds 0 images"),
+    Case("IDX of 0x0 images", ("train", "lenet5", "--data-dir", "{idx_side0}", "--out", "{out}"),
+         "train-images-idx3-ubyte: its images are 0x0 pixels; expected at least 2"),
+    Case("IDX of 1x1 images", ("train", "lenet5", "--data-dir", "{idx_side1}", "--out", "{out}"),
+         "train-images-idx3-ubyte: its images are 1x1 pixels"),
+    Case("1 kB JPEG declaring 30000x30000", ("train", "lenet5", "--data", "folder", "--data-dir",
+                                             "{jpeg_bomb}", "--out", "{out}"),
+         "bomb.jpg: image is 30000x30000 = 900,000,000 pixels, more than the limit"),
+    # options that would do nothing
+    Case("--lr-milestones with cosine", ("train", "lenet5", "--lr-milestones", "3", "--out",
+                                         "{out}"),
+         "--lr-milestones does nothing with --lr-scheduler cosine (only multistep uses it)"),
+    Case("--ema-decay without --ema", ("train", "lenet5", "--ema-decay", "0.99", "--out", "{out}"),
+         "--ema-decay does nothing without --ema"),
+    Case("--rmsprop-alpha with SGD", ("train", "lenet5", "--rmsprop-alpha", "0.5", "--out",
+                                      "{out}"), "--rmsprop-alpha does nothing with --opt sgd"),
+    Case("--weights with --resume", ("train", "--resume", "{run}", "--weights", "lenet5:mnist"),
+         "--weights does nothing with --resume"),
+    # values and names
+    Case("export --atol nan", ("export", "{run}", "--out", "{out}/m.onnx", "--atol", "nan"),
+         "--atol must be a finite number >= 0, got nan"),
+    Case("export --atol -1", ("export", "{run}", "--out", "{out}/m.onnx", "--atol", "-1"),
+         "--atol must be a finite number >= 0, got -1.0"),
+    Case("a 200,000-character model name", ("summary", "m" * 200_000),
+         "is 200,000 characters long", never=("m" * 100,)),
+    Case("a 200,000-character data dir", ("train", "lenet5", "--data-dir", "d" * 200_000,
+                                          "--out", "{out}"),
+         "is 200,000 characters long", never=("d" * 100,)),
+]
+
+
+@dataclass(frozen=True)
+class ApiCase:
+    id: str
+    call: Callable[[dict[str, Path]], Any]  # given the world of files
+    says: str
+
+
+def _api():
+    import convzoo
+
+    return convzoo
+
+
+API_CASES = [  # issue 27: the Python API raises ConvzooError naming the argument
+    ApiCase("create_model(None)", lambda w: _api().create_model(None),
+            "create_model: the model name must be a string such as 'lenet5', got NoneType"),
+    ApiCase("create_model num_classes '3'", lambda w: _api().create_model(
+        "lenet5", num_classes="3"), "num_classes must be an integer >= 1, got '3'"),
+    ApiCase("create_model num_classes 10**9", lambda w: _api().create_model(
+        "lenet5", num_classes=10**9), "has 85,000,060,856 parameters as float32"),
+    ApiCase("create_model 200,000-character name", lambda w: _api().create_model("m" * 200_000),
+            "... (200,000 characters)"),
+    ApiCase("fit(None)", lambda w: _api().fit(None),
+            "fit: expected a TrainConfig (or a dict of its fields), got NoneType"),
+    ApiCase("fit(dict) checked as a config", lambda w: _api().fit({"model": "lenet5",
+                                                                  "epochs": "2"}),
+            "key 'epochs' (--epochs) must be an integer, got the string '2'"),
+    ApiCase("evaluate(batch_size=0)", lambda w: _api().evaluate(w["run"], batch_size=0),
+            "evaluate: batch_size must be an integer >= 1, got 0"),
+    ApiCase("read_weights(None)", lambda w: _api().read_weights(None),
+            "read_weights: path must be a file path"),
+    ApiCase("model_info(None)", lambda w: _api().model_info(None),
+            "a model name must be a string, got NoneType"),
+    ApiCase("list_models(5)", lambda w: _api().list_models(5),
+            "list_models: pattern must be a glob string"),
+    ApiCase("load_trained of a .pth of nested strings", lambda w: _api().load_trained(
+        w["w_nested_pth"], model="lenet5"), "'classifier.1.bias' is of type dict, expected a"),
 ]
 
 
@@ -236,6 +326,70 @@ def _weights_and_checkpoints(root: Path, run: Path) -> dict[str, Path]:
     damaged("ck_rngbad", lambda b: {**b, "rng": [{**b["rng"][0], "torch": torch.zeros(
         3, dtype=torch.uint8)}]})
     damaged("ck_evil", lambda b: {"x": _Evil()})
+    return w
+
+
+def _runs_and_data(root: Path, run: Path, rng) -> dict[str, Path]:
+    """Run copies with text where numbers belong, and bad data sets (issue 27)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    root.mkdir()
+    w = {}
+    with safe_open(str(run / "model.safetensors"), "pt") as f:
+        meta = f.metadata()
+    w["w_classes3_noargs"] = root / "classes3.safetensors"
+    save_file(load_file(run / "model.safetensors"), w["w_classes3_noargs"], metadata={
+        **meta, "classes": '["a", "b", "c"]', "model_args": '{"in_chans": 1}'})
+    w["run_metrics_text"] = root / "metrics-text"
+    shutil.copytree(run, w["run_metrics_text"])
+    csv = w["run_metrics_text"] / "metrics.csv"
+    head, first, *rest = csv.read_text().splitlines(keepends=True)
+    fields = head.strip().split(",")
+    values = first.rstrip("\n").split(",")
+    values[fields.index("test_top1_acc")] = "abc"
+    csv.write_text(head + ",".join(values) + "\n" + "".join(rest))
+    w["run_final_text"] = root / "final-text"
+    shutil.copytree(run, w["run_final_text"])
+    final = w["run_final_text"] / "final.json"
+    final.write_text(json.dumps({**json.loads(final.read_text()), "top1_acc": "abc"}))
+
+    for key, labels in (("inet_sup", "ILSVRC2012_val_00000001.JPEG n01440764\n"
+                                     "ILSVRC2012_val_00000002.JPEG \u00b2\n"),
+                        ("inet_dup", "ILSVRC2012_val_00000001.JPEG n01440764\n"
+                                     "ILSVRC2012_val_00000002.JPEG 1\n"
+                                     "ILSVRC2012_val_00000001.JPEG 1\n")):
+        w[key] = root / key
+        for wnid in ("n01440764", "n01443537"):
+            (w[key] / "train" / wnid).mkdir(parents=True)
+            Image.new("RGB", (40, 30)).save(w[key] / "train" / wnid / "a.JPEG", format="JPEG")
+        (w[key] / "val").mkdir()
+        for name in ("ILSVRC2012_val_00000001.JPEG", "ILSVRC2012_val_00000002.JPEG"):
+            Image.new("RGB", (40, 30)).save(w[key] / "val" / name, format="JPEG")
+        (w[key] / "val" / "val_labels.txt").write_text(labels, encoding="utf-8")
+
+    ok = (np.zeros((4, 28, 28), np.uint8), 0x08), (np.arange(4, dtype=np.uint8), 0x08)
+    w["idx_empty"] = _mnist_dir(root / "idx-empty", *ok)  # a test split, and no training images
+    (w["idx_empty"] / "train-images-idx3-ubyte").write_bytes(_idx(np.zeros((0, 28, 28),
+                                                                            np.uint8), 0x08))
+    (w["idx_empty"] / "train-labels-idx1-ubyte").write_bytes(_idx(np.zeros(0, np.uint8), 0x08))
+    for side in (0, 1):
+        w[f"idx_side{side}"] = _mnist_dir(root / f"idx-side{side}", (np.zeros(
+            (4, side, side), np.uint8), 0x08), ok[1])
+
+    import io
+    import struct as st
+
+    buf = io.BytesIO()
+    Image.new("L", (16, 16)).save(buf, "JPEG")
+    jpeg = bytearray(buf.getvalue())
+    sof = jpeg.find(b"\xff\xc0")
+    st.pack_into(">HH", jpeg, sof + 5, 30000, 30000)  # the frame header's height and width
+    w["jpeg_bomb"] = _folder(root / "jpeg-bomb")
+    (w["jpeg_bomb"] / "train" / "a" / "bomb.jpg").write_bytes(bytes(jpeg))
+    assert len(jpeg) < 1024
     return w
 
 
@@ -330,6 +484,7 @@ def world(tmp_path_factory):
     w["arch_truncated"] = root / "truncated.tar.gz"
     w["arch_truncated"].write_bytes(w["arch_folders"].read_bytes()[:200])
     w.update(_weights_and_checkpoints(root / "issue27", run))
+    w.update(_runs_and_data(root / "issue27-data", run, rng))
     w["locked"] = root / "locked"
     _folder(w["locked"] / "data")
     blocked = [w["unreadable"] / "train" / "b", w["locked"]]
@@ -408,6 +563,30 @@ def test_bad_input_in_process(case, world, tmp_path, capsys, monkeypatch, unread
         code = e.code
     _check(case, code, capsys.readouterr().err, before, world, out)
     assert [p.read_text() for p in sentinels if p.is_file()] == ["keep"] * len(sentinels)
+
+
+@pytest.mark.parametrize("case", API_CASES, ids=[c.id for c in API_CASES])
+def test_bad_input_api(case, world, tmp_path, monkeypatch):
+    import convzoo
+
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # a run made by mistake would land here, not in the repo
+    before = _snapshot(world["run"].parent)
+    with pytest.raises(convzoo.ConvzooError) as caught:
+        case.call(world)
+    message = str(caught.value)
+    assert case.says in message and "\n" not in message and len(message) < 400, message
+    assert _snapshot(world["run"].parent) == before
+    assert list(tmp_path.iterdir()) == [], "a file was written"
+
+
+def test_fit_accepts_a_dict_as_its_config(tmp_path, monkeypatch):
+    import convzoo
+
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    result = convzoo.fit({"model": "lenet5", "epochs": 1, "max_steps": 1, "batch_size": 8,
+                          "out": str(tmp_path / "run"), "device": "cpu", "tensorboard": False})
+    assert result.run_dir == tmp_path / "run" and (tmp_path / "run" / "model.safetensors").is_file()
 
 
 def _console_script() -> list[str]:

@@ -81,7 +81,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from .engine import TrainConfig, fit
     from .engine.checkpoint import load_checkpoint, resolve_resume
-    from .engine.config import check_values, options
+    from .engine.config import check_given_options, check_values, options
     from .engine.progress import LineReporter, TqdmReporter
     from .engine.recipes import get_recipe
 
@@ -108,6 +108,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.model_arg:
         values["model_args"] = {**values.get("model_args", {}), **dict(args.model_arg)}
     cfg = TrainConfig.from_dict(values).validate()  # before anything is written
+    check_given_options(cfg, {k for k, v in flags.items() if v is not None})
     reporter = TqdmReporter() if sys.stderr.isatty() else LineReporter()
     fit(cfg, reporter)
     return 0
@@ -749,6 +750,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+MAX_ARGUMENT = 4096  # characters: PATH_MAX on Linux; no path, name or value is longer
+
+
+def _check_lengths(argv: list[str]) -> None:
+    """Refuse an argument longer than any path or name (the OS would refuse the path with a
+    traceback, and messages would echo it whole)."""
+    for i, arg in enumerate(map(str, argv), 1):
+        if len(arg) > MAX_ARGUMENT:
+            raise ConvzooError(f"argument {i} ({arg[:40]}...) is {len(arg):,} characters long; "
+                               f"no path, name or value is longer than {MAX_ARGUMENT:,}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -758,6 +771,7 @@ def main(argv: list[str] | None = None) -> int:
 
     set_download_progress(_download_bars())
     try:
+        _check_lengths(sys.argv[1:] if argv is None else argv)
         return args.run(args)
     except ConvzooError as e:
         # TrainingInterrupted (engine.epoch; not imported here, `list` stays light) carries the

@@ -20,7 +20,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ._limits import check_fits
-from .errors import ConvzooError, first_line
+from .errors import ConvzooError, first_line, shown
 
 
 @dataclass(frozen=True)
@@ -126,6 +126,9 @@ def list_models(pattern: str | None = None, *, pretrained: bool = False) -> list
     glob pattern such as ``"resnet*"``; ``pretrained=True`` keeps the models with shipped weights
     (load them as ``create_model("resnet20:cifar10")``)."""
     _ensure_loaded()
+    if pattern is not None and not isinstance(pattern, str):
+        raise ConvzooError(f"list_models: pattern must be a glob string such as 'resnet*' or "
+                           f"None, got {type(pattern).__name__}")
     names = sorted(_REGISTRY, key=natural_key)
     if pattern:
         names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
@@ -177,12 +180,14 @@ def _pretrained_tag(info: ModelInfo) -> str:
 def model_info(name: str) -> ModelInfo:
     """The :class:`ModelInfo` of ``name``; unknown names fail with close suggestions."""
     _ensure_loaded()
+    if not isinstance(name, str):
+        raise ConvzooError(f"a model name must be a string, got {type(name).__name__}")
     try:
         return _REGISTRY[name]
     except KeyError:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
+        close = difflib.get_close_matches(name[:200], list(_REGISTRY), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see `convzoo list`"
-        raise ConvzooError(f"unknown model {name!r}{hint}") from None
+        raise ConvzooError(f"unknown model {shown(name)!r}{hint}") from None
 
 
 def check_model_fits(info: ModelInfo, kwargs: dict[str, Any]) -> None:
@@ -217,6 +222,9 @@ def create_model(
     freshly initialised for ``num_classes``. ``pretrained=True`` (timm's switch) means
     ``weights="imagenet"`` for the ImageNet forms, the shipped tag for the small ones.
     """
+    if not isinstance(name, str):
+        raise ConvzooError(f"create_model: the model name must be a string such as 'lenet5', "
+                           f"got {type(name).__name__}")
     if ":" in name:
         name, _, tag = name.partition(":")
         if weights is not None and weights != tag:

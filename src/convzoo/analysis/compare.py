@@ -10,6 +10,7 @@ are not comparable on one axis).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ _NOT_SETTINGS = ("out", "argv", "resume", "convzoo_version", "input_size_reason"
 def run_row(run_dir: str | Path) -> dict[str, Any]:
     """One run's figures (from final.json and :func:`~convzoo.engine.loaded.load_trained`: the
     model, its arguments and the side it was trained at)."""
+    return _row_and_config(run_dir)[0]
+
+
+def _row_and_config(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """:func:`run_row` and the run's config.json ({} when damaged: load_trained warns)."""
     from ..engine.loaded import load_trained
     from .summary import summarize
 
@@ -35,6 +41,13 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
     if not final_path.is_file():
         raise ConvzooError(f"run directory {run_dir} has no final.json (unfinished run?)")
     final = read_json(final_path, what="run results")
+    if not isinstance(final, dict):
+        raise ConvzooError(f"run results {final_path} must hold a JSON object")
+    for key in ("epochs", "top1_acc", "top5_acc", "train_time_s"):
+        value = final.get(key)
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise ConvzooError(f"run results {final_path}: {key!r} must be a number, got "
+                               f"{json.dumps(value)[:40]}")
     loaded = load_trained(run_dir)
     name, args, data = loaded.name, loaded.model_args, loaded.data or final.get("data")
     size, chans = loaded.side, loaded.in_chans
@@ -44,7 +57,7 @@ def run_row(run_dir: str | Path) -> dict[str, Any]:
         "params": s.params, "gmacs": s.macs / 1e9, "input": f"{chans}x{size}x{size}",
         "top1_acc": final.get("top1_acc"), "top5_acc": final.get("top5_acc"),
         "train_time_s": final.get("train_time_s"),
-    }
+    }, loaded.config
 
 
 def differing_settings(configs: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -90,9 +103,8 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path | None = None, *,
     accuracy.png and compare.json under ``out`` (default :func:`default_out`)."""
     if not run_dirs:
         raise ConvzooError("compare needs at least one run directory")
-    rows = [run_row(d) for d in run_dirs]
-    configs = [read_json(Path(d) / "config.json", what="run config")
-               if (Path(d) / "config.json").is_file() else {} for d in run_dirs]
+    rows, configs = map(list, zip(*(_row_and_config(d) for d in run_dirs), strict=True))
+    metrics = [read_metrics(d) for d in run_dirs]  # a damaged metrics.csv: before any folder
     labels = run_labels(run_dirs)
     result = Comparison(rows, labels, differing_settings(configs))
     if not write:
@@ -111,7 +123,7 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path | None = None, *,
                            ) from None
     import matplotlib.pyplot as plt
 
-    figures = {"curves.png": curves_overlay_figure(labels, [read_metrics(d) for d in run_dirs]),
+    figures = {"curves.png": curves_overlay_figure(labels, metrics),
                "accuracy.png": accuracy_figure(labels, rows)}
     for name, fig in figures.items():
         path = result.out / name

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,7 @@ def export_model(
     relative to the eager logits' size when they exceed 1 (float32 rounding scales with them).
     """
     format = export_format(out, format)
+    check_atol(atol)
     if format == "onnx" and opset < 17:
         raise ConvzooError(f"--opset must be >= 17, got {opset}")
     out = Path(out)
@@ -200,6 +202,12 @@ def check_export(model: nn.Module, path: str | Path, *, format: str,
     return worst, scale
 
 
+def check_atol(atol: float) -> None:
+    """The check's tolerance: a finite number >= 0 (NaN would fail every comparison)."""
+    if not isinstance(atol, (int, float)) or isinstance(atol, bool) or not 0 <= atol < math.inf:
+        raise ConvzooError(f"--atol must be a finite number >= 0, got {atol!r:.40}")
+
+
 def export_source(source: str, out: str | Path, *, format: str | None = None,
                   model: str | None = None,
                   input_size: tuple[int, int, int] | str | None = None, opset: int = DEFAULT_OPSET,
@@ -212,6 +220,7 @@ def export_source(source: str, out: str | Path, *, format: str | None = None,
     from .summary import check_min_size, parse_input_size
 
     format = export_format(out, format)  # before any work
+    check_atol(atol)
     refuse_output_in_run(out, "--out")
     loaded = load_trained(source, model=model)
     if isinstance(input_size, str):

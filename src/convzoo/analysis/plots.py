@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write
+from ..errors import ConvzooError
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -17,8 +18,18 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     with open(path, newline="") as f:
-        return [{k: float(v) if v not in ("", None) else None for k, v in r.items()}
-                for r in csv.DictReader(f)]
+        rows = list(csv.DictReader(f))
+    out = []
+    for i, r in enumerate(rows, start=2):  # line 1 is the header
+        row = {}
+        for k, v in r.items():
+            try:
+                row[k] = float(v) if v not in ("", None) else None
+            except (TypeError, ValueError):  # text, or a line with more fields than the header
+                raise ConvzooError(f"{path}: line {i}, column {str(k)[:40]!r} holds "
+                                   f"{str(v)[:40]!r}, expected a number") from None
+        out.append(row)
+    return out
 
 
 def curves_figure(rows: list[dict[str, Any]], *, title: str = ""):

@@ -221,15 +221,19 @@ def check_pixels(data: bytes | torch.Tensor, limit: int = MAX_IMAGE_PIXELS) -> N
     formats that cannot be read are left to the decoder to refuse.
 
     PNG (where the bombs are: deflate packs a blank 20000x20000 into 400 kB): its IHDR, at a
-    fixed offset. A JPEG under 64 kB is let through unread: each 8x8 block costs at least ~2
-    bits, so 64 Mpx take 256 kB or more (and PIL's header parse would add a third to the ~60 us
-    decode of a CIFAR-size JPEG). Anything else: PIL reads the header only.
+    fixed offset. JPEG: its frame header (SOF), found by walking the segments before it (a
+    1 kB file may declare 30000x30000: decoders allocate for the declared size first).
+    Anything else: PIL reads the header only.
     """
     head = bytes(data[:24].numpy()) if isinstance(data, torch.Tensor) else bytes(data[:24])
+    size = None
     if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        w, h = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    elif head[:2] == b"\xff\xd8" and len(data) < 64 * 1024:
-        return
+        size = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    elif head[:2] == b"\xff\xd8":
+        size = jpeg_size(bytes(data[:65536].numpy()) if isinstance(data, torch.Tensor)
+                         else bytes(data[:65536]))
+    if size is not None:
+        w, h = size
     else:
         from PIL import Image
 
@@ -244,6 +248,27 @@ def check_pixels(data: bytes | torch.Tensor, limit: int = MAX_IMAGE_PIXELS) -> N
             return
     if w * h > limit:
         raise DataError(f"image is {w}x{h} = {w * h:,} pixels, more than the limit of {limit:,}")
+
+
+def jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header (SOF0..SOF15 but DHT, JPG, DAC); None when
+    ``data`` ends before one (the decoder then says what is wrong)."""
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7],
+                                                                             "big")
+        if marker in (0x01, *range(0xD0, 0xD8)):  # TEM, RSTn: no length
+            i += 2
+            continue
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return None
 
 
 def decode_bytes(data: bytes | torch.Tensor, channels: int = 3) -> torch.Tensor:
@@ -503,7 +528,7 @@ def _val_label(token: str, where: str, wnid_to_label: dict[str, int]) -> int:
     """The class index of a label ``token``: a wnid, or a 0-based class index."""
     if token in wnid_to_label:
         return wnid_to_label[token]
-    if token.isdigit() and int(token) < len(wnid_to_label):
+    if token.isascii() and token.isdigit() and int(token) < len(wnid_to_label):  # not "²"
         return int(token)
     raise DataError(f"{where}: label {token!r} is neither a known wnid nor a class index")
 
@@ -522,8 +547,16 @@ def _read_filename_labels(path: Path, val_dir: Path, files: list[str],
         key = names.get(Path(parts[0]).name)
         if key is None:
             raise DataError(f"{path}:{n}: {parts[0]} is not a file of {val_dir}")
+        _refuse_twice(out, key, f"{path}:{n}")
         out[key] = _val_label(parts[1], f"{path}:{n}", wnid_to_label)
     return out
+
+
+def _refuse_twice(labels: dict[str, int], key: str, where: str) -> None:
+    """A labels file that names one image twice (with one label or two) is a damaged file."""
+    if key in labels:
+        raise DataError(f"{where}: {Path(key).name} is listed a second time; a labels file "
+                        f"names each image once")
 
 
 def _read_kaggle_solution(path: Path, val_dir: Path, files: list[str],
@@ -543,6 +576,7 @@ def _read_kaggle_solution(path: Path, val_dir: Path, files: list[str],
         tokens = pred.split()
         if not tokens:
             raise DataError(f"{path}:{n}: no label in {line!r}")
+        _refuse_twice(out, key, f"{path}:{n}")
         out[key] = _val_label(tokens[0], f"{path}:{n}", wnid_to_label)
     return out
 
@@ -577,7 +611,7 @@ def _devkit_id_to_wnid(truth: Path, places: list[Path], data_dir: Path
         id_to_wnid: dict[str, str] = {}
         for n, line in enumerate(_read_text(mapping).splitlines(), 1):
             parts = line.split()
-            if len(parts) < 2 or not parts[1].isdigit():
+            if len(parts) < 2 or not (parts[1].isascii() and parts[1].isdigit()):
                 raise DataError(f"{mapping}:{n}: expected 'WNID ID NAME', got {line!r}")
             id_to_wnid[parts[1]] = parts[0]
         return id_to_wnid, mapping

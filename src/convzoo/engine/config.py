@@ -279,6 +279,40 @@ class TrainConfig:
         return check_values(values, source=f"config {path}")
 
 
+# Options that only act with some other setting: (field, whether cfg uses it, why it would not;
+# formatted with the config as ``c``).
+_SCHEDULE = "with --lr-scheduler {c.lr_scheduler} (only {uses} uses it)"
+_ACTS_WITH = [
+    ("lr_milestones", lambda c: c.lr_scheduler == "multistep", _SCHEDULE, "multistep"),
+    ("lr_milestone_unit", lambda c: c.lr_scheduler == "multistep", _SCHEDULE, "multistep"),
+    ("lr_step_epochs", lambda c: c.lr_scheduler == "step", _SCHEDULE, "step"),
+    ("lr_gamma", lambda c: c.lr_scheduler in ("step", "multistep", "plateau", "exponential"),
+     _SCHEDULE, "step, multistep, plateau or exponential"),
+    ("lr_min", lambda c: c.lr_scheduler == "cosine", _SCHEDULE, "cosine"),
+    ("onecycle_pct", lambda c: c.lr_scheduler == "onecycle", _SCHEDULE, "onecycle"),
+    ("plateau_patience", lambda c: c.lr_scheduler == "plateau", _SCHEDULE, "plateau"),
+    ("plateau_threshold", lambda c: c.lr_scheduler == "plateau", _SCHEDULE, "plateau"),
+    ("plateau_max_drops", lambda c: c.lr_scheduler == "plateau", _SCHEDULE, "plateau"),
+    ("ema_decay", lambda c: c.ema, "without --ema", ""),
+    ("ema_steps", lambda c: c.ema, "without --ema", ""),
+    ("rmsprop_alpha", lambda c: c.optimizer == "rmsprop", "with --opt {c.optimizer} (only "
+     "{uses} uses it)", "rmsprop"),
+    ("weights", lambda c: c.resume is None, "with --resume (the run continues with its "
+     "checkpoint's weights)", ""),
+]
+
+
+def check_given_options(cfg: TrainConfig, given: set[str]) -> None:
+    """Refuse an option set on purpose (``given``: field names from the command line) that
+    does nothing with ``cfg``'s other settings: ``--ema-decay`` without ``--ema`` would be
+    recorded in config.json as if it had shaped the run."""
+    labels = {o.name: o.label for o in options()}
+    for name, acts, why, uses in _ACTS_WITH:
+        if name in given and not acts(cfg):
+            raise ConvzooError(f"{labels[name]} does nothing {why.format(c=cfg, uses=uses)}; "
+                               f"leave it out")
+
+
 # --- the fields as options: types, flags, choices ----------------------------------------------
 
 

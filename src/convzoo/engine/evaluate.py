@@ -265,6 +265,9 @@ def evaluate(
     """
     from .loaded import amp_mode, prepare_eval
 
+    for name, value, low in (("batch_size", batch_size, 1), ("workers", workers, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConvzooError(f"evaluate: {name} must be an integer >= {low}, got {value!r:.40}")
     job = prepare_eval(source, model=model, data=data, data_dir=data_dir, device=device,
                        engine=engine, channels_last=channels_last)
     ev = job.run(batch_size=batch_size, amp=amp_mode(amp, job.device), workers=workers)

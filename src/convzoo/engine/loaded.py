@@ -153,6 +153,11 @@ def load_trained(source: str | Path, *, model: str | None = None,
             f"weights {path} have {mismatch[0]} classes but model {name!r} is built for "
             f"{mismatch[1]} classes; pass num_classes={mismatch[0]}")
     load_state_dict_checked(net, wf.state_dict, source=str(path))
+    outputs = args.get("num_classes", info.default_num_classes)
+    if wf.classes is not None and len(wf.classes) != outputs:  # names must index the logits
+        raise ConvzooError(f"weights {path} name {len(wf.classes)} classes in their metadata but "
+                           f"model {name!r} has {outputs} outputs; one class name per output is "
+                           f"expected")
     config = _run_config(run_dir, path)
     preset = None
     try:

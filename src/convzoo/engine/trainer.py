@@ -106,9 +106,11 @@ class Inputs:
 
 
 def fit(
-    cfg: TrainConfig, reporter: Reporter | None = None, *, source: DataSource | None = None
+    cfg: TrainConfig | dict[str, Any], reporter: Reporter | None = None, *,
+    source: DataSource | None = None,
 ) -> FitResult:
     """Train ``cfg.model`` on ``cfg.data``; evaluate after every epoch; write the run directory.
+    ``cfg`` may be a dict of TrainConfig's fields (checked as a config.json is).
 
     ``source`` is a data set made in code (an experiment's subset), named ``cfg.data``.
 
@@ -117,6 +119,11 @@ def fit(
     checkpoint written), :class:`~convzoo.errors.TrainingDiverged` on a non-finite loss and
     :class:`ConvzooError` on bad input (before anything is written).
     """
+    if isinstance(cfg, dict):  # fit({"model": "lenet5", "epochs": 2}): the fields as a dict
+        cfg = TrainConfig.from_dict(cfg)
+    elif not isinstance(cfg, TrainConfig):
+        raise ConvzooError(f"fit: expected a TrainConfig (or a dict of its fields), got "
+                           f"{type(cfg).__name__}")
     cfg = cfg.validate()
     threads = torch.get_num_threads()
     if cfg.threads is not None:
