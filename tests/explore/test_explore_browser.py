@@ -386,9 +386,15 @@ def test_the_overview_draws_every_operation_and_its_connections(server, browser,
     d.find_element(By.ID, "overview-panel").screenshot(str(shot))
     assert _non_blank(shot) > 10
     target_png = os.environ.get("CONVZOO_EXPLORE_SCREENSHOT")
-    if target_png and model == "resnet20:cifar10":
+    if target_png and model == "resnet20:cifar10":  # the README's: a photo, a tall window
         from PIL import Image
+        from selenium.webdriver.support.expected_conditions import staleness_of
 
+        old = d.find_element(By.CSS_SELECTOR, "#overview .node")
+        d.find_element(By.CSS_SELECTOR, "#samples .sample[data-id='p:chelsea']").click()
+        _wait(d, staleness_of(old))
+        _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#overview .node"))
+        d.set_window_size(1400, 1700)
         d.execute_script("document.getElementById('overview').scrollTop = 0; scrollTo(0, 0)")
         d.save_screenshot(str(shot))
         Image.open(shot).convert("RGB").quantize(colors=128).save(
