@@ -321,6 +321,16 @@ def test_a_clicked_convolution_output_is_explained_as_its_sum(server, browser):
     assert len(d.find_elements(By.CSS_SELECTOR, "#conv .term")) == 6
     assert d.find_elements(By.CSS_SELECTOR, "#conv canvas.map")  # the window over its input
     assert not d.find_element(By.ID, "status").text
+    # The keyboard: the clicked map has focus; the right arrow, then Enter, explains col 7.
+    from selenium.webdriver.common.keys import Keys
+
+    d.execute_script("arguments[0].focus()", target)
+    d.switch_to.active_element.send_keys(Keys.ARROW_RIGHT)
+    d.switch_to.active_element.send_keys(Keys.ENTER)
+    _wait(d, lambda d: "row 4, col 7" in d.find_element(By.ID, "conv").text)
+    eq = d.find_element(By.ID, "conv-sum")
+    want = float(_lenet5_conv2_in_float64(sample.get_attribute("data-id"))[3, 4, 7])
+    assert float(eq.get_attribute("data-sum")) == pytest.approx(want, abs=1e-6)
 
 
 def _non_blank(png_path: Path) -> float:

@@ -68,6 +68,7 @@ function fillSelect(select, models, chosen) {
 async function loadModels() {
   const res = await (await api("/api/models")).json();
   fillSelect($("model"), res.models, res.default);
+  state.models = res.models;
   const other = res.models.find((m) => m.kind === "shipped" && m.id !== res.default);
   fillSelect($("compare-model"), res.models, other ? other.id : res.default);
   await selectModel(res.default);
@@ -87,6 +88,10 @@ async function selectModel(id) {
   state.model = id;
   state.info = info;
   status("");
+  if ($("compare-model").value === id && state.models) {  // compare with another network
+    const other = state.models.find((m) => m.trained && m.id !== id);
+    if (other) $("compare-model").value = other.id;
+  }
   $("badge").hidden = info.trained;
   $("card").textContent = `${info.model} · ${info.info.paper} · input ${shape(info.input)} · ` +
     `${fmt(info.params)} params · ${si(info.macs)}MACs` + (info.data ? ` · trained on ${info.data}` : "");
@@ -380,7 +385,19 @@ async function selectLayer(row) {
       (row.type === "Conv2d" ? " · click a position to see its sum" : "");
     if (row.type === "Conv2d") {
       $("maps").querySelectorAll("canvas[data-channel]").forEach((c) => {
-        c.onclick = (e) => { const [y, x] = c.at(e); guard(() => showConvAt(+c.dataset.channel, y, x)); };
+        c.pos = [Math.floor(layout.h / 2), Math.floor(layout.w / 2)];
+        const explainAt = () => guard(() => showConvAt(+c.dataset.channel, ...c.pos));
+        c.onclick = (e) => { c.pos = c.at(e); explainAt(); };
+        c.tabIndex = 0;  // the keyboard: arrows move the position, Enter explains it
+        c.onkeydown = (e) => {
+          const step = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }[e.key];
+          if (step) {
+            e.preventDefault();
+            c.pos = [Math.max(0, Math.min(layout.h - 1, c.pos[0] + step[0])),
+                     Math.max(0, Math.min(layout.w - 1, c.pos[1] + step[1]))];
+            $("maps-hover").textContent = `channel ${c.dataset.channel}, row ${c.pos[0]}, col ${c.pos[1]}: Enter explains it`;
+          } else if (e.key === "Enter" || e.key === " ") { e.preventDefault(); explainAt(); }
+        };
       });
     }
   } else {
