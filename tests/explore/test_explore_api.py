@@ -440,7 +440,7 @@ def test_filters_gradcam_and_compare(client):
 
 
 def test_place_at_centres_puts_each_position_at_its_receptive_field_centre():
-    from convzoo.explore.service import place_at_centres
+    from convzoo.analysis.visualize import place_at_centres
 
     cam = torch.zeros(10, 10, dtype=torch.float64)
     cam[3, 7] = 1.0
@@ -493,6 +493,12 @@ def test_gradcam_is_placed_at_receptive_field_centres(client, explorer):
             want[y, x_] = ((1 - fy) * (1 - fx) * cam[i0, j0] + (1 - fy) * fx * cam[i0, j0 + 1]
                            + fy * (1 - fx) * cam[i0 + 1, j0] + fy * fx * cam[i0 + 1, j0 + 1])
     np.testing.assert_allclose(heat.numpy(), want, atol=1e-4)
+    # `convzoo visualize gradcam` places it the same way (one Grad-CAM for both).
+    from convzoo.analysis.visualize import gradcam
+
+    net32 = explorer.model("lenet5:mnist").loaded.model
+    cli, _ = gradcam(net32, explorer.trace("lenet5:mnist", s["id"])[2].x, layer="features.3")
+    np.testing.assert_allclose(cli.numpy(), heat.numpy(), atol=1e-5)
 
 
 def test_cached_imagenet_weights_are_offered_and_the_rest_say_how_to_fetch(tmp_path,

@@ -190,8 +190,9 @@ def gradcam(model: nn.Module, x: torch.Tensor, *, target: int | None = None,
             image: torch.Tensor | None = None, class_name: str | None = None,
             upsample: bool = True) -> tuple[torch.Tensor, int]:
     """Grad-CAM of one image ``x`` (C, H, W): ``relu(sum_k alpha_k A^k)`` with ``alpha_k`` the
-    spatial mean of d score / d A^k at ``layer`` (default: the last Conv2d), upsampled to the
-    input and scaled to [0, 1] (``upsample=False``: at the layer's own resolution). ``target``
+    spatial mean of d score / d A^k at ``layer`` (default: the last Conv2d), scaled to [0, 1] and
+    laid over the input with each position at the centre of its receptive field
+    (:func:`place_at_centres`; ``upsample=False``: at the layer's own resolution). ``target``
     defaults to the predicted class. Returns (map, class).
     With ``path``, :func:`gradcam_figure` is written there: ``image`` (H, W, 3 in [0, 1]) is
     what the heat map is drawn over, ``class_name`` the class's name for the title."""
@@ -221,14 +222,37 @@ def gradcam(model: nn.Module, x: torch.Tensor, *, target: int | None = None,
         raise ConvzooError(f"layer {layer!r} does not output feature maps with a gradient")
     alpha = a.grad.mean((2, 3), keepdim=True)  # (1, K, 1, 1), eq. 1
     cam = F.relu((alpha * a).sum(1, keepdim=True))  # (1, 1, h, w), eq. 2
-    if not upsample:  # the layer's own (h, w) grid: the caller places it (explore: at RF centres)
-        return (cam[0, 0] / cam.max().clamp(min=1e-12)).detach().cpu(), cls
-    cam = F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
-    cam = (cam / cam.max().clamp(min=1e-12)).detach().cpu()
+    cam = (cam[0, 0] / cam.max().clamp(min=1e-12)).detach().cpu()  # (h, w)
+    if not upsample:  # the layer's own grid: the caller places it
+        return cam, cls
+    from .summary import summarize
+
+    row = summarize(model, tuple(x.shape)).modules[layer]  # where each position looks
+    cam = place_at_centres(cam, row.centre, row.jump, tuple(x.shape[-2:])).float()
     if path is not None:
         label = f"{class_name} (class {cls})" if class_name else f"class {cls}"
         _save(gradcam_figure(cam, image, title=f"Grad-CAM: {label} at {layer}"), path)
     return cam, cls
+
+
+def place_at_centres(cam: torch.Tensor, centre: list[float], jump: list[int],
+                     size: tuple[int, int]) -> torch.Tensor:
+    """A layer's (h, w) map over its network's (H, W) input: value (i, j) at input pixel
+    ``centre + (i, j) * jump`` (the centre of that position's receptive field, from
+    ``analysis.summary``; pixel centres at whole numbers), bilinear in between, the edge values
+    beyond the outermost centres. Stretching the map over the image instead would put LeNet-5's
+    10x10 conv2 up to 3.6 px off."""
+    h, w = cam.shape
+
+    def axis(n: int, points: int, c: float, j: int) -> torch.Tensor:
+        idx = (torch.arange(n, dtype=torch.float64) - c) / j  # fractional position index
+        return 2 * idx / (points - 1) - 1 if points > 1 else torch.zeros(n, dtype=torch.float64)
+
+    gy, gx = torch.meshgrid(axis(size[0], h, centre[0], jump[0]),
+                            axis(size[1], w, centre[1], jump[1]), indexing="ij")
+    grid = torch.stack([gx, gy], -1)[None]  # (1, H, W, 2): grid_sample wants (x, y)
+    return F.grid_sample(cam.double()[None, None], grid, mode="bilinear", padding_mode="border",
+                         align_corners=True)[0, 0]
 
 
 GRADCAM_CMAP = "YlOrRd"  # light where the map is low, so the image shows through

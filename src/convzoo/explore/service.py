@@ -687,7 +687,7 @@ class Explorer:
         over the model's input: each of the layer's positions placed at the centre of its
         receptive field (``analysis.summary``'s ``centre`` and ``jump``), not stretched over
         the image, which would shift it by up to half a field."""
-        from ..analysis.visualize import gradcam, last_conv_name
+        from ..analysis.visualize import gradcam, last_conv_name, place_at_centres
 
         m, pic, p = self.trace(model_id, pid)
         if layer is not None:
@@ -894,26 +894,6 @@ class Explorer:
         median = float(np.median(ms))
         return {"median_ms": median, "min_ms": ms[0], "max_ms": ms[-1],
                 "spread": (ms[-1] - ms[0]) / median, "repeats": len(ms)}
-
-
-def place_at_centres(cam: torch.Tensor, centre: list[float], jump: list[int],
-                     size: tuple[int, int]) -> torch.Tensor:
-    """A layer's (h, w) map over its network's (H, W) input: value (i, j) at input pixel
-    ``centre + (i, j) * jump`` (the centre of that position's receptive field; pixel centres at
-    whole numbers), bilinear in between, the edge values beyond the outermost centres."""
-    import torch.nn.functional as F
-
-    h, w = cam.shape
-
-    def axis(n: int, points: int, c: float, j: int) -> torch.Tensor:
-        idx = (torch.arange(n, dtype=torch.float64) - c) / j  # fractional position index
-        return 2 * idx / (points - 1) - 1 if points > 1 else torch.zeros(n, dtype=torch.float64)
-
-    gy, gx = torch.meshgrid(axis(size[0], h, centre[0], jump[0]),
-                            axis(size[1], w, centre[1], jump[1]), indexing="ij")
-    grid = torch.stack([gx, gy], -1)[None]  # (1, H, W, 2): grid_sample wants (x, y)
-    return F.grid_sample(cam.double()[None, None], grid, mode="bilinear", padding_mode="border",
-                         align_corners=True)[0, 0]
 
 
 def machine_load() -> dict[str, Any]:
