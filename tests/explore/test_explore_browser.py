@@ -72,12 +72,13 @@ def browser():
 
 
 def _wait(driver, what, timeout=90):
-    from selenium.common.exceptions import TimeoutException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(lambda d: what(d))
+    try:  # an element the page redrew while it was read: poll again
+        return WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=[
+            StaleElementReferenceException]).until(lambda d: what(d))
     except TimeoutException:  # say what the page said
         status = driver.find_element(By.ID, "status").text
         logs = driver.get_log("browser") if hasattr(driver, "get_log") else []
@@ -100,9 +101,10 @@ def test_explore_lenet5_digit_and_first_conv_maps(server, browser, tmp_path):
     sample = samples[0]
     label = sample.get_attribute("data-label")
     sample.click()
-    rows = _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#top5 li.top-row"))
-    assert len(rows) == 5
-    assert rows[0].get_attribute("data-class") == label
+    classes = _wait(d, lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#top5 li.top-row')].map((r) => r.dataset.class)"))
+    assert len(classes) == 5
+    assert classes[0] == label
     assert f"true class {label}: rank 1" in d.find_element(By.ID, "truth").text
 
     conv = d.find_element(By.CSS_SELECTOR, "tr.layer[data-type='Conv2d']")
