@@ -333,6 +333,10 @@ def test_a_clicked_convolution_output_is_explained_as_its_sum(server, browser):
     eq = d.find_element(By.ID, "conv-sum")
     want = float(_lenet5_conv2_in_float64(sample.get_attribute("data-id"))[3, 4, 7])
     assert float(eq.get_attribute("data-sum")) == pytest.approx(want, abs=1e-6)
+    # The window slides along the row, position after position, to the last column.
+    d.find_element(By.ID, "conv-slide").click()
+    _wait(d, lambda d: "row 4, col 0" in d.find_element(By.ID, "conv").text, timeout=30)
+    _wait(d, lambda d: "row 4, col 9" in d.find_element(By.ID, "conv").text, timeout=60)
 
 
 def _non_blank(png_path: Path) -> float:

@@ -636,6 +636,7 @@ class Explorer:
         top = terms.abs().argsort(descending=True)[:detail].sort().values.tolist()
         return {
             "name": c.name, "channel": channel, "row": row, "col": col, "kernel": list(k),
+            "width_out": int(out.shape[2]),
             "stride": list(s), "padding": [top_p, bottom_p, left_p, right_p],
             "dilation": list(d), "groups": conv.groups, "first_input": first,
             "window": {"top": y0 - top_p, "left": x0 - left_p,

@@ -535,6 +535,18 @@ async function showIm2col() {
                          channel: 0 }, d.window, 168, "the layer's input, channel 0, patch outlined");
 }
 
+// The window sliding along one output row, one position every 0.4 s (CNN Explainer's
+// animation): each step the same sum, at the next position. Choosing another layer stops it.
+async function slideConv(channel, row, width) {
+  const token = {};
+  state.sliding = token;
+  const layer = state.row;
+  for (let col = 0; col < width && state.sliding === token && state.row === layer; col++) {
+    await showConvAt(channel, row, col);
+    await new Promise((done) => setTimeout(done, 400));
+  }
+}
+
 // One output of a convolution, clicked on its map: the sum over every input channel of
 // weight x input over the window, plus the bias, against the layer's own output there.
 async function showConvAt(channel, row, col) {
@@ -543,6 +555,9 @@ async function showConvAt(channel, row, col) {
   $("conv-box").hidden = false;
   const box = $("conv");
   box.innerHTML = "";
+  const slide = el("button", { id: "conv-slide" }, "slide the window along this row");
+  slide.onclick = () => guard(() => slideConv(channel, row, d.width_out));
+  box.append(slide);
   const n = d.terms.length;
   const shown = d.terms.slice(0, 8).map((t) => `(${num(t)})`).join(" + ") +
     (n > 8 ? ` + … (${n - 8} more channels)` : "");
