@@ -68,7 +68,7 @@ def test_issue_imagenet_layout_trains(imagenet_run: Path, ilsvrc_dir: Tree):
     assert final["n"] == ilsvrc_dir.n_val
     assert 0.0 <= final["top1_acc"] <= final["top5_acc"] <= 1.0
     classes = json.loads((imagenet_run / "classes.json").read_text())
-    assert len(classes) == 1000 and classes[207] == "golden_retriever"
+    assert len(classes) == 1000 and classes[207] == "golden retriever"
     # The training itself is on disk: weights and a checkpoint.
     assert (imagenet_run / "model.safetensors").is_file()
     assert [p for p in (imagenet_run / "checkpoints").iterdir() if not p.name.endswith(".tmp")]
