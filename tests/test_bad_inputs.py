@@ -694,3 +694,16 @@ def test_run_files_hold_what_was_measured_not_float_noise(world):
     for v in values:
         assert len(repr(v)) <= 12, v  # counts / 2000 need at most 4 decimals
     assert final["top1_err"] == round(1 - final["top1_acc"], 10)
+
+
+def test_a_config_json_that_is_a_list_is_a_warning_in_compare(world, tmp_path, capsys, caplog):
+    """compare raised AttributeError ('list' object has no attribute 'get'); like load_trained,
+    it now uses the weights' metadata, says so in one line, and still compares."""
+    run = tmp_path / "config-list"
+    shutil.copytree(world["run"], run)
+    (run / "config.json").write_text("[1, 2]")
+    assert main(["compare", str(run), str(world["run"]), "--out", str(tmp_path / "out")]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "config.json is not a JSON object" in warned[0], warned
+    assert (tmp_path / "out" / "compare.json").is_file()
