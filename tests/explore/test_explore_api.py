@@ -23,7 +23,7 @@ pytest.importorskip("httpx2")
 from starlette.testclient import TestClient  # noqa: E402
 
 from convzoo.explore import Explorer, create_app  # noqa: E402
-from convzoo.explore.service import MAX_UPLOAD_BYTES  # noqa: E402
+from convzoo.explore.service import MAX_UPLOAD_BYTES, RUN_FILES  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -589,6 +589,56 @@ def test_run_symlinked_out_of_runs_is_refused(explorer, tmp_path):
             assert runs == ["run:lenet5-copy"]
     finally:
         (explorer.runs / "sneaky").unlink()
+
+
+@pytest.mark.parametrize("name", RUN_FILES)
+def test_a_run_file_linked_out_of_runs_is_refused(explorer, tmp_path, name):
+    """A run folder inside --runs whose weights, config.json or preset.json is a link to a file
+    outside it: refused by name, not loaded, not offered (#26)."""
+    from convzoo.data import PRESETS
+
+    outside = tmp_path / "elsewhere"
+    shutil.copytree(explorer.runs / "lenet5-copy", outside)
+    (outside / "preset.json").write_text(json.dumps(PRESETS["mnist"].to_dict()))
+    runs = tmp_path / "runs"
+    run = runs / "linked"
+    shutil.copytree(outside, run)
+    (run / name).unlink()
+    (run / name).symlink_to(outside / name)
+    shutil.copytree(outside, runs / "plain")
+    (runs / "plain" / "sibling.json").symlink_to(run / "config.json")  # inside --runs: fine
+    with TestClient(create_app(Explorer(runs=runs)), raise_server_exceptions=False) as c:
+        res = c.get("/api/model", params={"model": "run:linked"})
+        assert res.status_code == 404, res.text
+        error = res.json()["error"]
+        assert "'linked'" in error and name in error and "\n" not in error
+        assert c.get("/api/model", params={"model": "run:plain"}).status_code == 200
+        runs_offered = [m["id"] for m in c.get("/api/models").json()["models"]
+                        if m["kind"] == "run"]
+        assert runs_offered == ["run:plain"]
+
+
+LONG = "x" * 10_000
+
+
+@pytest.mark.parametrize("model", [LONG, f"run:{LONG}", f"arg:{LONG}", f"lenet5:{LONG}",
+                                   f"resnet18:{LONG}", f"{LONG}:imagenet"])
+def test_a_long_model_name_is_cut_in_the_404(client, model):
+    res = client.get("/api/model", params={"model": model})
+    assert res.status_code == 404, res.text[:300]
+    error = res.json()["error"]
+    assert len(error) < 300 and "characters)" in error, error[:300]
+
+
+def test_a_long_image_id_or_layer_is_cut_in_the_4xx(client):
+    s = client.get("/api/samples", params={"model": "lenet5:mnist"}).json()["samples"][0]
+    for params in ({"model": "lenet5:mnist", "image": LONG, "layer": 0},
+                   {"model": "lenet5:mnist", "image": s["id"], "layer": LONG},
+                   {"model": "lenet5:mnist", "image": s["id"], "layer": "1" * 4000},
+                   {"model": "lenet5:mnist", "image": s["id"], "layer": "1" * 5000}):
+        res = client.get("/api/maps.png", params=params)
+        assert 400 <= res.status_code < 500, res.text[:300]
+        assert len(res.json()["error"]) < 300, res.text[:300]
 
 
 def test_bad_query_values_are_400(client):

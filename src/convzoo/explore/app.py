@@ -39,7 +39,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..errors import ConvzooError
+from ..errors import ConvzooError, shown
 from .service import MAX_UPLOAD_BYTES, BadRequest, Explorer, slide_pool_example
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def _arg(request: Request, name: str, kind: type = str, *, required: bool = True
         try:
             return int(raw)
         except ValueError:
-            raise BadRequest(f"{name} must be an integer, got {raw!r}") from None
+            raise BadRequest(f"{name} must be an integer, got {shown(raw)!r}") from None
     return raw
 
 
@@ -87,7 +87,7 @@ async def _upload_bytes(request: Request) -> tuple[bytes, str]:
             raise BadRequest("the upload has no file field 'image'")
         ctype = part.content_type or ""
         if not ctype.startswith("image/"):
-            err = BadRequest(f"upload is {ctype or 'of no type'}, not an image type")
+            err = BadRequest(f"upload is {shown(ctype) or 'of no type'}, not an image type")
             err.status = 415
             raise err
         data = await part.read(MAX_UPLOAD_BYTES + 1)

@@ -26,7 +26,7 @@ from torch import nn
 
 from .._io import read_json
 from ..engine.loaded import WEIGHTS_NAME, Loaded, load_trained
-from ..errors import ConvzooError
+from ..errors import ConvzooError, shown
 
 log = logging.getLogger(__name__)
 
@@ -150,16 +150,31 @@ def _fetch_command(name: str) -> str | None:
     return f"convzoo weights fetch {name}:imagenet"
 
 
+# Every file of a run directory that load_trained reads (engine/loaded.py): each must lie under
+# --runs once its links are resolved, or a run folder could serve any file it links to.
+RUN_FILES = (WEIGHTS_NAME, "config.json", "preset.json")
+
+
 def safe_run_dir(root: Path, rel: str) -> Path:
     """``root / rel`` when it is a run directory inside ``root`` (no ``..``, no absolute path, no
-    link out of it); otherwise :class:`NotFound`."""
+    link out of it, and none of its :data:`RUN_FILES` a link out of it); otherwise
+    :class:`NotFound`."""
     parts = Path(rel).parts
     if not rel or Path(rel).is_absolute() or ".." in parts or "\\" in rel or "\0" in rel:
-        raise NotFound(f"run {rel!r}: expected a run directory name under {root}")
-    base = root.resolve()
-    path = (base / rel).resolve()
-    if not path.is_relative_to(base) or not (path / WEIGHTS_NAME).is_file():
-        raise NotFound(f"run {rel!r} is not a run directory under {root}")
+        raise NotFound(f"run {shown(rel)!r}: expected a run directory name under {root}")
+    try:
+        base = root.resolve()
+        path = (base / rel).resolve()
+        if not path.is_relative_to(base) or not (path / WEIGHTS_NAME).is_file():
+            raise NotFound(f"run {shown(rel)!r} is not a run directory under {root}")
+        outside = [name for name in RUN_FILES if (path / name).is_symlink()
+                   and not (path / name).resolve().is_relative_to(base)]
+    except OSError as e:  # a name too long for the file system, a loop of links
+        raise NotFound(f"run {shown(rel)!r} is not a run directory under {root} "
+                       f"({e.strerror or type(e).__name__})") from None
+    if outside:
+        raise NotFound(f"run {shown(rel)!r}: its {', '.join(outside)} is a link out of {root}; "
+                       f"not served")
     return path
 
 
@@ -334,7 +349,7 @@ class Explorer:
         if model_id.startswith("arg:"):
             i = model_id[4:]
             if not i.isdigit() or int(i) >= len(self.sources):
-                raise NotFound(f"model {model_id!r}: no such command-line source")
+                raise NotFound(f"model {shown(model_id)!r}: no such command-line source")
             return Entry(model_id, "", self.sources[int(i)], "file", self.sources[int(i)])
         if model_id.startswith("run:"):
             path = safe_run_dir(self.runs, model_id[4:])
@@ -353,10 +368,11 @@ class Explorer:
                 except ConvzooError as e:  # a tag torchvision does not have
                     raise NotFound(str(e)) from None
                 if cached is None:
-                    raise NotFound(f"{model_id}: the weights are not here; fetch them once with "
-                                   f"`convzoo weights fetch {model_id}` (needs the internet)")
+                    raise NotFound(f"{shown(model_id)}: the weights are not here; fetch them once "
+                                   f"with `convzoo weights fetch {shown(model_id)}` (needs the "
+                                   f"internet)")
                 return Entry(model_id, name, model_id, "imagenet", model_id, "imagenet")
-            raise NotFound(f"model {name!r} has no shipped weights {tag!r} "
+            raise NotFound(f"model {name!r} has no shipped weights {shown(tag)!r} "
                            f"(it has: {', '.join(sorted(info.weights)) or 'none'})")
         return Entry(model_id, name, model_id, "shipped" if tag else "random", model_id,
                      tag or None, trained=bool(tag), fetch=None if tag else _fetch_command(name))
@@ -426,7 +442,7 @@ class Explorer:
             if index.isdigit():
                 pic = self._sample(key, int(index))
         if pic is None:
-            raise NotFound(f"image {pid!r} is not held (upload it again)")
+            raise NotFound(f"image {shown(pid)!r} is not held (upload it again)")
         return pic
 
     def picture_png(self, pid: str) -> bytes:
@@ -509,7 +525,7 @@ class Explorer:
         try:
             ds = self._test_set(key)
         except ConvzooError as e:
-            raise NotFound(f"image {pid!r}: {e}") from None
+            raise NotFound(f"image {shown(pid)!r}: {e}") from None
         if not 0 <= i < len(ds):
             raise NotFound(f"test set {key} has no image {i}")
         if hasattr(ds, "images"):
@@ -568,10 +584,10 @@ class Explorer:
         m, pic, p = self.trace(model_id, pid)
         if isinstance(layer, str):
             if layer not in p.modules:
-                raise NotFound(f"{model_id} has no module {layer!r}")
+                raise NotFound(f"{model_id} has no module {shown(layer)!r}")
             return m, pic, p, p.modules[layer]
         if not 0 <= layer < len(p.calls):
-            raise NotFound(f"{model_id} has layers 0..{len(p.calls) - 1}, not {layer}")
+            raise NotFound(f"{model_id} has layers 0..{len(p.calls) - 1}, not {shown(str(layer))}")
         return m, pic, p, p.calls[layer]
 
     def maps(self, model_id: str, pid: str, layer: int | str, *, which: str = "output",
