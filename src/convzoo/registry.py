@@ -78,7 +78,9 @@ def register_model(
     weights: dict[str, str] | None = None,
     name: str | None = None,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register a keyword-only model builder under its function name (or ``name``)."""
+    """Register a keyword-only model builder under its function name (or ``name``). The model it
+    returns must derive from :class:`convzoo.models.ZooModel`; each one built gets this entry as
+    ``model.info``, from which it takes its name and smallest input."""
 
     def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         key = name or fn.__name__
@@ -87,14 +89,17 @@ def register_model(
 
         @functools.wraps(fn)
         def build(**kwargs: Any) -> nn.Module:
-            from .models._common import add_classifier_api
+            from .models._common import ZooModel
 
             model = fn(**kwargs)
-            add_classifier_api(type(model))  # num_classes, get_classifier, reset_classifier
-            model.convzoo_name = key  # for resolve_data_config(model)
+            if not isinstance(model, ZooModel):
+                raise TypeError(f"model {key!r}: its builder returned a {type(model).__name__}; "
+                                f"a registered model's class must derive from "
+                                f"convzoo.models.ZooModel")
+            model.info = info  # its name, accepted sizes and weights, read by ZooModel
             return model
 
-        _REGISTRY[key] = ModelInfo(
+        info = _REGISTRY[key] = ModelInfo(
             name=key,
             builder=build,
             family=family,

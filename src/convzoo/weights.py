@@ -21,6 +21,7 @@ from torch import nn
 
 from ._io import atomic_write
 from .errors import ConvzooError, first_line, shown
+from .models._common import is_head_key
 from .registry import ModelInfo, no_weights_hint
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
@@ -260,11 +261,6 @@ def check_has_weights(source: str | os.PathLike, *, random_weights: bool, comman
         f"--random-weights to {command} the untrained model on purpose")
 
 
-def _is_head_key(key: str, model: nn.Module) -> bool:
-    head = getattr(model, "head_prefixes", ("fc.", "classifier.", "head."))
-    return any(key.startswith(p) for p in head)
-
-
 def load_state_dict_checked(
     model: nn.Module, state: dict[str, torch.Tensor], *, source: str, reset_head: bool = False
 ) -> None:
@@ -279,8 +275,8 @@ def load_state_dict_checked(
     if not any(k.lower().startswith("aux") for k in own):
         state = {k: v for k, v in state.items() if not k.lower().startswith("aux")}
     if reset_head:
-        state = {k: v for k, v in state.items() if not _is_head_key(k, model)}
-        own_keys = {k for k in own if not _is_head_key(k, model)}
+        state = {k: v for k, v in state.items() if not is_head_key(k, model)}
+        own_keys = {k for k in own if not is_head_key(k, model)}
     else:
         own_keys = set(own)
     missing = sorted(own_keys - set(state))

@@ -33,6 +33,7 @@ from ..data import DataSource, load_splits
 from ..data.presets import resolve_input_size
 from ..data.splits import balanced_subset
 from ..errors import ConvzooError
+from ..models._common import head_names, is_head_key
 from ..registry import create_model, model_info
 from . import checkpoint as ckpt
 from . import distributed as dist_
@@ -513,16 +514,15 @@ def _test_only(
 
 
 def _freeze_backbone(model: torch.nn.Module) -> int:
-    head = getattr(model, "head_prefixes", ("fc.", "classifier.", "head."))
     trainable = 0
     for name, p in model.named_parameters():
-        keep = any(name.startswith(h) for h in head)
+        keep = is_head_key(name, model)
         p.requires_grad_(keep)
         trainable += p.numel() if keep else 0
     if trainable == 0:
         raise ConvzooError(
             f"--freeze-backbone: model {type(model).__name__} has no classifier "
-            f"parameters under {head}"
+            f"parameters under {head_names(model)}"
         )
     return trainable
 

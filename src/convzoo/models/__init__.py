@@ -1,4 +1,5 @@
-"""One file per architecture family; importing this package registers every model."""
+"""One file per architecture family; importing this package registers every model.
+:class:`ZooModel` is the base class of every model class."""
 
 from . import (
     alexnet,  # noqa: F401
@@ -10,3 +11,6 @@ from . import (
     resnet,  # noqa: F401
     vgg,  # noqa: F401
 )
+from ._common import ZooModel
+
+__all__ = ["ZooModel"]

@@ -1,33 +1,26 @@
-"""What every model file shares: the early, named input check, and timm's classifier API
-(``num_classes``, ``get_classifier``, ``reset_classifier``) that the registry adds to every
-model."""
+"""What every model class shares: :class:`ZooModel`, the base class of every registered model.
+
+timm's way: the registry's builder hands each model its :class:`~convzoo.registry.ModelInfo` as
+``model.info``, and the model reads its name and smallest accepted input from there (one
+``min_size`` per model, in the registry) for the early, named input check. :func:`head_names`
+is the one place that finds the classifier, for timm's classifier API (``num_classes``,
+``get_classifier``, ``reset_classifier``), ``reset_head`` loading and ``--freeze-backbone``.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from ..errors import ConvzooError
 
-
-def check_input(x: torch.Tensor, *, name: str, min_size: int, in_chans: int | None = None
-                ) -> None:
-    """Fail with a ConvzooError naming the model, rather than deep inside a layer."""
-    if in_chans is not None and (x.dim() != 4 or x.shape[1] != in_chans):
-        raise ConvzooError(
-            f"model {name!r} expects a (B, {in_chans}, H, W) batch, got shape {tuple(x.shape)}"
-        )
-    h, w = x.shape[-2], x.shape[-1]
-    if h < min_size or w < min_size:
-        raise ConvzooError(
-            f"model {name!r} needs inputs of at least {min_size}x{min_size} pixels, got {h}x{w}"
-        )
+if TYPE_CHECKING:
+    from ..registry import ModelInfo
 
 
-def _head_names(model: nn.Module) -> list[str]:
-    """Qualified names of the layers that map features to classes: the model's ``head_prefixes``
-    (main classifier first, then any auxiliary heads), else its ``fc``/``classifier``/``head``,
-    else its last Linear or Conv2d. A Sequential resolves to its last Linear or Conv2d."""
+def _find_head(model: nn.Module) -> list[str]:
     prefixes = getattr(model, "head_prefixes", None)
     if prefixes:
         names = [p.rstrip(".") for p in prefixes]
@@ -49,15 +42,68 @@ def _head_names(model: nn.Module) -> list[str]:
     return out
 
 
+def head_names(model: nn.Module) -> list[str]:
+    """Qualified names of the layers whose shape depends on the number of classes (main
+    classifier first, then any auxiliary heads): the model's ``head_prefixes`` where it declares
+    them, else its ``fc`` / ``classifier`` / ``head``, else its last Linear or Conv2d; a Sequential
+    resolves to its last Linear or Conv2d. Found once per model: after ``reset_classifier(0)`` the
+    Identity left behind is not findable again."""
+    if "_head_names_" not in model.__dict__:
+        model.__dict__["_head_names_"] = _find_head(model)
+    return model.__dict__["_head_names_"]
+
+
+def is_head_key(key: str, model: nn.Module) -> bool:
+    """Whether state-dict ``key`` (or parameter name) belongs to one of :func:`head_names`."""
+    return any(key.startswith(f"{n}.") for n in head_names(model))
+
+
 def _replace(model: nn.Module, name: str, new: nn.Module) -> None:
     parent_name, _, child = name.rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     setattr(parent, child, new)
 
 
-class ClassifierAPI:
-    """timm's model API on every registered model (the registry adds it to each model class):
-    ``num_classes``, ``get_classifier()`` and ``reset_classifier(n)``."""
+class ZooModel(nn.Module):
+    """The base of every zoo model: its registry entry (``info``), the input check, and timm's
+    classifier API -- ``num_classes``, ``get_classifier()`` and ``reset_classifier(n)``.
+
+    A model built from its class directly, not through ``create_model``, has no ``info``: it is
+    named by its class and checks no size (``min_size`` 1).
+    """
+
+    info: ModelInfo | None = None  # set by the registry's builder: name, sizes, weights
+    # Key prefixes of the layers that depend on num_classes, where fc / classifier / head does
+    # not find them (see head_names).
+    head_prefixes: tuple[str, ...] = ()
+
+    @property
+    def convzoo_name(self) -> str | None:
+        """The registered name (``None`` when built outside the registry)."""
+        return self.info.name if self.info is not None else None
+
+    @property
+    def shown_name(self) -> str:
+        """The name error messages give: the registered one, else the class's."""
+        return self.convzoo_name or type(self).__name__
+
+    @property
+    def min_size(self) -> int:
+        """The smallest H (= W) ``forward`` accepts: the registry's ``min_size``."""
+        return self.info.min_size if self.info is not None else 1
+
+    def check_input(self, x: torch.Tensor, *, in_chans: int | None = None) -> None:
+        """Fail with a ConvzooError naming the model, rather than deep inside a layer."""
+        name = self.shown_name
+        if in_chans is not None and (x.dim() != 4 or x.shape[1] != in_chans):
+            raise ConvzooError(
+                f"model {name!r} expects a (B, {in_chans}, H, W) batch, got shape {tuple(x.shape)}"
+            )
+        h, w, side = x.shape[-2], x.shape[-1], self.min_size
+        if h < side or w < side:
+            raise ConvzooError(
+                f"model {name!r} needs inputs of at least {side}x{side} pixels, got {h}x{w}"
+            )
 
     @property
     def num_classes(self) -> int:
@@ -68,15 +114,9 @@ class ClassifierAPI:
             return head.out_channels
         return 0  # nn.Identity: reset_classifier(0), the model returns features
 
-    def _classifier_names(self) -> list[str]:
-        # Found once: after reset_classifier(0) the Identity left behind is not findable again.
-        if "_classifier_names_" not in self.__dict__:
-            self.__dict__["_classifier_names_"] = _head_names(self)
-        return self.__dict__["_classifier_names_"]
-
     def get_classifier(self) -> nn.Module:
         """The layer whose outputs are the class logits."""
-        return self.get_submodule(self._classifier_names()[0])
+        return self.get_submodule(head_names(self)[0])
 
     def reset_classifier(self, num_classes: int) -> None:
         """A freshly initialised classifier (and auxiliary heads) for ``num_classes`` classes;
@@ -84,7 +124,7 @@ class ClassifierAPI:
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
             raise ConvzooError(f"reset_classifier: num_classes must be an int >= 0, "
                                f"got {num_classes!r}")
-        for name in self._classifier_names():
+        for name in head_names(self):
             old = self.get_submodule(name)
             if num_classes == 0:
                 new: nn.Module = nn.Identity()
@@ -100,11 +140,3 @@ class ClassifierAPI:
             if param is not None:
                 new = new.to(device=param.device, dtype=param.dtype)
             _replace(self, name, new)
-
-
-def add_classifier_api(cls: type) -> type:
-    """Put :class:`ClassifierAPI` first among ``cls``'s bases (once), so one definition serves
-    every model class. A class that defines the methods itself keeps its own."""
-    if not issubclass(cls, ClassifierAPI) and isinstance(cls, type) and issubclass(cls, nn.Module):
-        cls.__bases__ = (ClassifierAPI, *cls.__bases__)
-    return cls

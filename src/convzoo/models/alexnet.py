@@ -35,13 +35,13 @@ import torch
 from torch import nn
 
 from ..registry import register_model
-from ._common import check_input
+from ._common import ZooModel
 
 PAPER = "Krizhevsky et al. 2012"
 
 
 
-class AlexNet(nn.Module):
+class AlexNet(ZooModel):
     """Five convolutions (``features``), a 6x6 average pool, three fully connected layers.
 
     Index layout of ``features`` and ``classifier`` follows torchvision's so that its state dict
@@ -49,7 +49,6 @@ class AlexNet(nn.Module):
     ``classifier.6``).
     """
 
-    min_size = 63  # 63 -> conv1 15 -> pool 7 -> conv2 7 -> pool 3 -> convs 3 -> pool 1
     # Only the last layer depends on num_classes: reset_head re-initialises just it.
     head_prefixes = ("classifier.6.",)
 
@@ -84,15 +83,14 @@ class AlexNet(nn.Module):
         # Initialisation: PyTorch's layer defaults, as torchvision's alexnet leaves them.
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, name="alexnet", min_size=self.min_size)
+        self.check_input(x)
         x = self.avgpool(self.features(x))  # (B, 256, 6, 6)
         return self.classifier(torch.flatten(x, 1))  # (B, num_classes)
 
 
-class AlexNetPaper(nn.Module):
+class AlexNetPaper(ZooModel):
     """The 2012 network, Fig. 2: the two GPU towers become ``groups=2`` convolutions."""
 
-    min_size = 63  # the same geometry as torchvision's form: 63 -> 15 -> 7 -> 3 -> 1
     head_prefixes = ("classifier.7.",)  # fc8, the layer that depends on num_classes
 
     def __init__(self, *, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> None:
@@ -147,14 +145,13 @@ class AlexNetPaper(nn.Module):
             nn.init.constant_(m.bias, 1.0 if id(m) in ones else 0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, name="alexnet_paper", min_size=self.min_size)
+        self.check_input(x)
         return self.classifier(self.avgpool(self.features(x)))  # (B, num_classes)
 
 
-class AlexNetCifar(nn.Module):
+class AlexNetCifar(ZooModel):
     """AlexNet's five convolutions and three fc layers, resized for 28x28 / 32x32 images."""
 
-    min_size = 25  # 25 -> 13 -> 7 -> 4: the 4x4 map the classifier is sized for
     head_prefixes = ("classifier.6.",)
 
     def __init__(self, *, num_classes: int = 10, in_chans: int = 3, dropout: float = 0.5) -> None:
@@ -193,7 +190,7 @@ class AlexNetCifar(nn.Module):
         # Initialisation: PyTorch's layer defaults, as for the torchvision form.
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, name="alexnet_cifar", min_size=self.min_size)
+        self.check_input(x)
         x = self.avgpool(self.features(x))  # (B, 256, 4, 4)
         return self.classifier(torch.flatten(x, 1))  # (B, num_classes)
 
@@ -202,7 +199,7 @@ class AlexNetCifar(nn.Module):
     family="alexnet",
     paper="Krizhevsky 2014 (torchvision)",
     input_size=(3, 224, 224),
-    min_size=AlexNet.min_size,
+    min_size=63,  # 63 -> conv1 15 -> pool 7 -> conv2 7 -> pool 3 -> convs 3 -> pool 1
     torchvision_name="alexnet",
 )
 def alexnet(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5) -> AlexNet:
@@ -210,8 +207,8 @@ def alexnet(*, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5)
     return AlexNet(num_classes=num_classes, in_chans=in_chans, dropout=dropout)
 
 
-@register_model(
-    family="alexnet", paper=PAPER, input_size=(3, 224, 224), min_size=AlexNetPaper.min_size
+@register_model(  # min_size: torchvision's form's geometry, 63 -> 15 -> 7 -> 3 -> 1
+    family="alexnet", paper=PAPER, input_size=(3, 224, 224), min_size=63
 )
 def alexnet_paper(
     *, num_classes: int = 1000, in_chans: int = 3, dropout: float = 0.5
@@ -224,7 +221,7 @@ def alexnet_paper(
     family="alexnet",
     paper=PAPER,
     input_size=(3, 32, 32),
-    min_size=AlexNetCifar.min_size,
+    min_size=25,  # 25 -> 13 -> 7 -> 4: the 4x4 map the classifier is sized for
     form="small",
     default_num_classes=10,
 )

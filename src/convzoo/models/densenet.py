@@ -29,8 +29,8 @@ Small forms, for 28x28 and 32x32 images (``in_chans=1`` gives MNIST):
   third transition; the 3x3/1 stem gives 32, 16, 8 and 4 pixel maps to the four blocks.
 
 ``min_size`` is the smallest square input whose map survives every 2x2 average pool: 29 for the
-ImageNet forms, 8 for ``densenet121_cifar``, 4 for ``densenet_bc100``; below it ``forward`` raises
-ConvzooError.
+ImageNet forms (29 -> 15 -> 8 through the stem, then 4, 2, 1 through the three transitions), 8 for
+``densenet121_cifar``, 4 for ``densenet_bc100``; below it ``forward`` raises ConvzooError.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ import torch.utils.checkpoint as checkpoint
 from torch import nn
 
 from ..registry import register_model
-from ._common import check_input
+from ._common import ZooModel
 
 _PAPER = "Huang et al. 2017"
 
@@ -124,7 +124,7 @@ class Transition(nn.Sequential):
         ]))
 
 
-class DenseNet(nn.Module):
+class DenseNet(ZooModel):
     """Stem, dense blocks separated by transitions, BN-ReLU, global average pool, fc.
 
     ``stem="imagenet"``: 7x7/2 conv, BN-ReLU, 3x3/2 max-pool (Table 1); ``stem="cifar"``: one 3x3/1
@@ -144,7 +144,6 @@ class DenseNet(nn.Module):
         compression: float = 0.5,
         drop_rate: float = 0.0,
         memory_efficient: bool = False,
-        name: str = "densenet",
     ) -> None:
         super().__init__()
         if stem not in ("imagenet", "cifar"):
@@ -153,11 +152,8 @@ class DenseNet(nn.Module):
             raise ValueError(f"compression must be in (0, 1], got {compression}")
         if not 0.0 <= drop_rate < 1.0:
             raise ValueError(f"drop_rate must be in [0, 1), got {drop_rate}")
-        self.name = name
         self.in_chans = in_chans
-        self.stem = stem
-        self.num_transitions = len(block_config) - 1
-        self.min_size = self._min_size()
+        num_transitions = len(block_config) - 1
 
         c = num_init_features
         if stem == "imagenet":
@@ -174,7 +170,7 @@ class DenseNet(nn.Module):
                                memory_efficient=memory_efficient)
             layers.append((f"denseblock{i + 1}", block))
             c += num_layers * growth_rate
-            if i < self.num_transitions:
+            if i < num_transitions:
                 c_out = int(c * compression)
                 layers.append((f"transition{i + 1}", Transition(c, c_out)))
                 c = c_out
@@ -182,22 +178,6 @@ class DenseNet(nn.Module):
         self.features = nn.Sequential(OrderedDict(layers))
         self.classifier = nn.Linear(c, num_classes)
         self._init_weights()
-
-    def _min_size(self) -> int:
-        """Smallest square side whose map is still >= 1 pixel after the last transition."""
-
-        def out_size(h: int) -> int:
-            if self.stem == "imagenet":
-                h = (h - 1) // 2 + 1  # 7x7/2 conv, padding 3
-                h = (h - 1) // 2 + 1  # 3x3/2 max-pool, padding 1
-            for _ in range(self.num_transitions):
-                h //= 2  # 2x2/2 average pool, no padding
-            return h
-
-        h = 1
-        while out_size(h) < 1:
-            h += 1
-        return h
 
     def _init_weights(self) -> None:
         # He et al. 2015 normal init (fan_in) for the convs, as torchvision; the authors' Torch code
@@ -213,7 +193,7 @@ class DenseNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> the last block's normalised map, (B, 1024, 7, 7) for densenet121."""
-        check_input(x, name=self.name, in_chans=self.in_chans, min_size=self.min_size)
+        self.check_input(x, in_chans=self.in_chans)
         return self.features(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -236,7 +216,7 @@ DENSENET_CONFIGS: dict[str, tuple[int, tuple[int, ...], int]] = {
 def _densenet(name: str, *, stem: Literal["imagenet", "cifar"], **kwargs: object) -> DenseNet:
     k, blocks, c0 = DENSENET_CONFIGS[name]
     return DenseNet(growth_rate=k, block_config=blocks, num_init_features=c0, stem=stem,
-                    name=name, **kwargs)
+                    **kwargs)
 
 
 _IMAGENET = dict(family="densenet", paper=_PAPER, input_size=(3, 224, 224), min_size=29)

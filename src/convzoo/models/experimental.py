@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..registry import register_model
-from ._common import check_input
+from ._common import ZooModel
 
 _ACT = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 
@@ -47,7 +47,7 @@ def _act(name: str) -> type[nn.Module]:
     return _ACT[name]
 
 
-class CNN4(nn.Module):
+class CNN4(ZooModel):
     """conv5x5(w)-pool-conv5x5(w)-pool-conv5x5(2w)-pool-fc: (B, 3, 32, 32) -> (B, classes)."""
 
     def __init__(self, *, num_classes: int = 10, in_chans: int = 3,
@@ -67,7 +67,7 @@ class CNN4(nn.Module):
         self.classifier = nn.Linear(2 * w * 4 * 4, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, name="cnn4_cifar", min_size=25)  # 25..32 all pool to 4x4
+        self.check_input(x)
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
@@ -87,7 +87,7 @@ class SpatialResponseNorm(nn.Module):
         return x / (1.0 + self.scale * mean_sq).pow(self.power)
 
 
-class CudaConvnet18(nn.Module):
+class CudaConvnet18(ZooModel):
     """layers-18pct: (B, 3, 32, 32) -> (B, classes); see the module docstring."""
 
     def __init__(self, *, num_classes: int = 10, in_chans: int = 3,
@@ -111,11 +111,11 @@ class CudaConvnet18(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, name="cuda_convnet_18pct", min_size=32)
+        self.check_input(x)
         return self.classifier(torch.flatten(self.features(x), 1))
 
 
-class MLP3(nn.Module):
+class MLP3(ZooModel):
     """Flatten, three hidden layers Linear(-BN)-sigmoid of ``hidden`` units, Linear output."""
 
     def __init__(self, *, num_classes: int = 10, in_chans: int = 1, image_size: int = 28,
@@ -141,11 +141,11 @@ class MLP3(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, name="mlp3_mnist", min_size=28)
+        self.check_input(x)
         return self.net(x)
 
 
-class VGGSmall(nn.Module):
+class VGGSmall(ZooModel):
     """Three stages of [conv3x3(-BN)-ReLU] x 2 + max-pool 2, global average pool, linear."""
 
     def __init__(self, *, num_classes: int = 10, in_chans: int = 3, width: int = 32,
@@ -168,12 +168,12 @@ class VGGSmall(nn.Module):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, name="vgg_small_cifar", min_size=8)  # three 2x2 pools
+        self.check_input(x)
         x = self.features(x)  # (B, 4w, 4, 4)
         return self.head(x.mean(dim=(2, 3)))  # (B, classes)
 
 
-class CNNDropout(nn.Module):
+class CNNDropout(ZooModel):
     """[conv3x3-ReLU] x 2 + pool, twice; then dropout-fc-ReLU-dropout-fc-ReLU-fc (AlexNet §4.2)."""
 
     def __init__(self, *, num_classes: int = 10, in_chans: int = 3, width: int = 32,
@@ -197,7 +197,7 @@ class CNNDropout(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, name="cnn_dropout_cifar", min_size=32)
+        self.check_input(x)
         return self.classifier(self.features(x))
 
 
@@ -206,7 +206,7 @@ _SMALL = dict(family="experimental", input_size=(3, 32, 32), min_size=32, form="
 
 
 @register_model(paper="Krizhevsky et al. 2012, Fig. 1",
-                **{**_SMALL, "min_size": 25, "max_size": 32})
+                **{**_SMALL, "min_size": 25, "max_size": 32})  # 25..32 all pool to 4x4
 def cnn4_cifar(*, num_classes: int = 10, in_chans: int = 3,
                activation: Literal["relu", "tanh", "sigmoid"] = "relu", width: int = 32) -> CNN4:
     """Fig. 1's four-layer CIFAR-10 CNN (cuda-convnet layers-18pct sizes, no LRN); 89,578
@@ -234,7 +234,7 @@ def mlp3_mnist(*, num_classes: int = 10, in_chans: int = 1, hidden: int = 100,
 
 
 @register_model(paper="Simonyan & Zisserman 2014 (style); Ioffe & Szegedy 2015, §4.2.1",
-                **{**_SMALL, "min_size": 8})
+                **{**_SMALL, "min_size": 8})  # three 2x2 pools
 def vgg_small_cifar(*, num_classes: int = 10, in_chans: int = 3, width: int = 32,
                     batch_norm: bool = False) -> VGGSmall:
     """A six-convolution VGG-style CIFAR net with or without BN (288,298 parameters at width 32

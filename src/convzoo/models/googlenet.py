@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import register_model
-from ._common import check_input
+from ._common import ZooModel
 
 PAPER = "Szegedy et al. 2014"
 
@@ -150,7 +150,7 @@ INCEPTION_V1_TABLE: tuple[tuple[str, int, int, int, int, int, int, int], ...] = 
 )
 
 
-class GoogLeNet(nn.Module):
+class GoogLeNet(ZooModel):
     """Stem, Inception 3a-5b with max-pools between stages, average pool, dropout, fc.
 
     ``small=True`` gives the CIFAR stem (see ``googlenet_cifar``); the Inception stages are the
@@ -160,7 +160,6 @@ class GoogLeNet(nn.Module):
     def __init__(
         self,
         *,
-        name: str,
         num_classes: int = 1000,
         in_chans: int = 3,
         aux_logits: bool = False,
@@ -173,13 +172,10 @@ class GoogLeNet(nn.Module):
         super().__init__()
         if transform_input and in_chans != 3:
             raise ValueError(f"transform_input needs in_chans=3 (RGB), got in_chans={in_chans}")
-        self.model_name = name
         self.aux_logits = aux_logits
         self.transform_input = transform_input
         # The layers whose shape depends on num_classes (what reset_head re-initialises).
         self.head_prefixes = ("fc.", "aux1.fc2.", "aux2.fc2.") if aux_logits else ("fc.",)
-        # The smallest input for which every max-pool still sees a map (see the builders).
-        self.min_size = 8 if small else 15
         if small:
             # 32x32: 3x3/1 conv1 and no second pool, so Inception 3a sees 16x16 (28x28 at 224).
             self.conv1 = ConvBN(in_chans, 64, 3, padding=1)  # (B, 64, 32, 32)
@@ -217,7 +213,7 @@ class GoogLeNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
-        check_input(x, name=self.model_name, min_size=self.min_size)
+        self.check_input(x)
         if self.transform_input:
             x = imagenet_to_unit_range(x)
         x = self.maxpool1(self.conv1(x))  # (B, 64, 56, 56)
@@ -259,7 +255,6 @@ def googlenet(
     Smallest input 15x15 (15 -> 8 -> 4 -> 2 -> 1 -> 1 through conv1 and the four max-pools).
     """
     return GoogLeNet(
-        name="googlenet",
         num_classes=num_classes,
         in_chans=in_chans,
         aux_logits=aux_logits,
@@ -297,7 +292,6 @@ def googlenet_cifar(
     Smallest input 8x8 (8 -> 4 -> 2 -> 1 through the three max-pools).
     """
     return GoogLeNet(
-        name="googlenet_cifar",
         num_classes=num_classes,
         in_chans=in_chans,
         aux_logits=aux_logits,

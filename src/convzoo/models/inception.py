@@ -43,10 +43,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import register_model
-from ._common import check_input
+from ._common import ZooModel
 from .googlenet import ConvBN, imagenet_to_unit_range
 
 PAPER = "Szegedy et al. 2015"
+AUX_MIN_SIZE = 299  # inception_v3's smallest input with its auxiliary head, see Inception3
 
 
 
@@ -239,7 +240,7 @@ INCEPTION_V3_TABLE: tuple[tuple[str, type[nn.Module], int, int | None], ...] = (
 )
 
 
-class Inception3(nn.Module):
+class Inception3(ZooModel):
     """Stem, the eleven mixed blocks, global average pool, dropout, fc (+ the auxiliary head).
 
     ``small=True`` gives the CIFAR stem (see ``inception_v3_cifar``); the trunk is the same.
@@ -248,7 +249,6 @@ class Inception3(nn.Module):
     def __init__(
         self,
         *,
-        name: str,
         num_classes: int = 1000,
         in_chans: int = 3,
         aux_logits: bool = False,
@@ -260,20 +260,17 @@ class Inception3(nn.Module):
         super().__init__()
         if transform_input and in_chans != 3:
             raise ValueError(f"transform_input needs in_chans=3 (RGB), got in_chans={in_chans}")
-        self.model_name = name
         self.aux_logits = aux_logits
         self.transform_input = transform_input
         # The layers whose shape depends on num_classes (what reset_head re-initialises).
         self.head_prefixes = ("fc.", "AuxLogits.fc.") if aux_logits else ("fc.",)
+        # The aux head's 5x5/3 average pool must leave 5x5 for its 5x5 convolution, i.e. the full
+        # 17x17 grid of a 299x299 input; the CIFAR form's head pools adaptively (see min_size).
+        self.aux_min_size = AUX_MIN_SIZE if aux_logits and not small else 1
         if small:
-            # Smallest input whose 8x8-grid blocks still get a 3x3 map... see inception_v3_cifar.
-            self.min_size = 15
             pad = 1  # keep 32x32 through the stem's 3x3 convolutions
             self.Conv2d_1a_3x3 = ConvBN(in_chans, 32, 3, padding=pad)  # (B, 32, 32, 32)
         else:
-            # 75: the 17 -> 8 reduction still gets a 3x3 map; 299: the aux head's 5x5/3 pool
-            # must leave 5x5 for its 5x5 convolution, i.e. the 17x17 grid of a 299x299 input.
-            self.min_size = 299 if aux_logits else 75
             pad = 0
             self.Conv2d_1a_3x3 = ConvBN(in_chans, 32, 3, stride=2)  # (B, 32, 149, 149)
         self.Conv2d_2a_3x3 = ConvBN(32, 32, 3, padding=pad)  # (B, 32, 147, 147)
@@ -307,8 +304,14 @@ class Inception3(nn.Module):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
+    @property
+    def min_size(self) -> int:
+        """The registry's (the model without the auxiliary head), raised to 299 by
+        ``inception_v3``'s auxiliary head."""
+        return max(super().min_size, self.aux_min_size)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:
-        check_input(x, name=self.model_name, min_size=self.min_size)
+        self.check_input(x)
         if self.transform_input:
             x = imagenet_to_unit_range(x)
         x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))  # (B, 64, 147, 147)
@@ -330,7 +333,7 @@ class Inception3(nn.Module):
     family="inception",
     paper=PAPER,
     input_size=(3, 299, 299),
-    min_size=75,
+    min_size=75,  # the 17 -> 8 reduction still gets a 3x3 map (299 with aux_logits, see above)
     torchvision_name="inception_v3",
 )
 def inception_v3(
@@ -348,7 +351,6 @@ def inception_v3(
     Use ``transform_input=True`` with torchvision's ImageNet weights, which expect it.
     """
     return Inception3(
-        name="inception_v3",
         num_classes=num_classes,
         in_chans=in_chans,
         aux_logits=aux_logits,
@@ -385,7 +387,6 @@ def inception_v3_cifar(
     (15 -> 7 -> 3 -> 1 through the three reductions).
     """
     return Inception3(
-        name="inception_v3_cifar",
         num_classes=num_classes,
         in_chans=in_chans,
         aux_logits=aux_logits,

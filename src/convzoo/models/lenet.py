@@ -22,12 +22,13 @@ from torch import nn
 
 from ..errors import ConvzooError
 from ..registry import register_model
+from ._common import ZooModel
 
 _ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 _POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
 
-class LeNet(nn.Module):
+class LeNet(ZooModel):
     """C1-S2-C3-S4-C5(fc)-F6-output. ``pad`` zero-pads the input on each side first."""
 
     def __init__(
@@ -48,7 +49,6 @@ class LeNet(nn.Module):
             raise ValueError(f"pool must be one of {sorted(_POOLS)}, got {pool!r}")
         act, pool_cls = _ACTIVATIONS[activation], _POOLS[pool]
         self.pad = pad
-        self.name = "lenet5" if pad else "lenet"
         self.in_chans = in_chans
         self.input_side = 32 - 2 * pad  # the fully connected C5 fixes the input size
         self.features = nn.Sequential(
@@ -68,13 +68,17 @@ class LeNet(nn.Module):
             nn.Linear(84, num_classes),  # output (a linear layer instead of the paper's RBF units)
         )
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def check_input(self, x: torch.Tensor, *, in_chans: int | None = None) -> None:
+        """One size only: the fully connected C5 fixes it."""
         side = self.input_side
         if x.ndim != 4 or x.shape[1] != self.in_chans or x.shape[-2:] != (side, side):
             raise ConvzooError(
-                f"model {self.name!r} needs (N, {self.in_chans}, {side}, {side}) inputs (its "
+                f"model {self.shown_name!r} needs (N, {self.in_chans}, {side}, {side}) inputs (its "
                 f"minimum and only size is {side}x{side}), got {tuple(x.shape)}"
             )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
         if self.pad:
             x = F.pad(x, (self.pad,) * 4)  # (B, C, 28, 28) -> (B, C, 32, 32), as §III.A
         return self.classifier(self.features(x))

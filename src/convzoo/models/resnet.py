@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import register_model
-from ._common import check_input
+from ._common import ZooModel
 
 _PAPER = "He et al. 2016"
 
@@ -168,7 +168,7 @@ class Bottleneck(nn.Module):
         return self.relu(out)
 
 
-class ResNet(nn.Module):
+class ResNet(ZooModel):
     """Stem, ``len(layers)`` stages of residual blocks, global average pool, fc.
 
     ``stem="imagenet"``: 7x7/2 conv + 3x3/2 max-pool (Table 1, conv1 and the pool of conv2_x);
@@ -190,16 +190,13 @@ class ResNet(nn.Module):
         residual: bool = True,
         zero_init_residual: bool = False,
         stride_in_1x1: bool = False,
-        name: str = "resnet",
     ) -> None:
         super().__init__()
         if stem not in ("imagenet", "cifar"):
             raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
         if shortcut not in ("A", "B"):
             raise ValueError(f"shortcut must be 'A' or 'B', got {shortcut!r}")
-        self.name = name
         self.in_chans = in_chans
-        self.min_size = 1
         c = widths[0]
         if stem == "imagenet":
             self.conv1 = nn.Conv2d(in_chans, c, kernel_size=7, stride=2, padding=3, bias=False)
@@ -254,7 +251,7 @@ class ResNet(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, H, W) -> the last stage's map, e.g. (B, 2048, 7, 7) for resnet50 at 224."""
-        check_input(x, name=self.name, in_chans=self.in_chans, min_size=self.min_size)
+        self.check_input(x, in_chans=self.in_chans)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, 64, 56, 56) at 224
         for i in range(self.stages):
             x = getattr(self, f"layer{i + 1}")(x)
@@ -281,20 +278,18 @@ CIFAR_WIDTHS = (16, 32, 64)
 
 def _imagenet(name: str, **kwargs: object) -> ResNet:
     block, layers = RESNET_CONFIGS[name]
-    return ResNet(block=block, layers=layers, widths=IMAGENET_WIDTHS, stem="imagenet", name=name,
-                  **kwargs)
+    return ResNet(block=block, layers=layers, widths=IMAGENET_WIDTHS, stem="imagenet", **kwargs)
 
 
 def _cifar_imagenet_widths(name: str, **kwargs: object) -> ResNet:
     block, layers = RESNET_CONFIGS[name.removesuffix("_cifar")]
-    return ResNet(block=block, layers=layers, widths=IMAGENET_WIDTHS, stem="cifar", name=name,
-                  **kwargs)
+    return ResNet(block=block, layers=layers, widths=IMAGENET_WIDTHS, stem="cifar", **kwargs)
 
 
 def _cifar_paper(name: str, **kwargs: object) -> ResNet:
     n = CIFAR_N[name]
     return ResNet(block=BasicBlock, layers=(n, n, n), widths=CIFAR_WIDTHS, stem="cifar",
-                  shortcut="A", name=name, **kwargs)
+                  shortcut="A", **kwargs)
 
 
 _IMAGENET = dict(family="resnet", paper=_PAPER, input_size=(3, 224, 224), min_size=1)

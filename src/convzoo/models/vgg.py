@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..registry import register_model
-from ._common import check_input
+from ._common import ZooModel
 
 PAPER = "Simonyan & Zisserman 2014"
 
@@ -123,10 +123,9 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(m.bias)
 
 
-class VGG(nn.Module):
+class VGG(ZooModel):
     """``features`` (the configuration's stacks), a 7x7 average pool, the three-layer classifier."""
 
-    min_size = 32  # five 2x2/2 poolings: 32 -> 16 -> 8 -> 4 -> 2 -> 1
     # Only fc8 depends on num_classes: reset_head re-initialises just it.
     head_prefixes = ("classifier.6.",)
 
@@ -134,7 +133,6 @@ class VGG(nn.Module):
         self,
         config: tuple[int | str, ...],
         *,
-        name: str,
         num_classes: int = 1000,
         in_chans: int = 3,
         batch_norm: bool = False,
@@ -142,7 +140,6 @@ class VGG(nn.Module):
         init_weights: bool = True,
     ) -> None:
         super().__init__()
-        self.model_name = name
         self.features = make_features(config, in_chans=in_chans, batch_norm=batch_norm)
         self.avgpool = nn.AdaptiveAvgPool2d((7, 7))  # the identity at 224x224 (7x7 maps)
         self.classifier = nn.Sequential(
@@ -158,28 +155,23 @@ class VGG(nn.Module):
             _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, name=self.model_name, min_size=self.min_size)
+        self.check_input(x)
         x = self.avgpool(self.features(x))  # (B, 512, 7, 7)
         return self.classifier(torch.flatten(x, 1))
 
 
-class VGGCifar(nn.Module):
+class VGGCifar(ZooModel):
     """The CIFAR form: the same stacks, ceil-mode pools, global average pool, one linear layer."""
-
-    # Each of the five ceil-mode poolings halves a map of at least 2: 17 -> 9 -> 5 -> 3 -> 2 -> 1.
-    min_size = 17
 
     def __init__(
         self,
         config: tuple[int | str, ...],
         *,
-        name: str,
         num_classes: int = 10,
         in_chans: int = 3,
         batch_norm: bool = True,
     ) -> None:
         super().__init__()
-        self.model_name = name
         self.features = make_features(
             config, in_chans=in_chans, batch_norm=batch_norm, ceil_mode=True
         )  # (B, 512, 1, 1) from 32x32 or 28x28
@@ -188,7 +180,7 @@ class VGGCifar(nn.Module):
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(x, name=self.model_name, min_size=self.min_size)
+        self.check_input(x)
         x = self.avgpool(self.features(x))  # (B, 512, 1, 1)
         return self.classifier(torch.flatten(x, 1))  # (B, num_classes)
 
@@ -202,11 +194,8 @@ def _vgg(
     dropout: float,
     init_weights: bool,
 ) -> VGG:
-    config = VGG_CONFIGS[name]
-    full = f"{name}_bn" if batch_norm else name
     return VGG(
-        config,
-        name=full,
+        VGG_CONFIGS[name],
         num_classes=num_classes,
         in_chans=in_chans,
         batch_norm=batch_norm,
@@ -220,7 +209,7 @@ def _imagenet(tv_name: str) -> Callable[[Callable[..., nn.Module]], Callable[...
         family="vgg",
         paper=PAPER,
         input_size=(3, 224, 224),
-        min_size=VGG.min_size,
+        min_size=32,  # five 2x2/2 poolings: 32 -> 16 -> 8 -> 4 -> 2 -> 1
         torchvision_name=tv_name,
     )
 
@@ -230,7 +219,8 @@ def _small() -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
         family="vgg",
         paper=PAPER,
         input_size=(3, 32, 32),
-        min_size=VGGCifar.min_size,
+        # Five ceil-mode poolings, each halving a map of at least 2: 17 -> 9 -> 5 -> 3 -> 2 -> 1
+        min_size=17,
         form="small",
         default_num_classes=10,
     )
@@ -359,7 +349,6 @@ def vgg19_bn(
 def _cifar(name: str, *, num_classes: int, in_chans: int, batch_norm: bool) -> VGGCifar:
     return VGGCifar(
         VGG_CONFIGS[name],
-        name=f"{name}_cifar",
         num_classes=num_classes,
         in_chans=in_chans,
         batch_norm=batch_norm,
