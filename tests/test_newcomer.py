@@ -86,7 +86,8 @@ def test_bare_model_name_is_refused(capsys, tmp_path, digits, argv):
     code, out, err = run_cli(capsys, *args)
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1
-    for needed in ("lenet5:mnist", "resnet20:cifar10", "MODEL:TAG", ".pth", "--random-weights"):
+    for needed in ("lenet5:mnist", "resnet20:cifar10", "MODEL:TAG", "MODEL:imagenet",
+                   "--random-weights"):
         assert needed in err, needed
     assert list(tmp_path.glob("*.onnx")) == [] and list(tmp_path.glob("*.png")) == []
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from torchvision.io import encode_jpeg
 
+from convzoo.data import imagenet_classes
 from engine.enginehelp import cli_env
 from shareddata import SHARED_DATA
 
@@ -105,7 +106,7 @@ def make_ilsvrc(root: Path, seed: int = 0) -> Tree:
             # Kaggle's boxes: "WNID XMIN YMIN XMAX YMAX", possibly several per image.
             rows.append(f"{image_id},{wnid} 1 2 {w - 3} {h - 4} {wnid} 5 5 20 20 ")
     (root / "LOC_val_solution.csv").write_text("\n".join(rows) + "\n")
-    names = tuple(index[str(i)][1] for i, _ in IMAGENET_CLASSES)
+    names = tuple(imagenet_classes()[1][i] for i, _ in IMAGENET_CLASSES)  # torchvision's names
     return Tree(root, names, len(IMAGENET_CLASSES) * TRAIN_PER_CLASS, n_val, 1000, "imagenet",
                 root / "val" / "ILSVRC2012_val_00000001.JPEG")
 
