@@ -225,13 +225,18 @@ class MaxPool2d(_Pool2d):
         x_shape, xp, out = self._cache
         dxp = np.zeros_like(xp, dtype=grad_out.dtype)  # keeps xp's memory order (see Conv2d)
         free = np.ones(out.shape, dtype=bool)  # windows whose gradient is not routed yet
+        # Windows that tile the input (stride = kernel) share no pixel: each offset's slice of
+        # dxp is written once, so it can be assigned rather than added to.
+        tiled = self.stride == self.kernel_size
         # Offsets in row-major window order: the first pixel equal to the max takes the gradient.
-        for (_, _, v), (_, _, d) in zip(self._offsets(xp), self._offsets(dxp),
-                                                strict=True):
+        for (_, _, v), (_, _, d) in zip(self._offsets(xp), self._offsets(dxp), strict=True):
             hit = v == out
             hit &= free
-            free &= ~hit
-            d += grad_out * hit  # d is a view into dxp: in place
+            free ^= hit  # hit is within free: this clears the windows just routed
+            if tiled:
+                np.multiply(grad_out, hit, out=d)  # d is a view into dxp: in place
+            else:
+                d += grad_out * hit
         ph, pw = self.padding
         return dxp[:, :, ph:ph + x_shape[2], pw:pw + x_shape[3]]
 
