@@ -229,6 +229,8 @@ def _api():
 
 
 API_CASES = [  # issue 27: the Python API raises ConvzooError naming the argument
+    ApiCase("evaluate of a 200,000-character path", lambda w: _api().evaluate("x" * 200_000),
+            "x... (200,000 characters) is not a run directory, weights file or model:tag"),
     ApiCase("create_model(None)", lambda w: _api().create_model(None),
             "create_model: the model name must be a string such as 'lenet5', got NoneType"),
     ApiCase("create_model num_classes '3'", lambda w: _api().create_model(

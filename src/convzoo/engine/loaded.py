@@ -9,6 +9,7 @@ export, visualize and the NumPy engine all start from the :class:`Loaded` it ret
 
 from __future__ import annotations
 
+import errno
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from torch import nn
 
 from .._io import read_json
 from ..data import DataPreset
-from ..errors import ConvzooError
+from ..errors import ConvzooError, shown
 from ..registry import ModelInfo
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,12 @@ def _locate(source: str | Path) -> tuple[Path | None, Path | None, str]:
 
     text = str(source)
     path = Path(text)
+    try:
+        path.stat()
+    except OSError as e:  # a name too long for the file system is not a file, and no model
+        if e.errno == errno.ENAMETOOLONG:
+            raise ConvzooError(f"{shown(text)} is not a run directory, weights file or "
+                               f"model:tag (the name is too long for a file)") from None
     if path.is_dir():
         if not (path / WEIGHTS_NAME).is_file():
             raise ConvzooError(f"run directory {path} has no {WEIGHTS_NAME} (unfinished run?)")
