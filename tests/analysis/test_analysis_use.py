@@ -133,7 +133,11 @@ def test_visualize_functions_and_cli(tiny_run, images, tmp_path):
     x = torch.randn(1, 28, 28)
     assert feature_maps(model, "features.3", x, tmp_path / "m.png").shape == (16, 10, 10)
     cam, cls = gradcam(model, x, target=3, path=tmp_path / "g.png")
-    assert cls == 3 and cam.shape == (28, 28) and float(cam.max()) in (0.0, pytest.approx(1.0))
+    assert cls == 3 and cam.shape == (28, 28) and 0 <= float(cam.min()) <= float(cam.max()) <= 1
+    # Normalised at the layer's resolution (its peak is 1); placed at the receptive fields'
+    # centres, the pixels between two centres interpolate, so the image's peak may be lower.
+    small, _ = gradcam(model, x, target=3, upsample=False)
+    assert float(small.max()) in (0.0, pytest.approx(1.0))
     for kind in ("filters", "features", "gradcam"):
         out = tmp_path / f"{kind}.png"
         assert main(["visualize", str(tiny_run), kind, "--image", str(images / "digit.png"),
