@@ -198,15 +198,20 @@ def test_fully_connected_layers_and_logits_are_readable(server, browser):
     _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#top5 li.top-row"))
     # Linear 400 -> 120: a grid of 120 cells inside the panel, with a legend and hover values.
     d.find_element(By.CSS_SELECTOR, "tr.layer[data-name='classifier.1']").click()
-    grid = _wait(d, lambda d: d.find_elements(By.ID, "vector-grid"))[0]
+    _wait(d, lambda d: d.find_elements(By.ID, "vector-grid"))
     assert d.find_element(By.ID, "maps-box").get_attribute("hidden")
     inside, width, _ = _inside(d, "vector-grid")
     assert inside and width >= 200, width  # cells, not a 600x5 strip
     assert "a vector of 120 values" in d.find_element(By.ID, "vector-note").text
     assert d.find_elements(By.CSS_SELECTOR, "#vector .legend canvas")
-    ActionChains(d).move_to_element_with_offset(grid, 2 - grid.size["width"] // 2,
-                                                2 - grid.size["height"] // 2).perform()
-    _wait(d, lambda d: d.find_element(By.ID, "vector-hover").text.startswith("value 0: "))
+
+    def hover_first_cell(d) -> bool:  # found again on each try: the page may redraw the grid
+        g = d.find_element(By.ID, "vector-grid")
+        ActionChains(d).move_to_element_with_offset(g, 2 - g.size["width"] // 2,
+                                                    2 - g.size["height"] // 2).perform()
+        return d.find_element(By.ID, "vector-hover").text.startswith("value 0: ")
+
+    _wait(d, hover_first_cell)
     # The output: ten rows, each a class name, its logit and its softmax probability.
     d.find_element(By.CSS_SELECTOR, "tr.layer[data-name='classifier.5']").click()
     rows = _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#logits tr.logit-row"))
