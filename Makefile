@@ -19,12 +19,13 @@ run: setup
 	$(VENV)/bin/convzoo train lenet5 --data mnist --out runs/lenet5-mnist-embedded
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --ignore=tests/notebooks
 
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
 
-# Every notebook of notebooks/ run top to bottom in a kernel of .venv (also part of `make test`).
+# Every notebook of notebooks/ run top to bottom in a kernel of .venv, one after another (two
+# at once oversubscribe the 2 cores: 84 s instead of 12 for 02_lenet); .ci/run runs it after make test.
 test-notebooks: setup
 	$(PY) -m pytest -q tests/notebooks
 
