@@ -18,7 +18,6 @@ folder of every URL (a local mirror for a classroom without internet).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -233,7 +232,7 @@ def _download(url: str, dest: Path, sha_prefix: str | None, *,
               progress: Callable[[str, int, int | None], None] | None, timeout: float) -> Path:
     """``url`` into ``dest`` through a temporary file, checked against ``sha_prefix``."""
     from ._io import atomic_write
-    from .data.downloads import fetch_url
+    from .data.downloads import fetch_url, file_digest
 
     def write(tmp: str) -> None:
         try:
@@ -242,7 +241,7 @@ def _download(url: str, dest: Path, sha_prefix: str | None, *,
             raise ConvzooError(f"{e}; to use these weights without network, download {url} "
                                f"elsewhere and put it at {dest}") from None
         if sha_prefix is not None:
-            got = _sha256(Path(tmp))
+            got = file_digest(Path(tmp), "sha256")
             if not got.startswith(sha_prefix):
                 raise ConvzooError(f"{url}: downloaded file has SHA-256 {got[:16]}..., expected "
                                    f"a hash starting {sha_prefix}; nothing was kept (a corrupted "
@@ -252,10 +251,3 @@ def _download(url: str, dest: Path, sha_prefix: str | None, *,
     atomic_write(dest, write)
     return dest
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
