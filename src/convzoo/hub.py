@@ -145,7 +145,7 @@ def _enum_of(model: str):
     """torchvision's weights enum of zoo model ``model``, or None."""
     from torchvision.models import get_model_weights
 
-    from .registry import model_info
+    from .models._registry import model_info
 
     info = model_info(model)
     if info.form != "imagenet" or not info.torchvision_name:
@@ -171,7 +171,7 @@ def imagenet_weights(model: str, tag: str = DEFAULT_TAG) -> ImagenetWeights:
     """The weights ``model:tag`` names; a model or tag torchvision lacks fails with the choices."""
     enum = _enum_of(model)
     if enum is None:
-        from .registry import list_models, model_info
+        from .models._registry import list_models, model_info
 
         have = [m for m in list_models() if _enum_of(m) is not None]
         shipped = sorted(model_info(model).weights)
@@ -192,7 +192,7 @@ def imagenet_weights(model: str, tag: str = DEFAULT_TAG) -> ImagenetWeights:
 
 def all_imagenet_weights() -> list[ImagenetWeights]:
     """Every torchvision ImageNet weights file a zoo network loads, in the zoo's order."""
-    from .registry import list_models
+    from .models._registry import list_models
 
     out = []
     for model in list_models():

@@ -22,7 +22,7 @@ from torch import nn
 from ._io import atomic_write
 from .errors import ConvzooError, first_line, shown
 from .models._common import is_head_key
-from .registry import ModelInfo, no_weights_hint
+from .models._registry import ModelInfo, no_weights_hint
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 
@@ -238,14 +238,14 @@ def shipped_weights_path(source: str | os.PathLike) -> Path | None:
     name, _, tag = text.partition(":")
     if Path(text).exists() or not tag or "/" in text:
         return None
-    from .registry import model_info
+    from .models._registry import model_info
 
     return resolve_weights(model_info(name), tag)
 
 
 def is_bare_model_name(source: str | os.PathLike) -> bool:
     """True when ``source`` is a registered model name alone: no file, no ``model:tag``."""
-    from .registry import list_models
+    from .models._registry import list_models
 
     text = str(source)
     return not Path(text).exists() and text in list_models()

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 import convzoo.models
-from convzoo import ConvzooError, create_model, list_models, model_info, registry
+from convzoo import ConvzooError, create_model, list_models, model_info
+from convzoo.models import _registry as catalogue
 
 ALL = list_models()
 AUX = [n for n in ALL if "aux_logits" in inspect.signature(model_info(n).builder).parameters]
@@ -66,8 +67,8 @@ def test_building_a_model_changes_no_class() -> None:
 
 
 def test_a_builder_must_return_a_zoo_model(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    registry.register_model(family="x", paper="x", input_size=(1, 4, 4), name="plain_linear")(
+    monkeypatch.setattr(catalogue, "_REGISTRY", dict(catalogue._REGISTRY))
+    catalogue.register_model(family="x", paper="x", input_size=(1, 4, 4), name="plain_linear")(
         lambda **kw: nn.Linear(1, 1)
     )
     with pytest.raises(ConvzooError, match="'plain_linear'.*ZooModel"):

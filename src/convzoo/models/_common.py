@@ -17,7 +17,7 @@ from torch import nn
 from ..errors import ConvzooError
 
 if TYPE_CHECKING:
-    from ..registry import ModelInfo
+    from ._registry import ModelInfo
 
 
 def _find_head(model: nn.Module) -> list[str]:

@@ -34,8 +34,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..registry import register_model
 from ._common import ZooModel
+from ._registry import register_model
 
 PAPER = "Krizhevsky et al. 2012"
 

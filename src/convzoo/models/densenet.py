@@ -44,8 +44,8 @@ import torch.nn.functional as F
 import torch.utils.checkpoint as checkpoint
 from torch import nn
 
-from ..registry import register_model
 from ._common import ZooModel
+from ._registry import register_model
 
 _PAPER = "Huang et al. 2017"
 

@@ -35,8 +35,8 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ..registry import register_model
 from ._common import ZooModel
+from ._registry import register_model
 
 _ACT = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid}
 

@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import register_model
 from ._common import ZooModel
+from ._registry import register_model
 
 PAPER = "Szegedy et al. 2014"
 

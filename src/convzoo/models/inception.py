@@ -42,8 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import register_model
 from ._common import ZooModel
+from ._registry import register_model
 from .googlenet import ConvBN, imagenet_to_unit_range
 
 PAPER = "Szegedy et al. 2015"

@@ -29,8 +29,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from ..registry import register_model
 from ._common import ZooModel
+from ._registry import register_model
 
 PAPER = "Simonyan & Zisserman 2014"
 
