@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from ..engine.loaded import Loaded
-from ..errors import ConvzooError
+from ..errors import ConvzooError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -157,27 +157,20 @@ def create_transform(config: dict):
 
 
 def open_image(path: str | Path):
-    """A PIL image, or None when it is not a readable image (the caller says so, once).
+    """A PIL image (RGB), or None when it is not a readable image (the caller says so, once).
 
-    An image of more than ``convzoo.data.folder.MAX_IMAGE_PIXELS`` (known from its header) is
-    refused with a ConvzooError: a 20000x20000 PNG would decode to 1.2 GB.
+    Decoded by :func:`convzoo.data.images.decode_file`, the opener data folders and ``explore``
+    use: an image of more than ``convzoo.data.images.MAX_IMAGE_PIXELS`` (known from its header) is
+    refused with a ConvzooError naming the file: a 20000x20000 PNG would decode to 1.2 GB.
     """
-    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2.functional import to_pil_image
 
-    from ..data.folder import MAX_IMAGE_PIXELS
+    from ..data.images import ImageTooLarge, decode_file
 
     try:
-        try:
-            img = Image.open(path)  # reads the header only
-            w, h = img.size
-            size = f"is {w}x{h} = {w * h:,} pixels"
-        except Image.DecompressionBombError:  # PIL's own check, far above ours
-            w, h, size = MAX_IMAGE_PIXELS + 1, 1, "has too many pixels"
-        if w * h > MAX_IMAGE_PIXELS:
-            raise ConvzooError(f"{path}: image {size}, more than the limit of "
-                               f"{MAX_IMAGE_PIXELS:,} (resize it first)")
-        img.load()
-        return img
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        log.debug("%s: not a readable image (%s)", path, e)  # the caller reports it
+        return to_pil_image(decode_file(path, 3))
+    except ImageTooLarge as e:
+        raise ConvzooError(f"{e} (resize it first)") from None
+    except DataError as e:
+        log.debug("%s", e)  # the caller reports it
         return None

@@ -2,8 +2,9 @@
 
 from .datasets import SOURCES, ImageDataset, imagenet_classes, load_dataset
 from .downloads import RESOURCES, download
-from .folder import FolderDataset, decode_file
+from .folder import FolderDataset
 from .idx import parse_idx, read_idx
+from .images import MAX_IMAGE_PIXELS, ImageTooLarge, decode_bytes, decode_file
 from .info import dataset_info
 from .loader import BatchLoader
 from .presets import (
@@ -19,7 +20,8 @@ from .splits import DataSource, Splits, holdout_split, load_splits, make_loader
 
 __all__ = [
     "SOURCES", "ImageDataset", "imagenet_classes", "load_dataset", "RESOURCES", "download",
-    "FolderDataset", "decode_file", "parse_idx", "read_idx", "dataset_info", "BatchLoader",
+    "FolderDataset", "decode_file", "decode_bytes", "MAX_IMAGE_PIXELS", "ImageTooLarge",
+    "parse_idx", "read_idx", "dataset_info", "BatchLoader",
     "PRESETS", "DataPreset", "apply_preset", "eval_sizes", "finish_batch", "preset_for", "Splits",
     "holdout_split", "load_splits", "make_loader", "resolve_input_size", "DataSource",
 ]

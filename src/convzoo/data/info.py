@@ -11,7 +11,8 @@ import torch
 
 from ..errors import DataError
 from .datasets import SOURCES, ImageDataset, load_dataset
-from .folder import FolderDataset, decode_file
+from .folder import FolderDataset
+from .images import decode_file
 
 VAL_NAMES = ("val", "test", "valid", "validation")
 

@@ -31,7 +31,6 @@ from ..errors import ConvzooError, shown
 log = logging.getLogger(__name__)
 
 MAX_UPLOAD_BYTES = 8 * 2**20  # an upload's size cap
-MAX_PIXELS = 4096 * 4096  # decoded pixels cap, checked on the header before decoding
 IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg", "GIF": "image/gif",
                  "BMP": "image/bmp", "WEBP": "image/webp"}
 MAX_SIDE = 1024  # pixels: a larger upload is kept scaled down to this longer side
@@ -178,11 +177,16 @@ def safe_run_dir(root: Path, rel: str) -> Path:
     return path
 
 
-def open_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS):
+def open_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES):
     """A decoded PIL image (RGB or L) from uploaded bytes, or :class:`BadRequest` saying why not:
-    too many bytes, not an image type we read, or more pixels than ``max_pixels`` (known from the
-    header, before anything is decoded)."""
+    too many bytes, not an image type we read, or more pixels than the one cap of every image
+    reader (``convzoo.data.images.MAX_IMAGE_PIXELS``, known from the header, before anything is
+    decoded). Decoded by :func:`convzoo.data.images.decode_bytes`, as data folders and predict."""
     from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2.functional import to_pil_image
+
+    from ..data.images import MAX_IMAGE_PIXELS, ImageTooLarge, decode_bytes
+    from ..errors import DataError
 
     if len(data) > max_bytes:
         raise BadRequest(f"image is {len(data):,} bytes; the limit is {max_bytes:,}")
@@ -191,18 +195,17 @@ def open_upload(data: bytes, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: i
     try:
         img = Image.open(io.BytesIO(data), formats=list(IMAGE_FORMATS))  # reads the header only
     except Image.DecompressionBombError:  # PIL's own header check, far above ours
-        raise BadRequest(f"image has more pixels than the limit of {max_pixels:,}") from None
+        raise BadRequest(f"image has more pixels than the limit of {MAX_IMAGE_PIXELS:,}"
+                         ) from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise BadRequest("not an image: expected PNG, JPEG, GIF, BMP or WebP") from None
-    w, h = img.size
-    if w * h > max_pixels or w < 1 or h < 1:
-        raise BadRequest(f"image is {w}x{h} = {w * h:,} pixels; the limit is {max_pixels:,}")
+    grey = img.mode in ("L", "1", "I;16", "I")
     try:
-        img.seek(0)
-        img.load()
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        return to_pil_image(decode_bytes(data, 1 if grey else 3))
+    except ImageTooLarge as e:
+        raise BadRequest(str(e)) from None
+    except DataError as e:
         raise BadRequest(f"cannot decode the {img.format} image: {e}") from None
-    return img.convert("L" if img.mode in ("L", "1", "I;16", "I") else "RGB")
 
 
 def png_bytes(array: np.ndarray) -> bytes:
