@@ -14,7 +14,7 @@ from PIL import Image
 
 from convzoo.data import FolderDataset, ImageDataset, load_dataset, load_splits
 from convzoo.data import folder as folder_mod
-from convzoo.data.datasets import imagenet_classes
+from convzoo.data.imagenet import imagenet_classes
 from convzoo.data.images import decode_bytes
 from convzoo.errors import DataError
 

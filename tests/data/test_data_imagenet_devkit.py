@@ -14,7 +14,7 @@ from PIL import Image
 
 import convzoo.data
 from convzoo.data import load_dataset
-from convzoo.data.folder import read_meta_mat
+from convzoo.data.imagenet import read_meta_mat
 from convzoo.errors import DataError
 
 # The oracle for labels: the position of a wnid in the shipped class index, read directly.

@@ -1,9 +1,10 @@
 """Data: readers (IDX, CIFAR, image folders), the decode cache, presets, loaders and splits."""
 
-from .datasets import SOURCES, ImageDataset, imagenet_classes, load_dataset
+from .datasets import SOURCES, ImageDataset, load_dataset
 from .downloads import RESOURCES, download
 from .folder import FolderDataset
 from .idx import parse_idx, read_idx
+from .imagenet import imagenet_classes
 from .images import MAX_IMAGE_PIXELS, ImageTooLarge, decode_bytes, decode_file
 from .info import dataset_info
 from .loader import BatchLoader

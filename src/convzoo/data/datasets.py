@@ -7,8 +7,6 @@ the training device (see :mod:`convzoo.data.loader`), never per sample in Python
 
 from __future__ import annotations
 
-import functools
-import json
 import logging
 import os
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ import torch
 
 from ..errors import DataError
 from .idx import read_idx
+from .imagenet import imagenet_classes, read_val_labels
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,6 @@ MNIST_CLASSES = [str(i) for i in range(10)]
 # Fashion-MNIST (Xiao et al. 2017): the label names of its README, in label order.
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                          "Sneaker", "Bag", "Ankle boot"]
-IMAGENET_INDEX = Path(__file__).parent / "imagenet_class_index.json"
 SPLITS = ("train", "test")
 MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -201,36 +199,10 @@ def _folder(data_dir: Path | None, split: str, *, train_split: str | None = None
                            channels=3, workers=workers)
 
 
-def imagenet_classes() -> tuple[list[str], list[str]]:
-    """(WordNet ids, names) of the 1000 ILSVRC-2012 classes in output order: the one ImageNet
-    class list of the package. The ids come from ``imagenet_class_index.json``; the names are
-    torchvision's (``great white shark``, ``tabby``; ``crane bird`` and ``crane`` where WordNet's
-    short names repeat), the names its weights carry and every command prints. The two lists
-    name the same classes in the same order (tests/test_hub.py)."""
-    wnids, names = _imagenet_classes()
-    return list(wnids), list(names)  # copies: the cached tuples stay as read
-
-
-@functools.cache
-def _imagenet_classes() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    from torchvision.models import AlexNet_Weights
-
-    index = json.loads(IMAGENET_INDEX.read_text())
-    wnids = tuple(index[str(i)][0] for i in range(len(index)))
-    return wnids, tuple(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
-
-
 def _imagenet(data_dir: Path | None, split: str, *, train_split: str | None = None,
               val_split: str | None = None, on_bad_file: str = "error",
               in_memory: bool | None = None, workers: int | None = None, **_: Any):
-    from .folder import (
-        FileEntry,
-        bad_file,
-        class_folders,
-        read_val_labels,
-        scan_class_folders,
-        scan_files,
-    )
+    from .folder import FileEntry, bad_file, class_folders, scan_class_folders, scan_files
 
     root = _need_dir("imagenet", data_dir)
     path = _split_dir(root, split, train_split, val_split)
