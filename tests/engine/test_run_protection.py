@@ -338,7 +338,7 @@ def test_full_disk_at_the_start_leaves_no_folder(tmp_path, capsys, monkeypatch):
 def test_an_experiment_reads_no_rows_of_the_run_its_diverged_arm_did_not_replace(finished):
     """An experiment retrains an arm with --overwrite; one that diverges before its first
     checkpoint leaves the earlier run in place, whose metrics are not the new arm's."""
-    from convzoo.experiments._core import _read_rows
+    from convzoo.experiments._training import _read_rows
 
     saved = json.loads((finished / "config.json").read_text())
     cfg = TrainConfig.from_dict({k: saved[k] for k in ("model", "batch_size", "tensorboard",

@@ -11,7 +11,7 @@ import torch
 
 from convzoo.data.splits import balanced_subset
 from convzoo.experiments import format_mean_spread, mean_spread, moving_average, steps_to_threshold
-from convzoo.experiments._core import StepRecorder
+from convzoo.experiments._training import StepRecorder
 from convzoo.experiments.data import subset_source
 
 
@@ -136,7 +136,7 @@ def test_train_tuned_keeps_the_lowest_final_training_loss_and_never_a_diverged_r
     from pathlib import Path
 
     from convzoo.experiments._common import train_tuned
-    from convzoo.experiments._core import TrainRecord
+    from convzoo.experiments._training import TrainRecord
 
     calls = []
     losses = {"a": [1.0, 0.5], "b": [1.0, 0.2], "c": [1.0, 0.01]}  # c: lowest, but diverged

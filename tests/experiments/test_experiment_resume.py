@@ -10,8 +10,8 @@ import signal
 import pytest
 
 from convzoo.cli import main
-from convzoo.experiments import _core
-from convzoo.experiments._core import StepRecorder
+from convzoo.experiments import _training
+from convzoo.experiments._training import StepRecorder
 
 NAME = "lenet-1998-vs-modern"  # two arms (one lr each) on MNIST; smoke: 2 steps an epoch
 
@@ -56,13 +56,13 @@ def test_interrupted_experiment_resumes_where_it_stopped(tmp_path, capsys, monke
     assert 3 <= stopped < 6
     runs = sorted(p.name for p in (tmp_path / "cut" / "runs").iterdir())
     for run in runs:  # the same per-step curve and numbers as the uninterrupted experiment
-        cut = json.loads((tmp_path / "cut" / "runs" / run / _core._STEPS_FILE).read_text())
+        cut = json.loads((tmp_path / "cut" / "runs" / run / _training._STEPS_FILE).read_text())
         straight = json.loads((tmp_path / "straight" / "runs" / run /
-                               _core._STEPS_FILE).read_text())
+                               _training._STEPS_FILE).read_text())
         assert cut["steps"] == straight["steps"] == list(range(1, 7)), run
         assert cut["loss"] == pytest.approx(straight["loss"], rel=1e-6)
         assert cut["final"]["top1_acc"] == straight["final"]["top1_acc"]
-        assert not (tmp_path / "cut" / "runs" / run / _core._PARTIAL_FILE).exists()
+        assert not (tmp_path / "cut" / "runs" / run / _training._PARTIAL_FILE).exists()
 
 
 def test_every_experiment_has_a_smoke_profile(capsys):
@@ -80,7 +80,7 @@ def test_a_run_saved_before_a_new_option_is_still_reused():
     import json
 
     from convzoo.engine import TrainConfig
-    from convzoo.experiments._core import _same_config
+    from convzoo.experiments._training import _same_config
 
     cfg = TrainConfig(model="lenet5", data="mnist")
     saved = json.loads(json.dumps(cfg.to_dict()))

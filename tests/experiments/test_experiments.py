@@ -234,7 +234,7 @@ def test_cli_runs_smoke_im2col(capsys, tmp_path):
 
 
 def test_index_links_sub_folders_of_other_settings(tmp_path, fake_cifar):
-    from convzoo.experiments._core import write_index
+    from convzoo.experiments._page import write_index
 
     record, _ = _tiny("dropout", tmp_path, fake_cifar)
     gpu = tmp_path / "out" / "full"
@@ -249,7 +249,8 @@ def test_index_links_sub_folders_of_other_settings(tmp_path, fake_cifar):
 
 
 def test_every_experiment_declares_the_paper_and_run_setup_side_by_side():
-    from convzoo.experiments._core import SETUP_ROWS, setup_columns
+    from convzoo.experiments._page import setup_columns
+    from convzoo.experiments._registry import SETUP_ROWS
 
     for e in list_experiments():
         assert e.paper_setup is not None and e.run_setup is not None, e.name

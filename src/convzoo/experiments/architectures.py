@@ -20,7 +20,8 @@ import torch
 
 from ..engine import TrainConfig
 from ._common import cifar_data, pct, train_arms
-from ._core import Context, Experiment, Outcome, PaperSetup, register_experiment
+from ._registry import Experiment, Outcome, PaperSetup, register_experiment
+from ._training import Context
 from ._plots import figure, save
 from .verdict import NOT_COMPARABLE, Verdict
 

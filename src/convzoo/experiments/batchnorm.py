@@ -18,7 +18,8 @@ from typing import Any
 
 from ..engine import TrainConfig
 from ._common import cifar_data, epoch_curve, mean_of, mnist_data, pct, train_arms, train_tuned
-from ._core import Context, Experiment, Outcome, PaperSetup, TrainRecord, register_experiment
+from ._registry import Experiment, Outcome, PaperSetup, register_experiment
+from ._training import Context, TrainRecord
 from ._plots import band, figure, save
 from .analysis import steps_to_threshold
 from .verdict import (

@@ -28,7 +28,8 @@ from ._common import (
     smoothed_err,
     train_arms,
 )
-from ._core import Context, Experiment, Outcome, PaperSetup, register_experiment
+from ._registry import Experiment, Outcome, PaperSetup, register_experiment
+from ._training import Context
 from ._plots import band, figure, paper_mark, save
 from .verdict import (
     AGREES,
