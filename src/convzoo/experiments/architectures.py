@@ -20,9 +20,9 @@ import torch
 
 from ..engine import TrainConfig
 from ._common import cifar_data, pct, train_arms
+from ._plots import figure, save
 from ._registry import Experiment, Outcome, PaperSetup, register_experiment
 from ._training import Context
-from ._plots import figure, save
 from .verdict import NOT_COMPARABLE, Verdict
 
 SOURCE = ("torchvision 0.29 ImageNet weights IMAGENET1K_V1 (ILSVRC-2012 val, single centre "

@@ -18,9 +18,9 @@ from typing import Any
 
 from ..engine import TrainConfig
 from ._common import cifar_data, epoch_curve, mean_of, mnist_data, pct, train_arms, train_tuned
+from ._plots import band, figure, save
 from ._registry import Experiment, Outcome, PaperSetup, register_experiment
 from ._training import Context, TrainRecord
-from ._plots import band, figure, save
 from .analysis import steps_to_threshold
 from .verdict import (
     AGREES,

@@ -15,9 +15,9 @@ from typing import Any
 
 from ..engine import recipe_config
 from ._common import cifar_data, num, pct, smoothed_err, train_arms
+from ._plots import band, figure, paper_mark, save
 from ._registry import Experiment, Outcome, PaperSetup, register_experiment
 from ._training import Context
-from ._plots import band, figure, paper_mark, save
 from .verdict import (
     AGREES,
     DISAGREES,

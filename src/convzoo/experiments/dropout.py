@@ -28,9 +28,9 @@ from ._common import (
     smoothed_err,
     train_arms,
 )
+from ._plots import band, figure, paper_mark, save
 from ._registry import Experiment, Outcome, PaperSetup, register_experiment
 from ._training import Context
-from ._plots import band, figure, paper_mark, save
 from .verdict import (
     AGREES,
     DISAGREES,

@@ -27,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._plots import figure, save
 from ._registry import Experiment, Outcome, PaperSetup, register_experiment
 from ._training import Context
-from ._plots import figure, save
 from .analysis import format_mean_spread, mean_spread
 from .verdict import AGREES, DISAGREES, PARTLY, Verdict
 

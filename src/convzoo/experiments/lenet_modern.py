@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from ..engine import recipe_config
 from ._common import epoch_curve, mnist_data, num, pct, smoothed_err, train_tuned
+from ._plots import band, figure, paper_mark, save
 from ._registry import Experiment, Outcome, PaperSetup, register_experiment
 from ._training import Context
-from ._plots import band, figure, paper_mark, save
 from .analysis import mean_spread, steps_to_threshold
 from .verdict import (
     AGREES,
