@@ -741,7 +741,7 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate, inspect.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"convzoo {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

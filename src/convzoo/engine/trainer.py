@@ -402,7 +402,7 @@ def start_run_dir(
 ) -> None:
     """Create the run directory and describe the run in it; say what is trained, where, and
     at which input size."""
-    from .. import __version__
+    from .._version import __version__
 
     out, splits = inputs.out, inputs.splits
     out.create(overwrite=cfg.overwrite)
