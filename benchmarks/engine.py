@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from convzoo import TrainConfig, create_model, fit
 from convzoo.data import ImageDataset, datasets, load_dataset, make_loader, preset_for
 from convzoo.engine.recipes import recipe_config
+from convzoo.hub import eval_sizes
 
 MNIST_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
 
@@ -149,7 +150,8 @@ def streamed_overhead(size: int, per_class: int, workers: int, repeats: int, tmp
 
     root = write_large_folder(tmp / "jpegs", 10, per_class, 2)
     ds = load_dataset("folder", str(root), "train", val_split="test")
-    preset = preset_for("folder", in_chans=3, image_size=None, input_size=size, model="resnet18")
+    preset = preset_for("folder", in_chans=3, image_size=None, input_size=size,
+                        eval_sizes=eval_sizes("resnet18"))
     dtype = torch.bfloat16 if amp == "bf16" else None
     t_trainer, t_loop = [], []
     for r in range(repeats):

@@ -29,6 +29,7 @@ from train_vs_reference import REFERENCE, write_large_folder
 import convzoo
 from convzoo.data import load_dataset, make_loader, preset_for
 from convzoo.data.stream import stream_transform
+from convzoo.hub import eval_sizes
 
 
 def per_image_ms(ds) -> float:
@@ -76,7 +77,7 @@ def main() -> None:
                               args.per_class, 2)
     ds = load_dataset("folder", str(root), "train", val_split="test")
     preset = preset_for("folder", in_chans=3, image_size=None, input_size=args.size,
-                        model="resnet18")
+                        eval_sizes=eval_sizes("resnet18"))
     cz = ds.with_transform(stream_transform(preset, train=True))
     ref = torchvision.datasets.ImageFolder(
         str(root / "train"), ref_presets.ClassificationPresetTrain(crop_size=args.size))

@@ -665,6 +665,7 @@ def test_a_1x10000_strip_is_cut_before_the_resize(monkeypatch):
     (3.4 GB in predict); the long side is cut to twice the short one first."""
     from convzoo.analysis.loading import preset_transform
     from convzoo.data import preset_for, stream
+    from convzoo.hub import eval_sizes
 
     seen = []
     real = stream.stream_transform
@@ -674,7 +675,8 @@ def test_a_1x10000_strip_is_cut_before_the_resize(monkeypatch):
         return lambda x: (seen.append(tuple(x.shape)), t(x))[1]
 
     monkeypatch.setattr(stream, "stream_transform", spy)
-    preset = preset_for("imagenet", in_chans=3, image_size=None, input_size=224, model="resnet18")
+    preset = preset_for("imagenet", in_chans=3, image_size=None, input_size=224,
+                        eval_sizes=eval_sizes("resnet18"))
     x = preset_transform(preset, 224, 3)(Image.new("RGB", (10000, 1)))
     assert x.shape == (3, 224, 224) and seen == [(3, 1, 2)]
     x = preset_transform(preset, 224, 3)(Image.new("RGB", (300, 200)))  # ordinary: untouched

@@ -207,6 +207,30 @@ def by_file_name(name: str) -> ImagenetWeights | None:
     return next((w for w in all_imagenet_weights() if w.file_name == name), None)
 
 
+def eval_sizes(model: str | None, weights: str | None = None) -> tuple[int, int]:
+    """(resize, crop) in pixels of the eval transform ``model``'s weights carry, as torchvision's
+    weights do: those the tag or torchvision file ``weights`` names (``IMAGENET1K_V2``: 232/224
+    for the V2 ResNets), else the model's first ImageNet weights (the paper-era recipe: 256/224,
+    342/299 for inception_v3), else :data:`convzoo.data.presets.DEFAULT_EVAL_SIZES` (256/224).
+    The data layer takes the pair as numbers (:func:`convzoo.data.preset_for`)."""
+    from .data.presets import DEFAULT_EVAL_SIZES
+
+    if model is None:
+        return DEFAULT_EVAL_SIZES
+    try:
+        tags = imagenet_tags(model)
+    except ConvzooError:  # not a registered name
+        return DEFAULT_EVAL_SIZES
+    if not tags:
+        return DEFAULT_EVAL_SIZES
+    known = by_file_name(Path(weights).name) if weights else None  # torchvision's .pth by path
+    if known is not None and known.model == model:
+        return known.eval_sizes()
+    tag = weights if weights and is_imagenet_tag(weights) and (
+        weights in tags or weights == "imagenet") else tags[0]
+    return imagenet_weights(model, tag).eval_sizes()
+
+
 def weights_model_args(model: str, weights: str) -> dict[str, Any]:
     """Builder arguments that torchvision's weights ``weights`` (a tag or a path to one of its
     files) need in ``model``; {} for any other weights."""

@@ -172,6 +172,7 @@ def test_report_of_a_run_on_a_streamed_folder(folder, tmp_path):
     # training: report scores its streamed test split and shows thumbnails of the large files.
     from convzoo.analysis.report import build_report
     from convzoo.data import preset_for
+    from convzoo.hub import eval_sizes
 
     tree, weights = folder
     run = tmp_path / "run"
@@ -180,7 +181,8 @@ def test_report_of_a_run_on_a_streamed_folder(folder, tmp_path):
     (run / "config.json").write_text(json.dumps({"model": "resnet18", "data": "folder",
                                                  "data_dir": str(tree.root),
                                                  "input_size": SIDE}))
-    preset = preset_for("folder", in_chans=3, image_size=None, input_size=SIDE, model="resnet18")
+    preset = preset_for("folder", in_chans=3, image_size=None, input_size=SIDE,
+                        eval_sizes=eval_sizes("resnet18"))
     (run / "preset.json").write_text(json.dumps(preset.to_dict()))
     html = build_report(run, n_images=4, batch_size=4).read_text()
     assert f"test set: {tree.n_val} images" in html

@@ -221,6 +221,7 @@ def _jpeg(h: int, w: int) -> bytes:
 
 def test_large_images_are_streamed(tmp_path):
     from convzoo.data import make_loader, preset_for
+    from convzoo.hub import eval_sizes
 
     for split in ("train", "val"):
         for c in ("a", "b"):
@@ -229,7 +230,8 @@ def test_large_images_are_streamed(tmp_path):
     _write(tmp_path / "train" / "a" / "bad.jpg", _jpeg(90, 120)[:200])
     s = load_splits("folder", tmp_path, on_bad_file="skip")
     assert s.streamed and isinstance(s.train, FolderDataset) and s.image_size is None
-    preset = preset_for("folder", in_chans=3, image_size=None, input_size=80, model="resnet18")
+    preset = preset_for("folder", in_chans=3, image_size=None, input_size=80,
+                        eval_sizes=eval_sizes("resnet18"))
     assert (preset.crop_size, preset.resize_size) == (80, 91)  # 256/224 scaled to 80
     loader = make_loader(s.train, preset, batch_size=3, train=True, workers=0, seed=1)
     batches = list(loader)

@@ -8,7 +8,6 @@ import torch
 from convzoo.data import (
     BatchLoader,
     ImageDataset,
-    eval_sizes,
     finish_batch,
     holdout_split,
     load_splits,
@@ -18,6 +17,7 @@ from convzoo.data import (
 from convzoo.data.presets import PCA_EIGVAL, PCA_EIGVEC, PRESETS, apply_preset, lighting_noise
 from convzoo.data.stream import stream_transform
 from convzoo.errors import DataError
+from convzoo.hub import eval_sizes
 
 
 def _toy(counts=(50, 30, 7, 1)) -> ImageDataset:
@@ -144,14 +144,16 @@ def test_eval_sizes_per_model():
     assert eval_sizes("resnet50") == (256, 224)
     assert eval_sizes("resnet50", "IMAGENET1K_V2") == (232, 224)
     assert eval_sizes("inception_v3") == (342, 299)
-    p = preset_for("imagenet", in_chans=3, image_size=None, input_size=299, model="inception_v3")
+    p = preset_for("imagenet", in_chans=3, image_size=None, input_size=299,
+                   eval_sizes=eval_sizes("inception_v3"))
     assert (p.resize_size, p.crop_size) == (342, 299)
     t = stream_transform(p, train=False)
     assert t(torch.zeros(3, 400, 500, dtype=torch.uint8)).shape == (3, 299, 299)
 
 
 def test_stream_transforms_shapes_and_scale_jitter():
-    p = preset_for("imagenet", in_chans=3, image_size=None, input_size=224, model="vgg16",
+    p = preset_for("imagenet", in_chans=3, image_size=None, input_size=224,
+                   eval_sizes=eval_sizes("vgg16"),
                    scale_jitter=(256, 512))
     img = torch.randint(0, 256, (3, 300, 400), dtype=torch.uint8)
     for _ in range(3):

@@ -20,10 +20,11 @@ from convzoo.data.presets import (
     apply_preset,
     preset_for,
     resize_batch,
-    resolve_input_size,
 )
 from convzoo.data.stream import stream_transform
+from convzoo.engine.input_size import resolve_input_size
 from convzoo.errors import ConvzooError
+from convzoo.hub import eval_sizes
 from convzoo.registry import model_info
 
 # (model, image size, --input-size, weights' size) -> (size, a fragment of the reason)
@@ -117,7 +118,8 @@ def test_registered_size_limits_are_the_models(name):
 
 def test_in_memory_preset_resizes_only_when_the_size_differs():
     assert preset_for("cifar10", in_chans=3, image_size=32, input_size=32).resize_to is None
-    p = preset_for("mnist", in_chans=1, image_size=28, input_size=32, model="lenet")
+    p = preset_for("mnist", in_chans=1, image_size=28, input_size=32,
+                   eval_sizes=eval_sizes("lenet"))
     assert p.resize_to == 32 and p.input_side == 32 and not p.streamed
     assert p.crop_padding == PRESETS["mnist"].crop_padding  # the shifts stay in image pixels
     assert "pad_to" not in p.to_dict()
@@ -160,18 +162,21 @@ def test_downsizing_is_antialiased_and_train_augmentation_comes_first():
 
 
 def test_streamed_presets_crop_to_the_input_size():
-    big = preset_for("imagenet", in_chans=3, image_size=None, input_size=160, model="resnet18")
+    big = preset_for("imagenet", in_chans=3, image_size=None, input_size=160,
+                     eval_sizes=eval_sizes("resnet18"))
     assert (big.crop_size, big.resize_size, big.crop_padding) == (160, 183, 0)  # 256/224 scaled
     assert big.input_side == 160
     default = preset_for("imagenet", in_chans=3, image_size=None, input_size=None,
-                         model="inception_v3")
+                         eval_sizes=eval_sizes("inception_v3"))
     assert (default.crop_size, default.resize_size) == (299, 342)
-    small = preset_for("folder", in_chans=3, image_size=None, input_size=32, model="lenet")
+    small = preset_for("folder", in_chans=3, image_size=None, input_size=32,
+                       eval_sizes=eval_sizes("lenet"))
     assert (small.crop_size, small.resize_size, small.crop_padding) == (32, 32, 4)
 
 
 def test_small_streamed_input_keeps_the_whole_image():
-    p = preset_for("folder", in_chans=3, image_size=None, input_size=32, model="lenet")
+    p = preset_for("folder", in_chans=3, image_size=None, input_size=32,
+                   eval_sizes=eval_sizes("lenet"))
     img = torch.randint(0, 256, (3, 40, 48), dtype=torch.uint8)
     ev = stream_transform(p, train=False)(img)
     # Eval: the shorter side resized to 32, then the central 32x32 (the whole height).
@@ -180,7 +185,8 @@ def test_small_streamed_input_keeps_the_whole_image():
     names = [type(t).__name__ for t in stream_transform(p, train=True).transforms]
     assert names == ["Resize", "CenterCrop", "RandomCrop", "RandomHorizontalFlip"]
     assert stream_transform(p, train=True)(img).shape == (3, 32, 32)
-    big = preset_for("folder", in_chans=3, image_size=None, input_size=224, model="resnet18")
+    big = preset_for("folder", in_chans=3, image_size=None, input_size=224,
+                     eval_sizes=eval_sizes("resnet18"))
     names = [type(t).__name__ for t in stream_transform(big, train=True).transforms]
     assert names == ["RandomResizedCrop", "RandomHorizontalFlip"]
 
@@ -191,7 +197,8 @@ def test_from_dict_round_trip_through_json():
     import json
 
     for p in (preset_for("mnist", in_chans=1, image_size=28, input_size=32),
-              preset_for("imagenet", in_chans=3, image_size=None, input_size=224, model="vgg16",
+              preset_for("imagenet", in_chans=3, image_size=None, input_size=224,
+                         eval_sizes=eval_sizes("vgg16"),
                          scale_jitter=(256, 512), lighting=0.1),
               PRESETS["cifar10"]):
         assert DataPreset.from_dict(json.loads(json.dumps(p.to_dict()))) == p
@@ -244,7 +251,8 @@ def test_mixed_size_folder_is_streamed_at_the_resolved_size(mixed_folder, model,
     size, reason = resolve_input_size(model, image_size=s.image_size, requested=requested,
                                       weights_size=None)
     assert size == side and reason.startswith(f"input {side} px")
-    preset = preset_for("folder", in_chans=3, image_size=None, input_size=size, model=model)
+    preset = preset_for("folder", in_chans=3, image_size=None, input_size=size,
+                        eval_sizes=eval_sizes(model))
     train = list(make_loader(s.train, preset, batch_size=3, train=True, workers=0, seed=0))
     assert [tuple(x.shape) for x, _ in train] == [(3, 3, side, side)] * 2 + [(2, 3, side, side)]
     ev = list(make_loader(s.test, preset, batch_size=4, train=False, workers=0))

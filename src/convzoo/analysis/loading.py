@@ -38,11 +38,12 @@ def image_preset(loaded: Loaded):
     """The preset a loaded model scores single images with: its run's own, else its data set's
     (ImageNet's when unknown) at the side it was trained at."""
     from ..data import preset_for
+    from ..hub import eval_sizes
 
     if loaded.preset is not None:
         return loaded.preset
     return preset_for(loaded.data or "imagenet", in_chans=loaded.in_chans, image_size=loaded.side,
-                      input_size=loaded.side, model=loaded.name)
+                      input_size=loaded.side, eval_sizes=eval_sizes(loaded.name))
 
 
 def image_transform(loaded: Loaded):

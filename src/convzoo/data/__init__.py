@@ -12,10 +12,8 @@ from .presets import (
     PRESETS,
     DataPreset,
     apply_preset,
-    eval_sizes,
     finish_batch,
     preset_for,
-    resolve_input_size,
 )
 from .splits import DataSource, Splits, holdout_split, load_splits, make_loader
 
@@ -23,6 +21,6 @@ __all__ = [
     "SOURCES", "ImageDataset", "imagenet_classes", "load_dataset", "RESOURCES", "download",
     "FolderDataset", "decode_file", "decode_bytes", "MAX_IMAGE_PIXELS", "ImageTooLarge",
     "parse_idx", "read_idx", "dataset_info", "BatchLoader",
-    "PRESETS", "DataPreset", "apply_preset", "eval_sizes", "finish_batch", "preset_for", "Splits",
-    "holdout_split", "load_splits", "make_loader", "resolve_input_size", "DataSource",
+    "PRESETS", "DataPreset", "apply_preset", "finish_batch", "preset_for", "Splits",
+    "holdout_split", "load_splits", "make_loader", "DataSource",
 ]

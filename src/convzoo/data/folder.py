@@ -308,7 +308,8 @@ class FolderDataset(torch.utils.data.Dataset):
                  skipped: Skipped | None = None, common_size: int | None = None) -> None:
         self.paths = list(paths)
         # The side of the images when a probe found them all square and of one size (a folder
-        # of 96x96 photos), else None: the input size rule uses it (presets.resolve_input_size).
+        # of 96x96 photos), else None: the input size rule uses it
+        # (engine.input_size.resolve_input_size).
         self.common_size = common_size
         self.labels = labels
         self.classes = classes

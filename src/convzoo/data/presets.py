@@ -1,5 +1,4 @@
-"""Per-data-set and per-model presets (normalisation, augmentation, sizes), in one place, the
-input-size rule, and the batch-wise transform.
+"""Per-data-set presets (normalisation, augmentation, sizes) and the batch-wise transform.
 
 In-memory data sets (MNIST, CIFAR, folders of small images) are augmented on whole batches of
 uint8 images on the training device, and resized there when the model sees another size: no
@@ -7,8 +6,10 @@ per-sample Python. Streamed folders (large or mixed-size images) get their geome
 per sample in DataLoader workers (:mod:`.stream`, built from the same preset) and the rest
 (lighting noise, normalisation) batch-wise by :func:`finish_batch`.
 
-The side the model sees is chosen by :func:`resolve_input_size` (the rule is in docs/data.md,
-"How the input size is chosen"); images are resized to it, never padded.
+The side the model sees is chosen above data/, by
+:func:`convzoo.engine.input_size.resolve_input_size` (the rule is in docs/data.md, "How the input
+size is chosen"), and the eval sizes of a model's weights by :func:`convzoo.hub.eval_sizes`; this
+module takes both as numbers and never names a model. Images are resized, never padded.
 """
 
 from __future__ import annotations
@@ -17,15 +18,12 @@ import functools
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConvzooError
-
-if TYPE_CHECKING:
-    from ..registry import ModelInfo
 
 
 def _check_preset_types(d: dict[str, Any]) -> None:
@@ -151,95 +149,19 @@ DEFAULT_EVAL_SIZES = (256, 224)  # pixels: resize the shorter side, then center-
 SMALL_IMAGE = 64  # pixels: at most this a side is a "small image" data set (in memory)
 
 
-def eval_sizes(model: str | None, weights: str | None = None) -> tuple[int, int]:
-    """(resize, crop) in pixels for ``model`` and its weights: torchvision's eval transform of
-    the ImageNet weights the tag names (``IMAGENET1K_V2``: 232/224 for the V2 ResNets), else of
-    the model's first ImageNet weights (the paper-era recipe: 256/224, 342/299 for
-    inception_v3), else 256/224."""
-    from ..hub import imagenet_tags, imagenet_weights, is_imagenet_tag
-
-    if model is None:
-        return DEFAULT_EVAL_SIZES
-    try:
-        tags = imagenet_tags(model)
-    except ConvzooError:  # not a registered name
-        return DEFAULT_EVAL_SIZES
-    if not tags:
-        return DEFAULT_EVAL_SIZES
-    from pathlib import Path
-
-    from ..hub import by_file_name
-
-    known = by_file_name(Path(weights).name) if weights else None  # torchvision's .pth by path
-    if known is not None and known.model == model:
-        return known.eval_sizes()
-    tag = weights if weights and is_imagenet_tag(weights) and (
-        weights in tags or weights == "imagenet") else tags[0]
-    return imagenet_weights(model, tag).eval_sizes()
-
-
-def _accepts(info: ModelInfo) -> str:
-    """The sides ``info``'s model accepts, in words: ">= 63 px", "only 32 px", "25-32 px"."""
-    if info.max_size is None:
-        return f">= {info.min_size} px"
-    if info.max_size == info.min_size:
-        return f"only {info.min_size} px"
-    return f"{info.min_size}-{info.max_size} px"
-
-
-def resolve_input_size(model: str, *, image_size: int | None, requested: int | None,
-                       weights_size: int | None) -> tuple[int, str]:
-    """The side (pixels) of the square images ``model`` sees, and one sentence saying why.
-
-    In order: ``requested`` (``--input-size``) wins, refused with a ConvzooError outside the
-    model's range; else ``weights_size``, the size the loaded weights were trained at; else, for
-    square images all of side ``image_size``, the images' own size when the model accepts it,
-    otherwise the nearest size it accepts (resized, never padded) -- except that photos larger
-    than both :data:`SMALL_IMAGE` and the model's default input are cropped and resized to that
-    default, as ImageNet training does; else (``image_size`` None: images of mixed sizes) the
-    model's default input (224, 299 for inception_v3, 32 for the CIFAR forms).
-    """
-    from ..registry import model_info
-
-    info = model_info(model)
-    lo, hi = info.min_size, info.max_size
-    if requested is not None:
-        if requested < 1:
-            raise ConvzooError(f"--input-size {requested}: expected a positive number of pixels")
-        if requested < lo or (hi is not None and requested > hi):
-            raise ConvzooError(f"--input-size {requested}: model {model!r} accepts "
-                               f"{_accepts(info)}")
-        return requested, f"input {requested} px: asked for with --input-size"
-    if weights_size is not None:
-        return weights_size, f"input {weights_size} px: the size its weights were trained at"
-    default = info.input_size[1]
-    if image_size is None:
-        return default, (f"input {default} px: {model}'s default input (images of mixed sizes, "
-                         "streamed; resized to it)")
-    if image_size > max(SMALL_IMAGE, default):
-        return default, (f"input {default} px: {model}'s default input (images are "
-                         f"{image_size} px, larger than it; cropped and resized to it)")
-    if image_size < lo:
-        return lo, (f"input {lo} px: images are {image_size} px, below {model}'s minimum of "
-                    f"{lo} px; resized up")
-    if hi is not None and image_size > hi:
-        return hi, (f"input {hi} px: images are {image_size} px, above {model}'s maximum of "
-                    f"{hi} px; resized down")
-    return image_size, (f"input {image_size} px: the images' own size ({model} accepts "
-                        f"{_accepts(info)})")
-
-
 def preset_for(data: str, *, in_chans: int, image_size: int | None,
-               input_size: int | None = None, model: str | None = None,
-               weights: str | None = None, lighting: float = 0.0,
-               scale_jitter: tuple[int, int] | None = None) -> DataPreset:
+               input_size: int | None = None, eval_sizes: tuple[int, int] | None = None,
+               lighting: float = 0.0, scale_jitter: tuple[int, int] | None = None) -> DataPreset:
     """The preset of data set ``data``, adapted to the model's channels and input size.
 
     ``image_size`` is the side of the decoded in-memory images, or None for a streamed folder.
-    ``input_size`` is the side the model sees (from :func:`resolve_input_size`); images are
-    resized to it, never padded. In memory: batches of another side than ``input_size`` are
-    resized on the device after crop/flip (``resize_to``; None when the sizes agree). Streamed
-    folders crop to ``input_size`` (default: the crop of :func:`eval_sizes`): for inputs over
+    ``input_size`` is the side the model sees (from
+    :func:`convzoo.engine.input_size.resolve_input_size`); images are resized to it, never
+    padded. In memory: batches of another side than ``input_size`` are resized on the device
+    after crop/flip (``resize_to``; None when the sizes agree). ``eval_sizes`` (resize, crop) in
+    pixels is the eval transform of the model's weights, which carry it as torchvision's do
+    (:func:`convzoo.hub.eval_sizes`; default :data:`DEFAULT_EVAL_SIZES`): this module knows no
+    model. Streamed folders crop to ``input_size`` (default: that crop): for inputs over
     :data:`SMALL_IMAGE` px the ImageNet pipeline (train: RandomResizedCrop + flip; eval: resize
     the shorter side to ``eval_sizes``' resize scaled to the input, then center crop); for small
     inputs the whole image resized to the input (shorter side + center crop), and for training
@@ -252,7 +174,7 @@ def preset_for(data: str, *, in_chans: int, image_size: int | None,
     if len(mean) != in_chans:  # e.g. a 1-channel preset feeding a model built for 3 channels
         mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
     if image_size is None or (data in ("folder", "imagenet") and image_size > SMALL_IMAGE):
-        resize, crop = eval_sizes(model, weights)
+        resize, crop = eval_sizes or DEFAULT_EVAL_SIZES
         if input_size is not None and input_size != crop:
             resize, crop = round(input_size * resize / crop), input_size
         if crop <= SMALL_IMAGE:  # small input: keep the whole image, shift it as CIFAR's

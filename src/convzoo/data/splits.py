@@ -45,7 +45,8 @@ class DataSource:
 
     def preset(self, **kwargs) -> DataPreset:
         """:func:`~convzoo.data.preset_for` of ``preset_of`` with ``kwargs`` (in_chans,
-        image_size, input_size, model, ...), without the random crop/flip when not augmenting."""
+        image_size, input_size, eval_sizes, ...), without the random crop/flip when not
+        augmenting."""
         p = preset_for(self.preset_of, **kwargs)
         return p if self.augment else dataclasses.replace(p, crop_padding=0, hflip=False)
 
@@ -74,8 +75,8 @@ class Splits:
 
     def preset(self, **kwargs) -> DataPreset:
         """The preset of these splits: :func:`~convzoo.data.preset_for` of the data set's name
-        (or the source's :meth:`DataSource.preset`) with ``kwargs`` (in_chans, input_size, model,
-        ...); ``image_size`` defaults to :attr:`image_size`."""
+        (or the source's :meth:`DataSource.preset`) with ``kwargs`` (in_chans, input_size,
+        eval_sizes, ...); ``image_size`` defaults to :attr:`image_size`."""
         kwargs.setdefault("image_size", self.image_size)
         if self.source is not None:
             return self.source.preset(**kwargs)

@@ -217,6 +217,7 @@ def eval_split(loaded: Loaded, *, data: str | None = None, data_dir: str | None 
 
     from ..data import load_dataset, preset_for
     from ..data.folder import FolderDataset
+    from ..hub import eval_sizes
 
     saved = loaded.config
     trained = loaded.data or saved.get("data")
@@ -245,7 +246,7 @@ def eval_split(loaded: Loaded, *, data: str | None = None, data_dir: str | None 
         return EvalSplit(data, test_set, loaded.preset)
     preset = preset_for(data, in_chans=loaded.in_chans,
                         image_size=None if streamed else test_set.shape[1],
-                        input_size=loaded.side, model=loaded.name)
+                        input_size=loaded.side, eval_sizes=eval_sizes(loaded.name))
     if data == "folder" and not same and trained is not None:
         own = preset_for(trained, in_chans=loaded.in_chans, image_size=loaded.side)
         preset = replace(preset, mean=own.mean, std=own.std)

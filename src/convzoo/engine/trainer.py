@@ -30,9 +30,9 @@ import torch
 
 from .._limits import check_fits
 from ..data import DataSource, load_splits
-from ..data.presets import resolve_input_size
 from ..data.splits import balanced_subset
 from ..errors import ConvzooError
+from ..hub import eval_sizes
 from ..models._common import head_names, is_head_key
 from ..registry import create_model, model_info
 from . import checkpoint as ckpt
@@ -52,6 +52,7 @@ from .epoch import (
     save_checkpoint,
     train_epoch,
 )
+from .input_size import resolve_input_size
 from .loader import TrainBatches
 from .progress import Reporter
 from .rundir import FitResult, RunDir, default_run_dir, finish_run
@@ -254,8 +255,8 @@ def check_inputs(
     side = size or model_info(cfg.model).input_size[1]  # a batch that cannot fit: refused now
     check_fits(4 * cfg.batch_size * in_chans * side * side,
                f"a batch of {cfg.batch_size} images of {in_chans}x{side}x{side} as float32")
-    preset = splits.preset(in_chans=in_chans, input_size=size, model=cfg.model,
-                           weights=cfg.weights)
+    preset = splits.preset(in_chans=in_chans, input_size=size,
+                           eval_sizes=eval_sizes(cfg.model, cfg.weights))
     inputs = Inputs(
         device=device, splits=splits, in_chans=in_chans,
         model_args={"num_classes": num_classes, "in_chans": in_chans, **cfg.model_args},
