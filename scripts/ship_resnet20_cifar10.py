@@ -15,8 +15,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from convzoo import read_weights
-from convzoo.engine.evaluate import evaluate, load_trained
+from convzoo import evaluate, load_trained, read_weights
 from convzoo.experiments.data import subset_source
 from convzoo.weights import PRETRAINED_DIR, save_weights
 

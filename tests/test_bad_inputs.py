@@ -650,7 +650,7 @@ def test_labels_file_inside_a_flat_val_folder_is_read_not_refused(tmp_path, monk
 
 
 def test_duplicate_class_names_keep_their_own_accuracy_and_no_float_noise():
-    from convzoo.engine.evaluate import EvalResult
+    from convzoo.engine.scoring import EvalResult
 
     ev = EvalResult(n=1000, loss=0.1, topk_acc={1: 0.971, 5: 0.9999}, per_class_acc=[
         0.5, 1.0, 0.25], classes=["crane", "dog", "crane"])  # ImageNet's classes 134 and 517

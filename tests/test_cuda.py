@@ -12,8 +12,7 @@ import os
 import pytest
 import torch
 
-from convzoo import TrainConfig, create_model, fit, read_weights
-from convzoo.engine.evaluate import evaluate
+from convzoo import TrainConfig, create_model, evaluate, fit, read_weights
 
 # CONVZOO_TEST_DEVICE=cpu runs the same checks on the CPU (to debug them without a GPU).
 DEV = os.environ.get("CONVZOO_TEST_DEVICE", "cuda")

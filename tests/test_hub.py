@@ -254,11 +254,11 @@ def test_eval_scores_a_synset_subset_with_the_weights_transform(tv, photos):
     own eval transform of the weights (the oracle): the same probabilities."""
     from PIL import Image
 
-    from convzoo.engine.loaded import prepare_eval
+    from convzoo.analysis.evaluation import prepare_eval
 
     job = prepare_eval("resnet18:imagenet", data="imagenet", data_dir=str(photos))
     assert (job.split.preset.resize_size, job.split.preset.crop_size) == (256, 224)
-    ev = job.run(batch_size=8, workers=0, keep_outputs=True)
+    ev = job.score(batch_size=8, workers=0, keep_outputs=True)
     files = sorted((photos / "val").rglob("*.JPEG"))
     wnids = imagenet_classes()[0]
     assert sorted(ev.labels.tolist()) == sorted(wnids.index(f.parent.name) for f in files)
@@ -325,7 +325,7 @@ def test_architectures_measures_the_accuracy_column_with_imagenet(tv, photos, tm
     """``experiment architectures --imagenet DIR``: the accuracy columns measured (here a
     resnet18 of random weights on 4 photos: whatever it scores, the column is that score), the
     quoted ones read from torchvision's enum."""
-    from convzoo.engine.evaluate import evaluate
+    from convzoo import evaluate
 
     out = tmp_path / "exp"
     code, text, err = cli(capsys, "experiment", "architectures", "--profile", "smoke",

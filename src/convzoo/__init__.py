@@ -17,8 +17,7 @@ from ._version import __version__ as __version__
 
 # public name -> module that defines it
 _EXPORTS = {
-    # evaluate from its module: `convzoo.engine.evaluate` is also that module's name
-    "TrainConfig": ".engine", "evaluate": ".engine.evaluate", "fit": ".engine",
+    "TrainConfig": ".engine", "evaluate": ".analysis.evaluation", "fit": ".engine",
     "load_trained": ".engine",
     "Loaded": ".engine", "topk_accuracy": ".engine",
     "ConvzooError": ".errors", "DataError": ".errors",
@@ -40,8 +39,9 @@ __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS, _SUBPACKAGES)
 
 
 if TYPE_CHECKING:
+    from .analysis.evaluation import evaluate
     from .analysis.loading import create_transform, resolve_data_config
-    from .engine import Loaded, TrainConfig, evaluate, fit, load_trained, topk_accuracy
+    from .engine import Loaded, TrainConfig, fit, load_trained, topk_accuracy
     from .errors import ConvzooError, DataError
     from .registry import ModelInfo, create_model, list_models, model_info, register_model
     from .weights import read_weights, save_weights

@@ -182,17 +182,16 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .analysis.evaluation import evaluate_extra
+    from .analysis.evaluation import evaluate
 
     if args.batch_size < 1:
         raise ConvzooError(f"--batch-size must be >= 1, got {args.batch_size}")
-    crops = "144" if args.crops_144 else ("ten" if args.ten_crop else "center")
-    result = evaluate_extra(args.source, model=args.model, data=args.data,
-                            data_dir=args.data_dir, batch_size=args.batch_size,
-                            device=args.device, engine=args.engine, amp=args.amp,
-                            channels_last=args.channels_last, crops=crops, mirror=args.mirror,
-                            confusion=args.confusion, ece=args.ece, train_split=args.train_split,
-                            val_split=args.val_split, progress=True)
+    result = evaluate(args.source, model=args.model, data=args.data, data_dir=args.data_dir,
+                      batch_size=args.batch_size, device=args.device, engine=args.engine,
+                      amp=args.amp, channels_last=args.channels_last,
+                      crops=144 if args.crops_144 else (10 if args.ten_crop else 1),
+                      mirror=args.mirror, confusion=args.confusion, ece=args.ece,
+                      train_split=args.train_split, val_split=args.val_split, progress=True)
     if args.json:
         _print_json(result)
         return 0

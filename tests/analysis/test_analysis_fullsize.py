@@ -13,12 +13,12 @@ import torch
 from torchvision.transforms import v2
 
 import convzoo
-from convzoo.analysis.evaluation import MultiCrop, multi_crop, ten_crops
+from convzoo.analysis.evaluation import MultiCrop, multi_crop, prepare_eval, ten_crops
 from convzoo.analysis.predict import predict
 from convzoo.cli import main
 from convzoo.data.folder import decode_file
 from convzoo.data.stream import stream_transform
-from convzoo.engine.loaded import load_trained, prepare_eval
+from convzoo.engine.loaded import load_trained
 from convzoo.weights import PRETRAINED_DIR
 from fullsize.fullhelp import make_folder, make_ilsvrc
 from shareddata import SHARED_DATA
@@ -68,7 +68,7 @@ def test_eval_extras_on_a_streamed_folder(folder, tmp_path, capsys):
     # eval's probabilities are predict's for the same files: one preprocessing for both.
     job = prepare_eval(weights, data_dir=str(tree.root), device="cpu")
     assert job.split.preset.crop_size == SIDE and job.split.preset.resize_size > SIDE
-    ev = job.run(batch_size=4, keep_outputs=True)
+    ev = job.score(batch_size=4, keep_outputs=True)
     # eval prints what was measured to 10 significant digits (no float noise in its JSON)
     assert ev.topk_acc[1] == pytest.approx(d["top1_acc"], rel=1e-9)
     assert ev.loss == pytest.approx(d["loss"])

@@ -10,8 +10,8 @@ import torch
 from convzoo import TrainConfig, fit
 from convzoo.data import ImageDataset, load_dataset
 from convzoo.data.splits import balanced_subset
-from convzoo.engine.evaluate import evaluate_model
 from convzoo.engine.loaded import load_trained
+from convzoo.engine.scoring import evaluate_model
 from convzoo.engine.trainer import train_eval_set
 from engine.enginehelp import shrink_mnist
 

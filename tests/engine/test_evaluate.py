@@ -16,8 +16,8 @@ from torch import nn
 
 from convzoo.data import DataPreset, FolderDataset, ImageDataset, decode_file, load_dataset
 from convzoo.data.stream import stream_transform
-from convzoo.engine.evaluate import KS, evaluate_model
 from convzoo.engine.metrics import per_class_accuracy
+from convzoo.engine.scoring import KS, evaluate_model
 from convzoo.errors import DataError
 from engine.enginehelp import REPO, cli_env
 from fullsize.fullhelp import make_folder
@@ -153,7 +153,7 @@ import sys
 import torch
 from convzoo.data import load_dataset
 from convzoo.engine.distributed import setup, cleanup
-from convzoo.engine.evaluate import evaluate_model
+from convzoo.engine.scoring import evaluate_model
 
 torch.set_num_threads(1)
 model_path, preset_path, mem_path, folder, out = sys.argv[1:]

@@ -34,7 +34,7 @@ def test_evaluation_progress_counts_every_image_once():
     import torch
 
     from convzoo.data import ImageDataset, preset_for
-    from convzoo.engine.evaluate import evaluate_model
+    from convzoo.engine.scoring import evaluate_model
 
     ds = ImageDataset(torch.randint(0, 256, (23, 1, 8, 8), dtype=torch.uint8),
                       torch.arange(23) % 3, ["a", "b", "c"], "t", "t")

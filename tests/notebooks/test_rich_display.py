@@ -22,7 +22,7 @@ def test_a_model_summary_is_an_html_table_of_every_layer():
 
 def test_an_evaluation_shows_top1_to_top5_and_per_class():
     from convzoo.data import ImageDataset, preset_for
-    from convzoo.engine.evaluate import evaluate_model
+    from convzoo.engine.scoring import evaluate_model
 
     ds = ImageDataset(torch.randint(0, 256, (12, 1, 4, 4), dtype=torch.uint8),
                       torch.arange(12) % 6, list("abcdef"), "t", "t")

@@ -1,6 +1,9 @@
-"""Evaluation extras: the confusion matrix (CSV + PNG), expected calibration error, and
-multi-crop testing, all computed by the one evaluation loop
-(:func:`convzoo.engine.evaluate.evaluate_model`) on either kind of data set.
+"""Evaluation of a trained source: :func:`evaluate` (``convzoo.evaluate``, ``convzoo eval``) loads
+a run directory, weights file or ``model:tag``, scores it on its test split with the one
+evaluation loop (:func:`convzoo.engine.scoring.evaluate_model`), and applies to that result what
+is asked for: the expected calibration error and the confusion matrix (CSV + PNG) of its
+probabilities, and multi-crop testing (the loop again, on the model wrapped in
+:class:`MultiCrop`).
 
 Multi-crop testing, as in AlexNet (Krizhevsky et al. 2012, §4.1): five crops (four corners and the
 center) and their mirror images, softmax probabilities averaged over the 10 patches. On a
@@ -22,6 +25,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,11 @@ from torch import nn
 
 from .._io import atomic_write
 from ..data import DataPreset
+from ..engine.device import resolve_device
+from ..engine.loaded import EvalSplit, Loaded, eval_split, load_trained
+from ..engine.progress import eval_progress
+from ..engine.rundir import refuse_output_in_run
+from ..engine.scoring import EvalResult, Evaluation, amp_mode, evaluate_model
 from ..errors import ConvzooError
 
 log = logging.getLogger(__name__)
@@ -190,8 +199,107 @@ def multi_crop(crops: str, preset: DataPreset, *, mirror: bool
     return padded, preset, n
 
 
-def evaluate_extra(
-    source: str,
+
+def multi_crop_gain(job: EvalJob, single: EvalResult, crops: str, *, mirror: bool | None = None,
+                    progress: bool = False, **loop: Any) -> dict[str, Any]:
+    """Multi-crop testing of ``job`` ("ten" or "144" crops, see the module's docstring): the one
+    loop on the model wrapped in :class:`MultiCrop`, and its gain over ``single`` (the center
+    crop's result). ``mirror`` (ten-crop) defaults to whether the training preset flips images;
+    ``loop``: the loop's batch size, autocast and workers."""
+    preset = job.split.preset
+    if mirror is None:  # mirror images only for a net trained on flipped images (not digits)
+        mirror = bool(preset.hflip)
+    fn, crop_preset, n = multi_crop(crops, preset, mirror=mirror)
+    multi = job.score(model=MultiCrop(job.model, fn), preset=crop_preset,
+                      progress=eval_progress(f"scoring {n} crops") if progress else None, **loop)
+    a1, a5 = multi.topk_acc[1], multi.topk_acc[5]
+    return {"crops": n, "top1_acc": a1, "top5_acc": a5,
+            "top1_gain": a1 - single.topk_acc[1], "top5_gain": a5 - single.topk_acc[5]}
+
+
+def write_confusion(result: EvalResult, confusion: str | Path, *, title: str) -> dict[str, str]:
+    """The confusion matrix of ``result`` (scored with ``keep_outputs``) written to
+    ``PREFIX.csv`` and ``PREFIX.png`` (``confusion``: the prefix); returns their paths."""
+    prefix = _confusion_prefix(confusion)
+    k = result.probs.shape[1]
+    cm = confusion_matrix(result.probs.argmax(1), result.labels, k)
+    classes = result.classes if len(result.classes) == k else [str(i) for i in range(k)]
+    write_confusion_csv(cm, classes, prefix.with_suffix(".csv"))
+    plot_confusion(cm, classes, prefix.with_suffix(".png"), title=title)
+    return {"confusion_csv": str(prefix.with_suffix(".csv")),
+            "confusion_png": str(prefix.with_suffix(".png"))}
+
+
+def describe_test_set(data: str, dataset: Any) -> str:
+    """Which test set was scored, in words: ``mnist (embedded 2,000-image subset ...)`` or
+    ``cifar10 test split from DIR (10000 test images)``."""
+    n = len(dataset)
+    source = getattr(dataset, "source", None)
+    if data == "mnist" and source == "embedded MNIST subset":
+        return (f"mnist (embedded {n:,}-image subset of the 10,000-image test set; for the full "
+                f"set pass --data-dir with the MNIST files)")
+    return f"{data} test split" + (f" from {source}" if source else "") + f" ({n} test images)"
+
+
+@dataclass
+class EvalJob:
+    """A trained source ready to score: the loaded model, the split to score it on, and the
+    callable that computes its logits on ``device``."""
+
+    loaded: Loaded
+    split: EvalSplit
+    model: Any  # nn.Module on ``device`` (torch) or the NumPy network's TorchView
+    device: torch.device
+    engine: str = "torch"
+    channels_last: bool = False
+
+    def header(self, source: str | Path) -> dict[str, Any]:
+        out = {"model": self.loaded.name, "data": self.split.data, "source": str(source),
+               "test_set": describe_test_set(self.split.data, self.split.dataset)}
+        return {**out, "engine": self.engine} if self.engine != "torch" else out
+
+    def score(self, *, model: Any = None, preset: DataPreset | None = None,
+              **loop: Any) -> EvalResult:
+        """The one loop (:func:`~convzoo.engine.scoring.evaluate_model`) on the split, with the
+        job's device, channels and memory format; ``model`` (a :class:`MultiCrop` wrapper) and
+        ``preset`` replace the job's own for this call, ``loop`` are the loop's other keywords."""
+        return evaluate_model(self.model if model is None else model, self.split.dataset,
+                              preset or self.split.preset, device=self.device,
+                              in_chans=self.loaded.in_chans, channels_last=self.channels_last,
+                              **loop)
+
+
+def prepare_eval(source: str | Path, *, model: str | None = None, data: str | None = None,
+                 data_dir: str | None = None, device: str | torch.device = "auto",
+                 engine: str = "torch", channels_last: bool = False,
+                 train_split: str | None = None, val_split: str | None = None) -> EvalJob:
+    """Load ``source``, pick its test split (:func:`~convzoo.engine.loaded.eval_split`) and put
+    the model on ``device``; ``engine="numpy"`` scores with the NumPy build of the model
+    (convzoo.scratch) on the CPU."""
+    if engine not in ("torch", "numpy"):
+        raise ConvzooError(f"--engine must be 'torch' or 'numpy', got {engine!r}")
+    loaded = load_trained(source, model=model)
+    split = eval_split(loaded, data=data, data_dir=data_dir, train_split=train_split,
+                       val_split=val_split)
+    if engine == "numpy":
+        from ..engine.numpy_engine import numpy_model
+
+        if channels_last:
+            raise ConvzooError("--engine numpy computes in NumPy's own layout; drop "
+                               "--channels-last")
+        return EvalJob(loaded, split, numpy_model(loaded), torch.device("cpu"), engine)
+    dev = resolve_device(str(device))
+    net = loaded.model.to(dev)
+    if channels_last:
+        net = net.to(memory_format=torch.channels_last)
+    return EvalJob(loaded, split, net, dev, engine, channels_last)
+
+
+CROPS = {1: None, 10: "ten", 144: "144"}  # crops= -> the multi-crop testing it asks for
+
+
+def evaluate(
+    source: str | Path,
     *,
     model: str | None = None,
     data: str | None = None,
@@ -202,55 +310,49 @@ def evaluate_extra(
     amp: bool | str = False,
     channels_last: bool = False,
     workers: int = 4,
-    crops: str = "center",
+    crops: int = 1,
     mirror: bool | None = None,
-    confusion: str | Path | None = None,
     ece: bool = False,
+    confusion: str | Path | None = None,
     train_split: str | None = None,
     val_split: str | None = None,
     progress: bool = False,
-) -> dict[str, Any]:
-    """:func:`convzoo.engine.evaluate` (top-1 … top-5, loss, per-class accuracy) and what is
-    asked for: confusion matrix files (``confusion``: a path prefix; ``PREFIX.csv`` and
-    ``PREFIX.png`` are written), ECE, multi-crop accuracy and its gain over the center crop.
-    ``mirror`` (ten-crop) defaults to whether the training preset flips images. ``progress``:
-    a bar per pass over the test set on a terminal (stderr)."""
-    from ..engine.loaded import amp_mode, prepare_eval
-    from ..engine.progress import eval_progress
-    from ..engine.rundir import refuse_output_in_run
+) -> Evaluation:
+    """Top-1 … top-5 accuracy/error, loss and per-class accuracy of a run directory, weights file
+    or shipped ``model:tag`` on a test split, and what is asked for besides.
 
+    The data set defaults to the one the weights were trained on, scored with the run's own
+    preset (:func:`convzoo.engine.loaded.eval_split`); ``engine="numpy"`` computes with the NumPy
+    build of the model. ``amp``: True (bf16 on the CPU, fp16 on CUDA) or a mode name.
+    ``crops``: 10 (AlexNet's ten crops; ``mirror``, default whether the training preset flips
+    images, False: the five without their mirror images) or 144 (GoogLeNet's) adds
+    ``multi_crop`` with the gain over the center crop; ``ece``: the expected calibration error;
+    ``confusion``: a path prefix, ``PREFIX.csv`` and ``PREFIX.png`` are written. ``progress``: a
+    bar per pass over the test set on a terminal (stderr).
+    """
+    for name, value, low in (("batch_size", batch_size, 1), ("workers", workers, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConvzooError(f"evaluate: {name} must be an integer >= {low}, got {value!r:.40}")
+    if isinstance(crops, bool) or crops not in CROPS:
+        raise ConvzooError(f"evaluate: crops must be 1, 10 or 144, got {crops!r:.40}")
     if confusion is not None:
         for suffix in (".csv", ".png"):
             refuse_output_in_run(_confusion_prefix(confusion).with_suffix(suffix), "--confusion")
     job = prepare_eval(source, model=model, data=data, data_dir=data_dir, device=device,
                        engine=engine, channels_last=channels_last, train_split=train_split,
                        val_split=val_split)
-    mode = amp_mode(amp, job.device)
-    keep = ece or confusion is not None
-    ev = job.run(batch_size=batch_size, amp=mode, workers=workers, keep_outputs=keep,
-                 progress=eval_progress("scoring") if progress else None)
-    out: dict[str, Any] = {**job.header(source), **ev.to_dict()}
+    loop = {"batch_size": batch_size, "amp": amp_mode(amp, job.device), "workers": workers}
+    if engine == "numpy" and loop["amp"] != "none":
+        raise ConvzooError("--engine numpy computes in float32; drop --amp")
+    ev = job.score(keep_outputs=ece or confusion is not None,
+                   progress=eval_progress("scoring") if progress else None, **loop)
+    out = Evaluation({**job.header(source), **ev.to_dict()})
     if ece:
         out["ece"] = expected_calibration_error(ev.probs, ev.labels)
-    if crops != "center":
-        preset = job.split.preset
-        if mirror is None:  # mirror images only for a net trained on flipped images (not digits)
-            mirror = bool(preset.hflip)
-        fn, crop_preset, n = multi_crop(crops, preset, mirror=mirror)
-        multi = job.run(batch_size=batch_size, amp=mode, workers=workers,
-                        model=MultiCrop(job.model, fn), preset=crop_preset,
-                        progress=eval_progress(f"scoring {n} crops") if progress else None)
-        a1, a5 = multi.topk_acc[1], multi.topk_acc[5]
-        out["multi_crop"] = {"crops": n, "top1_acc": a1, "top5_acc": a5,
-                             "top1_gain": a1 - ev.topk_acc[1], "top5_gain": a5 - ev.topk_acc[5]}
+    if CROPS[crops] is not None:
+        out["multi_crop"] = multi_crop_gain(job, ev, CROPS[crops], mirror=mirror,
+                                            progress=progress, **loop)
     if confusion is not None:
-        prefix = _confusion_prefix(confusion)
-        k = ev.probs.shape[1]
-        cm = confusion_matrix(ev.probs.argmax(1), ev.labels, k)
-        classes = ev.classes if len(ev.classes) == k else [str(i) for i in range(k)]
-        write_confusion_csv(cm, classes, prefix.with_suffix(".csv"))
-        plot_confusion(cm, classes, prefix.with_suffix(".png"),
-                       title=f"{out['model']} on {out['data']}: confusion matrix")
-        out["confusion_csv"] = str(prefix.with_suffix(".csv"))
-        out["confusion_png"] = str(prefix.with_suffix(".png"))
+        out.update(write_confusion(ev, confusion,
+                                   title=f"{out['model']} on {out['data']}: confusion matrix"))
     return out

@@ -124,9 +124,8 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
                  device: str = "cpu", batch_size: int = 500, workers: int = 4) -> Path:
     """Write the report to ``out`` (default :func:`default_report_path`, beside the run: only
     training writes into a run directory) and return its path."""
-    from ..engine.loaded import prepare_eval
     from ..engine.rundir import refuse_output_in_run
-    from .evaluation import confusion_matrix
+    from .evaluation import confusion_matrix, prepare_eval
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -140,7 +139,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
     loaded, data, test_set = job.loaded, job.split.data, job.split.dataset
     config = loaded.config
     final = _read_final(run_dir)
-    ev = job.run(batch_size=batch_size, workers=workers, keep_outputs=True)
+    ev = job.score(batch_size=batch_size, workers=workers, keep_outputs=True)
     probs, targets = ev.probs, ev.labels
     k = probs.shape[1]
     classes = test_set.classes if len(test_set.classes) == k else [str(i) for i in range(k)]

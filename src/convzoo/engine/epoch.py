@@ -35,12 +35,12 @@ from ..errors import ConvzooError, TrainingDiverged
 from . import checkpoint as ckpt
 from . import distributed as dist_
 from .config import TrainConfig
-from .evaluate import EvalResult, autocast, evaluate_model, measured
 from .loader import TrainBatches
 from .progress import Reporter, StepInfo
 from .rundir import RunDir
 from .runlog import METRIC_FIELDS, TensorBoard
 from .schedules import total_steps
+from .scoring import EvalResult, autocast, evaluate_model, measured
 from .state import TrainState
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,8 @@
 metadata, or a torchvision ``.pth`` with ``model=``), a shipped ``model:tag`` (``lenet5:mnist``),
 or a registered model name (untrained weights, for export and visualize). eval, report, predict,
 export, visualize and the NumPy engine all start from the :class:`Loaded` it returns;
-:func:`eval_split` then picks the test split and the preset to score it with.
+:func:`eval_split` then picks the test split and the preset to score it with
+(:func:`convzoo.evaluate` scores it there).
 """
 
 from __future__ import annotations
@@ -252,80 +253,3 @@ def eval_split(loaded: Loaded, *, data: str | None = None, data_dir: str | None 
         preset = replace(preset, mean=own.mean, std=own.std)
     return EvalSplit(data, test_set, preset)
 
-
-def describe_test_set(data: str, dataset: Any) -> str:
-    """Which test set was scored, in words: ``mnist (embedded 2,000-image subset ...)`` or
-    ``cifar10 test split from DIR (10000 test images)``."""
-    n = len(dataset)
-    source = getattr(dataset, "source", None)
-    if data == "mnist" and source == "embedded MNIST subset":
-        return (f"mnist (embedded {n:,}-image subset of the 10,000-image test set; for the full "
-                f"set pass --data-dir with the MNIST files)")
-    return f"{data} test split" + (f" from {source}" if source else "") + f" ({n} test images)"
-
-
-@dataclass
-class EvalJob:
-    """A loaded model, the split to score it on, and the callable that computes its logits."""
-
-    loaded: Loaded
-    split: EvalSplit
-    model: Any  # nn.Module on ``device`` (torch) or the NumPy network's TorchView
-    device: torch.device
-    engine: str = "torch"
-    channels_last: bool = False
-
-    def header(self, source: str | Path) -> dict[str, Any]:
-        out = {"model": self.loaded.name, "data": self.split.data, "source": str(source),
-               "test_set": describe_test_set(self.split.data, self.split.dataset)}
-        return {**out, "engine": self.engine} if self.engine != "torch" else out
-
-    def run(self, *, batch_size: int = 500, amp: str = "none", workers: int = 4,
-            keep_outputs: bool = False, model: Any = None, preset: DataPreset | None = None,
-            progress: Any = None):
-        """:func:`~convzoo.engine.evaluate.evaluate_model` on the split (``model``, e.g. a
-        multi-crop wrapper, and ``preset`` replace the job's own for this call; ``progress``
-        as there)."""
-        from .evaluate import evaluate_model
-
-        if self.engine == "numpy" and amp != "none":
-            raise ConvzooError("--engine numpy computes in float32; drop --amp")
-        return evaluate_model(self.model if model is None else model, self.split.dataset,
-                              preset or self.split.preset, batch_size=batch_size,
-                              device=self.device, in_chans=self.loaded.in_chans, amp=amp,
-                              channels_last=self.channels_last, workers=workers,
-                              keep_outputs=keep_outputs, progress=progress)
-
-
-def amp_mode(amp: bool | str, device: torch.device) -> str:
-    """The CLI's ``--amp`` switch as an autocast mode: bf16 on the CPU, fp16 on CUDA."""
-    if isinstance(amp, str):
-        return amp
-    return ("fp16" if device.type == "cuda" else "bf16") if amp else "none"
-
-
-def prepare_eval(source: str | Path, *, model: str | None = None, data: str | None = None,
-                 data_dir: str | None = None, device: str | torch.device = "auto",
-                 engine: str = "torch", channels_last: bool = False,
-                 train_split: str | None = None, val_split: str | None = None) -> EvalJob:
-    """Load ``source``, pick its test split (:func:`eval_split`) and put the model on ``device``;
-    ``engine="numpy"`` scores with the NumPy build of the model (convzoo.scratch) on the CPU."""
-    from .device import resolve_device
-
-    if engine not in ("torch", "numpy"):
-        raise ConvzooError(f"--engine must be 'torch' or 'numpy', got {engine!r}")
-    loaded = load_trained(source, model=model)
-    split = eval_split(loaded, data=data, data_dir=data_dir, train_split=train_split,
-                       val_split=val_split)
-    if engine == "numpy":
-        from .numpy_engine import numpy_model
-
-        if channels_last:
-            raise ConvzooError("--engine numpy computes in NumPy's own layout; drop "
-                               "--channels-last")
-        return EvalJob(loaded, split, numpy_model(loaded), torch.device("cpu"), engine)
-    dev = resolve_device(str(device))
-    net = loaded.model.to(dev)
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)
-    return EvalJob(loaded, split, net, dev, engine, channels_last)

@@ -9,7 +9,7 @@ network is shared with the torch engine, so the two runs differ only in who does
   the NumPy one (the state-dict keys are the same);
 - the same SGD (lr, momentum, weight decay on every parameter) and the same per-step schedule
   (:func:`convzoo.engine.schedules.lr_lambda`), stopping at ``--max-steps`` as it does;
-- the same evaluation loop (:func:`convzoo.engine.evaluate.evaluate_model`), which scores the
+- the same evaluation loop (:func:`convzoo.engine.scoring.evaluate_model`), which scores the
   NumPy network through :class:`TorchView`;
 - the same run directory and ``model.safetensors`` (:func:`convzoo.engine.trainer.finish_run`),
   so ``convzoo eval`` reads a NumPy-trained run like any other, and ``convzoo eval --engine
@@ -38,10 +38,10 @@ from ..registry import create_model
 from ..scratch import SGD, BatchParallel, CrossEntropyLoss, Module, create_scratch_model
 from ..scratch.models import MODELS as SCRATCH_MODELS
 from .config import TrainConfig
-from .evaluate import EvalResult, evaluate_model
 from .loaded import Loaded
 from .progress import Reporter, StepInfo
 from .schedules import lr_lambda, total_steps
+from .scoring import EvalResult, evaluate_model
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def state_to_torch(state: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
 
 
 class TorchView(nn.Module):
-    """A NumPy network as a torch module, so that :func:`~convzoo.engine.evaluate.evaluate_model`
+    """A NumPy network as a torch module, so that :func:`~convzoo.engine.scoring.evaluate_model`
     scores it like any other: a float batch (B, C, H, W) -> logits (B, K), computed by NumPy on
     the CPU; ``train``/``eval`` switch the NumPy network's mode too."""
 

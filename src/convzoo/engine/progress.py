@@ -54,7 +54,7 @@ class Reporter:
         pass
 
     def evaluating(self, what: str) -> Callable[[int, int], None] | None:
-        """A callback for :func:`~convzoo.engine.evaluate.evaluate_model`'s ``progress`` while
+        """A callback for :func:`~convzoo.engine.scoring.evaluate_model`'s ``progress`` while
         the trainer scores ``what`` ("test", ...), or None for none."""
         return None
 

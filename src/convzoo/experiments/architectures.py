@@ -47,7 +47,7 @@ def quoted_accuracy(name: str) -> tuple[float | None, float | None]:
 
 def measured_accuracy(name: str, imagenet: str, device: str) -> tuple[float, float, int]:
     """(top-1 %, top-5 %, images) of ``name:IMAGENET1K_V1`` scored on the ILSVRC folder."""
-    from ..engine.evaluate import evaluate
+    from ..analysis.evaluation import evaluate
 
     ev = evaluate(f"{name}:{TAG}", data="imagenet", data_dir=imagenet, device=device,
                   batch_size=64)

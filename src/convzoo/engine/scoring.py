@@ -1,9 +1,12 @@
 """THE evaluation loop: top-1 … top-5 accuracy and error, per-class accuracy, loss.
 
-:func:`evaluate_model` scores any model (an ``nn.Module`` or a plain function from a float batch to
-logits) on either kind of data set, through :func:`convzoo.data.make_loader`: in-memory
-:class:`~convzoo.data.ImageDataset` batches, or a streamed
-:class:`~convzoo.data.FolderDataset` decoded by DataLoader workers. Under DDP each process scores
+:func:`evaluate_model` is the one loop that scores a model on a data set: the trainer's
+evaluation of each epoch, the NumPy engine's and :func:`convzoo.evaluate`'s (a trained source,
+with multi-crop, ECE and the confusion matrix applied to its result) all call it. It scores any
+model (an ``nn.Module`` or a plain function from a float batch to logits) on either kind of
+data set, through :func:`convzoo.data.make_loader`: in-memory
+:class:`~convzoo.data.ImageDataset` batches, or a streamed :class:`~convzoo.data.FolderDataset`
+decoded by DataLoader workers. Under DDP each process scores
 its share of the images and the sums are all-reduced, so every process gets the same result.
 """
 
@@ -13,7 +16,6 @@ import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -115,6 +117,13 @@ def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManage
     if amp not in AMP_DTYPES:
         raise ConvzooError(f"amp {amp!r}: expected one of none, bf16, fp16")
     return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
+
+
+def amp_mode(amp: bool | str, device: torch.device) -> str:
+    """The CLI's ``--amp`` switch as an autocast mode: bf16 on the CPU, fp16 on CUDA."""
+    if isinstance(amp, str):
+        return amp
+    return ("fp16" if device.type == "cuda" else "bf16") if amp else "none"
 
 
 @torch.no_grad()
@@ -242,33 +251,3 @@ def _gather_outputs(probs: list[torch.Tensor], labels: list[torch.Tensor], c: in
         out_p[r::ctx.world], out_y[r::ctx.world] = pr, yr
     return out_p, out_y
 
-
-def evaluate(
-    source: str | Path,
-    *,
-    model: str | None = None,
-    data: str | None = None,
-    data_dir: str | None = None,
-    batch_size: int = 500,
-    device: str = "auto",
-    engine: str = "torch",
-    amp: bool | str = False,
-    channels_last: bool = False,
-    workers: int = 4,
-) -> Evaluation:
-    """Top-1 … top-5 accuracy/error, loss and per-class accuracy of a run directory, weights file
-    or shipped ``model:tag`` on a test split.
-
-    The data set defaults to the one the weights were trained on, scored with the run's own
-    preset (:func:`convzoo.engine.loaded.eval_split`); ``engine="numpy"`` computes with the NumPy
-    build of the model. ``amp``: True (bf16 on the CPU, fp16 on CUDA) or a mode name.
-    """
-    from .loaded import amp_mode, prepare_eval
-
-    for name, value, low in (("batch_size", batch_size, 1), ("workers", workers, 0)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ConvzooError(f"evaluate: {name} must be an integer >= {low}, got {value!r:.40}")
-    job = prepare_eval(source, model=model, data=data, data_dir=data_dir, device=device,
-                       engine=engine, channels_last=channels_last)
-    ev = job.run(batch_size=batch_size, amp=amp_mode(amp, job.device), workers=workers)
-    return Evaluation({**job.header(source), **ev.to_dict()})
