@@ -31,7 +31,14 @@ import torch
 import torch.nn.functional as F
 
 from convzoo import TrainConfig, create_model, fit
-from convzoo.data import ImageDataset, datasets, load_dataset, make_loader, preset_for
+from convzoo.data import (
+    DataPreset,
+    ImageDataset,
+    datasets,
+    load_dataset,
+    make_loader,
+    preset_for,
+)
 from convzoo.engine.recipes import recipe_config
 from convzoo.hub import eval_sizes
 
@@ -89,6 +96,15 @@ def minimal_loop(
     return time.perf_counter() - t0
 
 
+def bench_dataset(train: ImageDataset, test: ImageDataset) -> datasets.DataSet:
+    """``train`` and ``test`` as the data set ``bench``: its preset normalises by 0.5/0.5 and
+    augments nothing."""
+    c, side = train.shape[0], train.shape[1]
+    return datasets.DataSet("bench", lambda d, split, **kw: train if split == "train" else test,
+                            DataPreset(mean=(0.5,) * c, std=(0.5,) * c), channels=c,
+                            image_size=side, num_classes=len(train.classes))
+
+
 def trainer_epoch(
     model_name, data: str, batch_size: int, lr: float, seed: int, steps, out: Path,
     device: torch.device, amp: str,
@@ -118,9 +134,9 @@ def trainer_epoch(
 
 def overhead(name, model_name, train, test, batch_size, lr, steps, repeats, tmp: Path, device,
              amp):
-    # A named in-memory source so fit() sees the very same tensors as the loop; the augmentation
-    # of the data's preset is switched off (the loop does none either).
-    datasets.SOURCES["bench"] = lambda d, split, **kw: train if split == "train" else test
+    # A named in-memory source so fit() sees the very same tensors as the loop; its preset
+    # normalises with 0.5/0.5 and augments nothing (the loop does none either).
+    datasets.DATASETS["bench"] = bench_dataset(train, test)
     train.name = test.name = "bench"
     model_args = {"num_classes": 10, "in_chans": train.shape[0]}
     t_trainer, t_loop = [], []

@@ -24,12 +24,12 @@ from torch.profiler import ProfilerActivity, profile
 from convzoo.data import datasets, load_dataset
 
 try:  # the hand loop and the trainer's settings live in benchmarks/engine.py
-    from engine import minimal_loop, mnist_dir, trainer_epoch
+    from engine import bench_dataset, minimal_loop, mnist_dir, trainer_epoch
 except ImportError:  # run from the repository root
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from engine import minimal_loop, mnist_dir, trainer_epoch
+    from engine import bench_dataset, minimal_loop, mnist_dir, trainer_epoch
 
 SYNC_NAMES = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")
 COPY_NAMES = ("cudaMemcpyAsync", "cudaMemcpy", "Memcpy HtoD", "Memcpy DtoH")
@@ -61,7 +61,7 @@ def main() -> None:
     device = torch.device(args.device)
     train = load_dataset("mnist", mnist_dir(), "train")
     test = load_dataset("mnist", mnist_dir(), "test").subset(torch.arange(500))
-    datasets.SOURCES["bench"] = lambda d, split, **kw: train if split == "train" else test
+    datasets.DATASETS["bench"] = bench_dataset(train, test)
     train.name = test.name = "bench"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda"
                                            else [])

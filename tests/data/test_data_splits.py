@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from convzoo.data import (
+    PRESETS,
     BatchLoader,
     ImageDataset,
     finish_batch,
@@ -14,7 +15,7 @@ from convzoo.data import (
     make_loader,
     preset_for,
 )
-from convzoo.data.presets import PCA_EIGVAL, PCA_EIGVEC, PRESETS, apply_preset, lighting_noise
+from convzoo.data.presets import PCA_EIGVAL, PCA_EIGVEC, apply_preset, lighting_noise
 from convzoo.data.stream import stream_transform
 from convzoo.errors import DataError
 from convzoo.hub import eval_sizes

@@ -13,14 +13,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 import convzoo
-from convzoo.data import FolderDataset, load_splits, make_loader
-from convzoo.data.presets import (
-    PRESETS,
-    DataPreset,
-    apply_preset,
-    preset_for,
-    resize_batch,
-)
+from convzoo.data import PRESETS, FolderDataset, load_splits, make_loader, preset_for
+from convzoo.data.presets import DataPreset, apply_preset, resize_batch
 from convzoo.data.stream import stream_transform
 from convzoo.engine.input_size import resolve_input_size
 from convzoo.errors import ConvzooError

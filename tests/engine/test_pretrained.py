@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from convzoo import create_model, read_weights
-from convzoo.data.presets import PRESETS, apply_preset
+from convzoo.data import PRESETS
+from convzoo.data.presets import apply_preset
 from convzoo.weights import PRETRAINED_DIR
 from engine.enginehelp import CIFAR_JPG
 

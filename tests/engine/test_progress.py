@@ -40,7 +40,7 @@ def test_evaluation_progress_counts_every_image_once():
                       torch.arange(23) % 3, ["a", "b", "c"], "t", "t")
     seen = []
     evaluate_model(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), ds,
-                   preset_for("t", in_chans=1, image_size=8), batch_size=10,
+                   preset_for("mnist", in_chans=1, image_size=8), batch_size=10,
                    progress=lambda done, total: seen.append((done, total)))
     assert seen == [(10, 23), (20, 23), (23, 23)]
     out = io.StringIO()

@@ -27,7 +27,7 @@ def test_an_evaluation_shows_top1_to_top5_and_per_class():
     ds = ImageDataset(torch.randint(0, 256, (12, 1, 4, 4), dtype=torch.uint8),
                       torch.arange(12) % 6, list("abcdef"), "t", "t")
     ev = evaluate_model(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 6)), ds,
-                        preset_for("t", in_chans=1, image_size=4))
+                        preset_for("mnist", in_chans=1, image_size=4))
     page = ev._repr_html_()
     for k in range(1, 6):
         assert f"text-align:right'>{k}</td>" in page

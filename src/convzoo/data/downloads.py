@@ -5,9 +5,10 @@ ignores it sends the whole file again, which restarts the part). A finished file
 from the listed one is deleted and reported. Archives (CIFAR) are then extracted next to it, with
 tarfile's ``data`` filter (no absolute paths, links out of the folder or device files).
 
-The URLs and md5 sums are those the publishers list, as torchvision 0.29 also lists them. The
-environment variable ``CONVZOO_DOWNLOAD_MIRROR`` (or ``mirror=``) replaces every URL's folder with
-another base URL, for mirrors and for tests against a local server.
+The URLs and md5 sums are those the publishers list, as torchvision 0.29 also lists them; they are
+each data set's ``downloads`` in :data:`convzoo.data.datasets.DATASETS` (:data:`RESOURCES` is
+that field's view). The environment variable ``CONVZOO_DOWNLOAD_MIRROR`` (or ``mirror=``) replaces
+every URL's folder with another base URL, for mirrors and for tests against a local server.
 """
 
 from __future__ import annotations
@@ -19,48 +20,12 @@ import tarfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from .datasets import RESOURCES, Resource  # noqa: F401 - Resource re-exported for its users
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Resource:
-    url: str
-    md5: str
-    extract: bool = False  # a .tar.gz to unpack into the data dir
-
-    @property
-    def filename(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
-
-
-_MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist/"
-_FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-_CIFAR = "https://www.cs.toronto.edu/~kriz/"
-
-RESOURCES: dict[str, list[Resource]] = {
-    "mnist": [
-        Resource(_MNIST + "train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
-        Resource(_MNIST + "train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
-        Resource(_MNIST + "t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
-        Resource(_MNIST + "t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
-    ],
-    "fashion-mnist": [
-        Resource(_FASHION + "train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
-        Resource(_FASHION + "train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
-        Resource(_FASHION + "t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
-        Resource(_FASHION + "t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
-    ],
-    "cifar10": [Resource(_CIFAR + "cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
-                         extract=True)],
-    "cifar100": [Resource(_CIFAR + "cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85",
-                          extract=True)],
-}
-RESOURCES["cifar100-coarse"] = RESOURCES["cifar100"]
 
 CHUNK = 1 << 20  # bytes per read
 

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import DataError
-from .datasets import SOURCES, ImageDataset, load_dataset
+from .datasets import DATASETS, ImageDataset, load_dataset
 from .folder import FolderDataset
 from .images import decode_file
 
@@ -80,20 +80,20 @@ def dataset_info(name_or_dir: str, data_dir: str | os.PathLike | None = None, *,
     """
     from .cache import extract_archive, is_archive, reported_as
 
-    if name_or_dir not in SOURCES and is_archive(name_or_dir):  # a .tar.gz / .zip of a folder
+    if name_or_dir not in DATASETS and is_archive(name_or_dir):  # a .tar.gz / .zip of a folder
         with reported_as(name_or_dir):
             return dataset_info(str(extract_archive(name_or_dir)), data_dir,
                                 train_split=train_split, val_split=val_split,
                                 on_bad_file=on_bad_file, sample=sample)
-    if name_or_dir not in SOURCES and Path(name_or_dir).is_dir():
+    if name_or_dir not in DATASETS and Path(name_or_dir).is_dir():
         name, data_dir = "folder", Path(name_or_dir)
         if train_split is None and val_split is None:
             train_split, val_split = detect_splits(data_dir)
-    elif name_or_dir in SOURCES:
+    elif name_or_dir in DATASETS:
         name = name_or_dir
     else:
         raise DataError(f"{name_or_dir!r} is neither a data set name "
-                        f"({', '.join(sorted(SOURCES))}) nor a folder")
+                        f"({', '.join(sorted(DATASETS))}) nor a folder")
     out: dict[str, Any] = {"name": name, "splits": {}}
     for split in ("train", "test"):
         ds = load_dataset(name, data_dir, split, train_split=train_split, val_split=val_split,

@@ -1,4 +1,7 @@
-"""Per-data-set presets (normalisation, augmentation, sizes) and the batch-wise transform.
+"""Data presets (normalisation, augmentation, sizes) and the batch-wise transform.
+
+Each data set's own preset is one field of its record in :data:`convzoo.data.datasets.DATASETS`;
+:func:`convzoo.data.datasets.preset_for` adapts it to a model's channels and input size.
 
 In-memory data sets (MNIST, CIFAR, folders of small images) are augmented on whole batches of
 uint8 images on the training device, and resized there when the model sees another size: no
@@ -123,71 +126,8 @@ class DataPreset:
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
-# Widely used constants (../shared/REFERENCES.md, "Normalisation constants"). CIFAR-100 reuses the
-# CIFAR-10 constants (REFERENCES.md lists no others). Fashion-MNIST's 0.2860/0.3530 are the values
-# commonly quoted for its training split; not in REFERENCES.md and not re-measured here.
-# CIFAR training augmentation: 4-pixel zero pad + random 32x32 crop + horizontal flip (He et al.
-# 2016, Sec. 4.2).
-_CIFAR = DataPreset(mean=CIFAR_MEAN, std=CIFAR_STD, crop_padding=4, hflip=True)
-PRESETS: dict[str, DataPreset] = {
-    # MNIST training augmentation: random shifts of up to 2 pixels (2-pixel zero pad + random
-    # 28x28 crop), a mild form of LeCun et al. 1998's distortions (§III.C). No flips: digits have
-    # a handedness. Measured on the embedded subset, 12 epochs: 98.2-98.3% with it, 97.3-97.7%
-    # without (seeds 0-2).
-    "mnist": DataPreset(mean=(0.1307,), std=(0.3081,), crop_padding=2),
-    "fashion-mnist": DataPreset(mean=(0.2860,), std=(0.3530,)),
-    "cifar10": _CIFAR,
-    "cifar100": _CIFAR,
-    "cifar100-coarse": _CIFAR,
-    # Folders: ImageNet statistics. Small images (<= 64 px) get the CIFAR-style augmentation with
-    # padding of 1/8 of the side; large ones the ImageNet crop pipeline (see preset_for).
-    "folder": DataPreset(mean=IMAGENET_MEAN, std=IMAGENET_STD, hflip=True),
-    "imagenet": DataPreset(mean=IMAGENET_MEAN, std=IMAGENET_STD, hflip=True),
-}
-
 DEFAULT_EVAL_SIZES = (256, 224)  # pixels: resize the shorter side, then center-crop
 SMALL_IMAGE = 64  # pixels: at most this a side is a "small image" data set (in memory)
-
-
-def preset_for(data: str, *, in_chans: int, image_size: int | None,
-               input_size: int | None = None, eval_sizes: tuple[int, int] | None = None,
-               lighting: float = 0.0, scale_jitter: tuple[int, int] | None = None) -> DataPreset:
-    """The preset of data set ``data``, adapted to the model's channels and input size.
-
-    ``image_size`` is the side of the decoded in-memory images, or None for a streamed folder.
-    ``input_size`` is the side the model sees (from
-    :func:`convzoo.engine.input_size.resolve_input_size`); images are resized to it, never
-    padded. In memory: batches of another side than ``input_size`` are resized on the device
-    after crop/flip (``resize_to``; None when the sizes agree). ``eval_sizes`` (resize, crop) in
-    pixels is the eval transform of the model's weights, which carry it as torchvision's do
-    (:func:`convzoo.hub.eval_sizes`; default :data:`DEFAULT_EVAL_SIZES`): this module knows no
-    model. Streamed folders crop to ``input_size`` (default: that crop): for inputs over
-    :data:`SMALL_IMAGE` px the ImageNet pipeline (train: RandomResizedCrop + flip; eval: resize
-    the shorter side to ``eval_sizes``' resize scaled to the input, then center crop); for small
-    inputs the whole image resized to the input (shorter side + center crop), and for training
-    the CIFAR-style shift by 1/8 of the side + flip. ``lighting`` (AlexNet PCA noise std, e.g.
-    0.1) and ``scale_jitter`` (VGG's (S_min, S_max), e.g. (256, 512)) only apply to streamed
-    folders.
-    """
-    base = PRESETS.get(data, DataPreset(mean=(0.5,), std=(0.5,)))
-    mean, std = base.mean, base.std
-    if len(mean) != in_chans:  # e.g. a 1-channel preset feeding a model built for 3 channels
-        mean, std = (sum(mean) / len(mean),) * in_chans, (sum(std) / len(std),) * in_chans
-    if image_size is None or (data in ("folder", "imagenet") and image_size > SMALL_IMAGE):
-        resize, crop = eval_sizes or DEFAULT_EVAL_SIZES
-        if input_size is not None and input_size != crop:
-            resize, crop = round(input_size * resize / crop), input_size
-        if crop <= SMALL_IMAGE:  # small input: keep the whole image, shift it as CIFAR's
-            return DataPreset(mean=mean, std=std, crop_padding=max(1, crop // 8), hflip=True,
-                              crop_size=crop, resize_size=crop, lighting=lighting,
-                              scale_jitter=scale_jitter)
-        return DataPreset(mean=mean, std=std, hflip=True, crop_size=crop, resize_size=resize,
-                          lighting=lighting, scale_jitter=scale_jitter)
-    crop_padding = base.crop_padding
-    if data in ("folder", "imagenet"):
-        crop_padding = max(1, image_size // 8)  # 4 for 32x32 images, as CIFAR's
-    return DataPreset(mean=mean, std=std, crop_padding=crop_padding, hflip=base.hflip,
-                      resize_to=input_size if input_size != image_size else None)
 
 
 # AlexNet's PCA of ImageNet RGB pixels (eigenvalues and eigenvectors as columns, pixels in [0, 1]),

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import DataError
-from .datasets import ImageDataset, load_dataset
+from .datasets import ImageDataset, load_dataset, preset_for
 from .folder import FolderDataset
 from .loader import BatchLoader
-from .presets import DataPreset, preset_for
+from .presets import DataPreset
 from .stream import StreamLoader
 
 AnyDataset = ImageDataset | FolderDataset
@@ -29,7 +29,7 @@ AnyDataset = ImageDataset | FolderDataset
 
 @dataclass(frozen=True)
 class DataSource:
-    """A data set made in code rather than named in ``convzoo.data.SOURCES`` (e.g. an
+    """A data set made in code rather than named in ``convzoo.data.DATASETS`` (e.g. an
     experiment's class-balanced subset of CIFAR-10 without augmentation); train on it with
     ``fit(cfg, source=...)``, where ``cfg.data`` is its ``name``. Nothing global is registered.
 
@@ -152,7 +152,7 @@ def load_splits(name: str | DataSource, data_dir: str | os.PathLike | None = Non
     """Load data set ``name`` for training: train, optional held-out val, test, skipped files.
 
     Args:
-        name: a ``convzoo.data.SOURCES`` name: mnist, fashion-mnist, cifar10, cifar100 (fine
+        name: a ``convzoo.data.DATASETS`` name: mnist, fashion-mnist, cifar10, cifar100 (fine
             labels), cifar100-coarse, folder, imagenet; or a :class:`DataSource` (which loads
             its own splits: ``data_dir`` and the split and file options are then not used).
         data_dir: the folder holding the files (None: the embedded MNIST subset, mnist only).
