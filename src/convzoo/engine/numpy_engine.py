@@ -11,7 +11,7 @@ network is shared with the torch engine, so the two runs differ only in who does
   (:func:`convzoo.engine.schedules.lr_lambda`), stopping at ``--max-steps`` as it does;
 - the same evaluation loop (:func:`convzoo.engine.scoring.evaluate_model`), which scores the
   NumPy network through :class:`TorchView`;
-- the same run directory and ``model.safetensors`` (:func:`convzoo.engine.trainer.finish_run`),
+- the same run directory and ``model.safetensors`` (:func:`convzoo.engine.rundir.finish_run`),
   so ``convzoo eval`` reads a NumPy-trained run like any other, and ``convzoo eval --engine
   numpy`` scores either engine's weights with the NumPy network (:func:`numpy_model`).
 
@@ -25,8 +25,9 @@ import dataclasses
 import logging
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,10 +39,14 @@ from ..registry import create_model
 from ..scratch import SGD, BatchParallel, CrossEntropyLoss, Module, create_scratch_model
 from ..scratch.models import MODELS as SCRATCH_MODELS
 from .config import TrainConfig
-from .loaded import Loaded
 from .progress import Reporter, StepInfo
+from .rundir import FitResult, finish_run
+from .runlog import write_metrics
 from .schedules import lr_lambda, total_steps
 from .scoring import EvalResult, evaluate_model
+
+if TYPE_CHECKING:  # loaded.py imports this module (convzoo eval --engine numpy)
+    from .loaded import Loaded
 
 log = logging.getLogger(__name__)
 
@@ -142,25 +147,58 @@ def check_numpy_config(cfg: TrainConfig) -> None:
                                f"or train with --engine torch")
 
 
+@dataclass
+class EpochSums:
+    """One epoch's running training numbers (the torch engine's TrainState keeps the same)."""
+
+    epoch: int
+    lr: float  # the lr the epoch started with (the metrics' "lr")
+    t0: float = field(default_factory=time.perf_counter)
+    loss_sum: float = 0.0  # per-image cross-entropy, summed
+    correct: int = 0  # top-1 hits
+    seen: int = 0  # images
+
+    def add(self, step: int, batch: int, loss: float, hits: int, n: int, lr: float) -> StepInfo:
+        """Count one step's ``n`` images; what the reporter hears of it."""
+        self.loss_sum += loss * n
+        self.correct += hits
+        self.seen += n
+        return StepInfo(step=step, epoch=self.epoch, batch=batch, loss=loss, correct=hits,
+                        images=n, lr=lr, acc=self.correct / self.seen,
+                        images_per_s=self.seen / (time.perf_counter() - self.t0))
+
+    def check_finite(self) -> None:
+        if not math.isfinite(self.loss_sum):
+            raise TrainingDiverged(
+                f"training diverged in epoch {self.epoch}: loss is {self.loss_sum / self.seen} "
+                f"at lr {self.lr:g}; try a smaller --lr"
+            )
+
+    def row(self, cfg: TrainConfig, ev: EvalResult, train_time: float) -> dict[str, Any]:
+        """The epoch's metrics row, with its test scores ``ev``."""
+        return {
+            "epoch": self.epoch, "epochs": cfg.epochs, "lr": self.lr,
+            "train_loss": self.loss_sum / self.seen, "train_acc": self.correct / self.seen,
+            "test_loss": ev.loss, "test_top1_acc": ev.topk_acc[1], "test_top5_acc": ev.topk_acc[5],
+            "test_top1_err": 1 - ev.topk_acc[1], "test_top5_err": 1 - ev.topk_acc[5],
+            "images_per_s": self.seen / train_time, "epoch_time_s": train_time,
+        }
+
+
 def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
               preset: DataPreset, run_dir: Path, model_args: dict[str, Any],
-              reporter: Reporter):
+              reporter: Reporter) -> FitResult:
     """Train the NumPy build of ``cfg.model`` with SGD; evaluate after every epoch; write the run.
 
     Called by :func:`convzoo.engine.trainer.fit` (which has seeded torch, loaded the data and
-    written config.json) and returns its :class:`~convzoo.engine.trainer.FitResult`, whose
+    written config.json) and returns its :class:`~convzoo.engine.rundir.FitResult`, whose
     ``model`` is the torch model holding the trained weights.
     """
     from .distributed import DistContext
     from .loader import TrainBatches
-    from .trainer import finish_run, write_metrics
 
     check_numpy_config(cfg)
-    net = scratch_model(cfg.model, model_args)
-    torch_model = create_model(cfg.model, **model_args)  # seeded by fit(): the torch engine's init
-    net.load_state_dict(state_to_numpy(torch_model.state_dict()))
-    log.info("numpy engine: %s on the CPU, %d parameters", cfg.model,
-             sum(p.value.size for p in net.parameters()))
+    net, torch_model = _seeded_nets(cfg.model, model_args)
     in_chans = model_args.get("in_chans")
     # The torch engine's own batch iterator: the same order and the same augmentation draws.
     batches = TrainBatches(train_set, preset, batch_size=cfg.batch_size,
@@ -174,51 +212,31 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
     step_net = BatchParallel(net, threads=torch.get_num_threads())
 
     rows: list[dict[str, Any]] = []
-    step = 0
+    step, epoch = 0, 0
     ev: EvalResult | None = None
-    epoch = 0
     while epoch < cfg.epochs and step < total:  # --max-steps may end the run mid-epoch
         epoch += 1
         net.train()
         reporter.start_epoch(epoch, cfg.epochs, len(batches))
-        lr = cfg.lr * schedule(step)
-        t0 = time.perf_counter()
-        loss_sum, correct, seen = 0.0, 0, 0
+        sums = EpochSums(epoch, lr=cfg.lr * schedule(step))
         for x, y in batches.batches(epoch):
-            optimizer.lr = cfg.lr * schedule(step)  # LambdaLR: lambda(step) before step `step`
+            lr = optimizer.lr = cfg.lr * schedule(step)  # LambdaLR: lambda(step) before step
             xb, yb = x.numpy(), y.numpy()  # (B, C, H, W) float32, (B,) int64
             logits = step_net.forward(xb)
             loss = float(criterion.forward(logits, yb))
             step_net.backward(criterion.backward())
-            lr_used = optimizer.lr
             optimizer.step()
             step += 1
             hits = int((logits.argmax(1) == yb).sum())
-            loss_sum += loss * len(yb)
-            correct += hits
-            seen += len(yb)
-            reporter.step(StepInfo(step=step, epoch=epoch, batch=step - (epoch - 1) * len(batches),
-                                   loss=loss, correct=hits, images=len(yb), lr=lr_used,
-                                   acc=correct / seen,
-                                   images_per_s=seen / (time.perf_counter() - t0)))
+            reporter.step(sums.add(step, step - (epoch - 1) * len(batches), loss, hits, len(yb),
+                                   lr))
             if step >= total:
                 break
-        train_time = time.perf_counter() - t0
-        train_loss = loss_sum / seen
-        if not math.isfinite(train_loss):
-            raise TrainingDiverged(
-                f"training diverged in epoch {epoch}: loss is {train_loss} at lr {lr:g}; "
-                f"try a smaller --lr"
-            )
+        train_time = time.perf_counter() - sums.t0
+        sums.check_finite()
         ev = evaluate_model(TorchView(net), test_set, preset, batch_size=cfg.eval_batch_size,
                             in_chans=in_chans)
-        rows.append({
-            "epoch": epoch, "epochs": cfg.epochs, "lr": lr, "train_loss": train_loss,
-            "train_acc": correct / seen, "test_loss": ev.loss,
-            "test_top1_acc": ev.topk_acc[1], "test_top5_acc": ev.topk_acc[5],
-            "test_top1_err": 1 - ev.topk_acc[1], "test_top5_err": 1 - ev.topk_acc[5],
-            "images_per_s": seen / train_time, "epoch_time_s": train_time,
-        })
+        rows.append(sums.row(cfg, ev, train_time))
         write_metrics(run_dir, rows)
         reporter.end_epoch(rows[-1])
 
@@ -226,3 +244,14 @@ def fit_numpy(cfg: TrainConfig, train_set: ImageDataset, test_set: ImageDataset,
     torch_model.load_state_dict(state_to_torch(net.state_dict()))
     return finish_run(run_dir, cfg, torch_model, model_args, train_set.classes, ev, rows,
                       reporter, input_size=preset.input_side or train_set.shape[-1])
+
+
+def _seeded_nets(name: str, model_args: dict[str, Any]) -> tuple[Module, nn.Module]:
+    """The NumPy network and the torch model it starts from: the torch engine's initial weights
+    (torch is seeded by fit()), copied into the NumPy one (the same state-dict keys)."""
+    net = scratch_model(name, model_args)
+    torch_model = create_model(name, **model_args)
+    net.load_state_dict(state_to_numpy(torch_model.state_dict()))
+    log.info("numpy engine: %s on the CPU, %d parameters", name,
+             sum(p.value.size for p in net.parameters()))
+    return net, torch_model
