@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..data.locate import find_data
 from ._core import Context, TrainRecord
 from .analysis import format_mean_spread, moving_average
-from .data import find_cifar10, find_mnist, subset_source
+from .data import subset_source
 
 
 def mnist_data(ctx: Context, n_train: int | None = None, n_test: int | None = None, *,
@@ -14,7 +15,7 @@ def mnist_data(ctx: Context, n_train: int | None = None, n_test: int | None = No
     """(data name, data dir) for MNIST: the full set when found, else the embedded subset (noted
     on the page); ``n_train`` cuts the training split to a balanced subset; ``augment=False``
     drops the mnist preset's random shifts."""
-    path = find_mnist(ctx.mnist_dir)
+    path = find_data("mnist", ctx.mnist_dir).data_dir
     if path is None:
         ctx.notes.append("Data: the embedded MNIST subset (10,000 training / 2,000 test images); "
                          "full MNIST was not found (pass --mnist-dir or provide ../shared/data).")
@@ -31,8 +32,10 @@ def mnist_data(ctx: Context, n_train: int | None = None, n_test: int | None = No
 
 def cifar_data(ctx: Context, *, n_train: int | None = None, n_test: int | None = None,
                augment: bool = True, raw_pixels: bool = False) -> tuple[str, None]:
-    """(data name, None) of CIFAR-10 (see :func:`find_cifar10`), optionally subset / unaugmented."""
-    base, path, val_split = find_cifar10(ctx.data_dir)
+    """(data name, None) of CIFAR-10 (see :func:`convzoo.data.locate.find_data`), optionally
+    subset / unaugmented."""
+    found = find_data("cifar10", ctx.data_dir)
+    base, path, val_split = found.data, found.data_dir, found.val_split
     what = "the JPEG copy of CIFAR-10 (slightly lossy, see ../shared/data/README.md)" if (
         base == "folder") else "CIFAR-10"
     ctx.notes.append(

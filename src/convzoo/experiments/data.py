@@ -1,7 +1,8 @@
-"""Where the experiments find their data, and experiment-local data sources.
+"""Experiment-local data sources (the data themselves are found by
+:func:`convzoo.data.locate.find_data`).
 
 The engine trains on a data set *name* (``TrainConfig.data``, a key of
-:data:`convzoo.data.SOURCES`) or on a :class:`~convzoo.data.DataSource` made in code
+:data:`convzoo.data.DATASETS`) or on a :class:`~convzoo.data.DataSource` made in code
 (``fit(cfg, source=...)``). Some experiments need what no registered name gives: a smaller,
 class-balanced training split (AlexNet's dropout claim is about overfitting, so the training set is
 cut down), CIFAR-10 without augmentation (Krizhevsky et al. 2012, Fig. 1 used none), or the JPEG
@@ -13,69 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from ..data import DataSource, load_dataset
-from ..data.cache import extract_archive, is_archive
 from ..data.splits import balanced_subset
-from ..errors import ConvzooError
 
 log = logging.getLogger(__name__)
 
-CIFAR_TARBALL = "cifar10-jpg.tar.gz"
-
 _loaded: dict[tuple[str, str, str], Any] = {}  # (base, dir, split) -> dataset, one read per process
-
-
-def shared_data_dirs() -> list[Path]:
-    """``../shared/data`` next to the working directory and next to the source checkout."""
-    here = Path(__file__).resolve().parents[3]  # src/convzoo/experiments -> repository root
-    out = []
-    for root in (Path.cwd(), here):
-        p = (root / ".." / "shared" / "data").resolve()
-        if p.is_dir() and p not in out:
-            out.append(p)
-    return out
-
-
-def find_mnist(data_dir: str | os.PathLike | None) -> Path | None:
-    """The full MNIST folder: ``data_dir``, else ``../shared/data/mnist``; None: the embedded
-    10,000/2,000-image subset that ships with the package."""
-    if data_dir is not None:
-        return Path(data_dir)
-    for root in shared_data_dirs():
-        if (root / "mnist" / "train-images-idx3-ubyte.gz").is_file():
-            return root / "mnist"
-    return None
-
-
-def find_cifar10(data_dir: str | os.PathLike | None) -> tuple[str, Path, str | None]:
-    """(base source, folder, test sub-folder) of CIFAR-10.
-
-    ``data_dir`` may be the official python/binary batches (source ``cifar10``), a folder with
-    ``train/`` and ``test/`` class folders (the JPEG copy, extracted), or the JPEG copy's
-    ``.tar.gz`` (extracted once under ``$CONVZOO_CACHE/cifar10-jpg``). Without ``data_dir``,
-    ``../shared/data/cifar10-jpg.tar.gz`` is used when present.
-    """
-    if data_dir is None:
-        for root in shared_data_dirs():
-            if (root / CIFAR_TARBALL).is_file():
-                data_dir = root / CIFAR_TARBALL
-                break
-        else:
-            raise ConvzooError("this experiment needs CIFAR-10: pass --data-dir DIR (the python or "
-                               f"binary batches, a train/ + test/ JPEG folder, or {CIFAR_TARBALL})")
-    path = Path(data_dir).expanduser()
-    if is_archive(path):
-        path = extract_archive(path)
-    if not path.is_dir():
-        raise ConvzooError(f"--data-dir {path}: not a folder or a .tar.gz of CIFAR-10")
-    for sub in (path, *[p for p in path.iterdir() if p.is_dir()]):
-        if (sub / "train").is_dir() and (sub / "test").is_dir():
-            return "folder", sub, "test"
-    return "cifar10", path, None
 
 
 def _load(base: str, data_dir: Path | None, split: str, val_split: str | None):

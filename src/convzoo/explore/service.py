@@ -463,16 +463,16 @@ class Explorer:
         """A test split, loaded once: the embedded MNIST subset; CIFAR-10 from --data-dir, else
         ../shared/data's JPEG copy; a run's own test split (engine.loaded.eval_split)."""
         from ..data import load_dataset
+        from ..data.locate import find_data
         from ..engine.loaded import eval_split
 
         if key not in self._test_sets:
             if key == "mnist":
                 ds = load_dataset("mnist", None, "test")
             elif key == "cifar10":
-                from ..experiments.data import find_cifar10
-
-                base, path, val = find_cifar10(self.data_dir)
-                ds = load_dataset(base, path, "test", val_split=val, in_memory=False)
+                found = find_data("cifar10", self.data_dir)
+                ds = load_dataset(found.data, found.data_dir, "test", val_split=found.val_split,
+                                  in_memory=False)
             else:
                 ds = eval_split(self.model(key).loaded).dataset
             self._test_sets[key] = ds
