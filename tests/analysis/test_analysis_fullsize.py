@@ -16,7 +16,7 @@ import convzoo
 from convzoo.analysis.evaluation import MultiCrop, multi_crop, prepare_eval, ten_crops
 from convzoo.analysis.predict import predict
 from convzoo.cli import main
-from convzoo.data.folder import decode_file
+from convzoo.data.images import decode_file
 from convzoo.data.stream import stream_transform
 from convzoo.engine.loaded import load_trained
 from convzoo.weights import PRETRAINED_DIR

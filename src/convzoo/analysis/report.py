@@ -43,7 +43,7 @@ def _thumbnail(dataset, i: int, side: int = 96) -> torch.Tensor:
         return dataset.images[i]
     from torchvision.transforms import v2
 
-    from ..data.folder import decode_file
+    from ..data.images import decode_file
 
     img = decode_file(dataset.paths[i], dataset.channels)
     img = v2.functional.resize(img, side, antialias=True)
