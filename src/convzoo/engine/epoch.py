@@ -1,15 +1,18 @@
-"""The training loop's steps: one epoch, one optimizer step, the end of an epoch.
+"""The training loop: :class:`Trainer`, whose methods read top to bottom in the order they run.
 
-:class:`Run` holds what stays fixed while a run trains (config, processes, data, loader, run
-directory); :class:`~convzoo.engine.state.TrainState` what changes. Each function below reads
-the first and advances the second:
+A Trainer holds what stays fixed while a run trains (config, processes, data, loader, run
+directory); :class:`~convzoo.engine.state.TrainState` holds what changes. Each method reads the
+first and advances the second:
 
-- :func:`train_epoch`: micro-batches forward and backward from the state's position to the end
-  of its epoch (or the run's last step); every ``accum_steps`` of them make one optimizer step.
-- :func:`optimizer_step`: check the losses and stop signals of all processes, set the lr, clip,
-  step; report the steps whose numbers the host has read.
-- :func:`end_epoch`: the epoch's training row, a checkpoint *before* evaluating (a failed
-  evaluation loses no training), evaluation, metric files, the checkpoint again with the metrics.
+- :meth:`Trainer.train`: epochs until the run's last step.
+- :meth:`Trainer.train_epoch`: micro-batches forward and backward
+  (:meth:`Trainer.forward_backward`) from the state's position to the end of its epoch (or the
+  run's last step); every ``accum_steps`` of them make one optimizer step.
+- :meth:`Trainer.optimizer_step`: check the losses and stop signals of all processes, set the lr,
+  clip, step; report the steps whose numbers the host has read.
+- :meth:`Trainer.end_epoch`: the epoch's training row, a checkpoint *before* evaluating (a
+  failed evaluation loses no training), :func:`evaluate_epoch` (metric files, best weights), the
+  checkpoint again with the metrics (:meth:`Trainer.save_checkpoint`).
 
 On a GPU the host reads the loss back (a wait for the device) only every ``sync_every`` steps
 and always before a checkpoint, an evaluation or a stop, so no NaN weights are ever saved
@@ -26,11 +29,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from types import FrameType
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
+from ..data import DataPreset
+from ..data.splits import AnyDataset
 from ..errors import ConvzooError, TrainingDiverged
 from . import checkpoint as ckpt
 from . import distributed as dist_
@@ -54,12 +60,16 @@ class TrainingInterrupted(ConvzooError):
         self.signum = signum
 
 
+# What signal.signal returns and takes: a function, SIG_DFL/SIG_IGN, or None (not set from Python)
+SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
 class StopSignals:
     """SIGINT/SIGTERM set a flag the loop reads after each step; a second SIGINT aborts."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self.previous: dict[int, Any] = {}
+        self.previous: dict[int, SignalHandler] = {}
 
     def __enter__(self) -> StopSignals:
         import threading
@@ -69,15 +79,35 @@ class StopSignals:
                 self.previous[s] = signal.signal(s, self._handle)
         return self
 
-    def _handle(self, signum: int, frame: Any) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.signum is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signum = signum
         log.warning("%s received: stopping after this step", signal.Signals(signum).name)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for s, handler in self.previous.items():
             signal.signal(s, handler)
+
+
+class ReadBatch(NamedTuple):
+    """One micro-batch's numbers, read back by the host."""
+
+    loss_total: float  # mean cross-entropy x images
+    hits: int  # top-1
+    images: int
+
+
+class TakenStep(NamedTuple):
+    """An optimizer step the reporter has not heard of yet (the state just after it)."""
+
+    step: int
+    epoch: int
+    batch: int  # micro-batches done in the epoch
+    end: int  # 1 + its last micro-batch's place among PendingSteps.done and the unread ones
+    lr: float  # the lr it used
+    seen: int  # images of the epoch so far
+    seconds: float  # seconds of training in the epoch so far
 
 
 class PendingSteps:
@@ -92,10 +122,8 @@ class PendingSteps:
         self.loss: list[torch.Tensor] = []  # unread micro-batches: mean loss (device)
         self.hits: list[torch.Tensor] = []  # unread micro-batches: top-1 hits (device)
         self.n: list[int] = []  # unread micro-batches: images
-        self.values: list[tuple[float, int, int]] = []  # read, not reported: (loss x n, hits, n)
-        # Steps not reported: (step, epoch, batch, end, lr, seen, seconds), ``end`` counting
-        # the micro-batches up to the step's last among ``values`` and the unread ones.
-        self.steps: list[tuple] = []
+        self.done: list[ReadBatch] = []  # read, not reported yet
+        self.steps: list[TakenStep] = []  # not reported yet
         self.correct = 0  # the epoch's running top-1 hits, as reported so far
         self.reported = step  # the last step handed to the reporter
 
@@ -108,8 +136,9 @@ class PendingSteps:
         return self.sync_every == 1 and not math.isfinite(float(loss))
 
     def add_step(self, state: TrainState, lr: float) -> None:
-        self.steps.append((state.step, state.epoch, state.batch,
-                           len(self.values) + len(self.loss), lr, state.seen, state.train_time))
+        self.steps.append(TakenStep(state.step, state.epoch, state.batch,
+                                    len(self.done) + len(self.loss), lr, state.seen,
+                                    state.train_time))
 
     def read(self, state: TrainState) -> bool:
         """Fetch the unread micro-batches into ``state``'s running sums (one wait for the
@@ -121,7 +150,7 @@ class PendingSteps:
         bad = False
         for loss, h, n in zip(losses, hits, self.n, strict=True):
             bad |= not math.isfinite(loss)
-            self.values.append((loss * n, int(h), n))
+            self.done.append(ReadBatch(loss * n, int(h), n))
             state.add_sums(loss * n, int(h))
         self.loss, self.hits, self.n = [], [], []
         return bad
@@ -130,16 +159,18 @@ class PendingSteps:
         """Read what is unread and hand the steps not yet reported to the reporter."""
         self.read(state)
         start = 0
-        for step, epoch, batch, end, lr, seen, secs in self.steps:
-            part, start = self.values[start:end], end
-            loss_total, hits, n = (sum(v[i] for v in part) for i in range(3))
+        for s in self.steps:
+            part, start = self.done[start:s.end], s.end
+            loss_total = sum(b.loss_total for b in part)
+            hits = sum(b.hits for b in part)
+            n = sum(b.images for b in part)
             self.correct += hits
-            reporter.step(StepInfo(step=step, epoch=epoch, batch=batch, loss=loss_total / n,
-                                   correct=hits, images=n, lr=lr,
-                                   acc=self.correct / max(seen, 1),
-                                   images_per_s=seen / max(secs, 1e-9)))
-            self.reported = step
-        self.values = self.values[start:]
+            reporter.step(StepInfo(step=s.step, epoch=s.epoch, batch=s.batch,
+                                   loss=loss_total / n, correct=hits, images=n, lr=s.lr,
+                                   acc=self.correct / max(s.seen, 1),
+                                   images_per_s=s.seen / max(s.seconds, 1e-9)))
+            self.reported = s.step
+        self.done = self.done[start:]
         self.steps.clear()
 
 
@@ -153,9 +184,26 @@ class EpochClock:
         return self.before + time.perf_counter() - self.t0
 
 
+class LastTest(NamedTuple):
+    """The latest scoring of the test split, and the step whose weights it scored."""
+
+    step: int
+    result: EvalResult
+
+
+def split_output(out: torch.Tensor | tuple) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """(logits, auxiliary logits) of a model output: a tensor, or a NamedTuple whose first
+    field is the main logits (GoogLeNet / Inception v3 built with ``aux_logits``)."""
+    if isinstance(out, tuple):
+        return out[0], [a for a in out[1:] if a is not None]
+    return out, []
+
+
 @dataclass
-class Run:
-    """What stays fixed while a run trains."""
+class Trainer:
+    """One run's training loop: what stays fixed while the run trains (the fields), and the
+    steps that advance a :class:`~convzoo.engine.state.TrainState` (the methods, in the order
+    they run)."""
 
     cfg: TrainConfig
     ctx: dist_.DistContext
@@ -164,16 +212,16 @@ class Run:
     out: RunDir
     loader: TrainBatches
     train_model: torch.nn.Module  # the model as trained: DDP-wrapped and/or compiled
-    preset: Any  # DataPreset
+    preset: DataPreset
     in_chans: int
-    val_set: Any  # held-out split or None
-    test_set: Any
-    resolved: dict[str, Any]  # model_args, classes, input_size: checked on resume
+    val_set: AnyDataset | None  # the held-out split (--holdout), or None
+    test_set: AnyDataset
+    resolved: dict[str, Any]  # model_args, classes, input_size (JSON values): checked on resume
     stop: StopSignals
     pending: PendingSteps
     tb: TensorBoard
-    train_eval_set: Any = None  # cfg.eval_train training images scored each epoch, or None
-    last_test: tuple[int, Any] | None = None  # (step, EvalResult) of the latest test scoring
+    train_eval_set: AnyDataset | None = None  # --eval-train's images scored each epoch, or None
+    last_test: LastTest | None = None
     t_start: float = field(default_factory=time.perf_counter)
 
     @cached_property
@@ -188,199 +236,193 @@ class Run:
     def total_steps(self) -> int:  # optimizer steps in the run (epochs, or max_steps)
         return total_steps(self.cfg, self.steps_per_epoch)
 
+    def train(self, state: TrainState) -> None:
+        """Epochs until the run's last step."""
+        if state.unevaluated is not None:  # resumed between an epoch's end and its evaluation
+            evaluate_epoch(self, state)
+            self.save_checkpoint(state)
+        while state.epoch <= self.cfg.epochs and state.step < self.total_steps:
+            self.train_epoch(state)
+            self.end_epoch(state)
 
-def split_output(out: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """(logits, auxiliary logits) of a model output: a tensor, or a NamedTuple whose first
-    field is the main logits (GoogLeNet / Inception v3 built with ``aux_logits``)."""
-    if isinstance(out, tuple):
-        return out[0], [a for a in out[1:] if a is not None]
-    return out, []
+    def train_epoch(self, state: TrainState) -> None:
+        """Train from the state's position to the end of its epoch, or to the run's last step."""
+        nb, accum, every = (self.batches_per_epoch, self.cfg.accum_steps,
+                            self.cfg.checkpoint_every_steps)
+        self.train_model.train()
+        self.reporter.start_epoch(state.epoch, self.cfg.epochs, self.steps_per_epoch)
+        clock = EpochClock(state.train_time)
+        self.pending.correct = state.correct  # resumed mid-epoch: the hits so far
+        if state.batch == 0 or state.epoch_lr is None:
+            state.epoch_lr = state.schedule.lr_at(state.step)
+        for x, y in self.loader.batches(state.epoch, state.batch):
+            # The micro-batches of this one's optimizer step: the epoch's last step may have
+            # fewer than accum_steps.
+            group_start = (state.batch // accum) * accum
+            group_len = min(accum, nb - group_start)
+            last_of_step = state.batch + 1 == group_start + group_len
+            loss, hits = self.forward_backward(state, x, y, group_len, sync=last_of_step)
+            state.add_batch(len(y))
+            bad = self.pending.add_batch(loss, hits, len(y))
+            if not last_of_step and not bad:
+                continue
+            self.optimizer_step(state, loss, clock, bad=bad)
+            if state.step >= self.total_steps:
+                break
+            if every and state.step % every == 0 and state.batch < nb:
+                self.save_checkpoint(state)
+        if self.pending.read(state):  # a streamed epoch can end early (unreadable files skipped)
+            raise self.diverged(state, f"the loss is not finite in a step of "
+                                       f"{self.pending.reported + 1}-{state.step}")
+        self.pending.flush(state, self.reporter)
 
+    def forward_backward(self, state: TrainState, x: torch.Tensor, y: torch.Tensor,
+                         group_len: int, *, sync: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """One micro-batch: loss (main + weighted auxiliary heads), gradients summed into
+        ``.grad`` (scaled by the step's micro-batch count); under DDP the all-reduce waits for
+        the last one. Returns the (detached) loss and the top-1 hits, on the device."""
+        cfg = self.cfg
+        no_sync = (self.train_model.no_sync() if self.ctx.enabled and not sync
+                   else contextlib.nullcontext())
+        with no_sync, autocast(cfg.amp, self.device):
+            logits, aux = split_output(self.train_model(x))
+            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            for a in aux:
+                loss = loss + cfg.aux_loss_weight * F.cross_entropy(
+                    a, y, label_smoothing=cfg.label_smoothing
+                )
+            scaled = loss / group_len
+            (state.scaler.scale(scaled) if state.scaler is not None else scaled).backward()
+        return loss.detach(), (logits.detach().argmax(1) == y).sum()
 
-def train_epoch(run: Run, state: TrainState) -> None:
-    """Train from the state's position to the end of its epoch, or to the run's last step."""
-    cfg, nb, accum = run.cfg, run.batches_per_epoch, run.cfg.accum_steps
-    run.train_model.train()
-    run.reporter.start_epoch(state.epoch, cfg.epochs, run.steps_per_epoch)
-    clock = EpochClock(state.train_time)
-    run.pending.correct = state.correct  # resumed mid-epoch: the hits so far
-    if state.batch == 0 or state.epoch_lr is None:
-        state.epoch_lr = state.schedule.lr_at(state.step)
-    for x, y in run.loader.batches(state.epoch, state.batch):
-        group_start = (state.batch // accum) * accum
-        group_len = min(accum, nb - group_start)
-        last_of_step = state.batch + 1 == group_start + group_len
-        loss, hits = forward_backward(run, state, x, y, group_len, sync=last_of_step)
-        state.add_batch(len(y))
-        bad = run.pending.add_batch(loss, hits, len(y))
-        if not last_of_step and not bad:
-            continue
-        optimizer_step(run, state, loss, clock, bad=bad)
-        every = cfg.checkpoint_every_steps
-        if state.step >= run.total_steps:
-            break
-        if every and state.step % every == 0 and state.batch < nb:
-            save_checkpoint(run, state)
-    if run.pending.read(state):  # a streamed epoch can end early (unreadable files skipped)
-        raise diverged(run, state, f"the loss is not finite in a step of "
-                                   f"{run.pending.reported + 1}-{state.step}")
-    run.pending.flush(state, run.reporter)
-
-
-def forward_backward(
-    run: Run, state: TrainState, x: torch.Tensor, y: torch.Tensor, group_len: int, *, sync: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """One micro-batch: loss (main + weighted auxiliary heads), gradients summed into ``.grad``
-    (scaled by the step's micro-batch count); under DDP the all-reduce waits for the last one.
-    Returns the (detached) loss and the top-1 hits."""
-    cfg = run.cfg
-    no_sync = (run.train_model.no_sync() if run.ctx.enabled and not sync
-               else contextlib.nullcontext())
-    with no_sync, autocast(cfg.amp, run.device):
-        logits, aux = split_output(run.train_model(x))
-        loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
-        for a in aux:
-            loss = loss + cfg.aux_loss_weight * F.cross_entropy(
-                a, y, label_smoothing=cfg.label_smoothing
-            )
-        scaled = loss / group_len
-        (state.scaler.scale(scaled) if state.scaler is not None else scaled).backward()
-    return loss.detach(), (logits.detach().argmax(1) == y).sum()
-
-
-def _read_due(run: Run, state: TrainState, signum: int) -> bool:
-    """Whether the host reads the device's numbers at the step about to be taken."""
-    nxt, every = state.step + 1, run.cfg.checkpoint_every_steps
-    return (
-        run.pending.sync_every == 1
-        or nxt % run.pending.sync_every == 0
-        or state.batch == run.batches_per_epoch
-        or nxt >= run.total_steps
-        or signum != 0
-        or bool(every) and nxt % every == 0
-    )
-
-
-def optimizer_step(
-    run: Run, state: TrainState, loss: torch.Tensor, clock: EpochClock, *, bad: bool,
-) -> None:
-    """Agree across processes on a non-finite loss or a stop signal, then take one step."""
-    cfg, pending = run.cfg, run.pending
-    signum_now = run.stop.signum or 0
-    due = _read_due(run, state, signum_now)
-    if due and pending.sync_every > 1:
-        bad = pending.read(state)
-    flags = torch.tensor([float(bad), float(signum_now)])
-    dist_.all_reduce_sum(flags, run.ctx)
-    if flags[0] > 0:
-        raise diverged(run, state, f"the loss is {float(loss)} at step {state.step + 1}"
-                       if pending.sync_every == 1 else
-                       f"the loss is not finite in a step of {pending.reported + 1}-"
-                       f"{state.step + 1}")
-    lr_used = state.schedule.lr_at(state.step)
-    state.schedule.set(state.step)
-    if cfg.clip_grad_norm is not None:
+    def optimizer_step(self, state: TrainState, loss: torch.Tensor, clock: EpochClock, *,
+                       bad: bool) -> None:
+        """Agree across processes on a non-finite loss or a stop signal, then take one step."""
+        cfg, pending = self.cfg, self.pending
+        signum = self.stop.signum or 0
+        # The host reads the device's numbers (one wait) every sync_every steps, and before a
+        # checkpoint, the epoch's or the run's end, or a stop.
+        nxt, every = state.step + 1, cfg.checkpoint_every_steps
+        due = (pending.sync_every == 1 or nxt % pending.sync_every == 0
+               or state.batch == self.batches_per_epoch or nxt >= self.total_steps
+               or signum != 0 or bool(every) and nxt % every == 0)
+        if due and pending.sync_every > 1:
+            bad = pending.read(state)
+        flags = torch.tensor([float(bad), float(signum)])
+        dist_.all_reduce_sum(flags, self.ctx)
+        if flags[0] > 0:
+            raise self.diverged(state, f"the loss is {float(loss)} at step {state.step + 1}"
+                                if pending.sync_every == 1 else
+                                f"the loss is not finite in a step of {pending.reported + 1}-"
+                                f"{state.step + 1}")
+        lr_used = state.schedule.lr_at(state.step)
+        state.schedule.set(state.step)
+        if cfg.clip_grad_norm is not None:
+            if state.scaler is not None:
+                state.scaler.unscale_(state.optimizer)
+            torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.clip_grad_norm)
         if state.scaler is not None:
-            state.scaler.unscale_(state.optimizer)
-        torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.clip_grad_norm)
-    if state.scaler is not None:
-        state.scaler.step(state.optimizer)
-        state.scaler.update()
-    else:
-        state.optimizer.step()
-    state.optimizer.zero_grad(set_to_none=True)
-    state.step += 1
-    if state.ema is not None and state.step % cfg.ema_steps == 0:
-        state.ema.update()
-    state.train_time = clock.seconds()
-    pending.add_step(state, lr_used)
-    if due:
-        pending.flush(state, run.reporter)
-    if flags[1]:
-        save_checkpoint(run, state)
-        name = signal.Signals(int(flags[1])).name
-        raise TrainingInterrupted(
-            f"stopped by {name} after step {state.step} (epoch {state.epoch}, batch "
-            f"{state.batch}/{run.batches_per_epoch}); checkpoint "
-            f"{state.last_checkpoint or run.out.checkpoints}; continue with: convzoo train "
-            f"--resume {run.out.path}",
-            int(flags[1]),
+            state.scaler.step(state.optimizer)
+            state.scaler.update()
+        else:
+            state.optimizer.step()
+        state.optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        if state.ema is not None and state.step % cfg.ema_steps == 0:
+            state.ema.update()
+        state.train_time = clock.seconds()
+        pending.add_step(state, lr_used)
+        if due:
+            pending.flush(state, self.reporter)
+        if flags[1]:
+            self.save_checkpoint(state)
+            raise self.interrupted(
+                int(flags[1]), f"step {state.step} (epoch {state.epoch}, batch {state.batch}/"
+                f"{self.batches_per_epoch})", state.last_checkpoint or self.out.checkpoints)
+
+    def end_epoch(self, state: TrainState) -> None:
+        """Close the epoch: its training numbers, a checkpoint before the evaluation (so that a
+        failed evaluation loses no training), the evaluation and records, the checkpoint
+        again."""
+        self.loader.end_epoch()
+        sums = torch.tensor([state.loss_sum, float(state.correct), float(state.seen)],
+                            dtype=torch.float64)
+        dist_.all_reduce_sum(sums, self.ctx)
+        state.unevaluated = {
+            "epoch": state.epoch,
+            "epochs": self.cfg.epochs,
+            "step": state.step,
+            "lr": state.epoch_lr,
+            "train_loss": float(sums[0] / sums[2]),
+            "train_acc": float(sums[1] / sums[2]),
+            "images_per_s": float(sums[2]) / max(state.train_time, 1e-9),
+            "epoch_time_s": state.train_time,
+        }
+        state.start_next_epoch()
+        self.save_checkpoint(state)
+        evaluate_epoch(self, state)
+        self.save_checkpoint(state)
+        if self.stop.signum:
+            raise self.interrupted(self.stop.signum, f"epoch {state.epoch - 1}",
+                                   state.last_checkpoint)
+
+    def save_checkpoint(self, state: TrainState) -> None:
+        """Checkpoint the state (every process's RNG states and epoch sums gathered; process 0
+        writes)."""
+        self.pending.read(state)  # (already read wherever a checkpoint is due)
+        rng = {**ckpt.rng_state(self.loader.generator), "order": self.loader.order_state()}
+        every = dist_.all_gather_object((rng, state.epoch_sums()), self.ctx)
+        if not self.ctx.is_main:
+            return
+        blob = state.to_checkpoint(
+            config=self.cfg.to_dict(), world_size=self.ctx.world, rng=[r for r, _ in every],
+            sums=[s for _, s in every], run=self.resolved,
+            elapsed=state.elapsed + time.perf_counter() - self.t_start,
+        )
+        best = state.best["checkpoint"]
+        try:
+            path = ckpt.save_checkpoint(self.out.checkpoints, blob,
+                                        keep=self.cfg.keep_checkpoints,
+                                        protect=self.out.checkpoints / best if best else None)
+        except ConvzooError as e:  # a full disk: the checkpoints written before are whole
+            if state.last_checkpoint is None:
+                raise
+            raise ConvzooError(f"{e}; the last checkpoint {state.last_checkpoint} is whole: "
+                               f"free space, then continue with: convzoo train --resume "
+                               f"{self.out.target}") from None
+        state.last_checkpoint = self.out.keep(path)
+
+    def final_test(self, state: TrainState) -> EvalResult:
+        """The test scores of the final weights: the last epoch's scoring of these very weights,
+        else (a resume with nothing left to train) a new one: a large test split is not scored
+        twice."""
+        last = self.last_test
+        if last is not None and last.step == state.step:
+            return last.result
+        return evaluate(self, state.eval_model, self.test_set)
+
+    def diverged(self, state: TrainState, what: str) -> TrainingDiverged:
+        where = (f"the last good checkpoint is {state.last_checkpoint}"
+                 if state.last_checkpoint else "no checkpoint was written yet")
+        return TrainingDiverged(
+            f"training diverged: {what} at epoch {state.epoch} "
+            f"(lr {state.schedule.lr_at(state.step):.4g}); {where}; try a smaller --lr, "
+            f"--clip-grad-norm or --lr-warmup-epochs"
         )
 
-
-def diverged(run: Run, state: TrainState, what: str) -> TrainingDiverged:
-    where = (f"the last good checkpoint is {state.last_checkpoint}" if state.last_checkpoint
-             else "no checkpoint was written yet")
-    return TrainingDiverged(
-        f"training diverged: {what} at epoch {state.epoch} "
-        f"(lr {state.schedule.lr_at(state.step):.4g}); {where}; try a smaller --lr, "
-        f"--clip-grad-norm or --lr-warmup-epochs"
-    )
+    def interrupted(self, signum: int, after: str, checkpoint: object) -> TrainingInterrupted:
+        return TrainingInterrupted(
+            f"stopped by {signal.Signals(signum).name} after {after}; checkpoint {checkpoint}; "
+            f"continue with: convzoo train --resume {self.out.path}", signum)
 
 
-def save_checkpoint(run: Run, state: TrainState) -> None:
-    """Checkpoint the state (every process's RNG states and epoch sums gathered; process 0
-    writes)."""
-    run.pending.read(state)  # (already read wherever a checkpoint is due)
-    rng = {**ckpt.rng_state(run.loader.generator), "order": run.loader.order_state()}
-    every = dist_.all_gather_object((rng, state.epoch_sums()), run.ctx)
-    if not run.ctx.is_main:
-        return
-    blob = state.to_checkpoint(
-        config=run.cfg.to_dict(), world_size=run.ctx.world, rng=[r for r, _ in every],
-        sums=[s for _, s in every], run=run.resolved,
-        elapsed=state.elapsed + time.perf_counter() - run.t_start,
-    )
-    best = state.best["checkpoint"]
-    try:
-        path = ckpt.save_checkpoint(run.out.checkpoints, blob, keep=run.cfg.keep_checkpoints,
-                                    protect=run.out.checkpoints / best if best else None)
-    except ConvzooError as e:  # a full disk: the checkpoints written before are whole
-        if state.last_checkpoint is None:
-            raise
-        raise ConvzooError(f"{e}; the last checkpoint {state.last_checkpoint} is whole: free "
-                           f"space, then continue with: convzoo train --resume "
-                           f"{run.out.target}") from None
-    state.last_checkpoint = run.out.keep(path)
-
-
-def end_epoch(run: Run, state: TrainState) -> None:
-    """Close the epoch: its training numbers, a checkpoint before the evaluation (so that a
-    failed evaluation loses no training), the evaluation and records, the checkpoint again."""
-    run.loader.end_epoch()
-    sums = torch.tensor([state.loss_sum, float(state.correct), float(state.seen)],
-                        dtype=torch.float64)
-    dist_.all_reduce_sum(sums, run.ctx)
-    state.unevaluated = {
-        "epoch": state.epoch,
-        "epochs": run.cfg.epochs,
-        "step": state.step,
-        "lr": state.epoch_lr,
-        "train_loss": float(sums[0] / sums[2]),
-        "train_acc": float(sums[1] / sums[2]),
-        "images_per_s": float(sums[2]) / max(state.train_time, 1e-9),
-        "epoch_time_s": state.train_time,
-    }
-    state.start_next_epoch()
-    save_checkpoint(run, state)
-    evaluate_epoch(run, state)
-    save_checkpoint(run, state)
-    if run.stop.signum:
-        name = signal.Signals(run.stop.signum).name
-        raise TrainingInterrupted(
-            f"stopped by {name} after epoch {state.epoch - 1}; checkpoint "
-            f"{state.last_checkpoint}; continue with: convzoo train --resume {run.out.path}",
-            run.stop.signum,
-        )
-
-
-def evaluate_epoch(run: Run, state: TrainState) -> None:
+def evaluate_epoch(run: Trainer, state: TrainState) -> None:
     """Score the epoch that ended (``state.unevaluated``): held-out and test splits; feed the
     plateau rule; write the metric files, TensorBoard and, when it improved, best.safetensors."""
     model = state.eval_model
     val = None if run.val_set is None else evaluate(run, model, run.val_set, "held-out")
     test = evaluate(run, model, run.test_set, "test")
-    run.last_test = (state.step, test)
+    run.last_test = LastTest(state.step, test)
     fit_ = None if run.train_eval_set is None else evaluate(run, model, run.train_eval_set,
                                                             "training (eval mode)")
     state.schedule.end_epoch(None if val is None else 1.0 - val.topk_acc[1])
@@ -417,7 +459,7 @@ def evaluate_epoch(run: Run, state: TrainState) -> None:
     run.reporter.end_epoch(row)
 
 
-def evaluate(run: Run, model: torch.nn.Module, dataset, what: str = "test") -> EvalResult:
+def evaluate(run: Trainer, model: torch.nn.Module, dataset, what: str = "test") -> EvalResult:
     # A reporter of one's own need not know ``evaluating`` (Reporter's has it).
     hook = getattr(run.reporter, "evaluating", None)
     return evaluate_split(model, dataset, run.preset, cfg=run.cfg, device=run.device,

@@ -10,8 +10,9 @@ A run, step by step:
    :class:`~convzoo.engine.state.TrainState`), with the checkpoint loaded into them.
 3. :func:`start_run_dir`: create the folder, lock it, and describe the run (config.json, classes,
    preset, data sizes).
-4. Epoch after epoch (:mod:`.epoch`: one epoch, one optimizer step, the end of an epoch), then
-   the final evaluation and :func:`~convzoo.engine.rundir.finish_run`.
+4. :meth:`Trainer.train <convzoo.engine.epoch.Trainer.train>` (:mod:`.epoch`: the loop, one
+   step and the end of an epoch read top to bottom), then the final evaluation and
+   :func:`~convzoo.engine.rundir.finish_run`.
 
 One code path serves one process and DDP under torchrun: a single process is a world of one.
 """
@@ -29,8 +30,8 @@ from typing import Any
 import torch
 
 from .._limits import check_fits
-from ..data import DataSource, load_splits
-from ..data.splits import balanced_subset
+from ..data import DataPreset, DataSource, load_splits
+from ..data.splits import AnyDataset, Splits, balanced_subset
 from ..errors import ConvzooError
 from ..hub import eval_sizes
 from ..models._common import head_names, is_head_key
@@ -40,18 +41,7 @@ from . import distributed as dist_
 from .config import TrainConfig
 from .device import resolve_device
 from .ema import EMA
-from .epoch import (
-    PendingSteps,
-    Run,
-    StopSignals,
-    TrainingInterrupted,
-    end_epoch,
-    evaluate,
-    evaluate_epoch,
-    evaluate_split,
-    save_checkpoint,
-    train_epoch,
-)
+from .epoch import PendingSteps, StopSignals, Trainer, TrainingInterrupted, evaluate_split
 from .input_size import resolve_input_size
 from .loader import TrainBatches
 from .progress import Reporter
@@ -90,12 +80,12 @@ class Inputs:
     """What a run starts from, every part checked before anything is written."""
 
     device: torch.device
-    splits: Any  # convzoo.data.splits.Splits
+    splits: Splits
     in_chans: int
     model_args: dict[str, Any]  # the builder's arguments (num_classes, in_chans, ...)
     input_size: int  # pixels: the side the model sees
     input_size_reason: str  # one sentence: why that size
-    preset: Any  # DataPreset
+    preset: DataPreset
     out: RunDir
     resume_path: Path | None = None
     resume_blob: dict[str, Any] | None = None  # the checkpoint's contents
@@ -431,7 +421,7 @@ def start_run_dir(
     reporter.start(inputs.input_size_reason)
 
 
-def train_eval_set(train: Any, n: int) -> Any:
+def train_eval_set(train: AnyDataset, n: int) -> AnyDataset | None:
     """The ``--eval-train N`` images: a class-balanced ``n`` of the training split (all of it
     when ``n`` is larger), the same every epoch; None when ``n`` is 0."""
     if not n:
@@ -447,7 +437,7 @@ def _train(
     sync_every = SYNC_EVERY_CUDA if inputs.device.type == "cuda" else SYNC_EVERY_CPU
     pending = PendingSteps(sync_every, state.step)
     with StopSignals() as stop:
-        run = Run(
+        trainer = Trainer(
             cfg=cfg, ctx=ctx, device=inputs.device, reporter=reporter, out=inputs.out,
             loader=loader, train_model=train_model, preset=inputs.preset,
             in_chans=inputs.in_chans, val_set=inputs.splits.val, test_set=inputs.splits.test,
@@ -458,23 +448,14 @@ def _train(
         if inputs.resume_path is not None:
             reporter.start(
                 f"resumed from {inputs.resume_path}: epoch {state.epoch}, batch "
-                f"{state.batch}/{run.batches_per_epoch}, step {state.step}"
+                f"{state.batch}/{trainer.batches_per_epoch}, step {state.step}"
             )
-        if state.unevaluated is not None:  # resumed between an epoch's end and its evaluation
-            evaluate_epoch(run, state)
-            save_checkpoint(run, state)
-        while state.epoch <= cfg.epochs and state.step < run.total_steps:
-            train_epoch(run, state)
-            end_epoch(run, state)
-    run.tb.close()
+        trainer.train(state)
+    trainer.tb.close()
     if loader.skipped:
         inputs.out.write_json("skipped.json",
                               [list(s) for s in inputs.splits.skipped + loader.skipped])
-    # The last epoch's scoring of these very weights, else (a resume with nothing left to
-    # train) a new one: a large test split is not scored twice.
-    last = run.last_test
-    ev = last[1] if last and last[0] == state.step else evaluate(run, state.eval_model,
-                                                                 inputs.splits.test)
+    ev = trainer.final_test(state)
     if not ctx.is_main:
         return FitResult(run_dir=inputs.out.path, final={}, model=state.eval_model)
     inputs.out.finish()  # (an --overwrite run replaced the old one at its first checkpoint)
