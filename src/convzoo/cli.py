@@ -150,6 +150,17 @@ def run_recipes(args: argparse.Namespace) -> int:
 
 # --- eval ------------------------------------------------------------------------------------
 
+def _add_amp(p: argparse.ArgumentParser) -> None:
+    """``--amp`` as ``train`` takes it (one of TrainConfig's AMP_MODES); given alone, as eval and
+    bench always took it: bf16 autocast on the CPU, fp16 on CUDA (resolved by
+    :func:`convzoo.engine.scoring.amp_mode`)."""
+    from .engine.config import AMP_MODES
+
+    p.add_argument("--amp", nargs="?", const=True, default="none", choices=AMP_MODES,
+                   help="mixed precision: bf16 or fp16 autocast, as in train; --amp alone: bf16 "
+                   "on the CPU, fp16 on CUDA (default none)")
+
+
 def add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="top-1/top-5 accuracy of a run or weights file",
                        description="Evaluate a run directory or weights file on a test split: "
@@ -176,7 +187,7 @@ def add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crops-144", action="store_true", help="GoogLeNet's 144-crop testing")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                    help="mirror images in --ten-crop (default: if training flipped images)")
-    p.add_argument("--amp", action="store_true", help="autocast: bf16 on CPU, fp16 on CUDA")
+    _add_amp(p)
     p.add_argument("--channels-last", action="store_true")
     p.set_defaults(run=run_eval)
 
@@ -443,7 +454,7 @@ def add_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--input", help="input size CxHxW (default: each model's own)")
-    p.add_argument("--amp", action="store_true", help="autocast: bf16 on CPU, fp16 on CUDA")
+    _add_amp(p)
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, metavar="N", help="CPU threads torch computes with "

@@ -35,7 +35,7 @@ class BenchResult:
     device: str
     input_shape: list[int]  # (C, H, W)
     batch_size: int
-    amp: bool
+    amp: str  # autocast mode: none, bf16 or fp16 (as train's --amp)
     channels_last: bool
     params: int
     gmacs: float  # per image
@@ -144,7 +144,7 @@ def bench_model(
     input_size: tuple[int, int, int] | None = None,
     batch_size: int = 32,
     device: str = "cpu",
-    amp: bool = False,
+    amp: bool | str = False,
     channels_last: bool = False,
     warmup: int = 2,
     repeats: int = 5,
@@ -152,7 +152,9 @@ def bench_model(
     **model_args: Any,
 ) -> BenchResult:
     """Benchmark a registered model (freshly initialised) or a module on ``device``; ``threads``
-    sets torch's CPU threads for the measurement (default: as they are)."""
+    sets torch's CPU threads for the measurement (default: as they are). ``amp``: an autocast
+    mode as train's (``"none"``, ``"bf16"``, ``"fp16"``), or True: bf16 on the CPU, fp16 on
+    CUDA."""
     from ..engine.config import check_threads
 
     check_threads(threads)
@@ -168,14 +170,17 @@ def bench_model(
 
 
 def _bench(model: str | nn.Module, *, input_size: tuple[int, int, int] | None, batch_size: int,
-           device: str, amp: bool, channels_last: bool, warmup: int, repeats: int,
+           device: str, amp: bool | str, channels_last: bool, warmup: int, repeats: int,
            **model_args: Any) -> BenchResult:
     from ..engine.device import resolve_device
+    from ..engine.scoring import amp_mode, autocast
     from .summary import summarize
 
     if batch_size < 1:
         raise ConvzooError(f"--batch-size must be >= 1, got {batch_size}")
     dev = resolve_device(device)
+    mode = amp_mode(amp, dev)
+    autocast(mode, dev)  # an unknown mode fails here, before the model is built
     if isinstance(model, str):
         from ..registry import create_model, model_info
 
@@ -193,11 +198,6 @@ def _bench(model: str | nn.Module, *, input_size: tuple[int, int, int] | None, b
     net = net.to(dev)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(memory_format=fmt)
-    dtype = torch.bfloat16 if dev.type == "cpu" else torch.float16
-
-    def autocast():
-        return torch.autocast(dev.type, dtype=dtype, enabled=amp)
-
     def make(b: int) -> torch.Tensor:
         return torch.randn(b, *size, device=dev).contiguous(memory_format=fmt)
 
@@ -208,7 +208,7 @@ def _bench(model: str | nn.Module, *, input_size: tuple[int, int, int] | None, b
 
     @torch.inference_mode()
     def infer(inp: torch.Tensor) -> None:
-        with autocast():
+        with autocast(mode, dev):
             net(inp)
 
     t_infer = _times(lambda: infer(x), dev, warmup, repeats)
@@ -218,7 +218,7 @@ def _bench(model: str | nn.Module, *, input_size: tuple[int, int, int] | None, b
     opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
 
     def train_step() -> None:
-        with autocast():
+        with autocast(mode, dev):
             out = net(x)
             logits = out if isinstance(out, torch.Tensor) else out[0]
             loss = F.cross_entropy(logits.float(), y)
@@ -237,7 +237,7 @@ def _bench(model: str | nn.Module, *, input_size: tuple[int, int, int] | None, b
         peak = sampler.peak - sampler.base
     med = statistics.median
     return BenchResult(
-        model=name, device=str(dev), input_shape=list(size), batch_size=batch_size, amp=amp,
+        model=name, device=str(dev), input_shape=list(size), batch_size=batch_size, amp=mode,
         channels_last=channels_last, params=summary.params,
         gmacs=summary.macs / summary.input_shape[0] / 1e9,
         infer_images_per_s=batch_size / med(t_infer), train_images_per_s=batch_size / med(t_train),
