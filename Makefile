@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml constraints.txt
 run: setup
 	$(VENV)/bin/convzoo train lenet5 --data mnist --out runs/lenet5-mnist-embedded
 
+# Both cores (pytest-xdist): each worker and the processes it starts on one torch thread
+# (tests/conftest.py); worksteal rebalances the long tests. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: setup
-	$(PY) -m pytest -q --ignore=tests/notebooks
+	$(PY) -m pytest -q --ignore=tests/notebooks -n $(TEST_WORKERS) --dist worksteal
 
 test-all: setup
 	$(PY) -m pytest -q -m "slow or not slow"
