@@ -47,9 +47,10 @@ def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
 
 
-def _tiny(name: str, tmp_path, data_dir=None, **kw):
+def _tiny(name: str, tmp_path, data_dir=None, runs=None, **kw):
     out = tmp_path / "out"
-    record = run_experiment(name, profile="smoke", device="cpu", out=out, runs=tmp_path / "runs",
+    runs = tmp_path / "runs" if runs is None else runs
+    record = run_experiment(name, profile="smoke", device="cpu", out=out, runs=runs,
                             data_dir=None if data_dir is None else str(data_dir), **kw)
     for suffix in (".png", ".csv", "-table.md", ".md", ".json"):
         path = out / f"{name}{suffix}"
@@ -70,6 +71,24 @@ def _tiny(name: str, tmp_path, data_dir=None, **kw):
     return record, table
 
 
+@pytest.fixture(scope="module")
+def lenet_smoke(tmp_path_factory):
+    """lenet-1998-vs-modern at the smoke profile, run once for the three tests that read it:
+    (folder, record, table)."""
+    folder = tmp_path_factory.mktemp("lenet-smoke")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CONVZOO_CACHE", str(folder / "cache"))
+        record, table = _tiny("lenet-1998-vs-modern", folder)
+    return folder, record, table
+
+
+@pytest.fixture(scope="module")
+def batchnorm_runs(tmp_path_factory):
+    """One runs folder for both batchnorm tests: the MNIST arms train once and the other test
+    reuses them (reuse itself is tested by test_lenet_reuses_finished_runs)."""
+    return tmp_path_factory.mktemp("batchnorm-runs")
+
+
 def _cell_numbers(cell: str) -> list[float]:
     import re
 
@@ -84,8 +103,8 @@ def test_every_experiment_is_listed():
         assert {"smoke", "quick", "full"} <= set(e.profiles)
 
 
-def test_lenet_1998_vs_modern(tmp_path):
-    record, table = _tiny("lenet-1998-vs-modern", tmp_path)
+def test_lenet_1998_vs_modern(lenet_smoke):
+    tmp_path, record, table = lenet_smoke
     raw = record["raw"]
     for row in table[1:]:
         err = raw[row[0]]["test_err"][0]
@@ -100,8 +119,8 @@ def test_lenet_1998_vs_modern(tmp_path):
     assert preset["crop_padding"] == 0  # no augmentation: LeCun's 0.95% is without distortions
 
 
-def test_lenet_reuses_finished_runs(tmp_path):
-    first, _ = _tiny("lenet-1998-vs-modern", tmp_path)
+def test_lenet_reuses_finished_runs(lenet_smoke):
+    tmp_path, first, _ = lenet_smoke
     messages: list[str] = []
     second = run_experiment("lenet-1998-vs-modern", profile="smoke", device="cpu",
                             out=tmp_path / "out", runs=tmp_path / "runs", progress=messages.append)
@@ -131,8 +150,8 @@ def test_relu_vs_tanh(tmp_path, fake_cifar):
     assert "cuda-convnet set-up: " in page.lower() and "; modern set-up: " in page
 
 
-def test_batchnorm(tmp_path, fake_cifar):
-    record, table = _tiny("batchnorm", tmp_path, fake_cifar)
+def test_batchnorm(tmp_path, fake_cifar, batchnorm_runs):
+    record, table = _tiny("batchnorm", tmp_path, fake_cifar, runs=batchnorm_runs)
     mnist = [r for r in table[1:] if r[0].startswith("MNIST")]
     # One sensitivity table over the init stds; each arm's lr chosen from the grid.
     assert [r[1] for r in mnist] == ["without BN, init std 0.01", "with BN, init std 0.01",
@@ -145,15 +164,15 @@ def test_batchnorm(tmp_path, fake_cifar):
         assert raw["steps"] == [0, 2, 4]
         assert raw["lr"] in (0.5, 2.0) and row[2] == f"{raw['lr']:g} (chosen)"
         assert set(raw["lr_trials"]) == {"0.5", "2"}
-    runs = sorted(p.name for p in (tmp_path / "runs").iterdir() if p.name.startswith("with-bn"))
+    runs = sorted(p.name for p in batchnorm_runs.iterdir() if p.name.startswith("with-bn"))
     assert runs[:2] == ["with-bn-init-std-0-01-lr-0-5-s0", "with-bn-init-std-0-01-lr-2-s0"]
-    cfg = json.loads((tmp_path / "runs" / runs[0] / "preset.json").read_text())
+    cfg = json.loads((batchnorm_runs / runs[0] / "preset.json").read_text())
     assert cfg["crop_padding"] == 0  # no augmentation (§4.1 names none)
     assert len([r for r in table[1:] if r[0].startswith("CIFAR")]) == 4
 
 
-def test_batchnorm_mnist_only_via_set(tmp_path):
-    record, table = _tiny("batchnorm", tmp_path, cifar=False)
+def test_batchnorm_mnist_only_via_set(tmp_path, batchnorm_runs):
+    record, table = _tiny("batchnorm", tmp_path, runs=batchnorm_runs, cifar=False)
     assert len(table) - 1 == 4
     assert "--set cifar=false" in record["command"]
 
@@ -262,8 +281,8 @@ def test_every_experiment_declares_the_paper_and_run_setup_side_by_side():
             assert all(isinstance(v, str) and v for v in cols["run"].values()), (e.name, profile)
 
 
-def test_page_shows_the_setup_table(tmp_path):
-    record, _ = _tiny("lenet-1998-vs-modern", tmp_path)
+def test_page_shows_the_setup_table(lenet_smoke):
+    tmp_path, record, _ = lenet_smoke
     page = (tmp_path / "out" / "lenet-1998-vs-modern.md").read_text()
     assert "| | paper | this run |" in page
     assert "| optimiser | stochastic diagonal Levenberg-Marquardt |" in page
