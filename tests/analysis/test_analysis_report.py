@@ -123,7 +123,7 @@ def test_misclassified_most_confident_first():
 
 
 def test_curves_have_a_learning_rate_panel_and_whole_epoch_ticks():
-    from convzoo.analysis.plots import curves_figure
+    from convzoo.engine.curves import curves_figure
 
     rows = [{"epoch": e, "lr": 0.1 / e, "train_loss": 1 / e, "test_loss": 1.1 / e,
              "train_acc": 0.5, "test_top1_err": 0.4, "test_top5_err": 0.1} for e in (1, 2, 3)]

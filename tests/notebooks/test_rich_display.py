@@ -8,8 +8,8 @@ import sys
 import torch
 
 import convzoo
-from convzoo.analysis.plots import plot_curves
 from convzoo.analysis.summary import summarize
+from convzoo.engine.curves import plot_curves
 from convzoo.engine.rundir import FitResult
 
 

@@ -10,14 +10,14 @@ are not comparable on one axis).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._io import atomic_write, read_json, write_json
+from .._io import atomic_write, write_json
+from ..engine.curves import epoch_ticks
+from ..engine.rundir import RunDir
 from ..errors import ConvzooError
-from .plots import epoch_ticks, read_metrics
 
 # config.json keys that differ between any two runs without saying anything about the training.
 _NOT_SETTINGS = ("out", "argv", "resume", "convzoo_version", "input_size_reason", "overwrite")
@@ -37,17 +37,7 @@ def _row_and_config(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any]
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConvzooError(f"run directory {run_dir} does not exist")
-    final_path = run_dir / "final.json"
-    if not final_path.is_file():
-        raise ConvzooError(f"run directory {run_dir} has no final.json (unfinished run?)")
-    final = read_json(final_path, what="run results")
-    if not isinstance(final, dict):
-        raise ConvzooError(f"run results {final_path} must hold a JSON object")
-    for key in ("epochs", "top1_acc", "top5_acc", "train_time_s"):
-        value = final.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
-            raise ConvzooError(f"run results {final_path}: {key!r} must be a number, got "
-                               f"{json.dumps(value)[:40]}")
+    final = RunDir(run_dir).final()
     loaded = load_trained(run_dir)
     name, args, data = loaded.name, loaded.model_args, loaded.data or final.get("data")
     size, chans = loaded.side, loaded.in_chans
@@ -104,7 +94,7 @@ def compare_runs(run_dirs: list[str | Path], out: str | Path | None = None, *,
     if not run_dirs:
         raise ConvzooError("compare needs at least one run directory")
     rows, configs = map(list, zip(*(_row_and_config(d) for d in run_dirs), strict=True))
-    metrics = [read_metrics(d) for d in run_dirs]  # a damaged metrics.csv: before any folder
+    metrics = [RunDir(d).metrics() for d in run_dirs]  # a damaged metrics.csv: before any folder
     labels = run_labels(run_dirs)
     result = Comparison(rows, labels, differing_settings(configs))
     if not write:

@@ -19,9 +19,9 @@ from typing import Any
 import torch
 
 from .._html import figure_uri, image_uri, png_uri
-from .._io import atomic_write, read_json
+from .._io import atomic_write
+from ..engine.rundir import RunDir
 from ..errors import ConvzooError
-from .plots import read_metrics
 
 log = logging.getLogger(__name__)
 
@@ -162,17 +162,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, *, n_images
 
 
 def _read_final(run_dir: Path) -> dict[str, Any]:
-    """The run's final.json; {} (with a warning) when it is missing or damaged: the report
+    """The run's final.json; {} when it is missing, or (with a warning) damaged: the report
     scores the model itself and shows the recorded results only beside the settings."""
-    path = run_dir / "final.json"
-    if not path.is_file():
-        return {}
     try:
-        final = read_json(path, what="run results")
+        return RunDir(run_dir).final(required=False)
     except ConvzooError as e:
         log.warning("%s; the report leaves the recorded results out", e)
         return {}
-    return final if isinstance(final, dict) else {}
 
 
 def _overview_html(title: str, run_dir: Path, n_test: int, top1: float, top5: float,
@@ -214,16 +210,17 @@ def _curves_html(run_dir: Path, title: str) -> str | None:
     # Drawn again from metrics.csv (loss, error and the learning rate over training), so that
     # a run written before curves.png had a learning-rate panel gets one; else its curves.png.
     curves_uri = None
-    metrics = read_metrics(run_dir)
+    run = RunDir(run_dir)
+    metrics = run.metrics()
     if metrics:
-        from .plots import curves_figure
+        from ..engine.curves import curves_figure
 
         try:
             curves_uri = figure_uri(curves_figure(metrics, title=title))
         except (KeyError, TypeError) as e:
             log.warning("cannot plot metrics.csv of %s: %s", run_dir, e)
-    if curves_uri is None and (run_dir / "curves.png").is_file():
-        curves_uri = png_uri((run_dir / "curves.png").read_bytes())
+    if curves_uri is None and run.curves() is not None:
+        curves_uri = png_uri(run.curves().read_bytes())
     if curves_uri is None:
         return None
     return (f"<h2>Training curves and learning rate</h2><img class='plot' "

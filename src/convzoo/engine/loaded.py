@@ -19,14 +19,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .._io import read_json
 from ..data import DataPreset
 from ..errors import ConvzooError, shown
 from ..registry import ModelInfo
+from .rundir import RunDir
 
 log = logging.getLogger(__name__)
-
-WEIGHTS_NAME = "model.safetensors"  # the weights file of a run directory
 
 
 @dataclass
@@ -88,13 +86,11 @@ def _locate(source: str | Path) -> tuple[Path | None, Path | None, str]:
             raise ConvzooError(f"{shown(text)} is not a run directory, weights file or "
                                f"model:tag (the name is too long for a file)") from None
     if path.is_dir():
-        if not (path / WEIGHTS_NAME).is_file():
-            raise ConvzooError(f"run directory {path} has no {WEIGHTS_NAME} (unfinished run?)")
-        return path / WEIGHTS_NAME, path, text
+        return RunDir(path).weights(), path, text
     if path.is_file():
         # A run's own weights file brings its run's record (preset, data, input size) with it.
-        in_run = path.name == WEIGHTS_NAME and (path.parent / "config.json").is_file()
-        return path, path.parent if in_run else None, text
+        run = RunDir.of_weights(path)
+        return path, None if run is None else run.path, text
     shipped = shipped_weights_path(text)  # an unknown model or tag fails with the choices
     if shipped is not None:
         return shipped, None, text
@@ -105,21 +101,15 @@ def _locate(source: str | Path) -> tuple[Path | None, Path | None, str]:
 
 
 def _run_config(run_dir: Path | None, weights: Path) -> dict[str, Any]:
-    """The run's config.json; {} when there is none, or (with a warning) when it is damaged:
-    the weights' metadata names the model, its arguments, classes, data and input size."""
-    path = None if run_dir is None else run_dir / "config.json"
-    if path is None or not path.is_file():
+    """The run's config; {} when there is none, or (with a warning) when it is damaged: the
+    weights' metadata names the model, its arguments, classes, data and input size."""
+    if run_dir is None:
         return {}
     try:
-        config = read_json(path, what="run config")
+        return RunDir(run_dir).config(required=False)
     except ConvzooError as e:
         log.warning("%s; using the metadata of %s instead", e, weights)
         return {}
-    if not isinstance(config, dict):
-        log.warning("run config %s is not a JSON object; using the metadata of %s instead",
-                    path, weights)
-        return {}
-    return config
 
 
 def load_trained(source: str | Path, *, model: str | None = None,
@@ -167,15 +157,12 @@ def load_trained(source: str | Path, *, model: str | None = None,
                            f"model {name!r} has {outputs} outputs; one class name per output is "
                            f"expected")
     config = _run_config(run_dir, path)
-    preset = None
-    try:
-        if run_dir is not None and (run_dir / "preset.json").is_file():
-            preset = DataPreset.from_dict(read_json(run_dir / "preset.json", what="run preset"))
-        elif isinstance(wf.extra.get("preset"), dict):
+    preset = None if run_dir is None else RunDir(run_dir).preset()
+    if preset is None and isinstance(wf.extra.get("preset"), dict):
+        try:
             preset = DataPreset.from_dict(wf.extra["preset"])
-    except ConvzooError as e:
-        where = run_dir / "preset.json" if run_dir is not None else f"{path} metadata"
-        raise ConvzooError(f"{where}: {e}") from None
+        except ConvzooError as e:
+            raise ConvzooError(f"{path} metadata: {e}") from None
     size = wf.extra.get("input_size") or config.get("input_size")
     return Loaded(net.eval(), name, info, args, wf.classes, path, run_dir, dict(wf.extra),
                   data=wf.extra.get("data") or config.get("data"), preset=preset,

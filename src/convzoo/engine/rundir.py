@@ -1,4 +1,5 @@
-"""The run directory a training run writes, and the rules that keep earlier work safe.
+"""The run directory: :class:`RunDir` is the one reader and writer of its files, whose names
+live here only; and the rules that keep earlier work safe.
 
 A run directory holds ``config.json`` (the effective config, with the world size, global batch
 and the input size chosen with its reason), ``data.json`` (split sizes), ``classes.json``,
@@ -30,6 +31,7 @@ The rules:
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import tempfile
@@ -38,21 +40,38 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from glob import escape as glob_escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .._io import remove_stale_tmp, write_json
+from .._io import read_json, remove_stale_tmp, write_json
 from ..errors import ConvzooError
 from ..weights import save_weights
 from .checkpoint import list_checkpoints
-from .runlog import write_metrics
+from .runlog import METRICS_CSV, METRICS_JSONL, read_metrics, write_metrics
 
-RUN_FILES = ("config.json", "classes.json", "preset.json", "data.json", "skipped.json",
-             "metrics.csv", "metrics.jsonl", "best.safetensors", "model.safetensors",
-             "final.json", "curves.png")
-RUN_FOLDERS = ("checkpoints", "tensorboard")
-_OF_VALUE = ("metrics.jsonl", "model.safetensors", "final.json")  # besides checkpoints
+if TYPE_CHECKING:  # the data machinery loads when a preset is read (refuse_output_in_run: none)
+    from ..data import DataPreset
+
+# The files of a run directory (metrics.csv and metrics.jsonl: runlog.py, which writes them).
+CONFIG = "config.json"  # the effective config
+CLASSES = "classes.json"
+PRESET = "preset.json"  # the DataPreset the run trained and evaluated with
+DATA = "data.json"  # split sizes
+SKIPPED = "skipped.json"  # files left out as bad
+BEST = "best.safetensors"  # best held-out accuracy (--holdout)
+WEIGHTS = "model.safetensors"  # the final weights
+FINAL = "final.json"  # the test results
+CURVES = "curves.png"
+CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tensorboard"
+RUN_FILES = (CONFIG, CLASSES, PRESET, DATA, SKIPPED, METRICS_CSV, METRICS_JSONL, BEST, WEIGHTS,
+             FINAL, CURVES)
+RUN_FOLDERS = (CHECKPOINTS, TENSORBOARD)
+READ_BY_LOAD = (WEIGHTS, CONFIG, PRESET)  # what load_trained reads of a run
+_OF_VALUE = (METRICS_JSONL, WEIGHTS, FINAL)  # besides checkpoints
+# final.json keys that must be numbers when present (compare sums and sorts them)
+_FINAL_NUMBERS = ("epochs", "top1_acc", "top5_acc", "train_time_s")
 LOCK_NAME = ".convzoo.lock"  # held (flock) by the process training the run; holds its pid
 
 
@@ -74,8 +93,8 @@ class FitResult:
                 f"{pct(f.get('top1_err'))}), top-5 {pct(f.get('top5_acc'))}, on {f.get('n')} "
                 f"images after {f.get('epochs')} epochs ({f.get('train_time_s')} s of training)"
                 f"; run directory <code>{html.escape(str(self.run_dir))}</code></p>")
-        curves = self.run_dir / "curves.png"
-        if curves.is_file():
+        curves = RunDir(self.run_dir).curves()
+        if curves is not None:
             text += img_tag(png_uri(curves.read_bytes()), "training curves")
         return text
 
@@ -88,19 +107,19 @@ def default_run_dir(model: str, data: str) -> Path:
 def is_run(path: Path) -> bool:
     """Whether ``path`` holds a training run (one that --out must not silently replace)."""
     return (
-        (path / "config.json").is_file()
-        or (path / "checkpoints").is_dir()
-        or (path / "model.safetensors").is_file()
+        (path / CONFIG).is_file()
+        or (path / CHECKPOINTS).is_dir()
+        or (path / WEIGHTS).is_file()
     )
 
 
 def _holds_run_record(folder: Path) -> bool:
     """Whether ``folder`` is a training run by its record: config.json with another file a run
     writes, or checkpoints (a project folder holding some other tool's config.json is not)."""
-    if list_checkpoints(folder / "checkpoints"):
+    if list_checkpoints(folder / CHECKPOINTS):
         return True
-    return (folder / "config.json").is_file() and any(
-        (folder / name).exists() for name in (*RUN_FILES, *RUN_FOLDERS) if name != "config.json")
+    return (folder / CONFIG).is_file() and any(
+        (folder / name).exists() for name in (*RUN_FILES, *RUN_FOLDERS) if name != CONFIG)
 
 
 def run_holding(path: str | Path) -> Path | None:
@@ -201,9 +220,12 @@ def _in_use(folder: Path, pid: int | None) -> str:
 
 
 class RunDir:
-    """The run's folder. Every process holds one; only the writing process (rank 0) writes."""
+    """A run's folder: its one reader (``RunDir(path).config()``, ``.preset()``, ``.metrics()``,
+    ``.final()``, ``.weights()``) and writer. Every process of a training run holds one; only
+    the writing process (rank 0, ``writer=True``) writes."""
 
-    def __init__(self, path: Path, *, writer: bool, resuming: bool) -> None:
+    def __init__(self, path: str | Path, *, writer: bool = False, resuming: bool = False) -> None:
+        path = Path(path)
         self.target = path  # the run directory
         # Where the run's files are written now: the target, or (an --overwrite of a run) the
         # sibling folder the new run trains in until its first checkpoint (see keep).
@@ -215,7 +237,78 @@ class RunDir:
 
     @property
     def checkpoints(self) -> Path:
-        return self.path / "checkpoints"
+        return self.path / CHECKPOINTS
+
+    @classmethod
+    def of_weights(cls, weights: str | Path) -> RunDir | None:
+        """The run whose final weights ``weights`` are (the run's record travels with them:
+        preset, data, input size), or None for a weights file of its own."""
+        weights = Path(weights)
+        if weights.name == WEIGHTS and (weights.parent / CONFIG).is_file():
+            return cls(weights.parent)
+        return None
+
+    def weights(self) -> Path:
+        """The run's final weights file; :class:`ConvzooError` when the run has none yet."""
+        path = self.path / WEIGHTS
+        if not path.is_file():
+            raise ConvzooError(f"run directory {self.path} has no {WEIGHTS} (unfinished run?)")
+        return path
+
+    def config(self, *, required: bool = True) -> dict[str, Any]:
+        """The run's effective config (config.json); {} when it has none and not ``required``.
+        :class:`ConvzooError` when it is missing (``required``), damaged or not an object."""
+        return self._json_object(CONFIG, "run config", "is not a JSON object", required=required)
+
+    def preset(self) -> DataPreset | None:
+        """The preset the run trained and evaluated with (preset.json); None for a run that did
+        not record one. :class:`ConvzooError` (naming the file) when it is damaged."""
+        from ..data import DataPreset
+
+        path = self.path / PRESET
+        if not path.is_file():
+            return None
+        try:
+            return DataPreset.from_dict(read_json(path, what="run preset"))
+        except ConvzooError as e:
+            raise ConvzooError(f"{path}: {e}") from None
+
+    def metrics(self) -> list[dict[str, float | None]]:
+        """One row per epoch (metrics.csv) as floats, None where empty; [] when the run has
+        none. :class:`ConvzooError` naming the line and column of a value that is no number."""
+        return read_metrics(self.path)
+
+    def final(self, *, required: bool = True) -> dict[str, Any]:
+        """The run's test results (final.json); {} when it has none and not ``required``.
+        :class:`ConvzooError` when it is missing (``required``: an unfinished run), damaged, not
+        an object, or its epochs, accuracies or training time are not numbers."""
+        path = self.path / FINAL
+        final = self._json_object(FINAL, "run results", "must hold a JSON object",
+                                  required=required, missing=" (unfinished run?)")
+        for key in _FINAL_NUMBERS:
+            value = final.get(key)
+            if value is not None and (not isinstance(value, (int, float))
+                                      or isinstance(value, bool)):
+                raise ConvzooError(f"run results {path}: {key!r} must be a number, got "
+                                   f"{json.dumps(value)[:40]}")
+        return final
+
+    def _json_object(self, name: str, what: str, not_object: str, *, required: bool,
+                     missing: str = "") -> dict[str, Any]:
+        path = self.path / name
+        if not path.is_file():
+            if required:
+                raise ConvzooError(f"run directory {self.path} has no {name}{missing}")
+            return {}
+        value = read_json(path, what=what)
+        if not isinstance(value, dict):
+            raise ConvzooError(f"{what} {path} {not_object}")
+        return value
+
+    def curves(self) -> Path | None:
+        """The run's curves.png, or None when it has none."""
+        path = self.path / CURVES
+        return path if path.is_file() else None
 
     def problem(self, *, overwrite: bool) -> str | None:
         """Why this folder cannot take the run (checked before anything is written), or None."""
@@ -367,7 +460,7 @@ def finish_run(
     """Write the weights, final.json and curves.png of a finished run (either engine). The
     weights' metadata names the input size and the preset (DataPreset), so that a weights file
     copied out of its run still evaluates as the run did."""
-    from ..analysis.plots import plot_curves
+    from .curves import plot_curves
 
     run_dir = Path(run_dir)
     date = datetime.now(timezone.utc).date().isoformat()
@@ -377,7 +470,7 @@ def finish_run(
         meta["input_size"] = input_size
     if preset is not None:
         meta["preset"] = preset.to_dict()
-    save_weights(run_dir / "model.safetensors", model, model_name=cfg.model,
+    save_weights(run_dir / WEIGHTS, model, model_name=cfg.model,
                  model_args=model_args, classes=classes, extra=meta)
     final = {
         "model": cfg.model,
@@ -389,8 +482,8 @@ def finish_run(
         **(extra or {}),
         **ev.to_dict(),
     }
-    write_json(run_dir / "final.json", final)
-    plot_curves(rows, run_dir / "curves.png", title=f"{cfg.model} on {cfg.data}")
+    write_json(run_dir / FINAL, final)
+    plot_curves(rows, run_dir / CURVES, title=f"{cfg.model} on {cfg.data}")
     reporter.finish(
         f"test top-1 acc {ev.topk_acc[1]:.4f} (err {1 - ev.topk_acc[1]:.4f}), "
         f"top-5 acc {ev.topk_acc[5]:.4f} (err {1 - ev.topk_acc[5]:.4f}) on {ev.n} images\n"

@@ -16,8 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write
+from ..errors import ConvzooError
 
 log = logging.getLogger(__name__)
+
+METRICS_CSV = "metrics.csv"  # read and written here, through RunDir (rundir.py)
+METRICS_JSONL = "metrics.jsonl"
 
 METRIC_FIELDS = [
     "epoch",
@@ -52,9 +56,30 @@ def write_metrics(run_dir: Path, rows: list[dict[str, Any]]) -> None:
             w.writeheader()
             w.writerows(rows)
 
-    atomic_write(run_dir / "metrics.csv", write_csv)
+    atomic_write(run_dir / METRICS_CSV, write_csv)
     text = "".join(json.dumps(r) + "\n" for r in rows)
-    atomic_write(run_dir / "metrics.jsonl", lambda tmp: Path(tmp).write_text(text))
+    atomic_write(run_dir / METRICS_JSONL, lambda tmp: Path(tmp).write_text(text))
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, float | None]]:
+    """The rows of a run's metrics.csv (one per epoch) as floats (None where empty); [] when
+    the run has none."""
+    path = run_dir / METRICS_CSV
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for i, r in enumerate(rows, start=2):  # line 1 is the header
+        row = {}
+        for k, v in r.items():
+            try:
+                row[k] = float(v) if v not in ("", None) else None
+            except (TypeError, ValueError):  # text, or a line with more fields than the header
+                raise ConvzooError(f"{path}: line {i}, column {str(k)[:40]!r} holds "
+                                   f"{str(v)[:40]!r}, expected a number") from None
+        out.append(row)
+    return out
 
 
 class TensorBoard:

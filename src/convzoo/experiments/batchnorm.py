@@ -147,20 +147,19 @@ class Params:
 
 def _test_acc_curve(ctx: Context, rec: TrainRecord) -> tuple[list[int], list[float]]:
     """(steps, test top-1 accuracy) over every checkpoint of a run, oldest first."""
-    import json
-
-    from ..data import DataPreset
     from ..engine import evaluate_model
     from ..engine.checkpoint import list_checkpoints, load_checkpoint
+    from ..engine.rundir import RunDir
     from ..registry import create_model
 
-    cfg = json.loads((rec.run_dir / "config.json").read_text())
+    run = RunDir(rec.run_dir)
+    cfg = run.config()
     test = ctx.test_split(cfg["data"], cfg["data_dir"])
-    preset = DataPreset.from_dict(json.loads((rec.run_dir / "preset.json").read_text()))
+    preset = run.preset()
     model = create_model(cfg["model"], num_classes=10, in_chans=1, **cfg["model_args"])
     steps, accs = [0], []
     accs.append(evaluate_model(model, test, preset, in_chans=1).topk_acc[1])  # at initialisation
-    for path in list_checkpoints(rec.run_dir / "checkpoints"):
+    for path in list_checkpoints(run.checkpoints):
         state = load_checkpoint(path)
         model.load_state_dict(state["model"])
         steps.append(state["step"])

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._io import read_json
-from ..engine.loaded import WEIGHTS_NAME, Loaded, load_trained
+from ..engine.loaded import Loaded, load_trained
+from ..engine.rundir import READ_BY_LOAD, WEIGHTS, RunDir
 from ..errors import ConvzooError, shown
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def _fetch_command(name: str) -> str | None:
 
 # Every file of a run directory that load_trained reads (engine/loaded.py): each must lie under
 # --runs once its links are resolved, or a run folder could serve any file it links to.
-RUN_FILES = (WEIGHTS_NAME, "config.json", "preset.json")
+RUN_FILES = READ_BY_LOAD
 
 
 def safe_run_dir(root: Path, rel: str) -> Path:
@@ -164,7 +164,7 @@ def safe_run_dir(root: Path, rel: str) -> Path:
     try:
         base = root.resolve()
         path = (base / rel).resolve()
-        if not path.is_relative_to(base) or not (path / WEIGHTS_NAME).is_file():
+        if not path.is_relative_to(base) or not (path / WEIGHTS).is_file():
             raise NotFound(f"run {shown(rel)!r} is not a run directory under {root}")
         outside = [name for name in RUN_FILES if (path / name).is_symlink()
                    and not (path / name).resolve().is_relative_to(base)]
@@ -332,15 +332,15 @@ class Explorer:
         if not self.runs.is_dir():
             return []
         found = []
-        for weights in sorted(self.runs.glob(f"*/{WEIGHTS_NAME}")) + sorted(
-                self.runs.glob(f"*/*/{WEIGHTS_NAME}")):
+        for weights in sorted(self.runs.glob(f"*/{WEIGHTS}")) + sorted(
+                self.runs.glob(f"*/*/{WEIGHTS}")):
             run = weights.parent
             try:
                 safe_run_dir(self.runs, run.relative_to(self.runs).as_posix())
             except NotFound:
                 continue
             try:
-                cfg = read_json(run / "config.json", what="run config")
+                cfg = RunDir(run).config()
             except (ConvzooError, OSError):
                 cfg = {}
             found.append((run.relative_to(self.runs).as_posix(), cfg))

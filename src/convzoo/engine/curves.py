@@ -1,4 +1,6 @@
-"""Training curves as a PNG (matplotlib, headless)."""
+"""Training curves as a PNG (matplotlib, headless): a run's curves.png, written when it ends
+(:func:`~convzoo.engine.rundir.finish_run`), and the figures report and compare draw from its
+metrics (:meth:`~convzoo.engine.rundir.RunDir.metrics`)."""
 
 from __future__ import annotations
 
@@ -6,30 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from .._io import atomic_write
-from ..errors import ConvzooError
-
-
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The rows of a run's metrics.csv (one per epoch) as floats (None where empty); [] when
-    the run has none."""
-    import csv
-
-    path = Path(run_dir) / "metrics.csv"
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    out = []
-    for i, r in enumerate(rows, start=2):  # line 1 is the header
-        row = {}
-        for k, v in r.items():
-            try:
-                row[k] = float(v) if v not in ("", None) else None
-            except (TypeError, ValueError):  # text, or a line with more fields than the header
-                raise ConvzooError(f"{path}: line {i}, column {str(k)[:40]!r} holds "
-                                   f"{str(v)[:40]!r}, expected a number") from None
-        out.append(row)
-    return out
 
 
 def curves_figure(rows: list[dict[str, Any]], *, title: str = ""):
