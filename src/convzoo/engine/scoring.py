@@ -154,25 +154,21 @@ def evaluate_model(
         preset: the evaluation transform (:func:`convzoo.data.preset_for`).
         ctx: under DDP, each process scores every ``world``-th image (no padding, so no image is
             counted twice) and the sums are all-reduced: every process returns the whole result.
-        amp: "none", "bf16" or "fp16": autocast for the forward pass; the loss is computed in
-            float32.
+        amp: "none", "bf16" or "fp16": autocast for the forward pass (the loss in float32).
         channels_last: feed the batches in channels_last memory format.
         workers: DataLoader processes decoding a streamed data set (pinned memory on CUDA).
-        keep_outputs: also return the softmax probabilities and the labels (for calibration,
-            confusion matrices, galleries).
+        keep_outputs: also return the softmax probabilities and labels (ECE, confusion, ...).
         progress: called after every batch with (images scored, images to score) by this
             process (e.g. :func:`convzoo.engine.progress.eval_progress`'s bar).
     """
     device = torch.device(device)
     ctx = ctx or DistContext()
-    part = dataset
-    if ctx.enabled:
-        part = dataset.subset(shard_indices(torch.arange(len(dataset)), ctx, pad=False))
+    part = (dataset.subset(shard_indices(torch.arange(len(dataset)), ctx, pad=False))
+            if ctx.enabled else dataset)
     loader = make_loader(part, preset, batch_size=batch_size, train=False, device=device,
                          in_chans=in_chans, workers=workers, channels_last=channels_last)
     tally = _Tally(len(dataset.classes), device)
-    probs, labels = [], []
-    done = 0
+    probs, labels, done = [], [], 0
     with _eval_mode(model):
         for x, y in loader:
             with autocast(amp, device):
