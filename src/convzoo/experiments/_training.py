@@ -182,20 +182,22 @@ class StepRecorder:
         log.info(message)
 
 
-# The engine's own files of a run directory: its config and its metric rows. engine/rundir.py's
-# RunDir is to be their one reader (issue #21, item 3): RunDir's config() and metrics() replace
-# these two functions once it has them.
-def _saved_config(run_dir: Path) -> Any:
-    """The run's config.json; None when it is missing or unreadable."""
+def _saved_config(run_dir: Path) -> dict[str, Any] | None:
+    """The run's config (:meth:`RunDir.config`); None when it has none or it is damaged."""
+    from ..engine.rundir import RunDir
+
     try:
-        return json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
+        return RunDir(run_dir).config(required=False) or None
+    except ConvzooError:
         return None
 
 
 def _metric_rows(run_dir: Path) -> list[dict[str, Any]] | None:
-    """The run's metrics.jsonl rows; None when it has none."""
-    path = run_dir / "metrics.jsonl"
+    """The run's epoch rows as the engine wrote them (metrics.jsonl: ints stay ints, unlike
+    :meth:`RunDir.metrics`' floats from metrics.csv); None when it has none."""
+    from ..engine.runlog import METRICS_JSONL
+
+    path = run_dir / METRICS_JSONL
     if not path.is_file():
         return None
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -241,9 +243,11 @@ def _resumable(run_dir: Path, cfg: Any) -> Path | None:
     """The latest checkpoint of an unfinished run of this same configuration in ``run_dir``,
     one the engine's resume check (:func:`~convzoo.engine.state.resume_conflicts`) accepts."""
     from ..engine.checkpoint import list_checkpoints, load_checkpoint
+    from ..engine.rundir import RunDir
     from ..engine.state import resume_conflicts
 
-    found = list_checkpoints(run_dir / "checkpoints") if (run_dir / "checkpoints").is_dir() else []
+    folder = RunDir(run_dir).checkpoints
+    found = list_checkpoints(folder) if folder.is_dir() else []
     if not found:
         return None
     try:
