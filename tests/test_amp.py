@@ -74,3 +74,19 @@ def test_bench_model_refuses_an_unknown_mode():
 
     with pytest.raises(ConvzooError, match="amp 'fp8': expected one of none, bf16, fp16"):
         bench_model("lenet5", amp="fp8", batch_size=2, repeats=1)
+
+
+@pytest.mark.parametrize("argv", [["eval", "--amp", "lenet5:mnist"],
+                                  ["eval", "--amp", "lenet5:mnist", "--json"]])
+def test_the_switch_before_the_source_still_reads_the_source(monkeypatch, argv):
+    import convzoo.analysis.evaluation as evaluation
+
+    seen = {}
+
+    def evaluate(source, **kwargs):
+        seen.update(kwargs, source=source)
+        raise ConvzooError("stop here")
+
+    monkeypatch.setattr(evaluation, "evaluate", evaluate)
+    assert main(argv) == 2
+    assert seen["source"] == "lenet5:mnist" and seen["amp"] is True

@@ -635,8 +635,9 @@ def add_experiment(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", nargs="?", help="experiment name (see --list)")
     p.add_argument("--list", action="store_true", help="list the experiments and exit")
     p.add_argument("--profile", default="quick", help="smoke (a few steps: does it run? under "
-                   "a minute on a 2-core CPU), quick (about 15 min on a 2-core CPU, the default) "
-                   "or full (the paper's setting, for a GPU)")
+                   "a minute on a 2-core CPU), quick (about 15 min on a 2-core CPU, the default), "
+                   "long (an hour on a 2-core CPU; relu-vs-tanh) or full (the paper's setting, "
+                   "for a GPU)")
     p.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: the profile's, 3 for quick)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] | mps")
     p.add_argument("--out", default="runs/experiments", help="folder for the page, plot and "
@@ -676,9 +677,9 @@ def run_experiment(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)  # this process: every run of the experiment
-    if args.profile not in experiments.PROFILES:
-        raise ConvzooError(f"--profile must be one of {', '.join(experiments.PROFILES)}, got "
-                           f"{args.profile!r}")
+    known = experiments.PROFILES + experiments.OPTIONAL_PROFILES
+    if args.profile not in known:
+        raise ConvzooError(f"--profile must be one of {', '.join(known)}, got {args.profile!r}")
     record = experiments.run_experiment(
         args.name, profile=args.profile, seeds=args.seeds, device=args.device, out=args.out,
         runs=args.runs, data_dir=args.data_dir, mnist_dir=args.mnist_dir, rerun=args.rerun,
@@ -772,9 +773,26 @@ def _check_lengths(argv: list[str]) -> None:
                                f"no path, name or value is longer than {MAX_ARGUMENT:,}")
 
 
+def _amp_alone_last(argv: list[str]) -> list[str]:
+    """``--amp`` given alone before a positional (``convzoo eval --amp RUN``, as eval and bench
+    took it when it was a switch) moved to the end, so that argparse does not read ``RUN`` as
+    its mode."""
+    argv = [str(a) for a in argv]
+    if "--amp" not in argv:
+        return argv
+    from .engine.config import AMP_MODES
+
+    lone = [i for i, a in enumerate(argv)
+            if a == "--amp" and i + 1 < len(argv) and argv[i + 1] not in AMP_MODES
+            and not argv[i + 1].startswith("-")]
+    if not lone or "--" in argv:
+        return argv
+    return [a for i, a in enumerate(argv) if i not in lone] + ["--amp"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_amp_alone_last(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from .hub import set_download_progress  # weights fetched on first use show a bar

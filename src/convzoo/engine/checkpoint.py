@@ -207,6 +207,8 @@ def _check_contents(blob: dict[str, Any], path: Path) -> None:
          "a dict of acc and checkpoint", best)
     need(blob.get("unevaluated") is None or _dict(blob["unevaluated"]), "unevaluated",
          "a dict or None", blob.get("unevaluated"))
+    need(isinstance(blob.get("target_reached", False), bool), "target_reached", "true or false",
+         blob.get("target_reached"))
     rngs = blob["rng"]
     need(isinstance(rngs, list) and len(rngs) > 0 and all(_dict(r) for r in rngs), "rng",
          "a list of one RNG state per process", rngs)

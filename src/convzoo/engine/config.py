@@ -96,6 +96,11 @@ class TrainConfig:
     epochs: int = _opt(12, "passes over the training split", ge=1)
     max_steps: int | None = _opt(None, "stop after this many optimizer steps (ResNet §4.2: 64k)",
                                  ge=1)
+    target_train_err: float | None = _opt(
+        None, "stop once the mini-batch training error, averaged over the last --target-window "
+        "steps, is at or below this (Krizhevsky et al. 2012, Fig. 1: 0.25); the partial epoch is "
+        "then evaluated as a last one", gt=0.0, le=1.0)
+    target_window: int = _opt(40, "optimizer steps in --target-train-err's trailing mean", ge=1)
     batch_size: int = _opt(64, "images per step per process (global = batch size x processes)",
                            ge=1)
     accum_steps: int = _opt(1, "micro-batches whose gradients are summed into one optimizer step",

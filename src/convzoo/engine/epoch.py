@@ -21,6 +21,7 @@ and always before a checkpoint, an evaluation or a stop, so no NaN weights are e
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import math
@@ -126,6 +127,7 @@ class PendingSteps:
         self.steps: list[TakenStep] = []  # not reported yet
         self.correct = 0  # the epoch's running top-1 hits, as reported so far
         self.reported = step  # the last step handed to the reporter
+        self.recent: collections.deque[float] = collections.deque()  # last steps' top-1 errors
 
     def add_batch(self, loss: torch.Tensor, hits: torch.Tensor, n: int) -> bool:
         """Keep one micro-batch's numbers; True when its loss is known to be non-finite now
@@ -165,6 +167,7 @@ class PendingSteps:
             hits = sum(b.hits for b in part)
             n = sum(b.images for b in part)
             self.correct += hits
+            self.recent.append(1.0 - hits / n)
             reporter.step(StepInfo(step=s.step, epoch=s.epoch, batch=s.batch,
                                    loss=loss_total / n, correct=hits, images=n, lr=s.lr,
                                    acc=self.correct / max(s.seen, 1),
@@ -237,11 +240,12 @@ class Trainer:
         return total_steps(self.cfg, self.steps_per_epoch)
 
     def train(self, state: TrainState) -> None:
-        """Epochs until the run's last step."""
+        """Epochs until the run's last step (or until --target-train-err is reached)."""
         if state.unevaluated is not None:  # resumed between an epoch's end and its evaluation
             evaluate_epoch(self, state)
             self.save_checkpoint(state)
-        while state.epoch <= self.cfg.epochs and state.step < self.total_steps:
+        while (state.epoch <= self.cfg.epochs and state.step < self.total_steps
+               and not state.target_reached):
             self.train_epoch(state)
             self.end_epoch(state)
 
@@ -267,7 +271,7 @@ class Trainer:
             if not last_of_step and not bad:
                 continue
             self.optimizer_step(state, loss, clock, bad=bad)
-            if state.step >= self.total_steps:
+            if state.step >= self.total_steps or state.target_reached:
                 break
             if every and state.step % every == 0 and state.batch < nb:
                 self.save_checkpoint(state)
@@ -334,11 +338,30 @@ class Trainer:
         pending.add_step(state, lr_used)
         if due:
             pending.flush(state, self.reporter)
+        if cfg.target_train_err is not None and state.step % pending.sync_every == 0:
+            state.target_reached = self.target_reached(state)
         if flags[1]:
             self.save_checkpoint(state)
             raise self.interrupted(
                 int(flags[1]), f"step {state.step} (epoch {state.epoch}, batch {state.batch}/"
                 f"{self.batches_per_epoch})", state.last_checkpoint or self.out.checkpoints)
+
+    def target_reached(self, state: TrainState) -> bool:
+        """Whether the trailing mean of the last ``target_window`` steps' mini-batch error is at
+        or below ``target_train_err`` (read every ``sync_every`` steps, the same steps on every
+        process; under DDP any process's window reaching it stops all of them)."""
+        cfg, recent = self.cfg, self.pending.recent
+        while len(recent) > cfg.target_window:
+            recent.popleft()
+        mine = (len(recent) == cfg.target_window
+                and sum(recent) / len(recent) <= cfg.target_train_err)
+        flag = torch.tensor([float(mine)])
+        dist_.all_reduce_sum(flag, self.ctx)
+        if flag[0] > 0 and self.ctx.is_main:
+            self.reporter.start(f"training error over the last {cfg.target_window} steps at or "
+                                f"below --target-train-err {cfg.target_train_err:g} at step "
+                                f"{state.step}: this epoch is the last")
+        return bool(flag[0] > 0)
 
     def end_epoch(self, state: TrainState) -> None:
         """Close the epoch: its training numbers, a checkpoint before the evaluation (so that a

@@ -61,6 +61,7 @@ class TrainState:
     best: dict[str, Any] = field(default_factory=lambda: {"acc": None, "checkpoint": None})
     # The row of an epoch that ended but is not evaluated yet (the checkpoint written between).
     unevaluated: dict[str, Any] | None = None
+    target_reached: bool = False  # cfg.target_train_err was reached: the run ends there
     last_checkpoint: Path | None = None  # the latest written (or resumed from); not saved
 
     @property
@@ -118,6 +119,7 @@ class TrainState:
             "rows": self.rows,
             "best": self.best,
             "unevaluated": self.unevaluated,
+            "target_reached": self.target_reached,
         }
 
     @classmethod
@@ -155,6 +157,7 @@ class TrainState:
         if self.best.get("checkpoint"):  # older checkpoints saved a path; the name is what counts
             self.best["checkpoint"] = Path(self.best["checkpoint"]).name
         self.unevaluated = blob.get("unevaluated")
+        self.target_reached = bool(blob.get("target_reached", False))  # older: not reached
         self.last_checkpoint = path
 
 
@@ -203,7 +206,8 @@ def nothing_to_train(blob: dict[str, Any], cfg: TrainConfig) -> bool:
     ``cfg.max_steps``) was reached and evaluated."""
     if blob.get("unevaluated") is not None:
         return False
-    return blob["epoch"] > cfg.epochs or bool(cfg.max_steps) and blob["step"] >= cfg.max_steps
+    return (blob["epoch"] > cfg.epochs or bool(cfg.max_steps) and blob["step"] >= cfg.max_steps
+            or bool(blob.get("target_reached")))
 
 
 def config_differences(saved: Any, cfg: TrainConfig, *, ignore: tuple[str, ...] = ()

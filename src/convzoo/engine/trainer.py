@@ -278,7 +278,9 @@ def finished_run(cfg: TrainConfig, run: Path, resume_path: Path, blob: dict[str,
     trained = blob.get("config", {}).get("epochs", blob["epoch"] - 1)
     epochs = f"{trained} epoch{'' if trained == 1 else 's'}"
     further = (f"to train it further, resume it with more --epochs (it trained {trained})"
-               + (" or a larger --max-steps" if cfg.max_steps else ""))
+               + (" or a larger --max-steps" if cfg.max_steps else "")
+               + ("; it stopped where its training error reached --target-train-err"
+                  if blob.get("target_reached") else ""))
     differ = config_differences(blob.get("config"), cfg, ignore=NOT_THE_RUN)
     if differ:
         raise ConvzooError(

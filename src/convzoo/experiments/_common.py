@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..data.locate import find_data
-from ._core import Context, TrainRecord
+from ._training import Context, TrainRecord
 from .analysis import format_mean_spread, moving_average
 from .data import subset_source
 

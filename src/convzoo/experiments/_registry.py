@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 # smoke: a few steps on small subsets, to check that an experiment runs end to end; quick: at
 # most 20 min on an idle 2-core CPU (each page's record, the README table); full: a GPU.
-PROFILES = ("smoke", "quick", "full")
+PROFILES = ("smoke", "quick", "full")  # every experiment has these
+# ...and where the quick profile cannot decide a claim on a CPU, an hour's profile (relu-vs-tanh)
+OPTIONAL_PROFILES = ("long",)
 
 
 # The rows of every page's side-by-side table: the paper's set-up and this run's.

@@ -19,7 +19,6 @@ from typing import Any
 from ..errors import ConvzooError
 from ._all import get_experiment
 from ._page import command_line, setup_columns, write_outputs
-from ._registry import PROFILES
 from ._training import Context, Progress
 
 SMOKE_NOTE = ("Smoke profile: a few steps on small subsets, to check that the experiment runs "
@@ -51,7 +50,8 @@ def run_experiment(name: str, *, profile: str = "quick", seeds: int | None = Non
     """
     exp = get_experiment(name)
     if profile not in exp.profiles:
-        raise ConvzooError(f"--profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+        raise ConvzooError(f"--profile must be one of {', '.join(exp.profiles)} for {name}, "
+                           f"got {profile!r}")
     params = exp.profiles[profile]
     if overrides:
         known = set(asdict(params))

@@ -27,8 +27,9 @@ from typing import Any
 
 from ..engine import TrainConfig
 from ._common import cifar_data, mean_of, num, pct, smoothed_err, train_arms
-from ._core import Context, Experiment, Outcome, PaperSetup, TrainRecord, register_experiment
 from ._plots import band, figure, paper_mark, save
+from ._registry import Experiment, Outcome, PaperSetup, register_experiment
+from ._training import Context, TrainRecord
 from .analysis import mean_spread, steps_to_threshold
 from .verdict import (
     AGREES,
