@@ -258,13 +258,13 @@ def test_layout_keyboard_and_the_slide_example_on_resnet20(server, browser):
     _wait(d, lambda d: d.find_element(By.ID, "layer-title").text.startswith("Layer 1: bn1"))
     # Batch normalization worked out (train: the mini-batch's statistics; eval: the running
     # ones), and a ReLU's input beside its output.
-    assert "batch normalization" in d.find_element(By.ID, "explain").text
+    _wait(d, lambda d: "batch normalization" in d.find_element(By.ID, "explain").text)
     table = _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#bn-table b[data-y]"))
     assert len(table) == 2 and "F.batch_norm" in d.find_element(By.ID, "bn-table").text
     d.switch_to.active_element.send_keys(Keys.ARROW_DOWN)
     _wait(d, lambda d: d.find_element(By.ID, "layer-title").text.startswith("Layer 2: relu"))
     _wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#before canvas.map")) == 16)
-    assert "max(0, x)" in d.find_element(By.ID, "explain").text
+    _wait(d, lambda d: "max(0, x)" in d.find_element(By.ID, "explain").text)
     # resnet20 has no MaxPool2d row; the slide's 4x4 example is one button away all the same.
     d.find_element(By.ID, "pool-slide").click()
     cells = _wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#pool table.grid")[1:])
