@@ -35,7 +35,17 @@ def mnist_dir(tmp_path_factory):
     return tiny_mnist_dir(tmp_path_factory.mktemp("mnist"), n_train=512, n_test=201)
 
 
-def test_two_processes_equal_one_at_the_same_global_batch(mnist_dir, tmp_path):
+@pytest.fixture(scope="module")
+def two_process_run(mnist_dir, tmp_path_factory):
+    """lenet5 trained by 2 processes at batch 16 a rank, a checkpoint every 5 steps (which changes
+    no weight): (run folder, torchrun's result), read by both tests below."""
+    out = tmp_path_factory.mktemp("ddp") / "two"
+    two = torchrun("lenet5", "--data-dir", str(mnist_dir), "--batch-size", "16", *COMMON,
+                   "--checkpoint-every-steps", "5", "--keep-checkpoints", "20", "--out", str(out))
+    return out, two
+
+
+def test_two_processes_equal_one_at_the_same_global_batch(mnist_dir, two_process_run, tmp_path):
     one = run_cli(
         "train",
         "lenet5",
@@ -48,29 +58,18 @@ def test_two_processes_equal_one_at_the_same_global_batch(mnist_dir, tmp_path):
         str(tmp_path / "one"),
     )
     assert one.returncode == 0, one.stderr
-    two = torchrun(
-        "lenet5",
-        "--data-dir",
-        str(mnist_dir),
-        "--batch-size",
-        "16",
-        *COMMON,
-        "--out",
-        str(tmp_path / "two"),
-    )
+    two_dir, two = two_process_run
     assert two.returncode == 0, two.stderr[-3000:]
-    diff = same_weights(
-        tmp_path / "one" / "model.safetensors", tmp_path / "two" / "model.safetensors"
-    )
+    diff = same_weights(tmp_path / "one" / "model.safetensors", two_dir / "model.safetensors")
     assert diff <= 1e-5
-    cfg = json.loads((tmp_path / "two" / "config.json").read_text())
+    cfg = json.loads((two_dir / "config.json").read_text())
     assert cfg["world_size"] == 2 and cfg["batch_size"] == 16 and cfg["global_batch_size"] == 32
-    f1, f2 = (json.loads((tmp_path / r / "final.json").read_text()) for r in ("one", "two"))
+    f1, f2 = (json.loads((r / "final.json").read_text()) for r in (tmp_path / "one", two_dir))
     # 201 test images: ranks score 101 and 100, never a padded duplicate.
     assert f1["n"] == f2["n"] == 201
     assert f1["top1_acc"] == pytest.approx(f2["top1_acc"], abs=1 / 201)
     # Only rank 0 wrote: one line per epoch in the metrics, one start line on stdout.
-    assert len((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()) == 2
+    assert len((two_dir / "metrics.jsonl").read_text().splitlines()) == 2
     assert two.stdout.count("run directory: ") == 1
 
 
@@ -107,15 +106,13 @@ def test_sync_bn_two_processes_equal_one(mnist_dir, tmp_path):
     )
 
 
-def test_two_processes_resume_mid_epoch_exactly(mnist_dir, tmp_path):
+def test_two_processes_resume_mid_epoch_exactly(two_process_run, tmp_path):
     """A 2-process run resumed (by 2 processes, into another folder) from a mid-epoch checkpoint
     ends with the very weights and metrics of the uninterrupted run."""
     from convzoo.engine.checkpoint import list_checkpoints, load_checkpoint
     from convzoo.engine.runlog import TIMING_FIELDS
 
-    a, b = tmp_path / "a", tmp_path / "b"
-    whole = torchrun("lenet5", "--data-dir", str(mnist_dir), "--batch-size", "16", *COMMON,
-                     "--checkpoint-every-steps", "5", "--keep-checkpoints", "20", "--out", str(a))
+    (a, whole), b = two_process_run, tmp_path / "b"
     assert whole.returncode == 0, whole.stderr[-3000:]
     mid = next(p for p in list_checkpoints(a / "checkpoints")
                if load_checkpoint(p)["epoch"] == 2 and load_checkpoint(p)["batch"] != 0)
