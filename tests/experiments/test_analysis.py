@@ -158,3 +158,17 @@ def test_train_tuned_keeps_the_lowest_final_training_loss_and_never_a_diverged_r
                               final={0.1: "a", 0.2: "b"})
     # window 2: a ends at 0.75, b at 0.6; every seed then trains the chosen final config
     assert lr == 0.2 and calls[2:] == [("arm-x-lr-0-2-final", 0), ("arm-x-lr-0-2-final", 1)]
+
+
+def test_a_window_at_exactly_the_threshold_has_reached_it():
+    # Mini-batch errors of 128 images (k/128); a running total would drift off 0.25 by rounding
+    # here, and a run the engine stopped at its --target-train-err would look as if it had not
+    # got there. Each window's mean is summed afresh, as the engine sums its own.
+    import random
+
+    rng = random.Random(0)
+    errs = [1.0 - rng.randint(60, 127) / 128 for _ in range(3000)]
+    last = [1.0 - h / 128 for h in (96,) * 40]  # a window whose mean is 0.25
+    errs += last
+    assert moving_average(errs, 40)[-1] == sum(errs[-40:]) / 40 == 0.25
+    assert steps_to_threshold(list(range(len(errs))), errs, 0.25, window=40) is not None

@@ -15,16 +15,15 @@ def moving_average(values: Sequence[float], window: int) -> list[float]:
 
     Per-step training error is one mini-batch each, so it is noisy; a threshold is judged on this
     average (Krizhevsky et al. 2012, Fig. 1 plots the error of the epoch so far, also a mean).
+    Each mean is summed afresh, in order, as the engine's ``--target-train-err`` sums its window:
+    a running total would drift by rounding, and a run the engine stopped at exactly the
+    threshold would then not have reached it here.
     """
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
-    out, total = [], 0.0
-    for i, v in enumerate(values):
-        total += v
-        if i >= window:
-            total -= values[i - window]
-        out.append(total / min(i + 1, window))
-    return out
+    values = list(values)
+    return [sum(values[max(0, i + 1 - window):i + 1]) / min(i + 1, window)
+            for i in range(len(values))]
 
 
 def steps_to_threshold(xs: Sequence[float], ys: Sequence[float], threshold: float, *,

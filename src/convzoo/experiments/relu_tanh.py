@@ -184,6 +184,8 @@ def _train_setup(ctx: Context, p: Params, setup: str, data: str, spe: int
             if relu_steps is not None:
                 cap = math.ceil(p.tanh_cap * relu_steps) if cap is None else min(
                     cap, math.ceil(p.tanh_cap * relu_steps))
+                if cap >= p.epochs * spe:  # the epochs end it sooner: the same run as no cap
+                    cap = None
         most = dict(p.seeds_per_setup).get(setup)
         arm_recs = train_arms(ctx, _configs(p, setup, act, data, cap),
                               seeds=None if most is None else ctx.seeds[:most])
