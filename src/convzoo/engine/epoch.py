@@ -41,6 +41,7 @@ from ..data.splits import AnyDataset
 from ..errors import ConvzooError, TrainingDiverged
 from . import checkpoint as ckpt
 from . import distributed as dist_
+from . import rundir
 from .config import TrainConfig
 from .loader import TrainBatches
 from .progress import Reporter, StepInfo
@@ -415,6 +416,16 @@ class Trainer:
                                f"{self.out.target}") from None
         state.last_checkpoint = self.out.keep(path)
 
+    def score(self, model: torch.nn.Module, dataset: AnyDataset, what: str = "test"
+              ) -> EvalResult:
+        """One split scored by the one loop (:func:`evaluate_split`), its progress reported."""
+        # A reporter of one's own need not know ``evaluating`` (Reporter's has it).
+        hook = getattr(self.reporter, "evaluating", None)
+        return evaluate_split(model, dataset, self.preset, cfg=self.cfg, device=self.device,
+                              in_chans=self.in_chans, ctx=self.ctx,
+                              progress=hook(what) if hook is not None and self.ctx.is_main
+                              else None)
+
     def final_test(self, state: TrainState) -> EvalResult:
         """The test scores of the final weights: the last epoch's scoring of these very weights,
         else (a resume with nothing left to train) a new one: a large test split is not scored
@@ -422,7 +433,7 @@ class Trainer:
         last = self.last_test
         if last is not None and last.step == state.step:
             return last.result
-        return evaluate(self, state.eval_model, self.test_set)
+        return self.score(state.eval_model, self.test_set)
 
     def diverged(self, state: TrainState, what: str) -> TrainingDiverged:
         where = (f"the last good checkpoint is {state.last_checkpoint}"
@@ -443,10 +454,10 @@ def evaluate_epoch(run: Trainer, state: TrainState) -> None:
     """Score the epoch that ended (``state.unevaluated``): held-out and test splits; feed the
     plateau rule; write the metric files, TensorBoard and, when it improved, best.safetensors."""
     model = state.eval_model
-    val = None if run.val_set is None else evaluate(run, model, run.val_set, "held-out")
-    test = evaluate(run, model, run.test_set, "test")
+    val = None if run.val_set is None else run.score(model, run.val_set, "held-out")
+    test = run.score(model, run.test_set, "test")
     run.last_test = LastTest(state.step, test)
-    fit_ = None if run.train_eval_set is None else evaluate(run, model, run.train_eval_set,
+    fit_ = None if run.train_eval_set is None else run.score(model, run.train_eval_set,
                                                             "training (eval mode)")
     state.schedule.end_epoch(None if val is None else 1.0 - val.topk_acc[1])
     scores = {
@@ -474,20 +485,12 @@ def evaluate_epoch(run: Trainer, state: TrainState) -> None:
         state.best = {"acc": val.topk_acc[1],
                       "checkpoint": ckpt.checkpoint_name(state.epoch, state.step)}
         run.out.save_weights(
-            "best.safetensors", model, model_name=run.cfg.model,
+            rundir.BEST, model, model_name=run.cfg.model,
             model_args=run.resolved["model_args"], classes=run.resolved["classes"],
             extra={"data": run.cfg.data, "epoch": row["epoch"], "val_top1_acc": val.topk_acc[1],
                    "input_size": run.resolved["input_size"], "preset": run.preset.to_dict()},
         )
     run.reporter.end_epoch(row)
-
-
-def evaluate(run: Trainer, model: torch.nn.Module, dataset, what: str = "test") -> EvalResult:
-    # A reporter of one's own need not know ``evaluating`` (Reporter's has it).
-    hook = getattr(run.reporter, "evaluating", None)
-    return evaluate_split(model, dataset, run.preset, cfg=run.cfg, device=run.device,
-                          in_chans=run.in_chans, ctx=run.ctx,
-                          progress=hook(what) if hook is not None and run.ctx.is_main else None)
 
 
 def evaluate_split(

@@ -38,6 +38,7 @@ from ..models._common import head_names, is_head_key
 from ..registry import create_model, model_info
 from . import checkpoint as ckpt
 from . import distributed as dist_
+from . import rundir
 from .config import TrainConfig
 from .device import resolve_device
 from .ema import EMA
@@ -264,8 +265,8 @@ def finished_run(cfg: TrainConfig, run: Path, resume_path: Path, blob: dict[str,
     (the run's results, and how to train further) with the run's own settings, else
     ConvzooError naming those that differ. A resume from a checkpoint older than the finished
     run's latest would train over its results: refused. Returns when the resume may go on."""
-    final_path = run / "final.json"
-    if not (final_path.is_file() and (run / "model.safetensors").is_file()):
+    final_path = run / rundir.FINAL
+    if not (final_path.is_file() and (run / rundir.WEIGHTS).is_file()):
         return  # not finished, or killed before its results were written: the resume writes them
     latest = ckpt.list_checkpoints(run / "checkpoints")
     if latest and latest[-1].resolve() != resume_path.resolve():
@@ -399,7 +400,7 @@ def start_run_dir(
 
     out, splits = inputs.out, inputs.splits
     out.create(overwrite=cfg.overwrite)
-    out.write_json("config.json", {
+    out.write_json(rundir.CONFIG, {
         **cfg.to_dict(),
         "out": str(out.path),
         "input_size": inputs.input_size,
@@ -409,10 +410,10 @@ def start_run_dir(
         "convzoo_version": __version__,
         "argv": sys.argv,  # the command line, for the record (convzoo report shows it)
     })
-    out.write_json("classes.json", splits.classes)
-    out.write_json("preset.json", inputs.preset.to_dict())
-    out.write_json("data.json", splits.summary())
-    out.write_json("skipped.json", [list(s) for s in splits.skipped])
+    out.write_json(rundir.CLASSES, splits.classes)
+    out.write_json(rundir.PRESET, inputs.preset.to_dict())
+    out.write_json(rundir.DATA, splits.summary())
+    out.write_json(rundir.SKIPPED, [list(s) for s in splits.skipped])
     train_set, val_set, test_set = splits.train, splits.val, splits.test
     reporter.start(
         f"training {cfg.model} on {cfg.data} ({train_set.source}: {len(train_set)} train"
@@ -455,7 +456,7 @@ def _train(
         trainer.train(state)
     trainer.tb.close()
     if loader.skipped:
-        inputs.out.write_json("skipped.json",
+        inputs.out.write_json(rundir.SKIPPED,
                               [list(s) for s in inputs.splits.skipped + loader.skipped])
     ev = trainer.final_test(state)
     if not ctx.is_main:
@@ -488,7 +489,7 @@ def _test_only(
     final = {"model": cfg.model, "data": cfg.data, "test_only": True,
              "weights": cfg.weights or cfg.resume, "input_size": inputs.input_size,
              **ev.to_dict()}
-    inputs.out.write_json("final.json", final)
+    inputs.out.write_json(rundir.FINAL, final)
     inputs.out.finish()
     reporter.finish(
         f"test top-1 acc {ev.topk_acc[1]:.4f} (err {1 - ev.topk_acc[1]:.4f}), "
