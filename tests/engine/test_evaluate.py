@@ -5,6 +5,7 @@ keep_outputs, bad files, amp, channels_last, any callable model."""
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 import textwrap
@@ -224,3 +225,27 @@ def test_fit_scores_the_test_split_once_per_epoch(tmp_path, monkeypatch):
     assert sizes == [50, 50]  # one per epoch, none more
     last = json.loads((result.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert result.final["top1_acc"] == last["test_top1_acc"]
+
+
+def test_an_experiment_subset_run_evaluates_on_a_folder_with_its_own_preset(tmp_path):
+    """A run trained on an experiment's subset (a data source named ``xp-...``, no DataSet of
+    that name) is scored on an image folder normalised as it was trained: its preset.json."""
+    from torchvision.io import write_png
+
+    from convzoo import TrainConfig, fit
+    from convzoo.analysis.evaluation import evaluate
+    from convzoo.data import load_dataset
+    from convzoo.experiments.data import subset_source
+
+    source = subset_source("mnist", None, n_train=64, n_test=32)
+    run = fit(TrainConfig(model="lenet5", data=source.name, epochs=1, batch_size=32, in_chans=3,
+                          tensorboard=False, out=str(tmp_path / "run")), source=source).run_dir
+    test = load_dataset("mnist", None, "test")
+    for i in range(20):
+        folder = tmp_path / "imgs" / "test" / test.classes[int(test.labels[i])]
+        folder.mkdir(parents=True, exist_ok=True)
+        write_png(test.images[i], str(folder / f"{i}.png"))
+    result = evaluate(run, data="folder", data_dir=str(tmp_path / "imgs"), val_split="test")
+    assert result["n"] == 20
+    preset = json.loads((run / "preset.json").read_text())
+    assert preset["mean"] != [0.5] * 3 and 0.0 <= result["top1_acc"] <= 1.0

@@ -236,7 +236,10 @@ def eval_split(loaded: Loaded, *, data: str | None = None, data_dir: str | None 
                         image_size=None if streamed else test_set.shape[1],
                         input_size=loaded.side, eval_sizes=eval_sizes(loaded.name))
     if data == "folder" and not same and trained is not None:
-        own = preset_for(trained, in_chans=loaded.in_chans, image_size=loaded.side)
+        # The run's own preset (an experiment's subset has no DataSet of its name), else the
+        # preset of the data set the weights name.
+        own = loaded.preset or preset_for(trained, in_chans=loaded.in_chans,
+                                          image_size=loaded.side)
         preset = replace(preset, mean=own.mean, std=own.std)
     return EvalSplit(data, test_set, preset)
 
