@@ -39,3 +39,21 @@ def test_rows_match_the_pages_records():
         minutes = (rec.get("train_wall_s") or rec["wall_s"]) / 60
         assert row["minutes"] == f"{minutes:.1f}", name
         assert minutes <= 20, f"{name}: quick must fit 20 minutes on the 2-core CPU"
+
+
+LONG_ROW = re.compile(r"^\| \[(?P<name>[a-z0-9-]+), long profile\]\(docs/experiments/long/"
+                      r"(?P=name)\.md\) \|(?P<claim>[^|]+)\|(?P<verdict>[^|]+)\|"
+                      r"(?P<minutes>[^|]+)\|$")
+
+
+def test_long_profile_rows_match_their_pages_records():
+    """A `long` profile's row (relu-vs-tanh: an hour of a 2-core CPU) quotes its own record."""
+    rows = [m for line in (REPO / "README.md").read_text().splitlines()
+            if (m := LONG_ROW.match(line.strip()))]
+    for m in rows:
+        rec = json.loads((REPO / "docs" / "experiments" / "long" / f"{m['name']}.json")
+                         .read_text())
+        assert rec["profile"] == "long", m["name"]
+        assert m["verdict"].strip() == rec["verdict"], m["name"]
+        minutes = (rec.get("train_wall_s") or rec["wall_s"]) / 60
+        assert m["minutes"].strip() == f"{minutes:.1f}", m["name"]
