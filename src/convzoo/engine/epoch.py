@@ -119,7 +119,7 @@ class PendingSteps:
     before a checkpoint, an evaluation or a stop, into the state's running sums, and
     :meth:`flush` hands the optimizer steps taken since to the reporter."""
 
-    def __init__(self, sync_every: int, step: int) -> None:
+    def __init__(self, sync_every: int, step: int, *, window: int = 0) -> None:
         self.sync_every = sync_every  # steps between the host's reads (1: read every step)
         self.loss: list[torch.Tensor] = []  # unread micro-batches: mean loss (device)
         self.hits: list[torch.Tensor] = []  # unread micro-batches: top-1 hits (device)
@@ -128,7 +128,8 @@ class PendingSteps:
         self.steps: list[TakenStep] = []  # not reported yet
         self.correct = 0  # the epoch's running top-1 hits, as reported so far
         self.reported = step  # the last step handed to the reporter
-        self.recent: collections.deque[float] = collections.deque()  # last steps' top-1 errors
+        # The last ``window`` steps' top-1 errors (--target-train-err's; 0: none kept)
+        self.recent: collections.deque[float] = collections.deque(maxlen=window)
 
     def add_batch(self, loss: torch.Tensor, hits: torch.Tensor, n: int) -> bool:
         """Keep one micro-batch's numbers; True when its loss is known to be non-finite now
@@ -168,7 +169,8 @@ class PendingSteps:
             hits = sum(b.hits for b in part)
             n = sum(b.images for b in part)
             self.correct += hits
-            self.recent.append(1.0 - hits / n)
+            if self.recent.maxlen:
+                self.recent.append(1.0 - hits / n)
             reporter.step(StepInfo(step=s.step, epoch=s.epoch, batch=s.batch,
                                    loss=loss_total / n, correct=hits, images=n, lr=s.lr,
                                    acc=self.correct / max(s.seen, 1),
@@ -352,8 +354,6 @@ class Trainer:
         or below ``target_train_err`` (read every ``sync_every`` steps, the same steps on every
         process; under DDP any process's window reaching it stops all of them)."""
         cfg, recent = self.cfg, self.pending.recent
-        while len(recent) > cfg.target_window:
-            recent.popleft()
         mine = (len(recent) == cfg.target_window
                 and sum(recent) / len(recent) <= cfg.target_train_err)
         flag = torch.tensor([float(mine)])

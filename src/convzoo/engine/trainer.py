@@ -438,7 +438,8 @@ def _train(
 ) -> FitResult:
     """Epochs until the run's last, then the final evaluation and the run's results."""
     sync_every = SYNC_EVERY_CUDA if inputs.device.type == "cuda" else SYNC_EVERY_CPU
-    pending = PendingSteps(sync_every, state.step)
+    pending = PendingSteps(sync_every, state.step, window=cfg.target_window
+                           if cfg.target_train_err is not None else 0)
     with StopSignals() as stop:
         trainer = Trainer(
             cfg=cfg, ctx=ctx, device=inputs.device, reporter=reporter, out=inputs.out,
