@@ -32,7 +32,8 @@ def machine() -> str:
     if torch.cuda.is_available():
         hw = f"1x {torch.cuda.get_device_name(0)}"
     else:
-        hw = f"{os.cpu_count()}-core {platform.machine()} CPU"
+        hw = (f"{os.cpu_count()}-core {platform.machine()} CPU, "
+              f"{torch.get_num_threads()} torch thread(s)")  # --threads changes the time
     return f"{hw}, torch {torch.__version__}"
 
 
