@@ -46,6 +46,25 @@ def test_cifar10_batches_or_jpeg_folder(shared, tmp_path):
         find_data("cifar10", tmp_path / "missing")
 
 
+def test_an_archive_is_named_by_itself_not_by_its_cache_folder(shared, tmp_path, monkeypatch):
+    """Pages and messages name ../shared/data/cifar10-jpg.tar.gz, not $CONVZOO_CACHE/archives/."""
+    import tarfile
+
+    monkeypatch.setenv("CONVZOO_CACHE", str(tmp_path / "cache"))
+    tree = tmp_path / "tree" / "cifar10"
+    for split in ("train", "test"):
+        (tree / split / "cat").mkdir(parents=True)
+        (tree / split / "cat" / "0.txt").write_text("x")
+    with tarfile.open(shared / CIFAR10_JPG, "w:gz") as tar:
+        tar.add(tree, arcname="cifar10")
+    found = find_data("cifar10")
+    assert found.data == "folder" and found.val_split == "test"
+    assert found.origin == shared / CIFAR10_JPG and found.shown == shared / CIFAR10_JPG
+    assert (tmp_path / "cache") in found.data_dir.parents  # the data is read from the cache
+    plain = find_data("cifar10", tmp_path / "tree")
+    assert plain.origin is None and plain.shown == tree
+
+
 def test_other_names_take_the_folder_given(tmp_path):
     assert find_data("folder", tmp_path) == Found("folder", tmp_path)
     assert find_data("fashion-mnist") == Found("fashion-mnist", None)

@@ -24,6 +24,13 @@ class Found:
     data: str  # the name to load it as: "folder" for the JPEG copy of CIFAR-10
     data_dir: Path | None  # None: the embedded MNIST subset
     val_split: str | None = None  # the test split's folder, for a folder
+    origin: Path | None = None  # the archive that data_dir was extracted from, if any
+
+    @property
+    def shown(self) -> Path | None:
+        """The path to name on a page or in a message: the archive itself for one that was
+        extracted (its cache folder is an implementation detail), else ``data_dir``."""
+        return self.origin or self.data_dir
 
 
 def shared_data_dirs() -> list[Path]:
@@ -71,11 +78,12 @@ def _cifar10(path: Path | None) -> Found:
         raise DataError("CIFAR-10 is needed: pass --data-dir DIR (the python or binary batches, "
                         f"a train/ + test/ JPEG folder, or {CIFAR10_JPG}), or put {CIFAR10_JPG} "
                         "in ../shared/data")
+    origin = None
     if is_archive(path):
-        path = extract_archive(path)
+        origin, path = path, extract_archive(path)
     if not path.is_dir():
         raise DataError(f"--data-dir {path}: not a folder or a .tar.gz of CIFAR-10")
     for sub in (path, *[p for p in path.iterdir() if p.is_dir()]):
         if (sub / "train").is_dir() and (sub / "test").is_dir():
-            return Found("folder", sub, "test")
-    return Found("cifar10", path)
+            return Found("folder", sub, "test", origin)
+    return Found("cifar10", path, origin=origin)

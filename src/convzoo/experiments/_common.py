@@ -39,7 +39,7 @@ def cifar_data(ctx: Context, *, n_train: int | None = None, n_test: int | None =
     what = "the JPEG copy of CIFAR-10 (slightly lossy, see ../shared/data/README.md)" if (
         base == "folder") else "CIFAR-10"
     ctx.notes.append(
-        f"Data: {what} from {path}"
+        f"Data: {what} from {found.shown}"
         + (f", training split cut to {n_train} class-balanced images" if n_train else "")
         + ("" if augment else ", no augmentation")
         + (", raw 0-255 pixels minus the per-channel mean" if raw_pixels else "")
