@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import tarfile
 
-import numpy as np
 import pytest
 import torch
 
 from convzoo import create_model, read_weights
 from convzoo.data import PRESETS
+from convzoo.data.images import decode_bytes
 from convzoo.data.presets import apply_preset
 from convzoo.weights import PRETRAINED_DIR
 from engine.enginehelp import CIFAR_JPG
@@ -29,7 +28,6 @@ def test_file_is_small_and_has_metadata():
 
 @pytest.mark.skipif(not CIFAR_JPG.is_file(), reason=f"{CIFAR_JPG} not found")
 def test_loads_by_tag_and_beats_chance_on_test_jpegs():
-    from PIL import Image
 
     model = create_model("resnet20", weights="cifar10").eval()
     classes = read_weights(FILE).classes
@@ -38,8 +36,7 @@ def test_loads_by_tag_and_beats_chance_on_test_jpegs():
         for m in tar:
             parts = m.name.split("/")
             if m.isfile() and len(parts) == 3 and parts[0] == "test" and parts[2] < "0020":
-                img = Image.open(io.BytesIO(tar.extractfile(m).read())).convert("RGB")
-                images.append(torch.from_numpy(np.asarray(img)).permute(2, 0, 1))
+                images.append(decode_bytes(tar.extractfile(m).read()))  # the trainer's opener
                 labels.append(classes.index(parts[1]))
     x = apply_preset(torch.stack(images), PRESETS["cifar10"], train=False)
     with torch.no_grad():
