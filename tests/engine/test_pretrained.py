@@ -28,7 +28,6 @@ def test_file_is_small_and_has_metadata():
 
 @pytest.mark.skipif(not CIFAR_JPG.is_file(), reason=f"{CIFAR_JPG} not found")
 def test_loads_by_tag_and_beats_chance_on_test_jpegs():
-
     model = create_model("resnet20", weights="cifar10").eval()
     classes = read_weights(FILE).classes
     images, labels = [], []
