@@ -148,6 +148,9 @@ def test_relu_vs_tanh(tmp_path, fake_cifar):
     assert modern["model"] == "cnn4_cifar" and modern["model_args"]["activation"] == "tanh"
     page = (tmp_path / "out" / "relu-vs-tanh.md").read_text()
     assert "cuda-convnet set-up: " in page.lower() and "; modern set-up: " in page
+    # the minutes depend on the thread count (--threads), so the machine line names it
+    assert f"CPU, {torch.get_num_threads()} torch thread(s), torch " in record["machine"]
+    assert f"from {fake_cifar}," in page  # the folder given, named on the page's Data line
 
 
 def test_batchnorm(tmp_path, fake_cifar, batchnorm_runs):
