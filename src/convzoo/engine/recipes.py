@@ -83,7 +83,7 @@ LENET5_MNIST_FAST = Recipe(
         epochs=2,  # the one cycle ends (lr 0) at the end of epoch 2
         label_smoothing=0.1,  # Szegedy et al. 2016 §7; here it also speeds the first epoch
         # NHWC: torch's oneDNN convolutions and pooling skip a layout reorder each call; LeNet-5's
-        # step at batch 128 runs 1.4-1.5x faster on the 2-core CPU (benchmarks/memory_format.py),
+        # step at batch 128 runs ~1.5x faster on the 2-core CPU (benchmarks/memory_format.py),
         # and the run ends at the same 99.22% (docs/engine.md)
         channels_last=True,
     ),
